@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The demo on a fresh machine: installs the real parts, builds minik8s,
+# brings up a 3-node lab, applies the example Deployment and its Services,
+# waits for the rollout and reaches the LoadBalancer IP from outside the
+# cluster (this machine's root namespace), showing different pods answer.
+# Run as root from a clone: sudo deploy/demo.sh    (ctl lab down removes it all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo.sh: the lab creates network namespaces and runs containerd, so it must run as root; try: sudo $0" >&2
+  exit 1
+fi
+
+bash deploy/install-deps.sh
+echo "building minik8s into ./bin"
+CGO_ENABLED=0 go build -o bin/ ./cmd/...
+ctl=./bin/ctl
+
+$ctl lab up --nodes 3
+$ctl apply -f deploy/examples/
+$ctl rollout status deployment/echo --timeout=120s
+$ctl get pods -o wide
+$ctl get svc
+
+lb=""
+for _ in $(seq 1 60); do
+  lb=$($ctl get svc echo-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null || true)
+  [ -n "$lb" ] && break
+  sleep 1
+done
+if [ -z "$lb" ]; then
+  echo "the LoadBalancer Service got no IP; see: $ctl describe svc echo-lb" >&2
+  exit 1
+fi
+port=$($ctl get svc echo-lb -o jsonpath='{.spec.ports[0].port}')
+echo
+echo "reaching http://$lb:$port/ from outside the cluster, 6 times:"
+for _ in $(seq 1 6); do
+  curl -s --max-time 3 "http://$lb:$port/" | head -n 1
+done
+echo
+echo "the lab keeps running; try: $ctl get pods -o wide; $ctl lab status; remove it with: $ctl lab down"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the real parts minik8s runs on, from Debian's packages, and stops
+# the services those packages start on install: the lab runs its own
+# containerd, registry and etcd on its own sockets and ports.
+# Idempotent: a second run installs nothing and changes nothing.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root (apt-get and systemctl need it); try: sudo $0" >&2
+  exit 1
+fi
+
+pkgs=(containerd runc containernetworking-plugins nftables iptables iproute2
+      docker-registry busybox-static etcd-server etcd-client util-linux conntrack curl)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the packages' services from starting during install.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The lab runs its own instances; stop what the packages may have started.
+for svc in containerd docker-registry etcd; do
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done
+# Without systemd (containers, CI) nothing was started by the packages, but a
+# machine may still run the packaged daemons by hand: stop only those, by
+# their packaged command lines, never the lab's own instances.
+for pattern in '^/usr/bin/containerd$' \
+               '^/usr/bin/docker-registry serve /etc/docker/registry/config.yml$' \
+               '^/usr/bin/etcd$'; do
+  pkill -f "$pattern" >/dev/null 2>&1 || true
+done
+
+echo "dependencies ready: containerd $(containerd --version 2>/dev/null | awk '{print $3}'), runc $(runc --version 2>/dev/null | awk 'NR==1{print $3}'), nft $(nft --version 2>/dev/null | awk '{print $2}')"

@@ -1,0 +1,93 @@
+package api
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Resource describes one served resource: how it is named on the wire,
+// whether it is namespaced, which subresources it has, and the strategy
+// the API server applies to it.
+type Resource struct {
+	Group      string // "" for core
+	Version    string
+	Kind       string
+	ListKind   string
+	Plural     string // the path segment: "pods"
+	Singular   string
+	ShortNames []string
+	Namespaced bool
+	// Subresources served under /{plural}/{name}/…: "status", "scale",
+	// "binding", "log", "exec", "finalize".
+	Subresources []string
+	// Verbs for discovery, as Kubernetes lists them.
+	Verbs []string
+
+	// New returns an empty typed object (e.g. &corev1.Pod{}); NewList the
+	// typed list (&corev1.PodList{}).
+	New     func() runtime.Object
+	NewList func() runtime.Object
+
+	Strategy Strategy
+}
+
+// Strategy is what the API server asks of a resource on each write. obj is
+// always the typed object from New(), already decoded.
+type Strategy interface {
+	// Default fills in Kubernetes' defaults (restartPolicy Always, …).
+	Default(obj runtime.Object)
+	// PrepareForCreate resets what a client may not set on create (status
+	// for most kinds, generation = 1).
+	PrepareForCreate(obj runtime.Object)
+	// PrepareForUpdate keeps what a main-resource update may not change
+	// (status) and moves generation when the spec changed.
+	PrepareForUpdate(obj, old runtime.Object)
+	// PrepareForStatusUpdate keeps everything but status from old.
+	PrepareForStatusUpdate(obj, old runtime.Object)
+	Validate(obj runtime.Object) field.ErrorList
+	ValidateUpdate(obj, old runtime.Object) field.ErrorList
+	ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList
+	// Attrs gives the labels and the selectable fields (metadata.name,
+	// metadata.namespace and the kind's own, e.g. spec.nodeName).
+	Attrs(obj runtime.Object) (labels.Set, fields.Set, error)
+	// FieldLabelSupported tells whether a field selector may name label.
+	FieldLabelSupported(label string) bool
+	// Table renders objects as kubectl's server-side columns; objs are
+	// typed objects of this resource.
+	Table(objs []runtime.Object, opts TableOptions) (*metav1.Table, error)
+}
+
+// TableOptions mirrors the parts of metav1.TableOptions the tables use.
+type TableOptions struct {
+	NoHeaders bool
+	Wide      bool // include priority > 0 columns' cells (they are always present, kubectl hides them)
+}
+
+// GroupVersion is the resource's group/version.
+func (r *Resource) GroupVersion() schema.GroupVersion {
+	return schema.GroupVersion{Group: r.Group, Version: r.Version}
+}
+
+// GroupVersionKind is the resource's kind with its group/version.
+func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
+	return r.GroupVersion().WithKind(r.Kind)
+}
+
+// GroupVersionResource is the resource's group/version/plural.
+func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
+	return r.GroupVersion().WithResource(r.Plural)
+}
+
+// HasSubresource tells whether r serves sub.
+func (r *Resource) HasSubresource(sub string) bool {
+	for _, s := range r.Subresources {
+		if s == sub {
+			return true
+		}
+	}
+	return false
+}
