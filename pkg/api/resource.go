@@ -20,6 +20,8 @@ type Resource struct {
 	Plural     string // the path segment: "pods"
 	Singular   string
 	ShortNames []string
+	// Categories for discovery ("all" lets `get all` find the resource).
+	Categories []string
 	Namespaced bool
 	// Subresources served under /{plural}/{name}/…: "status", "scale",
 	// "binding", "log", "exec", "finalize".
@@ -64,7 +66,10 @@ type Strategy interface {
 // TableOptions mirrors the parts of metav1.TableOptions the tables use.
 type TableOptions struct {
 	NoHeaders bool
-	Wide      bool // include priority > 0 columns' cells (they are always present, kubectl hides them)
+	// Wide is accepted for symmetry with kubectl's printer options; the
+	// tables always carry the cells of priority > 0 columns, as
+	// Kubernetes' server does, and kubectl hides them unless -o wide.
+	Wide bool
 }
 
 // GroupVersion is the resource's group/version.

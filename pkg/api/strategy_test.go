@@ -1,0 +1,279 @@
+package api
+
+import (
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+)
+
+func TestPrepareForCreate(t *testing.T) {
+	ts := metav1.Now()
+	tests := []struct {
+		name  string
+		obj   runtime.Object
+		check func(t *testing.T, obj runtime.Object)
+	}{{
+		name: "pod status reset to Pending",
+		obj: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Generation: 9, DeletionTimestamp: &ts},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "1.2.3.4"}},
+		check: func(t *testing.T, obj runtime.Object) {
+			p := obj.(*corev1.Pod)
+			if p.Status.Phase != corev1.PodPending || p.Status.PodIP != "" || p.Status.QOSClass != corev1.PodQOSBestEffort {
+				t.Errorf("status = %+v", p.Status)
+			}
+			if p.DeletionTimestamp != nil {
+				t.Errorf("deletionTimestamp kept on create")
+			}
+		},
+	}, {
+		name: "deployment status cleared",
+		obj:  &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 3, ReadyReplicas: 3}},
+		check: func(t *testing.T, obj runtime.Object) {
+			if s := obj.(*appsv1.Deployment).Status; s.Replicas != 0 || s.ReadyReplicas != 0 {
+				t.Errorf("status = %+v", s)
+			}
+		},
+	}, {
+		name: "replicaset status cleared",
+		obj:  &appsv1.ReplicaSet{Status: appsv1.ReplicaSetStatus{Replicas: 3}},
+		check: func(t *testing.T, obj runtime.Object) {
+			if s := obj.(*appsv1.ReplicaSet).Status; s.Replicas != 0 {
+				t.Errorf("status = %+v", s)
+			}
+		},
+	}, {
+		name: "service status cleared",
+		obj:  &corev1.Service{Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}}}}},
+		check: func(t *testing.T, obj runtime.Object) {
+			if s := obj.(*corev1.Service).Status; len(s.LoadBalancer.Ingress) != 0 {
+				t.Errorf("status = %+v", s)
+			}
+		},
+	}, {
+		name: "node keeps its status",
+		obj: &corev1.Node{Status: corev1.NodeStatus{
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+			Addresses:  []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.200.0.11"}},
+		}},
+		check: func(t *testing.T, obj runtime.Object) {
+			s := obj.(*corev1.Node).Status
+			if len(s.Conditions) != 1 || len(s.Addresses) != 1 {
+				t.Errorf("status = %+v", s)
+			}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, ok := LookupKind(mustKind(t, tt.obj))
+			if !ok {
+				t.Fatalf("no resource for %T", tt.obj)
+			}
+			r.Strategy.PrepareForCreate(tt.obj)
+			if g := metaOf(t, tt.obj).GetGeneration(); g != 1 {
+				t.Errorf("generation = %d, want 1", g)
+			}
+			tt.check(t, tt.obj)
+		})
+	}
+}
+
+func mustKind(t *testing.T, obj runtime.Object) schema.GroupVersionKind {
+	t.Helper()
+	kinds, _, err := Scheme.ObjectKinds(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kinds[0]
+}
+
+func metaOf(t *testing.T, obj runtime.Object) metav1.Object {
+	t.Helper()
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestPrepareForUpdateGeneration(t *testing.T) {
+	created := func() *appsv1.Deployment {
+		d := newDeployment()
+		deploymentStrategy.Default(d)
+		deploymentStrategy.PrepareForCreate(d)
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1}
+		return stored(d)
+	}
+	tests := []struct {
+		name    string
+		mutate  func(*appsv1.Deployment)
+		wantGen int64
+	}{
+		{name: "no change", mutate: func(*appsv1.Deployment) {}, wantGen: 1},
+		{name: "label change", mutate: func(d *appsv1.Deployment) { d.Labels = map[string]string{"x": "y"} }, wantGen: 1},
+		{name: "status change is ignored", mutate: func(d *appsv1.Deployment) { d.Status.Replicas = 9 }, wantGen: 1},
+		{name: "client cannot set generation", mutate: func(d *appsv1.Deployment) { d.Generation = 42 }, wantGen: 1},
+		{name: "spec change", mutate: func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To(int32(3)) }, wantGen: 2},
+		{name: "template change", mutate: func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "x:2" }, wantGen: 2},
+		{name: "annotation change (Deployments only)", mutate: func(d *appsv1.Deployment) { d.Annotations = map[string]string{"a": "b"} }, wantGen: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := created()
+			d := old.DeepCopy()
+			tt.mutate(d)
+			deploymentStrategy.PrepareForUpdate(d, old)
+			if d.Generation != tt.wantGen {
+				t.Errorf("generation = %d, want %d", d.Generation, tt.wantGen)
+			}
+			if !apiequality.Semantic.DeepEqual(d.Status, old.Status) {
+				t.Errorf("status = %+v, want the stored %+v", d.Status, old.Status)
+			}
+		})
+	}
+
+	// ReplicaSets move on spec only, not on annotations.
+	rs := newReplicaSet()
+	replicaSetStrategy.Default(rs)
+	replicaSetStrategy.PrepareForCreate(rs)
+	stored(rs)
+	upd := rs.DeepCopy()
+	upd.Annotations = map[string]string{"deployment.kubernetes.io/revision": "2"}
+	replicaSetStrategy.PrepareForUpdate(upd, rs)
+	if upd.Generation != 1 {
+		t.Errorf("replicaset generation = %d after an annotation change, want 1", upd.Generation)
+	}
+}
+
+func TestPrepareForUpdateSystemFields(t *testing.T) {
+	old := stored(defaultedPod(nil))
+	ts := metav1.Now()
+	old.DeletionTimestamp = &ts
+	old.DeletionGracePeriodSeconds = ptr.To(int64(30))
+	pod := old.DeepCopy()
+	pod.UID, pod.ResourceVersion = "", ""
+	pod.CreationTimestamp = metav1.Unix(5, 0)
+	pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = nil, nil
+	podStrategy.PrepareForUpdate(pod, old)
+	if pod.UID != old.UID || pod.ResourceVersion != old.ResourceVersion || !pod.CreationTimestamp.Equal(&old.CreationTimestamp) ||
+		pod.DeletionTimestamp == nil || *pod.DeletionGracePeriodSeconds != 30 {
+		t.Errorf("system fields not kept: %+v", pod.ObjectMeta)
+	}
+	checkErrs(t, podStrategy.ValidateUpdate(pod, old))
+}
+
+func TestPrepareForStatusUpdate(t *testing.T) {
+	old := stored(defaultedPod(nil))
+	podStrategy.PrepareForCreate(old)
+	old.Finalizers = []string{"example.com/keep"}
+
+	pod := old.DeepCopy()
+	pod.Spec.Containers[0].Image = "sneaky:1"
+	pod.Labels = map[string]string{"changed": "yes"}
+	pod.Finalizers = nil
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.PodIP = "10.244.1.5"
+	podStrategy.PrepareForStatusUpdate(pod, old)
+
+	if pod.Spec.Containers[0].Image != old.Spec.Containers[0].Image {
+		t.Errorf("status write changed the image to %q", pod.Spec.Containers[0].Image)
+	}
+	if pod.Labels["changed"] != "" || len(pod.Finalizers) != 1 {
+		t.Errorf("status write changed metadata: labels %v finalizers %v", pod.Labels, pod.Finalizers)
+	}
+	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP != "10.244.1.5" {
+		t.Errorf("status not taken: %+v", pod.Status)
+	}
+	if pod.Generation != old.Generation {
+		t.Errorf("generation moved on a status write: %d", pod.Generation)
+	}
+}
+
+func TestLeaseRenewalKeepsGeneration(t *testing.T) {
+	old := stored(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "node1", Namespace: "kube-node-lease"}})
+	leaseStrategy.PrepareForCreate(old)
+	l := old.DeepCopy()
+	now := metav1.NewMicroTime(metav1.Now().Time)
+	l.Spec.RenewTime = &now
+	leaseStrategy.PrepareForUpdate(l, old)
+	if l.Generation != 1 {
+		t.Errorf("generation = %d, want 1: a renewal is not a change of intent", l.Generation)
+	}
+}
+
+func TestMetadataUpdateRules(t *testing.T) {
+	old := stored(&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}})
+	tests := []struct {
+		name   string
+		mutate func(*corev1.Endpoints)
+		want   []wantErr
+	}{
+		{name: "labels may change", mutate: func(e *corev1.Endpoints) { e.Labels = map[string]string{"a": "b"} }},
+		{name: "labels stay valid", mutate: func(e *corev1.Endpoints) { e.Labels = map[string]string{"a": "b c"} }, want: []wantErr{invalid("metadata.labels")}},
+		{name: "name is immutable", mutate: func(e *corev1.Endpoints) { e.Name = "other" }, want: []wantErr{invalid("metadata.name")}},
+		{name: "namespace is immutable", mutate: func(e *corev1.Endpoints) { e.Namespace = "kube-system" }, want: []wantErr{invalid("metadata.namespace")}},
+		{name: "uid is immutable", mutate: func(e *corev1.Endpoints) { e.UID = "uid-2" }, want: []wantErr{invalid("metadata.uid")}},
+		{name: "resourceVersion required", mutate: func(e *corev1.Endpoints) { e.ResourceVersion = "" }, want: []wantErr{invalid("metadata.resourceVersion")}},
+		{name: "subsets validated", mutate: func(e *corev1.Endpoints) {
+			e.Subsets = []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "x"}}}}
+		}, want: []wantErr{invalid("subsets[0].addresses[0].ip")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := old.DeepCopy()
+			tt.mutate(e)
+			checkErrs(t, endpointsStrategy.ValidateUpdate(e, old), tt.want...)
+		})
+	}
+
+	oldEv := stored(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e.1", Namespace: "default"}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web"}})
+	ev := oldEv.DeepCopy()
+	ev.Count = 2
+	checkErrs(t, eventStrategy.ValidateUpdate(ev, oldEv))
+	ev.Type = "Bad"
+	checkErrs(t, eventStrategy.ValidateUpdate(ev, oldEv), notSupported("type"))
+
+	oldLease := stored(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "node1", Namespace: "kube-node-lease"}})
+	l := oldLease.DeepCopy()
+	l.Spec.LeaseDurationSeconds = ptr.To(int32(-5))
+	checkErrs(t, leaseStrategy.ValidateUpdate(l, oldLease), invalid("spec.leaseDurationSeconds"))
+}
+
+func TestDefaultTable(t *testing.T) {
+	fixClock(t)
+	s := &strategy{}
+	tbl, err := s.Table([]runtime.Object{&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "x", CreationTimestamp: ago(90 * time.Minute)}}}, TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tbl.ColumnDefinitions) != 2 || tbl.Rows[0].Cells[0] != "x" || tbl.Rows[0].Cells[1] != "90m" {
+		t.Errorf("got columns %v row %v", tbl.ColumnDefinitions, tbl.Rows[0].Cells)
+	}
+	if errs := s.Validate(&corev1.Endpoints{}); errs != nil {
+		t.Errorf("a strategy without rules found errors: %v", errs)
+	}
+}
+
+func TestHasSubresource(t *testing.T) {
+	pods := lookupPlural(t, "pods")
+	for _, sub := range []string{"status", "binding", "log", "exec"} {
+		if !pods.HasSubresource(sub) {
+			t.Errorf("pods lack %s", sub)
+		}
+	}
+	if pods.HasSubresource("scale") {
+		t.Error("pods have scale")
+	}
+	ns := lookupPlural(t, "namespaces")
+	if !ns.HasSubresource("finalize") || ns.Namespaced {
+		t.Errorf("namespaces: %+v", ns)
+	}
+}
