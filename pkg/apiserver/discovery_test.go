@@ -1,0 +1,148 @@
+package apiserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"minik8s/pkg/apiserver/apiservertest"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/metadata"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestDiscovery(t *testing.T) {
+	s := apiservertest.Start(t)
+	cs := clientset(t, s)
+	groups, resources, err := cs.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+	}
+	want := map[string][]string{
+		"v1":                     {"pods", "pods/status", "pods/binding", "pods/log", "pods/exec", "services", "nodes", "namespaces", "namespaces/finalize", "endpoints", "events"},
+		"apps/v1":                {"deployments", "deployments/scale", "replicasets", "replicasets/status"},
+		"discovery.k8s.io/v1":    {"endpointslices"},
+		"coordination.k8s.io/v1": {"leases"},
+	}
+	for gv, rs := range want {
+		var list *metav1.APIResourceList
+		for _, l := range resources {
+			if l.GroupVersion == gv {
+				list = l
+			}
+		}
+		if list == nil {
+			t.Fatalf("no %s in discovery (groups %v)", gv, names)
+		}
+		for _, r := range rs {
+			found := false
+			for _, ar := range list.APIResources {
+				if ar.Name == r {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s has no %s", gv, r)
+			}
+		}
+	}
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil || v.Major != "1" {
+		t.Fatalf("version: %v %+v", err, v)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/livez", "/metrics", "/openapi/v3", "/openapi/v3/apis/apps/v1"} {
+		resp, err := http.Get(s.URL + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", p, err, resp.Status)
+		}
+		resp.Body.Close()
+	}
+}
+
+func TestTablesDryRunAndDeleteCollection(t *testing.T) {
+	s := apiservertest.Start(t)
+	cs := clientset(t, s)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, newPod(fmt.Sprintf("t%d", i)), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, _ := http.NewRequest("GET", s.URL+"/api/v1/pods", nil)
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var table metav1.Table
+	if err := json.Unmarshal(data, &table); err != nil || table.Kind != "Table" {
+		t.Fatalf("not a Table: %v %s", err, data)
+	}
+	if len(table.Rows) != 3 || len(table.ColumnDefinitions) == 0 || table.ColumnDefinitions[0].Name != "Name" {
+		t.Fatalf("table: %d rows, columns %+v", len(table.Rows), table.ColumnDefinitions)
+	}
+	var pm metav1.PartialObjectMetadata
+	if err := json.Unmarshal(table.Rows[0].Object.Raw, &pm); err != nil || pm.Kind != "PartialObjectMetadata" || pm.Namespace != "default" {
+		t.Fatalf("row object: %v %s", err, table.Rows[0].Object.Raw)
+	}
+
+	// dryRun stores nothing.
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, newPod("dry"), metav1.CreateOptions{DryRun: []string{"All"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Pods("default").Delete(ctx, "t0", metav1.DeleteOptions{DryRun: []string{"All"}}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	if len(l.Items) != 3 {
+		t.Fatalf("after dry runs: %d pods, want 3", len(l.Items))
+	}
+	if err := cs.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{FieldSelector: "metadata.name!=t2"}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	if len(l.Items) != 1 || l.Items[0].Name != "t2" {
+		t.Fatalf("after deletecollection: %d pods", len(l.Items))
+	}
+}
+
+func TestMetadataClient(t *testing.T) {
+	s := apiservertest.Start(t)
+	cs := clientset(t, s)
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, newPod("m"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := metadata.NewForConfig(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := mc.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace("default")
+	list, err := pods.List(ctx, metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Name != "m" || list.Items[0].UID == "" {
+		t.Fatalf("metadata list: %v %+v", err, list)
+	}
+	w, err := pods.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := cs.CoreV1().Pods("default").Delete(ctx, "m", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, w)
+	if pm, ok := ev.Object.(*metav1.PartialObjectMetadata); !ok || ev.Type != "DELETED" || pm.Name != "m" {
+		t.Fatalf("metadata watch: %s %T", ev.Type, ev.Object)
+	}
+}

@@ -1,0 +1,7 @@
+// Package apiserver serves Kubernetes' REST API over HTTP (gin) on the
+// etcd store of package storage: discovery, the verbs of every resource in
+// package api's table, watch streams, patches, the status, scale, binding
+// and finalize subresources, logs and exec proxied to the node agents,
+// admission (ClusterIPs, NodePorts, default tolerations) and server-side
+// tables, with Kubernetes' Status errors.
+package apiserver

@@ -1,0 +1,87 @@
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"minik8s/pkg/api"
+	"minik8s/pkg/storage"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// maxBodyBytes is the largest request body accepted (Kubernetes' limit).
+const maxBodyBytes = 3 << 20
+
+// storageError turns a storage failure about (r, name) into a Kubernetes
+// API error.
+func storageError(r *api.Resource, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		return err
+	}
+	gr := schema.GroupResource{Group: r.Group, Resource: r.Plural}
+	var detail string
+	var serr *storage.Error
+	if errors.As(err, &serr) {
+		detail = serr.Detail
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return apierrors.NewNotFound(gr, name)
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return apierrors.NewAlreadyExists(gr, name)
+	case errors.Is(err, storage.ErrConflict):
+		if detail == "" {
+			detail = "the object has been modified; please apply your changes to the latest version and try again"
+		}
+		return apierrors.NewConflict(gr, name, errors.New(detail))
+	case errors.Is(err, storage.ErrExpired):
+		if detail == "" {
+			detail = "too old resource version"
+		}
+		return apierrors.NewResourceExpired(detail)
+	case errors.Is(err, storage.ErrTooLarge):
+		return apierrors.NewRequestEntityTooLargeError("the request is too large: " + detail)
+	case errors.Is(err, storage.ErrInvalidContinue):
+		return apierrors.NewBadRequest("invalid continue token: " + detail)
+	}
+	return apierrors.NewInternalError(err)
+}
+
+// toStatus gives the Status body for err.
+func toStatus(err error) *metav1.Status {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		st := se.Status()
+		if st.Code == 0 {
+			st.Code = http.StatusInternalServerError
+		}
+		st.Kind, st.APIVersion = "Status", "v1"
+		return &st
+	}
+	st := apierrors.NewInternalError(err).ErrStatus
+	st.Kind, st.APIVersion = "Status", "v1"
+	return &st
+}
+
+func notFoundPath(path string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
+		Message: fmt.Sprintf("the server could not find the requested resource (%s)", path),
+		Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: metav1.CauseTypeUnexpectedServerResponse, Message: "404 page not found"}}},
+	}}
+}
+
+func unsupportedMediaType(msg string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
+		Message: msg,
+	}}
+}

@@ -1,0 +1,118 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// patchType reads the Content-Type of a PATCH; anything but the three
+// patch types we apply is a 415.
+func patchType(c *gin.Context) (types.PatchType, error) {
+	mt, _, _ := mime.ParseMediaType(c.ContentType())
+	switch types.PatchType(mt) {
+	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
+		return types.PatchType(mt), nil
+	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
+		return "", unsupportedMediaType("server-side apply is not supported by this server: use a JSON merge, JSON or strategic merge patch (kubectl apply without --server-side)")
+	}
+	return "", unsupportedMediaType(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s", types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType))
+}
+
+// applyPatch applies patch of type pt to the JSON of an object whose Go
+// type is that of schemaObj (for strategic merge's patch strategies).
+func applyPatch(pt types.PatchType, original, patch []byte, schemaObj runtime.Object) ([]byte, error) {
+	switch pt {
+	case types.JSONPatchType:
+		p, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			return nil, apierrors.NewBadRequest("decoding the JSON patch: " + err.Error())
+		}
+		out, err := p.Apply(original)
+		if err != nil {
+			return nil, apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), string(patch), err.Error())})
+		}
+		return out, nil
+	case types.MergePatchType:
+		if !json.Valid(patch) {
+			return nil, apierrors.NewBadRequest("the merge patch is not valid JSON")
+		}
+		out, err := jsonpatch.MergePatch(original, patch)
+		if err != nil {
+			return nil, apierrors.NewBadRequest("applying the merge patch: " + err.Error())
+		}
+		return out, nil
+	case types.StrategicMergePatchType:
+		var m map[string]any
+		if err := json.Unmarshal(patch, &m); err != nil {
+			return nil, apierrors.NewBadRequest("the strategic merge patch is not a JSON object: " + err.Error())
+		}
+		out, err := strategicpatch.StrategicMergePatch(original, patch, schemaObj)
+		if err != nil {
+			return nil, apierrors.NewBadRequest("applying the strategic merge patch: " + err.Error())
+		}
+		return out, nil
+	}
+	return nil, unsupportedMediaType(string(pt))
+}
+
+func (s *Server) patch(k *call, status bool) {
+	pt, err := patchType(k.c)
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	patch, err := readBody(k.c)
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	first := true
+	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
+		orig, err := json.Marshal(cur)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		patched, err := applyPatch(pt, orig, patch, k.r.New())
+		if err != nil {
+			return nil, err
+		}
+		c := k.c
+		if !first {
+			c = &gin.Context{Request: k.c.Request, Writer: discardHeaders{k.c.Writer}}
+		}
+		first = false
+		obj, err := s.decodeInto(c, patched, k.r.GroupVersionKind(), k.r.New)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkNameMatches(k, obj); err != nil {
+			return nil, err
+		}
+		return s.prepareUpdate(k, obj, cur, status)
+	})
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	writeObject(k.c, http.StatusOK, k.r, out)
+}
+
+// discardHeaders swallows the warnings of a retried patch attempt.
+type discardHeaders struct{ gin.ResponseWriter }
+
+func (d discardHeaders) Header() http.Header { return http.Header{} }
+
+func typesPatch(s string) types.PatchType { return types.PatchType(s) }

@@ -1,0 +1,247 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"minik8s/pkg/api"
+	"minik8s/pkg/storage"
+
+	"github.com/gin-gonic/gin"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// Server is a running apiserver: its etcd (embedded or not), its store and
+// its HTTP listeners.
+type Server struct {
+	cfg    *Config
+	etcd   *storage.Etcd
+	client *clientv3.Client
+	store  *storage.Store
+	alloc  *allocator
+	// namespaces caches the namespaces for the create-time check.
+	namespaces *nsCache
+	infos      *request.RequestInfoFactory
+	strict     runtime.Serializer
+	proto      runtime.Serializer
+	engine     *gin.Engine
+	logger     *log.Logger
+
+	listeners []net.Listener
+	servers   []*http.Server
+	errc      chan error
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+}
+
+// Start brings up etcd (unless cfg.EtcdServers), the store, the bootstrap
+// objects and the listeners. cfg must have passed Validate.
+func Start(ctx context.Context, cfg *Config) (*Server, error) {
+	s := &Server{
+		cfg:    cfg,
+		logger: log.New(os.Stderr, "apiserver: ", log.LstdFlags),
+		errc:   make(chan error, 1+len(cfg.Listen)),
+		infos: &request.RequestInfoFactory{
+			APIPrefixes:          sets.NewString("api", "apis"),
+			GrouplessAPIPrefixes: sets.NewString("api"),
+		},
+		strict: json.NewSerializerWithOptions(json.DefaultMetaFactory, api.Scheme, api.Scheme, json.SerializerOptions{Strict: true}),
+		proto:  protobuf.NewSerializer(api.Scheme, api.Scheme),
+	}
+	// Listen first: a taken port is the commonest failure, and it should
+	// not cost an etcd start.
+	for _, addr := range cfg.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.closeListeners()
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("listen tcp %s: address already in use — is another apiserver running?", addr)
+			}
+			return nil, fmt.Errorf("listening on %s: %w", addr, err)
+		}
+		s.listeners = append(s.listeners, l)
+	}
+	endpoints := cfg.EtcdServers
+	if len(endpoints) == 0 {
+		ecfg := storage.NewEtcdConfig(cfg.DataDir)
+		ecfg.UnsafeNoFsync = cfg.UnsafeNoFsync
+		e, err := storage.StartEtcd(ctx, ecfg)
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		s.etcd = e
+		endpoints = []string{e.Endpoint()}
+	}
+	client, err := storage.NewClient(endpoints)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.client = client
+	s.store = storage.New(client)
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if len(cfg.EtcdServers) > 0 {
+		go storage.Compact(runCtx, client, 5*time.Minute)
+	}
+	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
+	s.namespaces = newNSCache()
+	go s.namespaces.run(runCtx, s.store)
+	bctx, bcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer bcancel()
+	if err := s.alloc.rebuild(bctx, s.store); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("rebuilding service allocations: %w", err)
+	}
+	s.engine = s.routes()
+	for _, l := range s.listeners {
+		hs := &http.Server{Handler: s.engine, ReadHeaderTimeout: 30 * time.Second}
+		s.servers = append(s.servers, hs)
+		go func(l net.Listener) {
+			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.errc <- fmt.Errorf("serving on %s: %w", l.Addr(), err)
+			}
+		}(l)
+	}
+	if err := s.bootstrap(bctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("creating the default objects: %w", err)
+	}
+	if s.etcd != nil {
+		go func() {
+			select {
+			case err := <-s.etcd.Err():
+				if err != nil {
+					s.errc <- fmt.Errorf("embedded etcd: %w", err)
+				}
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	return s, nil
+}
+
+// Addrs are the addresses served.
+func (s *Server) Addrs() []string {
+	var out []string
+	for _, l := range s.listeners {
+		out = append(out, l.Addr().String())
+	}
+	return out
+}
+
+// Handler is the HTTP handler (for tests that skip the listeners).
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Store is the storage the server writes through.
+func (s *Server) Store() *storage.Store { return s.store }
+
+// ReadyNotify is closed when the server serves (Start returns only then).
+func (s *Server) ReadyNotify() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
+// Err reports a failure that stops the server.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Close stops serving and closes etcd.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, hs := range s.servers {
+			_ = hs.Shutdown(ctx)
+			_ = hs.Close()
+		}
+		s.closeListeners()
+		if s.client != nil {
+			_ = s.client.Close()
+		}
+		if s.etcd != nil {
+			s.etcd.Close()
+		}
+	})
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		_ = l.Close()
+	}
+}
+
+func (s *Server) logf(format string, args ...any) { s.logger.Printf(format, args...) }
+
+// routes builds the gin engine: fixed paths by route, every resource path
+// through the catch-all, parsed by RequestInfoFactory.
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.HandleMethodNotAllowed = false
+	e.UseRawPath = true
+	e.Use(s.recoverPanic, instrument)
+	for _, p := range []string{"/healthz", "/readyz", "/livez"} {
+		e.GET(p, s.health)
+	}
+	e.GET("/version", s.version)
+	e.GET("/metrics", gin.WrapH(metricsHandler()))
+	e.GET("/api", s.coreVersions)
+	e.GET("/api/", s.coreVersions)
+	e.GET("/apis", s.groupList)
+	e.GET("/apis/", s.groupList)
+	e.NoRoute(s.serveResource)
+	return e
+}
+
+func (s *Server) recoverPanic(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.logf("panic serving %s %s: %v\n%s", c.Request.Method, c.Request.URL.Path, r, debug.Stack())
+			if !c.Writer.Written() {
+				writeError(c, apierrors.NewInternalError(fmt.Errorf("%v", r)))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) health(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := s.store.CurrentRevision(ctx); err != nil {
+		c.String(http.StatusInternalServerError, "[-]etcd failed: %v\nhealthz check failed\n", err)
+		return
+	}
+	if c.Query("verbose") != "" {
+		c.String(http.StatusOK, "[+]ping ok\n[+]etcd ok\n%s check passed\n", strings.TrimPrefix(c.Request.URL.Path, "/"))
+		return
+	}
+	c.String(http.StatusOK, "ok")
+}

@@ -1,0 +1,358 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"minik8s/pkg/storage"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/proxy"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func (s *Server) subresource(k *call) {
+	sub, verb := k.info.Subresource, k.info.Verb
+	if !k.r.HasSubresource(sub) || k.name == "" {
+		writeError(k.c, notFoundPath(k.c.Request.URL.Path))
+		return
+	}
+	switch {
+	case sub == "status" && verb == "get":
+		s.get(k)
+	case sub == "status" && verb == "update":
+		s.update(k, true)
+	case sub == "status" && verb == "patch":
+		s.patch(k, true)
+	case sub == "scale" && verb == "get":
+		s.getScale(k)
+	case sub == "scale" && (verb == "update" || verb == "patch"):
+		s.updateScale(k, verb == "patch")
+	case sub == "binding" && verb == "create":
+		s.bind(k)
+	case sub == "finalize" && verb == "update":
+		s.finalize(k)
+	case sub == "log" && verb == "get":
+		s.proxyToKubelet(k, "containerLogs")
+	case sub == "exec" && (verb == "get" || verb == "create"):
+		s.proxyToKubelet(k, "exec")
+	default:
+		writeError(k.c, apierrors.NewMethodNotSupported(schema.GroupResource{Group: k.r.Group, Resource: k.r.Plural + "/" + sub}, verb))
+	}
+}
+
+var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+
+// scaleOf reads the Scale view of a Deployment or ReplicaSet.
+func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+	var om metav1.ObjectMeta
+	var replicas, statusReplicas int32
+	var sel *metav1.LabelSelector
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		om, statusReplicas, sel = o.ObjectMeta, o.Status.Replicas, o.Spec.Selector
+		if o.Spec.Replicas != nil {
+			replicas = *o.Spec.Replicas
+		}
+	case *appsv1.ReplicaSet:
+		om, statusReplicas, sel = o.ObjectMeta, o.Status.Replicas, o.Spec.Selector
+		if o.Spec.Replicas != nil {
+			replicas = *o.Spec.Replicas
+		}
+	default:
+		return nil, fmt.Errorf("no scale for %T", obj)
+	}
+	selector := ""
+	if sel != nil {
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			return nil, err
+		}
+		selector = s.String()
+	}
+	return &autoscalingv1.Scale{
+		TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v1", Kind: "Scale"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: om.Name, Namespace: om.Namespace, UID: om.UID,
+			ResourceVersion: om.ResourceVersion, CreationTimestamp: om.CreationTimestamp,
+		},
+		Spec:   autoscalingv1.ScaleSpec{Replicas: replicas},
+		Status: autoscalingv1.ScaleStatus{Replicas: statusReplicas, Selector: selector},
+	}, nil
+}
+
+func setReplicas(obj runtime.Object, n int32) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		o.Spec.Replicas = &n
+	case *appsv1.ReplicaSet:
+		o.Spec.Replicas = &n
+	}
+}
+
+func (s *Server) getScale(k *call) {
+	obj := k.r.New()
+	if err := s.store.Get(k.ctx(), k.key(), obj); err != nil {
+		writeError(k.c, storageError(k.r, k.name, err))
+		return
+	}
+	sc, err := scaleOf(obj)
+	if err != nil {
+		writeError(k.c, apierrors.NewInternalError(err))
+		return
+	}
+	writeJSON(k.c, http.StatusOK, sc)
+}
+
+func (s *Server) updateScale(k *call, isPatch bool) {
+	var pt = ""
+	var body []byte
+	var err error
+	var sent runtime.Object
+	newScale := func() runtime.Object { return &autoscalingv1.Scale{} }
+	if isPatch {
+		t, err := patchType(k.c)
+		if err != nil {
+			writeError(k.c, err)
+			return
+		}
+		pt = string(t)
+		body, err = readBody(k.c)
+	} else {
+		sent, err = s.decodeRequest(k.c, scaleGVK, newScale)
+	}
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
+		curScale, err := scaleOf(cur)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		obj := sent
+		if isPatch {
+			orig, _ := json.Marshal(curScale)
+			data, err := applyPatch(typesPatch(pt), orig, body, &autoscalingv1.Scale{})
+			if err != nil {
+				return nil, err
+			}
+			if obj, err = s.decodeInto(k.c, data, scaleGVK, newScale); err != nil {
+				return nil, err
+			}
+		}
+		sc := obj.(*autoscalingv1.Scale)
+		if sc.Name != "" && sc.Name != k.name {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", sc.Name, k.name))
+		}
+		if sc.Spec.Replicas < 0 {
+			return nil, apierrors.NewInvalid(schema.GroupKind{Group: "autoscaling", Kind: "Scale"}, k.name, field.ErrorList{field.Invalid(field.NewPath("spec", "replicas"), sc.Spec.Replicas, "must be greater than or equal to 0")})
+		}
+		upd := cur.DeepCopyObject()
+		setReplicas(upd, sc.Spec.Replicas)
+		if sc.ResourceVersion != "" {
+			if err := storage.SetResourceVersion(upd, mustParseRV(sc.ResourceVersion)); err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+		}
+		return s.prepareUpdate(k, upd, cur, false)
+	})
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	sc, err := scaleOf(out)
+	if err != nil {
+		writeError(k.c, apierrors.NewInternalError(err))
+		return
+	}
+	writeJSON(k.c, http.StatusOK, sc)
+}
+
+func mustParseRV(rv string) int64 {
+	n, err := strconv.ParseInt(rv, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// bind sets spec.nodeName and PodScheduled=True in one write.
+func (s *Server) bind(k *call) {
+	obj, err := s.decodeRequest(k.c, corev1.SchemeGroupVersion.WithKind("Binding"), func() runtime.Object { return &corev1.Binding{} })
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	b := obj.(*corev1.Binding)
+	if b.Name != "" && b.Name != k.name {
+		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("the name of the binding (%s) does not match the pod on the URL (%s)", b.Name, k.name)))
+		return
+	}
+	if b.Target.Name == "" || (b.Target.Kind != "" && b.Target.Kind != "Node") {
+		writeError(k.c, apierrors.NewInvalid(schema.GroupKind{Kind: "Binding"}, k.name, field.ErrorList{field.Required(field.NewPath("target", "name"), "a Node to bind to is required")}))
+		return
+	}
+	if k.dryRun() {
+		writeJSON(k.c, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
+		return
+	}
+	out := &corev1.Pod{}
+	err = s.store.GuaranteedUpdate(k.ctx(), k.key(), out, func(cur runtime.Object) (runtime.Object, error) {
+		pod := cur.(*corev1.Pod)
+		if pod.DeletionTimestamp != nil {
+			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", k.name))
+		}
+		if pod.Spec.NodeName != "" {
+			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("pod %s is already assigned to node %q", k.name, pod.Spec.NodeName))
+		}
+		if b.UID != "" && b.UID != pod.UID {
+			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
+		}
+		if b.ResourceVersion != "" && b.ResourceVersion != pod.ResourceVersion {
+			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
+		}
+		pod.Spec.NodeName = b.Target.Name
+		for ann, v := range b.Annotations {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[ann] = v
+		}
+		cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}
+		found := false
+		for i := range pod.Status.Conditions {
+			if pod.Status.Conditions[i].Type == corev1.PodScheduled {
+				pod.Status.Conditions[i] = cond
+				found = true
+			}
+		}
+		if !found {
+			pod.Status.Conditions = append(pod.Status.Conditions, cond)
+		}
+		return pod, nil
+	})
+	if err != nil {
+		writeError(k.c, storageError(k.r, k.name, err))
+		return
+	}
+	writeJSON(k.c, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
+}
+
+// finalize writes a namespace's spec.finalizers; with none left on a
+// terminating namespace, the namespace goes.
+func (s *Server) finalize(k *call) {
+	obj, err := s.decodeRequest(k.c, k.r.GroupVersionKind(), k.r.New)
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	if err := checkNameMatches(k, obj); err != nil {
+		writeError(k.c, err)
+		return
+	}
+	in := obj.(*corev1.Namespace)
+	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
+		ns := cur.(*corev1.Namespace)
+		if in.ResourceVersion != "" && in.ResourceVersion != ns.ResourceVersion {
+			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
+		}
+		ns.Spec.Finalizers = in.Spec.Finalizers
+		return ns, nil
+	})
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
+	writeObject(k.c, http.StatusOK, k.r, out)
+}
+
+// proxyToKubelet forwards logs and exec to the agent of the pod's node.
+func (s *Server) proxyToKubelet(k *call, what string) {
+	var pod corev1.Pod
+	if err := s.store.Get(k.ctx(), k.key(), &pod); err != nil {
+		writeError(k.c, storageError(k.r, k.name, err))
+		return
+	}
+	q := k.c.Request.URL.Query()
+	container := q.Get("container")
+	if container == "" {
+		if len(pod.Spec.Containers) != 1 {
+			var names []string
+			for _, c := range pod.Spec.Containers {
+				names = append(names, c.Name)
+			}
+			writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", k.name, names)))
+			return
+		}
+		container = pod.Spec.Containers[0].Name
+	} else {
+		found := false
+		for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+			if c.Name == container {
+				found = true
+			}
+		}
+		if !found {
+			writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, k.name)))
+			return
+		}
+	}
+	if pod.Spec.NodeName == "" {
+		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", k.name)))
+		return
+	}
+	var node corev1.Node
+	if err := s.store.Get(k.ctx(), storage.Key("nodes", "", pod.Spec.NodeName), &node); err != nil {
+		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("node %s of pod %s: %v", pod.Spec.NodeName, k.name, storageError(k.r, pod.Spec.NodeName, err))))
+		return
+	}
+	host := ""
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			host = a.Address
+			break
+		}
+	}
+	if host == "" {
+		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("node %s has no InternalIP address", node.Name)))
+		return
+	}
+	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
+	if port == 0 {
+		port = 10250
+	}
+	q.Del("container")
+	target := &url.URL{
+		Scheme:   "http",
+		Host:     net.JoinHostPort(host, strconv.Itoa(int(port))),
+		Path:     fmt.Sprintf("/%s/%s/%s/%s", what, pod.Namespace, pod.Name, container),
+		RawQuery: q.Encode(),
+	}
+	// The handler forwards the request's query: leave only the agent's.
+	k.c.Request.URL.RawQuery = target.RawQuery
+	h := proxy.NewUpgradeAwareHandler(target, http.DefaultTransport, false, what == "exec", proxyResponder{k})
+	h.UseRequestLocation = false
+	h.UseLocationHost = true
+	h.ServeHTTP(k.c.Writer, k.c.Request)
+}
+
+type proxyResponder struct{ k *call }
+
+func (p proxyResponder) Error(w http.ResponseWriter, req *http.Request, err error) {
+	st := toStatus(apierrors.NewServiceUnavailable(fmt.Sprintf("proxying to the node agent: %v", err)))
+	data, _ := json.Marshal(st)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(int(st.Code))
+	_, _ = w.Write(data)
+}
