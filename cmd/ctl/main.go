@@ -1,0 +1,22 @@
+// Command ctl is the minik8s command line: kubectl's verbs for the objects
+// minik8s serves, plus `lab` (a cluster on one machine) and `image`.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"minik8s/pkg/ctl"
+	"minik8s/pkg/lab"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := ctl.NewCommand(ctx, lab.NewCommand(ctx), lab.NewImageCommand(ctx))
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		os.Exit(ctl.ExitCode(err))
+	}
+}

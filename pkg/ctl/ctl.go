@@ -1,0 +1,119 @@
+package ctl
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/cmd/annotate"
+	"k8s.io/kubectl/pkg/cmd/apiresources"
+	"k8s.io/kubectl/pkg/cmd/apply"
+	"k8s.io/kubectl/pkg/cmd/create"
+	"k8s.io/kubectl/pkg/cmd/delete"
+	"k8s.io/kubectl/pkg/cmd/describe"
+	"k8s.io/kubectl/pkg/cmd/drain"
+	"k8s.io/kubectl/pkg/cmd/exec"
+	"k8s.io/kubectl/pkg/cmd/get"
+	"k8s.io/kubectl/pkg/cmd/label"
+	"k8s.io/kubectl/pkg/cmd/logs"
+	"k8s.io/kubectl/pkg/cmd/rollout"
+	"k8s.io/kubectl/pkg/cmd/scale"
+	"k8s.io/kubectl/pkg/cmd/set"
+	"k8s.io/kubectl/pkg/cmd/taint"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+)
+
+// NewCommand returns the `ctl` root command on the process's stdin, stdout
+// and stderr, with extra (e.g. `lab`, `image`) added as further verbs.
+//
+// ctl's own verbs print their errors to stderr themselves, kubectl-style,
+// and return an error whose exit status ExitCode gives; main should exit
+// with it without printing the error again.
+func NewCommand(ctx context.Context, extra ...*cobra.Command) *cobra.Command {
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	return NewCommandWithStreams(ctx, streams, extra...)
+}
+
+// NewCommandWithStreams is NewCommand on the given streams; tests drive ctl
+// in-process with buffers through it.
+func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStreams, extra ...*cobra.Command) *cobra.Command {
+	conn := newConnection(streams.ErrOut)
+	root := &cobra.Command{
+		Use:   "ctl",
+		Short: "ctl controls a minik8s cluster",
+		Long: "ctl controls a minik8s cluster. Its verbs are kubectl's and behave the same;\n" +
+			"it finds the API server through --kubeconfig, $KUBECONFIG, the lab's kubeconfig\n" +
+			"(~/.minik8s/lab/kubeconfig), ~/.kube/config, or -s/--server, else " + defaultServerNote + ".",
+		SilenceUsage: true,
+	}
+	conn.AddFlags(root.PersistentFlags())
+
+	// kubectl's commands report failures through cmdutil.CheckErr, which
+	// exits the process; turn that into an error ctl's Run wrapper returns.
+	cmdutil.BehaviorOnFatal(func(msg string, code int) { panic(fatal{msg: msg, code: code}) })
+
+	// MatchVersionFlags gives every config kubectl's core/v1 defaults (exec
+	// and logs build REST clients from it) and --match-server-version.
+	matchVersion := cmdutil.NewMatchVersionFlags(conn)
+	matchVersion.AddFlags(root.PersistentFlags())
+	f := factory{cmdutil.NewFactory(matchVersion)}
+	verbs := []*cobra.Command{
+		apply.NewCmdApply("ctl", f, streams),
+		newCreateCommand(f, streams),
+		get.NewCmdGet("ctl", f, streams),
+		describe.NewCmdDescribe("ctl", f, streams),
+		delete.NewCmdDelete(f, streams),
+		scale.NewCmdScale(f, streams),
+		rollout.NewCmdRollout("ctl", f, streams),
+		newSetCommand(f, streams),
+		drain.NewCmdCordon(f, streams),
+		drain.NewCmdUncordon(f, streams),
+		drain.NewCmdDrain(f, streams),
+		taint.NewCmdTaint(f, streams),
+		label.NewCmdLabel(f, streams),
+		annotate.NewCmdAnnotate("ctl", f, streams),
+		logs.NewCmdLogs(f, streams),
+		exec.NewCmdExec(f, streams),
+		apiresources.NewCmdAPIResources(conn, streams),
+		newVersionCommand(conn, streams),
+	}
+	for _, verb := range verbs {
+		conn.adopt(ctx, verb, streams.ErrOut)
+		root.AddCommand(verb)
+	}
+	root.AddCommand(extra...)
+	return root
+}
+
+// newCreateCommand is kubectl's create (-f FILE) with the generators for
+// the kinds minik8s serves.
+func newCreateCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	return keepSubcommands(create.NewCmdCreate(f, streams), "namespace", "deployment", "service")
+}
+
+// newSetCommand is kubectl's set with the setters that apply to pod
+// templates (no RBAC subjects here).
+func newSetCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	return keepSubcommands(set.NewCmdSet(f, streams), "image", "env", "resources")
+}
+
+func keepSubcommands(cmd *cobra.Command, names ...string) *cobra.Command {
+	keep := map[string]bool{}
+	for _, n := range names {
+		keep[n] = true
+	}
+	for _, sub := range cmd.Commands() {
+		if !keep[sub.Name()] {
+			cmd.RemoveCommand(sub)
+		}
+	}
+	return cmd
+}
+
+// rename makes kubectl's help text speak of ctl.
+func rename(cmd *cobra.Command) {
+	cmd.Example = strings.ReplaceAll(cmd.Example, "kubectl ", "ctl ")
+	cmd.Long = strings.ReplaceAll(cmd.Long, "kubectl ", "ctl ")
+}
