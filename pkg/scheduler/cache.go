@@ -1,0 +1,222 @@
+package scheduler
+
+import (
+	"maps"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+)
+
+// podState is one pod the cache counts on a node.
+type podState struct {
+	node   string
+	record podRecord
+	// assumed: chosen by us, not yet seen bound by the informer.
+	assumed bool
+	// deadline is set when the bind call returned; an assumption still not
+	// confirmed by then is dropped. Zero while binding is in flight.
+	deadline time.Time
+}
+
+// Cache is the scheduler's incremental view of the cluster: every node with
+// the aggregate of the pods bound or assumed on it. Informer handlers and
+// binders update it; Decide runs a decision over it and assumes the result
+// in the same critical section, so the next decision sees the pod at once.
+type Cache struct {
+	mu    sync.Mutex
+	nodes map[string]*NodeInfo
+	list  []*NodeInfo // nodes in a stable order; rebuilt on node add/remove
+	pods  map[types.UID]*podState
+	ttl   time.Duration
+	clock clock.PassiveClock
+}
+
+// NewCache returns an empty cache whose unconfirmed assumptions expire ttl
+// after their bind finished.
+func NewCache(ttl time.Duration, clk clock.PassiveClock) *Cache {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	return &Cache{nodes: map[string]*NodeInfo{}, pods: map[types.UID]*podState{}, ttl: ttl, clock: clk}
+}
+
+// Decide calls decide with the current nodes (read-only) under the cache's
+// lock; if it returns a node, the pod is assumed there before the lock is
+// released.
+func (c *Cache) Decide(pi *PodInfo, decide func(nodes []*NodeInfo) (string, error)) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	node, err := decide(c.list)
+	if err != nil {
+		return "", err
+	}
+	c.assumeLocked(pi, node)
+	return node, nil
+}
+
+// Assume counts the pod on node until it is confirmed, forgotten or expires.
+func (c *Cache) Assume(pi *PodInfo, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.assumeLocked(pi, node)
+}
+
+func (c *Cache) assumeLocked(pi *PodInfo, node string) {
+	uid := pi.Pod.UID
+	if old, ok := c.pods[uid]; ok {
+		c.uncount(old)
+	}
+	st := &podState{node: node, record: newPodRecord(pi), assumed: true}
+	c.pods[uid] = st
+	c.count(st)
+}
+
+// IsAssumed reports whether the pod is assumed and not yet confirmed.
+func (c *Cache) IsAssumed(uid types.UID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.pods[uid]
+	return ok && st.assumed
+}
+
+// FinishBinding starts the expiry clock of an assumed pod whose bind call
+// succeeded: if the informer does not confirm it within the TTL, it goes.
+func (c *Cache) FinishBinding(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[uid]; ok && st.assumed {
+		st.deadline = c.clock.Now().Add(c.ttl)
+	}
+}
+
+// Forget drops an assumed pod (its bind failed).
+func (c *Cache) Forget(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[uid]; ok && st.assumed {
+		c.uncount(st)
+		delete(c.pods, uid)
+	}
+}
+
+// AddPod counts a pod the informer saw bound to a node, confirming an
+// assumption (moving it if it went to another node).
+func (c *Cache) AddPod(pod *v1.Pod) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[pod.UID]; ok {
+		if st.node == pod.Spec.NodeName {
+			st.assumed, st.deadline = false, time.Time{}
+			return
+		}
+		c.uncount(st)
+	}
+	st := &podState{node: pod.Spec.NodeName, record: newPodRecord(NewPodInfo(pod))}
+	c.pods[pod.UID] = st
+	c.count(st)
+}
+
+// RemovePod stops counting a pod (deleted or finished).
+func (c *Cache) RemovePod(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[uid]; ok {
+		c.uncount(st)
+		delete(c.pods, uid)
+	}
+}
+
+// Counted reports the node a pod is counted on, if any.
+func (c *Cache) Counted(uid types.UID) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.pods[uid]
+	if !ok {
+		return "", false
+	}
+	return st.node, true
+}
+
+// CleanupExpired drops assumptions whose bind finished more than the TTL
+// ago and were never confirmed. It returns how many it dropped.
+func (c *Cache) CleanupExpired() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	n := 0
+	for uid, st := range c.pods {
+		if st.assumed && !st.deadline.IsZero() && now.After(st.deadline) {
+			c.uncount(st)
+			delete(c.pods, uid)
+			n++
+		}
+	}
+	return n
+}
+
+// SetNode adds or updates a node.
+func (c *Cache) SetNode(node *v1.Node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ni, ok := c.nodes[node.Name]; ok {
+		ni.SetNode(node)
+		return
+	}
+	ni := &NodeInfo{}
+	ni.SetNode(node)
+	// Pods bound to the node before it was seen count from now on.
+	for _, st := range c.pods {
+		if st.node == node.Name {
+			ni.addPod(st.record)
+		}
+	}
+	c.nodes[node.Name] = ni
+	c.list = append(c.list, ni)
+}
+
+// RemoveNode forgets a node; its pods stay recorded in case it returns.
+func (c *Cache) RemoveNode(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.nodes[name]; !ok {
+		return
+	}
+	delete(c.nodes, name)
+	list := c.list[:0]
+	for _, ni := range c.list {
+		if ni.Name() != name {
+			list = append(list, ni)
+		}
+	}
+	clear(c.list[len(list):])
+	c.list = list
+}
+
+// Node returns a copy of what the cache knows of a node, for inspection.
+func (c *Cache) Node(name string) (NodeInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ni, ok := c.nodes[name]
+	if !ok {
+		return NodeInfo{}, false
+	}
+	cp := *ni
+	cp.ports = append([]HostPort(nil), ni.ports...)
+	cp.owners = maps.Clone(ni.owners)
+	return cp, true
+}
+
+func (c *Cache) count(st *podState) {
+	if ni, ok := c.nodes[st.node]; ok {
+		ni.addPod(st.record)
+	}
+}
+
+func (c *Cache) uncount(st *podState) {
+	if ni, ok := c.nodes[st.node]; ok {
+		ni.removePod(st.record)
+	}
+}

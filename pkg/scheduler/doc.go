@@ -1,0 +1,17 @@
+// Package scheduler binds pending pods to nodes.
+//
+// The decision is pure logic over a read-only snapshot of nodes (NodeInfo):
+// a chain of small Filter functions (is this node feasible for this pod, and
+// if not, why) and Scorer functions (how good is a feasible node), run by
+// Algorithm.Schedule. None of it needs a server; the tests build snapshots by
+// hand.
+//
+// Around it sits a thin loop (Scheduler): informers for pods and nodes feed
+// an incremental Cache (per-node aggregated requests, host ports and owner
+// counts, updated as pods are assumed, bound and deleted, never recomputed
+// per decision), a Queue hands out pending pods with back-off, and a pool of
+// binders writes the pods/binding subresource asynchronously. A pod is
+// assumed on its node the moment it is chosen, so the next decision already
+// sees it; a failed bind forgets the assumption and requeues the pod; an
+// assumption the informer never confirms expires.
+package scheduler

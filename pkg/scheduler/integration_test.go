@@ -1,0 +1,312 @@
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/scheduler"
+)
+
+type cluster struct {
+	t      *testing.T
+	ctx    context.Context
+	client kubernetes.Interface
+}
+
+// start runs a real apiserver and our scheduler against it.
+func start(t *testing.T) *cluster {
+	t.Helper()
+	srv := apiservertest.Start(t)
+	client := kubernetes.NewForConfigOrDie(srv.Config)
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := scheduler.NewConfig()
+	cfg.BackoffInitial, cfg.BackoffMax = 100*time.Millisecond, 400*time.Millisecond
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := scheduler.New(client, cfg)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("scheduler: %v", err)
+		}
+	})
+	return &cluster{t: t, ctx: ctx, client: client}
+}
+
+func (c *cluster) node(name, cpu string, mods ...func(*v1.Node)) {
+	c.t.Helper()
+	n := &v1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
+		Status: v1.NodeStatus{
+			Capacity:    v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("8Gi"), v1.ResourcePods: resource.MustParse("110")},
+			Allocatable: v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("8Gi"), v1.ResourcePods: resource.MustParse("110")},
+			Conditions:  []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}},
+		},
+	}
+	for _, m := range mods {
+		m(n)
+	}
+	if _, err := c.client.CoreV1().Nodes().Create(c.ctx, n, metav1.CreateOptions{}); err != nil {
+		c.t.Fatalf("creating node %s: %v", name, err)
+	}
+}
+
+func (c *cluster) pod(name, cpu string, mods ...func(*v1.Pod)) {
+	c.t.Helper()
+	p := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "minik8s/echo:latest",
+			Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu)}}}}},
+	}
+	for _, m := range mods {
+		m(p)
+	}
+	if _, err := c.client.CoreV1().Pods("default").Create(c.ctx, p, metav1.CreateOptions{}); err != nil {
+		c.t.Fatalf("creating pod %s: %v", name, err)
+	}
+}
+
+// placement waits until want pods are bound (and the rest stay pending for
+// a moment) and returns pod → node.
+func (c *cluster) placement(want int) map[string]string {
+	c.t.Helper()
+	var got map[string]string
+	err := wait.PollUntilContextTimeout(c.ctx, 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := c.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		got = map[string]string{}
+		for _, p := range pods.Items {
+			if p.Spec.NodeName != "" {
+				got[p.Name] = p.Spec.NodeName
+			}
+		}
+		return len(got) >= want, nil
+	})
+	if err != nil {
+		c.t.Fatalf("waiting for %d bound pods: %v (have %v)", want, err, got)
+	}
+	return got
+}
+
+func (c *cluster) condition(pod string) v1.PodCondition {
+	c.t.Helper()
+	var cond v1.PodCondition
+	err := wait.PollUntilContextTimeout(c.ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := c.client.CoreV1().Pods("default").Get(ctx, pod, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cd := range p.Status.Conditions {
+			if cd.Type == v1.PodScheduled {
+				cond = cd
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		c.t.Fatalf("waiting for PodScheduled on %s: %v", pod, err)
+	}
+	return cond
+}
+
+func (c *cluster) event(pod, reason, message string) {
+	c.t.Helper()
+	var seen []string
+	err := wait.PollUntilContextTimeout(c.ctx, 100*time.Millisecond, 15*time.Second, true, func(ctx context.Context) (bool, error) {
+		evs, err := c.client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		seen = seen[:0]
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name != pod {
+				continue
+			}
+			seen = append(seen, e.Reason+": "+e.Message)
+			if e.Reason == reason && e.Message == message && e.Source.Component == "default-scheduler" && e.InvolvedObject.Kind == "Pod" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		c.t.Fatalf("no %s event %q for %s: %v (saw %q)", reason, message, pod, err, seen)
+	}
+}
+
+func ownedBy(uid string) func(*v1.Pod) {
+	return func(p *v1.Pod) {
+		yes := true
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs-" + uid, UID: types.UID(uid), Controller: &yes}}
+	}
+}
+
+func TestIntegrationSpreadSelectorTaintCordon(t *testing.T) {
+	c := start(t)
+	c.node("n1", "8")
+	c.node("n2", "8")
+	c.node("n3", "8", func(n *v1.Node) { n.Labels["disk"] = "ssd" })
+	c.node("tainted", "64", func(n *v1.Node) {
+		n.Spec.Taints = []v1.Taint{{Key: "dedicated", Value: "db", Effect: v1.TaintEffectNoSchedule}}
+	})
+	c.node("cordoned", "64", func(n *v1.Node) { n.Spec.Unschedulable = true })
+	c.node("down", "64", func(n *v1.Node) { n.Status.Conditions[0].Status = v1.ConditionFalse })
+
+	for i := range 6 {
+		c.pod(fmt.Sprintf("web-%d", i), "100m", ownedBy("rs-web"))
+	}
+	c.pod("fast", "100m", func(p *v1.Pod) { p.Spec.NodeSelector = map[string]string{"disk": "ssd"} })
+	c.pod("db", "100m", func(p *v1.Pod) {
+		p.Spec.Tolerations = []v1.Toleration{{Key: "dedicated", Operator: v1.TolerationOpEqual, Value: "db", Effect: v1.TaintEffectNoSchedule}}
+		p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "tainted"}
+	})
+	c.pod("other", "100m", func(p *v1.Pod) { p.Spec.SchedulerName = "someone-else" })
+
+	got := c.placement(8)
+	perNode := map[string]int{}
+	for i := range 6 {
+		n := got[fmt.Sprintf("web-%d", i)]
+		if n == "tainted" || n == "cordoned" || n == "down" {
+			t.Errorf("web-%d on %s", i, n)
+		}
+		perNode[n]++
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if perNode[n] != 2 {
+			t.Errorf("ReplicaSet spread: got %v, want 2 per node", perNode)
+			break
+		}
+	}
+	if got["fast"] != "n3" {
+		t.Errorf("nodeSelector pod on %q, want n3", got["fast"])
+	}
+	if got["db"] != "tainted" {
+		t.Errorf("tolerating pod on %q, want tainted", got["db"])
+	}
+	if n, ok := got["other"]; ok {
+		t.Errorf("pod for another scheduler bound to %s", n)
+	}
+	if cond := c.condition("fast"); cond.Status != v1.ConditionTrue {
+		t.Errorf("PodScheduled of a bound pod: %+v", cond)
+	}
+	c.event("fast", "Scheduled", "Successfully assigned default/fast to n3")
+}
+
+func TestIntegrationCapacityAndNewNode(t *testing.T) {
+	c := start(t)
+	c.node("a", "2")
+	c.node("b", "2")
+	c.node("c", "2", func(n *v1.Node) { n.Spec.Unschedulable = true })
+	for i := range 6 {
+		c.pod(fmt.Sprintf("p%d", i), "1")
+	}
+	got := c.placement(4)
+	time.Sleep(time.Second) // let any overcommit show
+	got = c.placement(4)
+	if len(got) != 4 {
+		t.Fatalf("bound %d pods of 1 cpu on 4 cpus: %v", len(got), got)
+	}
+	perNode := map[string]int{}
+	pending := ""
+	for i := range 6 {
+		name := fmt.Sprintf("p%d", i)
+		if n, ok := got[name]; ok {
+			perNode[n]++
+		} else {
+			pending = name
+		}
+	}
+	if perNode["a"] != 2 || perNode["b"] != 2 {
+		t.Errorf("placement %v, want 2 on a and 2 on b", perNode)
+	}
+	wantMsg := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
+	cond := c.condition(pending)
+	if cond.Status != v1.ConditionFalse || cond.Reason != "Unschedulable" || cond.Message != wantMsg {
+		t.Errorf("condition of %s: got %s/%s %q, want False/Unschedulable %q", pending, cond.Status, cond.Reason, cond.Message, wantMsg)
+	}
+	c.event(pending, "FailedScheduling", wantMsg)
+
+	// A node big enough appears: both pending pods go there, promptly.
+	c.node("big", "4")
+	got = c.placement(6)
+	if got["p4"] == "" || got["p5"] == "" {
+		t.Fatalf("pending pods not placed: %v", got)
+	}
+	for i := range 6 {
+		if n := got[fmt.Sprintf("p%d", i)]; n == "c" {
+			t.Errorf("pod on cordoned node c")
+		}
+	}
+	perNode = map[string]int{}
+	for _, n := range got {
+		perNode[n]++
+	}
+	if perNode["big"] != 2 {
+		t.Errorf("placement after new node %v, want 2 on big", perNode)
+	}
+}
+
+// Uncordoning a node wakes the pending pods; deleting a pod frees room.
+func TestIntegrationUncordonAndDelete(t *testing.T) {
+	c := start(t)
+	c.node("only", "1", func(n *v1.Node) { n.Spec.Unschedulable = true })
+	c.pod("x", "1")
+	cond := c.condition("x")
+	if want := "0/1 nodes are available: 1 node(s) were unschedulable."; cond.Message != want {
+		t.Errorf("message %q, want %q", cond.Message, want)
+	}
+	n, err := c.client.CoreV1().Nodes().Get(c.ctx, "only", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Spec.Unschedulable = false
+	if _, err := c.client.CoreV1().Nodes().Update(c.ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.placement(1); got["x"] != "only" {
+		t.Fatalf("x after uncordon: %v", got)
+	}
+	c.pod("y", "1")
+	cond = c.condition("y")
+	if want := "0/1 nodes are available: 1 Insufficient cpu."; cond.Message != want || cond.Reason != "Unschedulable" {
+		t.Errorf("y: %s %q, want Unschedulable %q", cond.Reason, cond.Message, want)
+	}
+	// Force: a bound pod's graceful delete waits for its kubelet, and until
+	// then the pod still holds its node's resources.
+	zero := int64(0)
+	if err := c.client.CoreV1().Pods("default").Delete(c.ctx, "x", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(c.ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := c.client.CoreV1().Pods("default").Get(ctx, "y", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		return p.Spec.NodeName == "only", nil
+	})
+	if err != nil {
+		pods, _ := c.client.CoreV1().Pods("default").List(c.ctx, metav1.ListOptions{})
+		var s []string
+		for _, p := range pods.Items {
+			s = append(s, p.Name+"@"+p.Spec.NodeName)
+		}
+		t.Fatalf("y not placed after x was deleted: %v (%s)", err, strings.Join(s, " "))
+	}
+}

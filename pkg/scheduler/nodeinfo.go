@@ -1,0 +1,209 @@
+package scheduler
+
+import (
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+)
+
+// HostPort is one hostPort a pod claims on its node.
+type HostPort struct {
+	IP       string // "" and "0.0.0.0" mean every address
+	Protocol v1.Protocol
+	Port     int32
+}
+
+func (a HostPort) conflicts(b HostPort) bool {
+	if a.Port != b.Port || a.Protocol != b.Protocol {
+		return false
+	}
+	return a.IP == b.IP || wildcard(a.IP) || wildcard(b.IP)
+}
+
+func wildcard(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
+
+// PodInfo is what the filters and scores need to know about the pod being
+// placed, computed once per scheduling attempt rather than once per node.
+type PodInfo struct {
+	Pod *v1.Pod
+	// Requests are the pod's requests as the fit check counts them.
+	Requests Resource
+	// NonZero are the requests with upstream's scoring defaults for
+	// containers that ask for nothing.
+	NonZero Resource
+	Ports   []HostPort
+	// Owner is the UID of the pod's controller (e.g. its ReplicaSet), empty
+	// for a bare pod.
+	Owner types.UID
+
+	required    nodeaffinity.RequiredNodeAffinity
+	hasRequired bool
+	preferred   *nodeaffinity.PreferredSchedulingTerms
+}
+
+// NewPodInfo precomputes the pod's requests, ports, owner and affinity.
+// It does not copy the pod; nothing here writes to it.
+func NewPodInfo(pod *v1.Pod) *PodInfo {
+	pi := &PodInfo{Pod: pod, Ports: podHostPorts(pod), Owner: controllerUID(pod)}
+	pi.Requests, pi.NonZero = podRequests(pod)
+	pi.required = nodeaffinity.GetRequiredNodeAffinity(pod)
+	a := pod.Spec.Affinity
+	pi.hasRequired = len(pod.Spec.NodeSelector) > 0 || (a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil)
+	if a != nil && a.NodeAffinity != nil && len(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) > 0 {
+		// An invalid term (already rejected by validation upstream) scores
+		// nothing rather than failing the pod.
+		pi.preferred, _ = nodeaffinity.NewPreferredSchedulingTerms(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	return pi
+}
+
+func podHostPorts(pod *v1.Pod) []HostPort {
+	var ports []HostPort
+	add := func(c *v1.Container) {
+		for _, p := range c.Ports {
+			if p.HostPort <= 0 {
+				continue
+			}
+			proto := p.Protocol
+			if proto == "" {
+				proto = v1.ProtocolTCP
+			}
+			ports = append(ports, HostPort{IP: p.HostIP, Protocol: proto, Port: p.HostPort})
+		}
+	}
+	for i := range pod.Spec.Containers {
+		add(&pod.Spec.Containers[i])
+	}
+	// Sidecars (restartable init containers) keep running, so their ports
+	// stay taken.
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
+			add(c)
+		}
+	}
+	return ports
+}
+
+func controllerUID(pod *v1.Pod) types.UID {
+	for i := range pod.OwnerReferences {
+		if r := &pod.OwnerReferences[i]; r.Controller != nil && *r.Controller {
+			return r.UID
+		}
+	}
+	return ""
+}
+
+// podRecord is what a node remembers of a pod counted on it.
+type podRecord struct {
+	Requests Resource
+	NonZero  Resource
+	Ports    []HostPort
+	Owner    types.UID
+}
+
+func newPodRecord(pi *PodInfo) podRecord {
+	return podRecord{Requests: pi.Requests, NonZero: pi.NonZero, Ports: pi.Ports, Owner: pi.Owner}
+}
+
+// NodeInfo is one node as the scheduler sees it: the Node object plus the
+// aggregate of the pods bound or assumed there. Filters and scores only
+// read it.
+type NodeInfo struct {
+	Node *v1.Node
+	// Allocatable is the node's allocatable resources (its capacity when
+	// it reports no allocatable).
+	Allocatable Resource
+	// AllowedPods is the node's allocatable pod count.
+	AllowedPods int64
+	// Requested is the sum of the requests of the pods counted here.
+	Requested Resource
+	// NonZeroRequested is the same with scoring defaults.
+	NonZeroRequested Resource
+	// Pods is how many pods are counted here.
+	Pods int64
+	// Ready is the node's Ready condition being True.
+	Ready bool
+	// Unschedulable and Taints are copied from the spec so the filters read
+	// them without touching the Node object (fewer cache misses per node).
+	Unschedulable bool
+	Taints        []v1.Taint
+
+	name string
+
+	ports  []HostPort
+	owners map[types.UID]int32
+}
+
+// NewNodeInfo returns a NodeInfo for node with no pods, then adds pods.
+func NewNodeInfo(node *v1.Node, pods ...*v1.Pod) *NodeInfo {
+	ni := &NodeInfo{}
+	ni.SetNode(node)
+	for _, p := range pods {
+		ni.addPod(newPodRecord(NewPodInfo(p)))
+	}
+	return ni
+}
+
+// Name is the node's name.
+func (n *NodeInfo) Name() string { return n.name }
+
+// SetNode replaces the node object, keeping the pods counted.
+func (n *NodeInfo) SetNode(node *v1.Node) {
+	n.Node = node
+	n.name = node.Name
+	n.Unschedulable = node.Spec.Unschedulable
+	n.Taints = node.Spec.Taints
+	rl := node.Status.Allocatable
+	if len(rl) == 0 {
+		rl = node.Status.Capacity
+	}
+	n.Allocatable = NewResource(rl)
+	n.AllowedPods = rl.Pods().Value()
+	n.Ready = false
+	for _, c := range node.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			n.Ready = c.Status == v1.ConditionTrue
+		}
+	}
+}
+
+// OwnerCount is how many pods with this controller UID are counted here.
+func (n *NodeInfo) OwnerCount(uid types.UID) int32 {
+	if uid == "" {
+		return 0
+	}
+	return n.owners[uid]
+}
+
+func (n *NodeInfo) addPod(r podRecord) {
+	n.Requested.Add(r.Requests)
+	n.NonZeroRequested.Add(r.NonZero)
+	n.Pods++
+	n.ports = append(n.ports, r.Ports...)
+	if r.Owner != "" {
+		if n.owners == nil {
+			n.owners = map[types.UID]int32{}
+		}
+		n.owners[r.Owner]++
+	}
+}
+
+func (n *NodeInfo) removePod(r podRecord) {
+	n.Requested.Sub(r.Requests)
+	n.NonZeroRequested.Sub(r.NonZero)
+	n.Pods--
+	for _, p := range r.Ports {
+		for i, q := range n.ports {
+			if q == p {
+				n.ports = append(n.ports[:i], n.ports[i+1:]...)
+				break
+			}
+		}
+	}
+	if r.Owner != "" {
+		if n.owners[r.Owner]--; n.owners[r.Owner] <= 0 {
+			delete(n.owners, r.Owner)
+		}
+	}
+}

@@ -1,0 +1,409 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+// DefaultSchedulerName is the schedulerName the apiserver defaults pods to.
+const DefaultSchedulerName = v1.DefaultSchedulerName
+
+// Bound describes one finished bind call, for observers (benchmarks).
+type Bound struct {
+	Namespace, Name, Node string
+	// Latency is from the decision to the bind call returning.
+	Latency time.Duration
+	Err     error
+}
+
+// Stats are counters since the scheduler started.
+type Stats struct {
+	Bound         int64 // bind calls that succeeded
+	BindErrors    int64 // bind calls that failed
+	Unschedulable int64 // attempts that found no node
+	StatusUpdates int64 // PodScheduled=False conditions written
+	EventsEmitted int64 // events handed to the broadcaster
+	EventsWritten int64 // events the broadcaster's sink wrote (the rest are queued or were dropped)
+}
+
+// Scheduler is the loop around Algorithm: informers feed the Cache and the
+// Queue, one goroutine decides, a pool of binders writes.
+type Scheduler struct {
+	// OnBound, if set before Run, is called by the binder after each bind
+	// call (from several goroutines at once).
+	OnBound func(Bound)
+
+	client   kubernetes.Interface
+	names    map[string]bool
+	cache    *Cache
+	queue    *Queue
+	algo     *Algorithm
+	factory  informers.SharedInformerFactory
+	pods     corelisters.PodLister
+	events   record.EventBroadcaster
+	recorder record.EventRecorderLogger
+	// slots holds one token per bind or status write in flight: the loop
+	// takes one before it decides, so a decision is made only when a binder
+	// is free to act on it at once (bind latency stays the API's round trip,
+	// not a wait in a queue) and at most workers calls run at a time.
+	slots chan struct{}
+	wg    sync.WaitGroup
+	stats struct{ bound, bindErrors, unschedulable, statusUpdates, eventsEmitted, eventsWritten, eventsQueueFull atomic.Int64 }
+}
+
+// New builds a scheduler from a validated config; Run starts it.
+func New(client kubernetes.Interface, cfg *Config) *Scheduler {
+	s := &Scheduler{
+		client: client,
+		names:  map[string]bool{DefaultSchedulerName: true, "minik8s": true},
+		cache:  NewCache(cfg.AssumeTTL, nil),
+		queue:  NewQueue(nil, cfg.BackoffInitial, cfg.BackoffMax),
+		algo:   NewAlgorithm(uint64(time.Now().UnixNano())),
+		slots:  make(chan struct{}, cfg.Parallelism),
+	}
+	for _, n := range cfg.SchedulerNames {
+		s.names[n] = true
+	}
+	s.algo.PercentageOfNodesToScore = cfg.PercentageOfNodesToScore
+	s.factory = informers.NewSharedInformerFactory(client, 0)
+	podInformer := s.factory.Core().V1().Pods().Informer()
+	nodeInformer := s.factory.Core().V1().Nodes().Informer()
+	_ = podInformer.SetTransform(stripManagedFields)
+	_ = nodeInformer.SetTransform(stripManagedFields)
+	s.pods = s.factory.Core().V1().Pods().Lister()
+	podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.onPod(obj.(*v1.Pod)) },
+		UpdateFunc: func(_, obj any) { s.onPod(obj.(*v1.Pod)) },
+		DeleteFunc: s.onPodDelete,
+	})
+	nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			s.cache.SetNode(obj.(*v1.Node))
+			s.queue.MoveAllToActive()
+		},
+		UpdateFunc: func(old, obj any) {
+			s.cache.SetNode(obj.(*v1.Node))
+			if nodeChangeCouldHelp(old.(*v1.Node), obj.(*v1.Node)) {
+				s.queue.MoveAllToActive()
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if n, ok := obj.(*v1.Node); ok {
+				s.cache.RemoveNode(n.Name)
+			}
+		},
+	})
+	// Events go through client-go's broadcaster: Eventf never blocks, the
+	// broadcaster queues up to 1000 events and drops beyond that, and one
+	// goroutine writes them (aggregating repeats), so events never slow
+	// binding. Drops are counted rather than logged one by one.
+	s.events = record.NewBroadcaster()
+	s.recorder = s.events.NewRecorder(scheme.Scheme, v1.EventSource{Component: DefaultSchedulerName}).
+		WithLogger(logr.New(&dropCounter{sink: klog.Background().GetSink(), n: &s.stats.eventsQueueFull}))
+	return s
+}
+
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// Stats returns the counters so far.
+func (s *Scheduler) Stats() Stats {
+	return Stats{
+		Bound:         s.stats.bound.Load(),
+		BindErrors:    s.stats.bindErrors.Load(),
+		Unschedulable: s.stats.unschedulable.Load(),
+		StatusUpdates: s.stats.statusUpdates.Load(),
+		EventsEmitted: s.stats.eventsEmitted.Load(),
+		EventsWritten: s.stats.eventsWritten.Load(),
+	}
+}
+
+// Cache exposes the scheduler's cache (read-only use: inspection, tests).
+func (s *Scheduler) Cache() *Cache { return s.cache }
+
+// Run starts the informers, waits for them to sync, then schedules until ctx
+// is done.
+func (s *Scheduler) Run(ctx context.Context) error {
+	sink := &countingSink{EventSink: &typedcorev1.EventSinkImpl{Interface: s.client.CoreV1().Events("")}, n: &s.stats.eventsWritten}
+	sinkWatch := s.events.StartRecordingToSink(sink)
+	defer s.events.Shutdown()
+	defer sinkWatch.Stop()
+
+	s.factory.Start(ctx.Done())
+	defer s.factory.Shutdown()
+	for typ, ok := range s.factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("waiting for the %v informer to sync: %w", typ, ctx.Err())
+		}
+	}
+
+	s.wg.Go(func() { wait.Until(s.queue.FlushBackoff, 100*time.Millisecond, ctx.Done()) })
+	s.wg.Go(func() { wait.Until(func() { s.cache.CleanupExpired() }, time.Second, ctx.Done()) })
+
+	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		key, ok := s.queue.Pop(ctx)
+		if !ok {
+			break
+		}
+		if !s.scheduleOne(ctx, key) {
+			<-s.slots
+		}
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// async runs fn on its own goroutine, giving back the slot the loop took.
+func (s *Scheduler) async(fn func()) {
+	s.wg.Go(func() {
+		defer func() { <-s.slots }()
+		fn()
+	})
+}
+
+// responsible reports whether the pod is ours to place now.
+func (s *Scheduler) responsible(pod *v1.Pod) bool {
+	if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || terminal(pod) {
+		return false
+	}
+	name := pod.Spec.SchedulerName
+	return name == "" || s.names[name]
+}
+
+func terminal(pod *v1.Pod) bool {
+	return pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed
+}
+
+func podKey(pod *v1.Pod) string { return pod.Namespace + "/" + pod.Name }
+
+func (s *Scheduler) onPod(pod *v1.Pod) {
+	switch {
+	case terminal(pod):
+		// A finished pod frees what it requested.
+		if _, counted := s.cache.Counted(pod.UID); counted {
+			s.cache.RemovePod(pod.UID)
+			s.queue.MoveAllToActive()
+		}
+		s.queue.Delete(podKey(pod))
+	case pod.Spec.NodeName != "":
+		s.cache.AddPod(pod)
+		s.queue.Delete(podKey(pod))
+	case s.responsible(pod):
+		s.queue.Add(podKey(pod))
+	default:
+		s.queue.Delete(podKey(pod))
+	}
+}
+
+func (s *Scheduler) onPodDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	pod, ok := obj.(*v1.Pod)
+	if !ok {
+		return
+	}
+	s.queue.Delete(podKey(pod))
+	if _, counted := s.cache.Counted(pod.UID); counted {
+		s.cache.RemovePod(pod.UID)
+		s.queue.MoveAllToActive()
+	}
+}
+
+// nodeChangeCouldHelp: only changes that can make a pod fit wake the
+// pending pods, not every status heartbeat.
+func nodeChangeCouldHelp(old, cur *v1.Node) bool {
+	return old.Spec.Unschedulable != cur.Spec.Unschedulable ||
+		!slices.EqualFunc(old.Spec.Taints, cur.Spec.Taints, func(a, b v1.Taint) bool { return a.MatchTaint(&b) && a.Value == b.Value }) ||
+		!maps.Equal(old.Labels, cur.Labels) ||
+		!maps.EqualFunc(old.Status.Allocatable, cur.Status.Allocatable, func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }) ||
+		readyStatus(old) != readyStatus(cur)
+}
+
+func readyStatus(n *v1.Node) v1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status
+		}
+	}
+	return v1.ConditionUnknown
+}
+
+// scheduleOne decides for one pod and starts the bind or the status write
+// (reporting true) on the slot the loop holds.
+func (s *Scheduler) scheduleOne(ctx context.Context, key string) bool {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	pod, err := s.pods.Pods(ns).Get(name)
+	if err != nil || !s.responsible(pod) {
+		s.queue.Delete(key)
+		return false
+	}
+	if s.cache.IsAssumed(pod.UID) {
+		return false // being bound already
+	}
+	pi := NewPodInfo(pod)
+	decided := time.Now()
+	node, err := s.cache.Decide(pi, func(nodes []*NodeInfo) (string, error) { return s.algo.Schedule(pi, nodes) })
+	if err != nil {
+		s.stats.unschedulable.Add(1)
+		s.queue.Backoff(key)
+		msg := err.Error()
+		s.async(func() { s.reportUnschedulable(ctx, pod, msg) })
+		return true
+	}
+	s.async(func() { s.bind(ctx, pod, node, decided) })
+	return true
+}
+
+func (s *Scheduler) bind(ctx context.Context, pod *v1.Pod, node string, decided time.Time) {
+	b := &v1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+		Target:     v1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: node},
+	}
+	err := s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
+	if s.OnBound != nil {
+		s.OnBound(Bound{Namespace: pod.Namespace, Name: pod.Name, Node: node, Latency: time.Since(decided), Err: err})
+	}
+	key := podKey(pod)
+	if err != nil {
+		s.stats.bindErrors.Add(1)
+		s.cache.Forget(pod.UID)
+		if apierrors.IsNotFound(err) || ctx.Err() != nil {
+			s.queue.Delete(key)
+			return
+		}
+		// Level-triggered: the retry reads the pod again and skips it if it
+		// got bound after all.
+		s.queue.Backoff(key)
+		s.stats.eventsEmitted.Add(1)
+		s.recorder.Eventf(pod, v1.EventTypeWarning, "FailedScheduling", "Binding rejected: %v", err)
+		return
+	}
+	s.stats.bound.Add(1)
+	s.cache.FinishBinding(pod.UID)
+	s.queue.Forget(key)
+	s.stats.eventsEmitted.Add(1)
+	s.recorder.Eventf(pod, v1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
+}
+
+// reportUnschedulable records a FailedScheduling event and sets
+// PodScheduled=False/Unschedulable, writing status only if it changed.
+func (s *Scheduler) reportUnschedulable(ctx context.Context, pod *v1.Pod, msg string) {
+	s.stats.eventsEmitted.Add(1)
+	s.recorder.Event(pod, v1.EventTypeWarning, "FailedScheduling", msg)
+	cur, err := s.pods.Pods(pod.Namespace).Get(pod.Name)
+	if err != nil || cur.UID != pod.UID || cur.Spec.NodeName != "" {
+		return
+	}
+	want := v1.PodCondition{Type: v1.PodScheduled, Status: v1.ConditionFalse, Reason: v1.PodReasonUnschedulable, Message: msg}
+	var old *v1.PodCondition
+	for i := range cur.Status.Conditions {
+		if cur.Status.Conditions[i].Type == v1.PodScheduled {
+			old = &cur.Status.Conditions[i]
+		}
+	}
+	if old != nil && old.Status == want.Status && old.Reason == want.Reason && old.Message == want.Message {
+		return
+	}
+	cp := cur.DeepCopy()
+	now := metav1.Now()
+	want.LastProbeTime = now
+	want.LastTransitionTime = now
+	if old != nil && old.Status == want.Status {
+		want.LastTransitionTime = old.LastTransitionTime
+	}
+	replaced := false
+	for i := range cp.Status.Conditions {
+		if cp.Status.Conditions[i].Type == v1.PodScheduled {
+			cp.Status.Conditions[i] = want
+			replaced = true
+		}
+	}
+	if !replaced {
+		cp.Status.Conditions = append(cp.Status.Conditions, want)
+	}
+	if _, err := s.client.CoreV1().Pods(cp.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
+		// A conflict means the pod changed; the next attempt writes again.
+		klog.FromContext(ctx).V(2).Info("writing unschedulable status", "pod", klog.KObj(pod), "err", err)
+		return
+	}
+	s.stats.statusUpdates.Add(1)
+}
+
+// countingSink counts the events the broadcaster managed to write.
+type countingSink struct {
+	record.EventSink
+	n *atomic.Int64
+}
+
+func (c *countingSink) Create(e *v1.Event) (*v1.Event, error) {
+	out, err := c.EventSink.Create(e)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return out, err
+}
+
+func (c *countingSink) Patch(old *v1.Event, data []byte) (*v1.Event, error) {
+	out, err := c.EventSink.Patch(old, data)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return out, err
+}
+
+// dropCounter is the event recorder's logger: it counts the "too many
+// queued events" drops instead of printing each dropped event, and passes
+// every other message on.
+type dropCounter struct {
+	sink logr.LogSink
+	n    *atomic.Int64
+}
+
+func (d *dropCounter) Init(info logr.RuntimeInfo)            { d.sink.Init(info) }
+func (d *dropCounter) Enabled(level int) bool                { return d.sink.Enabled(level) }
+func (d *dropCounter) Info(level int, msg string, kv ...any) { d.sink.Info(level, msg, kv...) }
+func (d *dropCounter) WithValues(kv ...any) logr.LogSink {
+	return &dropCounter{d.sink.WithValues(kv...), d.n}
+}
+func (d *dropCounter) WithName(name string) logr.LogSink {
+	return &dropCounter{d.sink.WithName(name), d.n}
+}
+func (d *dropCounter) Error(err error, msg string, kv ...any) {
+	if err == nil && len(msg) >= 32 && msg[:32] == "Unable to record event: too many" {
+		d.n.Add(1)
+		return
+	}
+	d.sink.Error(err, msg, kv...)
+}
