@@ -1,0 +1,221 @@
+// Command lab measures the lab's figures on this machine (root): warm
+// `ctl lab up --nodes 3` until every node is Ready, idle RSS of the control
+// plane, pod start-up latency (paced and burst) and `ctl lab down`.
+//
+//	CGO_ENABLED=0 go build -o bin/ ./cmd/... && sudo go run ./bench/lab
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+func main() {
+	ctl := flag.String("ctl", "bin/ctl", "path of the ctl binary (the other binaries sit beside it)")
+	nodes := flag.Int("nodes", 3, "lab size")
+	pods := flag.Int("pods", 30, "pods per latency run (0 skips the pod start-up runs)")
+	rate := flag.Float64("rate", 5, "pods per second in the paced run")
+	idle := flag.Duration("idle", 20*time.Second, "idle time before reading RSS")
+	keep := flag.Bool("keep", false, "leave the lab running at the end")
+	flag.Parse()
+	if err := run(*ctl, *nodes, *pods, *rate, *idle, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/lab:", err)
+		os.Exit(1)
+	}
+}
+
+func sh(ctl string, args ...string) (time.Duration, string, error) {
+	start := time.Now()
+	out, err := exec.Command(ctl, args...).CombinedOutput()
+	return time.Since(start), string(out), err
+}
+
+func run(ctl string, nodes, pods int, rate float64, idle time.Duration, keep bool) error {
+	n := strconv.Itoa(nodes)
+	// Warm-up: a lab with images in the registry, then down keeping them.
+	sh(ctl, "lab", "down")
+	if d, out, err := sh(ctl, "lab", "up", "--nodes", n); err != nil {
+		return fmt.Errorf("cold lab up: %v\n%s", err, out)
+	} else {
+		fmt.Printf("cold  ctl lab up --nodes %s: %s (pushes the images)\n", n, d.Round(10*time.Millisecond))
+	}
+	if _, out, err := sh(ctl, "lab", "down", "--keep-images"); err != nil {
+		return fmt.Errorf("lab down: %v\n%s", err, out)
+	}
+	d, out, err := sh(ctl, "lab", "up", "--nodes", n)
+	if err != nil {
+		return fmt.Errorf("warm lab up: %v\n%s", err, out)
+	}
+	fmt.Printf("warm  ctl lab up --nodes %s to all nodes Ready: %s (goal ≤ 15 s)\n", n, d.Round(10*time.Millisecond))
+	if !keep {
+		defer func() {
+			d, out, err := sh(ctl, "lab", "down")
+			if err != nil {
+				fmt.Printf("lab down: %v\n%s", err, out)
+				return
+			}
+			fmt.Printf("ctl lab down: %s\n", d.Round(10*time.Millisecond))
+		}()
+	}
+
+	time.Sleep(idle)
+	home, _ := os.UserHomeDir()
+	var total int64
+	var parts []string
+	for _, c := range []string{"apiserver", "controller-manager", "scheduler"} {
+		b, err := os.ReadFile(filepath.Join(home, ".minik8s", "lab", "run", c+".pid"))
+		if err != nil {
+			return err
+		}
+		kb := rssKB(strings.TrimSpace(string(b)))
+		total += kb
+		parts = append(parts, fmt.Sprintf("%s %.1f", c, float64(kb)/1024))
+	}
+	fmt.Printf("idle RSS of the control plane with %d nodes after %s: %.1f MiB (%s MiB) (goal ≤ 150 MiB)\n", nodes, idle, float64(total)/1024, strings.Join(parts, ", "))
+
+	if pods == 0 {
+		return nil
+	}
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: "http://127.0.0.1:6443", QPS: 1000, Burst: 1000})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	ns := "bench-lab"
+	cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	// Warm the image on every node.
+	var warm []string
+	for i := 1; i <= nodes; i++ {
+		warm = append(warm, fmt.Sprintf("warm-%d", i))
+	}
+	if _, err := startPods(ctx, cs, ns, warm, 0, func(i int) string { return fmt.Sprintf("node%d", i+1) }); err != nil {
+		return fmt.Errorf("warming the image: %w", err)
+	}
+	for _, r := range []struct {
+		name string
+		rate float64
+	}{{fmt.Sprintf("paced %.0f pods/s", rate), rate}, {"burst", 0}} {
+		names := make([]string, pods)
+		for i := range names {
+			names[i] = fmt.Sprintf("%s-%d", strings.Fields(r.name)[0], i)
+		}
+		lat, err := startPods(ctx, cs, ns, names, r.rate, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		fmt.Printf("pod start-up (create → Running, warm image), %s, %d pods: p50 %s p99 %s max %s\n", r.name, pods,
+			pct(lat, 50), pct(lat, 99), pct(lat, 100))
+	}
+	cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	return nil
+}
+
+func rssKB(pid string) int64 {
+	b, _ := os.ReadFile("/proc/" + pid + "/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p+99)/100 - 1
+	if i < 0 {
+		i = 0
+	}
+	return s[i].Round(time.Millisecond)
+}
+
+// startPods creates the pods (rate per second, 0 = all at once) and returns
+// each one's time from create to the watch seeing it Running.
+func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []string, rate float64, node func(int) string) ([]time.Duration, error) {
+	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	running := map[string]time.Duration{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				continue
+			}
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			mu.Lock()
+			if t, ok := created[p.Name]; ok {
+				if _, seen := running[p.Name]; !seen {
+					running[p.Name] = time.Since(t)
+				}
+			}
+			n := len(running)
+			mu.Unlock()
+			if n == len(names) {
+				return
+			}
+		}
+	}()
+	for i, name := range names {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: new(int64),
+				Containers:                    []corev1.Container{{Name: "c", Image: "minik8s/toolbox:latest", Command: []string{"sleep", "3600"}}},
+			},
+		}
+		if node != nil {
+			pod.Spec.NodeName = node(i)
+		}
+		mu.Lock()
+		created[name] = time.Now()
+		mu.Unlock()
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		if rate > 0 {
+			time.Sleep(time.Duration(float64(time.Second) / rate))
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		return nil, fmt.Errorf("only %d of %d pods Running after 3 minutes", len(running), len(names))
+	}
+	out := make([]time.Duration, 0, len(running))
+	for _, d := range running {
+		out = append(out, d)
+	}
+	for _, name := range names {
+		cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	}
+	return out, nil
+}

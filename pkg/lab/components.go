@@ -1,0 +1,123 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// planComponents returns the lab's processes in start order: containerd,
+// the registry, the control plane, then one agent per node, each entered
+// into its node's network namespace with nsenter (never `ip netns exec`,
+// whose private mount namespace would hide pod namespace files from runc).
+func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
+	api := fmt.Sprintf("http://%s:%d", GatewayAddr, APIPort)
+	local := fmt.Sprintf("http://127.0.0.1:%d", APIPort)
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cs := []Component{
+		{Name: "containerd", Args: []string{bins["containerd"], "--config", p.containerdConfig()}, Env: env, Ready: "unix:" + p.containerdSock()},
+		{Name: "registry", Args: []string{bins["docker-registry"], "serve", filepath.Join(p.registry(), "config.yml")}, Env: env, Ready: "http://" + RegistryAddr + "/v2/"},
+		{Name: "apiserver", Args: []string{bins["apiserver"],
+			"--listen", GatewayAddr + ":" + strconv.Itoa(APIPort),
+			"--listen", "127.0.0.1:" + strconv.Itoa(APIPort),
+			"--data-dir", p.apiserverData(),
+			"--service-cidr", ServiceCIDR,
+			"--advertise-address", GatewayAddr,
+			"--default-not-ready-toleration-seconds", "30",
+			"--default-unreachable-toleration-seconds", "30",
+		}, Env: env, Ready: local + "/healthz"},
+		{Name: "controller-manager", Args: []string{bins["controller-manager"],
+			"--server", local,
+			"--lb-pool", LBPool,
+			"--node-monitor-grace-period", "20s",
+			"--cluster-cidr", ClusterCIDR,
+		}, Env: env},
+		{Name: "scheduler", Args: []string{bins["scheduler"], "--server", local}, Env: env},
+	}
+	for _, n := range nodes {
+		cs = append(cs, Component{Name: n.Component(), Node: n.Index, Env: env, Args: []string{
+			bins["nsenter"], "--net=" + n.NetnsPath(), "--",
+			bins["kubelet-lite"],
+			"--server", api,
+			"--node-name", n.Name(),
+			"--node-ip", n.IP(),
+			"--pod-cidr", n.PodCIDR(),
+			"--cluster-cidr", ClusterCIDR,
+			"--containerd-address", p.containerdSock(),
+			"--containerd-namespace", n.Name(),
+			"--state-dir", p.nodeDir(n),
+			"--netns-dir", filepath.Join(runDir, "netns"),
+			"--cni-bin-dir", cniBinDir,
+			"--registry-mirror", "docker.io=http://" + RegistryAddr,
+			"--insecure-registry", RegistryAddr,
+			"--lease-duration", "8s",
+			"--allowed-peer", GatewayAddr,
+		}})
+	}
+	return cs
+}
+
+// containerdConfig is the lab's containerd: its own root, state and
+// sockets, runc from Debian, no CRI plugin (the agents speak containerd's
+// own API).
+func containerdConfig(p paths) string {
+	d := p.containerd()
+	return fmt.Sprintf(`version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = %q
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+
+[plugins."io.containerd.runtime.v1.linux"]
+  runtime = %q
+`, filepath.Join(d, "root"), filepath.Join(d, "state"), p.containerdSock(), p.containerdSock()+".ttrpc", filepath.Join(d, "opt"), runcPath)
+}
+
+// registryConfig is Debian's docker-registry on the lab bridge only.
+func registryConfig(p paths) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, p.registryStorage(), RegistryAddr)
+}
+
+// writeConfigs creates the state directory tree and the daemons' configs.
+func writeConfigs(p paths, nodes []Node) error {
+	dirs := []string{p.logs(), p.pids(), p.containerd(), p.registryStorage(), p.apiserverData(), filepath.Join(runDir, "netns")}
+	for _, n := range nodes {
+		dirs = append(dirs, p.nodeDir(n))
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	if err := os.WriteFile(p.containerdConfig(), []byte(containerdConfig(p)), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(p.registry(), "config.yml"), []byte(registryConfig(p)), 0o644)
+}
