@@ -1,0 +1,139 @@
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"minik8s/pkg/controllers/loadbalancer"
+	"minik8s/pkg/restconfig"
+)
+
+// Controller names accepted by --controllers.
+const (
+	ReplicaSet       = "replicaset"
+	Deployment       = "deployment"
+	EndpointSlice    = "endpointslice"
+	GarbageCollector = "garbagecollector"
+	Namespace        = "namespace"
+	NodeLifecycle    = "nodelifecycle"
+	TaintEviction    = "tainteviction"
+	NodeIPAM         = "nodeipam"
+	LoadBalancer     = "loadbalancer"
+)
+
+// All lists every controller, in start order.
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer}
+
+// Config holds the controller-manager's settings.
+type Config struct {
+	Conn *restconfig.Options
+	// Controllers as kube-controller-manager takes them: names, "*" for all,
+	// "-name" to leave one out.
+	Controllers            []string
+	NodeMonitorGracePeriod time.Duration
+	LBPool                 []string
+	ClusterCIDR            string
+	NodeCIDRMaskSize       int
+	ConcurrentSyncs        int
+	QPS                    float32
+	Burst                  int
+}
+
+// NewConfig returns the defaults.
+func NewConfig() *Config {
+	return &Config{
+		Conn:                   restconfig.NewOptions(),
+		Controllers:            []string{"*"},
+		NodeMonitorGracePeriod: 40 * time.Second,
+		ClusterCIDR:            "10.244.0.0/16",
+		NodeCIDRMaskSize:       24,
+		ConcurrentSyncs:        5,
+		QPS:                    200,
+		Burst:                  400,
+	}
+}
+
+// AddFlags binds the flags.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	c.Conn.AddFlags(fs)
+	fs.StringSliceVar(&c.Controllers, "controllers", c.Controllers,
+		fmt.Sprintf("controllers to run: '*' for all, 'name' to enable, '-name' to disable (all: %s)", strings.Join(All, ",")))
+	fs.DurationVar(&c.NodeMonitorGracePeriod, "node-monitor-grace-period", c.NodeMonitorGracePeriod,
+		"how long a node may go without a heartbeat (Lease renewal) before it is marked Unknown and tainted unreachable")
+	fs.StringArrayVar(&c.LBPool, "lb-pool", c.LBPool,
+		"addresses for LoadBalancer Services: a range a.b.c.d-a.b.c.e or a CIDR; repeat or comma-separate for more (empty: LoadBalancer Services stay pending)")
+	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", c.ClusterCIDR, "CIDR that node pod CIDRs are carved from")
+	fs.IntVar(&c.NodeCIDRMaskSize, "node-cidr-mask-size", c.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
+	fs.IntVar(&c.ConcurrentSyncs, "concurrent-syncs", c.ConcurrentSyncs, "workers per controller")
+	fs.Float32Var(&c.QPS, "kube-api-qps", c.QPS, "requests per second to the API server")
+	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
+}
+
+// Validate checks the flags before anything starts.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := c.Enabled(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.NodeMonitorGracePeriod <= 0 {
+		errs = append(errs, errors.New("--node-monitor-grace-period must be positive"))
+	}
+	if _, err := loadbalancer.ParsePool(c.LBPool); err != nil {
+		errs = append(errs, fmt.Errorf("--lb-pool: %w", err))
+	}
+	if _, n, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("--cluster-cidr %q: %w", c.ClusterCIDR, err))
+	} else if ones, _ := n.Mask.Size(); c.NodeCIDRMaskSize < ones || c.NodeCIDRMaskSize > 30 {
+		errs = append(errs, fmt.Errorf("--node-cidr-mask-size %d must be between /%d (the cluster CIDR's) and 30", c.NodeCIDRMaskSize, ones))
+	}
+	if c.ConcurrentSyncs < 1 {
+		errs = append(errs, errors.New("--concurrent-syncs must be at least 1"))
+	}
+	if c.QPS <= 0 || c.Burst <= 0 {
+		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Enabled resolves --controllers to a set of names.
+func (c *Config) Enabled() (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, n := range All {
+		known[n] = true
+	}
+	out := map[string]bool{}
+	star := false
+	for _, raw := range c.Controllers {
+		n := strings.TrimSpace(raw)
+		switch {
+		case n == "":
+		case n == "*":
+			star = true
+		case strings.HasPrefix(n, "-"):
+			if !known[n[1:]] {
+				return nil, fmt.Errorf("--controllers: unknown controller %q (known: %s)", n[1:], strings.Join(All, ","))
+			}
+		default:
+			if !known[n] {
+				return nil, fmt.Errorf("--controllers: unknown controller %q (known: %s)", n, strings.Join(All, ","))
+			}
+			out[n] = true
+		}
+	}
+	if star {
+		for _, n := range All {
+			out[n] = true
+		}
+	}
+	for _, raw := range c.Controllers {
+		if n := strings.TrimSpace(raw); strings.HasPrefix(n, "-") {
+			delete(out, n[1:])
+		}
+	}
+	return out, nil
+}

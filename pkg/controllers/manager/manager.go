@@ -1,0 +1,179 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"minik8s/pkg/controllers/deployment"
+	"minik8s/pkg/controllers/endpointslice"
+	"minik8s/pkg/controllers/garbagecollector"
+	"minik8s/pkg/controllers/loadbalancer"
+	"minik8s/pkg/controllers/namespace"
+	"minik8s/pkg/controllers/nodeipam"
+	"minik8s/pkg/controllers/nodelifecycle"
+	"minik8s/pkg/controllers/replicaset"
+)
+
+// NewCommand is the controller-manager command.
+func NewCommand(ctx context.Context) *cobra.Command {
+	cfg := NewConfig()
+	cmd := &cobra.Command{
+		Use:          "controller-manager",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer)",
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			cfg.Conn.QPS, cfg.Conn.Burst = cfg.QPS, cfg.Burst
+			rc, err := cfg.Conn.Load()
+			if err != nil {
+				return err
+			}
+			return Run(ctx, rc, cfg)
+		},
+	}
+	cfg.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// runner is what every controller provides.
+type runner interface {
+	Run(ctx context.Context, workers int)
+}
+
+// Run starts the enabled controllers against rc and blocks until ctx ends.
+// rc's QPS and Burst are overridden by cfg's.
+func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = cfg.QPS, cfg.Burst
+	rc.UserAgent = "minik8s-controller-manager"
+	// Each controller gets its own client, hence its own QPS budget, as in
+	// kube-controller-manager: a busy EndpointSlice controller must not
+	// starve the ReplicaSet controller.
+	clientFor := func(name string) (kubernetes.Interface, error) {
+		c := rest.CopyConfig(rc)
+		c.UserAgent = rc.UserAgent + "/" + name
+		cs, err := kubernetes.NewForConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("creating client for %s: %w", name, err)
+		}
+		return cs, nil
+	}
+	client, err := clientFor("shared-informers")
+	if err != nil {
+		return err
+	}
+	dynFor := func(name string) (dynamic.Interface, error) {
+		c := rest.CopyConfig(rc)
+		c.UserAgent = rc.UserAgent + "/" + name
+		d, err := dynamic.NewForConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("creating dynamic client for %s: %w", name, err)
+		}
+		return d, nil
+	}
+	enabled, _ := cfg.Enabled()
+	factory := informers.NewSharedInformerFactory(client, 0)
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := func(component string) record.EventRecorder {
+		return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+	}
+
+	var runners []runner
+	var names []string
+	add := func(name string, r runner) {
+		runners = append(runners, r)
+		names = append(names, name)
+	}
+	for _, name := range All {
+		if !enabled[name] {
+			continue
+		}
+		cs, err := clientFor(name)
+		if err != nil {
+			return err
+		}
+		switch name {
+		case ReplicaSet:
+			add(name, replicaset.New(cs, factory, recorder("replicaset-controller")))
+		case Deployment:
+			add(name, deployment.New(cs, factory, recorder("deployment-controller")))
+		case EndpointSlice:
+			add(name, endpointslice.New(cs, factory, recorder("endpointslice-controller")))
+		case GarbageCollector:
+			dyn, err := dynFor(name)
+			if err != nil {
+				return err
+			}
+			gc, err := garbagecollector.New(dyn, factory, recorder("garbage-collector-controller"))
+			if err != nil {
+				return err
+			}
+			add(name, gc)
+		case Namespace:
+			dyn, err := dynFor(name)
+			if err != nil {
+				return err
+			}
+			add(name, namespace.New(cs, dyn, factory, recorder("namespace-controller")))
+		case NodeLifecycle:
+			add(name, nodelifecycle.New(cs, factory, recorder("node-controller"), nodelifecycle.Config{GracePeriod: cfg.NodeMonitorGracePeriod}))
+		case TaintEviction:
+			te, err := nodelifecycle.NewTaintEviction(cs, factory, recorder("taint-eviction-controller"), nil)
+			if err != nil {
+				return err
+			}
+			add(name, te)
+		case NodeIPAM:
+			_, cidr, err := net.ParseCIDR(cfg.ClusterCIDR)
+			if err != nil {
+				return err
+			}
+			ipam, err := nodeipam.New(cs, factory, recorder("node-ipam-controller"), cidr, cfg.NodeCIDRMaskSize)
+			if err != nil {
+				return err
+			}
+			add(name, ipam)
+		case LoadBalancer:
+			pool, err := loadbalancer.ParsePool(cfg.LBPool)
+			if err != nil {
+				return err
+			}
+			add(name, loadbalancer.New(cs, factory, recorder("loadbalancer-ip-controller"), pool))
+		}
+	}
+	klog.InfoS("starting controllers", "controllers", names, "server", rc.Host)
+	factory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Run(ctx, cfg.ConcurrentSyncs)
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	factory.Shutdown()
+	return nil
+}
