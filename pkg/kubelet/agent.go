@@ -1,0 +1,239 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg     *Config
+	client  kubernetes.Interface
+	rt      *containerdRuntime
+	deps    *workerDeps
+	nodeIP  string
+	podList func() []*v1.Pod
+
+	mu      sync.Mutex
+	workers map[types.UID]*podWorker
+	wg      sync.WaitGroup
+}
+
+// Run runs the agent until ctx ends. Containers keep running after it
+// returns; the next agent adopts them.
+func Run(ctx context.Context, cfg *Config) error {
+	restCfg, err := cfg.Conn.Load()
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("creating API client: %w", err)
+	}
+	return RunWithClient(ctx, cfg, client)
+}
+
+// RunWithClient is Run with a ready client (tests).
+func RunWithClient(ctx context.Context, cfg *Config, client kubernetes.Interface) error {
+	logger := klog.FromContext(ctx).WithValues("node", cfg.NodeName)
+	ctx = klog.NewContext(ctx, logger)
+	nodeIP := cfg.NodeIP
+	if nodeIP == "" {
+		ip, err := defaultRouteIP()
+		if err != nil {
+			return fmt.Errorf("finding the node IP (set --node-ip): %w", err)
+		}
+		nodeIP = ip
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return fmt.Errorf("creating state dir: %w", err)
+	}
+	rt, err := newContainerdRuntime(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+
+	a := &Agent{
+		cfg: cfg, client: client, rt: rt, nodeIP: nodeIP,
+		workers: map[types.UID]*podWorker{},
+		deps: &workerDeps{client: client, recorder: recorder, rt: rt, nodeName: cfg.NodeName, nodeIP: nodeIP,
+			maxBackoff: cfg.CrashLoopMaxBackoff, resync: cfg.SyncFrequency},
+	}
+
+	srv, err := a.serve(ctx)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	nodes := newNodeManager(cfg, client, rt, nodeIP, srv.port)
+	podCIDR, err := nodes.register(ctx)
+	if err != nil {
+		return err
+	}
+	if err := rt.network.init(ctx, podCIDR, cfg.RealHost); err != nil {
+		return err
+	}
+	go nodes.heartbeat(ctx)
+
+	nodeFactory := informers.NewSharedInformerFactory(client, 0)
+	nodeInformer := nodeFactory.Core().V1().Nodes().Informer()
+	routes := &routeSyncer{node: cfg.NodeName, lister: nodeInformer.GetStore(), kick: make(chan struct{}, 1)}
+	_, _ = nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { routes.trigger() },
+		UpdateFunc: func(any, any) { routes.trigger() },
+		DeleteFunc: func(any) { routes.trigger() },
+	})
+	nodeFactory.Start(ctx.Done())
+	go routes.run(ctx)
+
+	if cfg.Proxy {
+		go runProxy(ctx, cfg, client, nodeIP)
+	}
+
+	podFactory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTweakListOptions(func(o *metav1ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
+		}))
+	podInformer := podFactory.Core().V1().Pods().Informer()
+	podFactory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
+		return ctx.Err()
+	}
+	a.podList = func() []*v1.Pod {
+		var out []*v1.Pod
+		for _, o := range podInformer.GetStore().List() {
+			out = append(out, o.(*v1.Pod))
+		}
+		return out
+	}
+
+	// Adopt what containerd runs, clean up what belongs to no pod.
+	found, err := rt.ListContainers(ctx)
+	if err != nil {
+		return fmt.Errorf("listing containers: %w", err)
+	}
+	byPod := map[types.UID][]ContainerInfo{}
+	for _, ci := range found {
+		byPod[ci.PodUID] = append(byPod[ci.PodUID], ci)
+	}
+	known := map[types.UID]bool{}
+	for _, pod := range a.podList() {
+		known[pod.UID] = true
+		a.ensureWorker(ctx, pod, byPod[pod.UID])
+	}
+	for uid, cis := range byPod {
+		if known[uid] {
+			continue
+		}
+		logger.Info("removing containers of a pod that no longer exists", "uid", uid)
+		for _, ci := range cis {
+			_ = rt.StopContainer(ctx, ci.ID, 0)
+			_ = rt.RemoveContainer(ctx, ci.ID)
+		}
+	}
+	rt.cleanupOrphans(ctx, known)
+
+	_, _ = podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { a.ensureWorker(ctx, obj.(*v1.Pod), nil) },
+		UpdateFunc: func(_, obj any) {
+			a.ensureWorker(ctx, obj.(*v1.Pod), nil)
+		},
+		DeleteFunc: func(obj any) {
+			pod, ok := obj.(*v1.Pod)
+			if !ok {
+				tomb, ok := obj.(cache.DeletedFinalStateUnknown)
+				if !ok {
+					return
+				}
+				if pod, ok = tomb.Obj.(*v1.Pod); !ok {
+					return
+				}
+			}
+			a.mu.Lock()
+			w := a.workers[pod.UID]
+			a.mu.Unlock()
+			if w != nil {
+				w.update(nil)
+			}
+		},
+	})
+	logger.Info("kubelet-lite running", "nodeIP", nodeIP, "podCIDR", podCIDR, "listen", srv.addr)
+	<-ctx.Done()
+	a.wg.Wait()
+	return nil
+}
+
+type metav1ListOptions = metav1.ListOptions
+
+// ensureWorker hands pod to its worker, starting one if there is none.
+func (a *Agent) ensureWorker(ctx context.Context, pod *v1.Pod, adopted []ContainerInfo) {
+	if pod.Spec.NodeName != a.cfg.NodeName {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w, ok := a.workers[pod.UID]; ok {
+		w.update(pod)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	w := newPodWorker(a.deps, pod, adopted)
+	a.workers[pod.UID] = w
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		w.run(ctx)
+		a.mu.Lock()
+		if a.workers[pod.UID] == w {
+			delete(a.workers, pod.UID)
+		}
+		a.mu.Unlock()
+	}()
+}
+
+// findPod returns the cached pod ns/name.
+func (a *Agent) findPod(ns, name string) *v1.Pod {
+	if a.podList == nil {
+		return nil
+	}
+	for _, p := range a.podList() {
+		if p.Namespace == ns && p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// defaultRouteIP is the source address of the default route's interface.
+func defaultRouteIP() (string, error) {
+	conn, err := net.Dial("udp", "10.255.255.254:9")
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}

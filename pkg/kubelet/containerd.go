@@ -1,0 +1,664 @@
+package kubelet
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+)
+
+const (
+	labelPodUID    = "minik8s.io/pod-uid"
+	labelPodNS     = "minik8s.io/pod-namespace"
+	labelPodName   = "minik8s.io/pod-name"
+	labelContainer = "minik8s.io/container-name"
+	labelAttempt   = "minik8s.io/attempt"
+	labelInit      = "minik8s.io/init"
+	labelImageID   = "minik8s.io/image-id"
+	labelStarted   = "minik8s.io/started-at"
+	labelExitCode  = "minik8s.io/exit-code"
+	labelFinished  = "minik8s.io/finished-at"
+	labelReason    = "minik8s.io/reason"
+	snapshotter    = "overlayfs"
+)
+
+// containerdRuntime is the Runtime on containerd and CNI.
+type containerdRuntime struct {
+	cfg     *Config
+	client  *containerd.Client
+	ns      string
+	network *network
+	images  *imageService
+	podsDir string
+	fifoDir string
+}
+
+var _ Runtime = (*containerdRuntime)(nil)
+
+func newContainerdRuntime(ctx context.Context, cfg *Config) (*containerdRuntime, error) {
+	client, err := containerd.New(cfg.ContainerdAddress, containerd.WithDefaultNamespace(cfg.ContainerdNamespace), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to containerd at %s: %w", cfg.ContainerdAddress, err)
+	}
+	mirrors, err := parseMirrors(cfg.RegistryMirrors)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	r := &containerdRuntime{
+		cfg: cfg, client: client, ns: cfg.ContainerdNamespace,
+		podsDir: filepath.Join(cfg.StateDir, "pods"),
+		fifoDir: filepath.Join(cfg.StateDir, "fifo"),
+	}
+	r.images = &imageService{client: client, mirrors: mirrors, insecure: cfg.InsecureRegistries}
+	r.network = newNetwork(cfg, r.podsDir)
+	for _, d := range []string{r.podsDir, r.fifoDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			client.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *containerdRuntime) Close() error { return r.client.Close() }
+
+func (r *containerdRuntime) nsCtx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.ns)
+}
+
+func (r *containerdRuntime) version(ctx context.Context) string {
+	v, err := r.client.Version(r.nsCtx(ctx))
+	if err != nil {
+		return "unknown"
+	}
+	return v.Version
+}
+
+func (r *containerdRuntime) healthy(ctx context.Context) error {
+	ok, err := r.client.IsServing(r.nsCtx(ctx))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("containerd is not serving")
+	}
+	return nil
+}
+
+func (r *containerdRuntime) SetupSandbox(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
+	return r.network.setup(ctx, pod)
+}
+
+func (r *containerdRuntime) TeardownSandbox(ctx context.Context, uid types.UID) error {
+	return r.network.teardown(ctx, uid)
+}
+
+func (r *containerdRuntime) RemovePodFiles(ctx context.Context, uid types.UID) error {
+	removeCgroups(r.cgroupParent(uid))
+	return os.RemoveAll(filepath.Join(r.podsDir, string(uid)))
+}
+
+func (r *containerdRuntime) cgroupParent(uid types.UID) string {
+	return "/minik8s/" + r.cfg.NodeName + "/" + string(uid)
+}
+
+// removeCgroups removes a pod's cgroup directories in every v1 hierarchy.
+func removeCgroups(rel string) {
+	hier, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range hier {
+		dir := filepath.Join("/sys/fs/cgroup", h.Name(), rel)
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.IsDir() {
+				_ = syscall.Rmdir(filepath.Join(dir, e.Name()))
+			}
+		}
+		_ = syscall.Rmdir(dir)
+	}
+}
+
+func (r *containerdRuntime) ImagePresent(ctx context.Context, ref string) (string, bool, error) {
+	return r.images.present(r.nsCtx(ctx), ref)
+}
+
+func (r *containerdRuntime) PullImage(ctx context.Context, ref string) (string, error) {
+	return r.images.pull(r.nsCtx(ctx), ref)
+}
+
+func (r *containerdRuntime) LogPath(uid types.UID, container string, attempt int) string {
+	return filepath.Join(r.podsDir, string(uid), "logs", container, strconv.Itoa(attempt)+".log")
+}
+
+// containerID is readable and short enough for containerd (76 characters).
+func containerID(pod *v1.Pod, name string, attempt int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d", pod.UID, name, attempt)))
+	short := name
+	if len(short) > 40 {
+		short = short[:40]
+	}
+	return fmt.Sprintf("%s-%s-%d", short, hex.EncodeToString(sum[:])[:12], attempt)
+}
+
+func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int) (ContainerInfo, error) {
+	ctx = r.nsCtx(ctx)
+	image, err := r.client.GetImage(ctx, normalizeRef(c.Image))
+	if err != nil {
+		return ContainerInfo{}, fmt.Errorf("image %s: %w", c.Image, err)
+	}
+	id := containerID(pod, c.Name, attempt)
+	// A leftover of a crashed start with the same id is ours to replace.
+	_ = r.RemoveContainer(ctx, id)
+
+	podDir := filepath.Join(r.podsDir, string(pod.UID))
+	env, err := containerEnv(pod, c, sb, r.cfg.NodeName)
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	opts := []oci.SpecOpts{oci.WithImageConfig(image)}
+	switch {
+	case len(c.Command) > 0:
+		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, c.Command...), c.Args...)...))
+	case len(c.Args) > 0:
+		opts = append(opts, oci.WithImageConfigArgs(image, c.Args))
+	}
+	opts = append(opts, oci.WithEnv(env), oci.WithHostname(pod.Name))
+	if c.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
+	}
+	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}))
+	mounts, err := r.network.podMounts(pod)
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	vm, err := volumeMounts(pod, c, podDir)
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	opts = append(opts, oci.WithMounts(append(mounts, vm...)))
+	opts = append(opts, oci.WithCgroup(r.cgroupParent(pod.UID)+"/"+id))
+	if q, ok := c.Resources.Limits[v1.ResourceMemory]; ok && q.Value() > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(q.Value())))
+	}
+	if q, ok := c.Resources.Limits[v1.ResourceCPU]; ok && q.MilliValue() > 0 {
+		const period = 100000
+		opts = append(opts, oci.WithCPUCFS(q.MilliValue()*period/1000, period))
+	}
+	if q, ok := c.Resources.Requests[v1.ResourceCPU]; ok && q.MilliValue() > 0 {
+		shares := uint64(q.MilliValue() * 1024 / 1000)
+		if shares < 2 {
+			shares = 2
+		}
+		opts = append(opts, oci.WithCPUShares(shares))
+	}
+	sc := c.SecurityContext
+	psc := pod.Spec.SecurityContext
+	var uid, gid *int64
+	if psc != nil {
+		uid, gid = psc.RunAsUser, psc.RunAsGroup
+	}
+	if sc != nil && sc.RunAsUser != nil {
+		uid = sc.RunAsUser
+	}
+	if sc != nil && sc.RunAsGroup != nil {
+		gid = sc.RunAsGroup
+	}
+	if uid != nil {
+		opts = append(opts, oci.WithUserID(uint32(*uid)))
+	}
+	if gid != nil {
+		g := uint32(*gid)
+		opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+			s.Process.User.GID = g
+			return nil
+		})
+	}
+	if sc != nil && sc.Privileged != nil && *sc.Privileged {
+		opts = append(opts, oci.WithPrivileged)
+	}
+	if c.TTY {
+		opts = append(opts, oci.WithTTY)
+	}
+
+	imageID := r.images.imageID(ctx, image)
+	now := time.Now()
+	labels := map[string]string{
+		labelPodUID: string(pod.UID), labelPodNS: pod.Namespace, labelPodName: pod.Name,
+		labelContainer: c.Name, labelAttempt: strconv.Itoa(attempt), labelImageID: imageID,
+		labelStarted: now.UTC().Format(time.RFC3339Nano),
+	}
+	if init {
+		labels[labelInit] = "true"
+	}
+	container, err := r.client.NewContainer(ctx, id,
+		containerd.WithImage(image),
+		containerd.WithSnapshotter(snapshotter),
+		containerd.WithNewSnapshot(id, image),
+		containerd.WithNewSpec(opts...),
+		containerd.WithContainerLabels(labels),
+		containerd.WithRuntime("io.containerd.runc.v2", nil),
+	)
+	if err != nil {
+		return ContainerInfo{}, fmt.Errorf("creating container: %w", err)
+	}
+	logPath := r.LogPath(pod.UID, c.Name, attempt)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return ContainerInfo{}, err
+	}
+	task, err := container.NewTask(ctx, cio.LogFile(logPath))
+	if err != nil {
+		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
+		return ContainerInfo{}, fmt.Errorf("creating task: %w", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
+		return ContainerInfo{}, fmt.Errorf("starting container: %w", err)
+	}
+	return ContainerInfo{ID: id, PodUID: pod.UID, PodNS: pod.Namespace, PodName: pod.Name, Name: c.Name,
+		Attempt: attempt, Init: init, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
+}
+
+// containerEnv resolves env values and fieldRefs.
+func containerEnv(pod *v1.Pod, c *v1.Container, sb Sandbox, nodeName string) ([]string, error) {
+	var env []string
+	for _, e := range c.Env {
+		val := e.Value
+		if e.ValueFrom != nil {
+			if e.ValueFrom.FieldRef == nil {
+				return nil, fmt.Errorf("env %s: only valueFrom.fieldRef is supported", e.Name)
+			}
+			switch e.ValueFrom.FieldRef.FieldPath {
+			case "metadata.name":
+				val = pod.Name
+			case "metadata.namespace":
+				val = pod.Namespace
+			case "metadata.uid":
+				val = string(pod.UID)
+			case "status.podIP":
+				val = sb.IP
+			case "spec.nodeName":
+				val = nodeName
+			case "spec.serviceAccountName":
+				val = pod.Spec.ServiceAccountName
+			case "status.hostIP":
+				val = pod.Status.HostIP
+			default:
+				return nil, fmt.Errorf("env %s: unsupported fieldRef %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
+			}
+		}
+		env = append(env, e.Name+"="+val)
+	}
+	return env, nil
+}
+
+func volumeMounts(pod *v1.Pod, c *v1.Container, podDir string) ([]specs.Mount, error) {
+	var out []specs.Mount
+	for _, vm := range c.VolumeMounts {
+		var src string
+		for _, v := range pod.Spec.Volumes {
+			if v.Name != vm.Name {
+				continue
+			}
+			switch {
+			case v.EmptyDir != nil:
+				src = filepath.Join(podDir, "volumes", v.Name)
+				if err := os.MkdirAll(src, 0o777); err != nil {
+					return nil, err
+				}
+				_ = os.Chmod(src, 0o777)
+			case v.HostPath != nil:
+				src = v.HostPath.Path
+				if v.HostPath.Type != nil && *v.HostPath.Type == v1.HostPathDirectoryOrCreate {
+					if err := os.MkdirAll(src, 0o755); err != nil {
+						return nil, err
+					}
+				}
+			default:
+				return nil, fmt.Errorf("volume %s: only emptyDir and hostPath are supported", v.Name)
+			}
+		}
+		if src == "" {
+			return nil, fmt.Errorf("volumeMount %s: no such volume", vm.Name)
+		}
+		if vm.SubPath != "" {
+			src = filepath.Join(src, vm.SubPath)
+			if err := os.MkdirAll(src, 0o777); err != nil {
+				return nil, err
+			}
+		}
+		opts := []string{"rbind", "rw"}
+		if vm.ReadOnly {
+			opts = []string{"rbind", "ro"}
+		}
+		out = append(out, specs.Mount{Destination: vm.MountPath, Type: "bind", Source: src, Options: opts})
+	}
+	return out, nil
+}
+
+func (r *containerdRuntime) task(ctx context.Context, id string) (containerd.Container, containerd.Task, error) {
+	container, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	task, err := container.Task(ctx, nil)
+	if err != nil {
+		return container, nil, err
+	}
+	return container, task, nil
+}
+
+func (r *containerdRuntime) Wait(ctx context.Context, id string) (<-chan ExitInfo, error) {
+	ctx = r.nsCtx(ctx)
+	container, task, err := r.task(ctx, id)
+	if err != nil && container == nil {
+		return nil, err
+	}
+	out := make(chan ExitInfo, 1)
+	if task == nil {
+		// Exited and cleaned up while no agent watched: the labels hold
+		// how it ended.
+		out <- exitFromLabels(ctx, container)
+		return out, nil
+	}
+	ch, err := task.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		st := <-ch
+		if st.Error() != nil {
+			return // agent stopping
+		}
+		code, at, _ := st.Result()
+		if at.IsZero() {
+			at = time.Now()
+		}
+		info := ExitInfo{Code: int(code), Finished: at}
+		if code == 137 && oomKilled(r.cgroupPathOf(ctx, container)) {
+			info.Reason = "OOMKilled"
+		}
+		r.recordExit(ctx, container, task, info)
+		out <- info
+	}()
+	return out, nil
+}
+
+func (r *containerdRuntime) cgroupPathOf(ctx context.Context, c containerd.Container) string {
+	spec, err := c.Spec(ctx)
+	if err != nil || spec.Linux == nil {
+		return ""
+	}
+	return spec.Linux.CgroupsPath
+}
+
+func oomKilled(cg string) bool {
+	if cg == "" {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", cg, "memory.oom_control"))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "oom_kill "); ok && strings.TrimSpace(v) != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// recordExit keeps the exit in the container's labels and deletes the task
+// (so its shim exits); the container and its log stay until removed.
+func (r *containerdRuntime) recordExit(ctx context.Context, c containerd.Container, task containerd.Task, info ExitInfo) {
+	ctx = context.WithoutCancel(ctx)
+	labels := map[string]string{labelExitCode: strconv.Itoa(info.Code), labelFinished: info.Finished.UTC().Format(time.RFC3339Nano)}
+	if info.Reason != "" {
+		labels[labelReason] = info.Reason
+	}
+	if _, err := c.SetLabels(ctx, labels); err != nil && !errdefs.IsNotFound(err) {
+		klog.FromContext(ctx).Error(err, "recording exit", "id", c.ID())
+	}
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		klog.FromContext(ctx).V(2).Info("deleting exited task", "id", c.ID(), "err", err)
+	}
+}
+
+func exitFromLabels(ctx context.Context, c containerd.Container) ExitInfo {
+	labels, _ := c.Labels(ctx)
+	info := ExitInfo{Code: 255, Reason: "Unknown"}
+	if v, ok := labels[labelExitCode]; ok {
+		info.Code, _ = strconv.Atoi(v)
+		info.Reason = labels[labelReason]
+	}
+	info.Finished, _ = time.Parse(time.RFC3339Nano, labels[labelFinished])
+	return info
+}
+
+func (r *containerdRuntime) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	ctx = r.nsCtx(ctx)
+	_, task, err := r.task(ctx, id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if st.Status == containerd.Stopped {
+		return nil
+	}
+	ch, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if grace > 0 {
+		if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-ch:
+			return nil
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("container %s did not exit after SIGKILL", id)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *containerdRuntime) RemoveContainer(ctx context.Context, id string) error {
+	ctx = r.nsCtx(ctx)
+	container, task, err := r.task(ctx, id)
+	if err != nil && container == nil {
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if task != nil {
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deleting task: %w", err)
+		}
+	}
+	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting container: %w", err)
+	}
+	return nil
+}
+
+func (r *containerdRuntime) ListContainers(ctx context.Context) ([]ContainerInfo, error) {
+	ctx = r.nsCtx(ctx)
+	list, err := r.client.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ContainerInfo
+	for _, c := range list {
+		labels, err := c.Labels(ctx)
+		if err != nil || labels[labelPodUID] == "" {
+			continue
+		}
+		ci := ContainerInfo{ID: c.ID(), PodUID: types.UID(labels[labelPodUID]), PodNS: labels[labelPodNS], PodName: labels[labelPodName],
+			Name: labels[labelContainer], Init: labels[labelInit] == "true", ImageID: labels[labelImageID]}
+		ci.Attempt, _ = strconv.Atoi(labels[labelAttempt])
+		ci.Started, _ = time.Parse(time.RFC3339Nano, labels[labelStarted])
+		if task, err := c.Task(ctx, nil); err == nil {
+			st, err := task.Status(ctx)
+			if err == nil && st.Status != containerd.Stopped {
+				ci.Running = true
+			} else if err == nil {
+				ci.ExitCode, ci.Finished = int(st.ExitStatus), st.ExitTime
+				r.recordExit(ctx, c, task, ExitInfo{Code: ci.ExitCode, Finished: ci.Finished})
+			}
+		} else {
+			e := exitFromLabels(ctx, c)
+			ci.ExitCode, ci.Reason, ci.Finished = e.Code, e.Reason, e.Finished
+		}
+		out = append(out, ci)
+	}
+	return out, nil
+}
+
+// cleanupOrphans removes sandboxes and files of pods not in known.
+func (r *containerdRuntime) cleanupOrphans(ctx context.Context, known map[types.UID]bool) {
+	entries, _ := os.ReadDir(r.podsDir)
+	for _, e := range entries {
+		uid := types.UID(e.Name())
+		if known[uid] {
+			continue
+		}
+		klog.FromContext(ctx).Info("cleaning up a pod that no longer exists", "uid", uid)
+		if err := r.TeardownSandbox(ctx, uid); err != nil {
+			klog.FromContext(ctx).Error(err, "tearing down orphan sandbox", "uid", uid)
+		}
+		_ = r.RemovePodFiles(ctx, uid)
+	}
+	r.network.cleanupOrphanNetns(ctx, known)
+}
+
+// stdinCloser closes the process' stdin once the client's stdin ends.
+type stdinCloser struct {
+	r      io.Reader
+	closer func()
+}
+
+func (s *stdinCloser) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF && s.closer != nil {
+		s.closer()
+		s.closer = nil
+	}
+	return n, err
+}
+
+func (r *containerdRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (int, error) {
+	ctx = r.nsCtx(ctx)
+	container, task, err := r.task(ctx, id)
+	if err != nil {
+		return -1, fmt.Errorf("container %s is not running: %w", id, err)
+	}
+	spec, err := container.Spec(ctx)
+	if err != nil {
+		return -1, err
+	}
+	pspec := *spec.Process
+	pspec.Args = opts.Cmd
+	pspec.Terminal = opts.TTY
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	execID := "exec-" + hex.EncodeToString(b[:])
+	var process containerd.Process
+	var stdin io.Reader
+	if opts.Stdin != nil {
+		stdin = &stdinCloser{r: opts.Stdin, closer: func() {
+			if process != nil {
+				_ = process.CloseIO(context.WithoutCancel(ctx), containerd.WithStdinCloser)
+			}
+		}}
+	}
+	cioOpts := []cio.Opt{cio.WithStreams(stdin, opts.Stdout, opts.Stderr), cio.WithFIFODir(r.fifoDir)}
+	if opts.TTY {
+		cioOpts = append(cioOpts, cio.WithTerminal)
+	}
+	process, err = task.Exec(ctx, execID, &pspec, cio.NewCreator(cioOpts...))
+	if err != nil {
+		return -1, fmt.Errorf("exec: %w", err)
+	}
+	bg := context.WithoutCancel(ctx)
+	defer func() { _, _ = process.Delete(bg, containerd.WithProcessKill) }()
+	ch, err := process.Wait(bg)
+	if err != nil {
+		return -1, err
+	}
+	if err := process.Start(ctx); err != nil {
+		return -1, fmt.Errorf("starting exec: %w", err)
+	}
+	if opts.Resize != nil {
+		go func() {
+			for sz := range opts.Resize {
+				_ = process.Resize(bg, uint32(sz.Width), uint32(sz.Height))
+			}
+		}()
+	}
+	select {
+	case st := <-ch:
+		process.IO().Wait()
+		code, _, err := st.Result()
+		return int(code), err
+	case <-ctx.Done():
+		_ = process.Kill(bg, syscall.SIGKILL)
+		<-ch
+		process.IO().Cancel()
+		return -1, ctx.Err()
+	}
+}
+
+// normalizeRef makes a reference fully qualified: minik8s/echo →
+// docker.io/minik8s/echo:latest.
+func normalizeRef(ref string) string {
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return ref
+	}
+	return named.String()
+}

@@ -1,0 +1,252 @@
+package kubelet
+
+import (
+	"context"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+)
+
+// computeStatus is the pod's status as this worker observed it; times of
+// conditions that did not change are kept from the pod's current status so
+// that an unchanged pod compares equal.
+func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
+	old := pod.Status
+	s := v1.PodStatus{QOSClass: old.QOSClass}
+	if w.deps.nodeIP != "" {
+		s.HostIP = w.deps.nodeIP
+		s.HostIPs = []v1.HostIP{{IP: w.deps.nodeIP}}
+	}
+	s.StartTime = old.StartTime
+	if s.StartTime == nil {
+		t := metav1.NewTime(w.firstSeen)
+		s.StartTime = &t
+	}
+	switch {
+	case w.sandbox != nil && w.sandbox.IP != "":
+		s.PodIP = w.sandbox.IP
+		s.PodIPs = []v1.PodIP{{IP: w.sandbox.IP}}
+	case w.terminal || w.torndown:
+		s.PodIP, s.PodIPs = old.PodIP, old.PodIPs
+	}
+	if pod.Spec.HostNetwork && s.PodIP == "" && w.deps.nodeIP != "" && !w.terminal {
+		s.PodIP = w.deps.nodeIP
+		s.PodIPs = []v1.PodIP{{IP: w.deps.nodeIP}}
+	}
+
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		s.InitContainerStatuses = append(s.InitContainerStatuses, w.containerStatus(pod, c, true))
+	}
+	allReady := len(pod.Spec.Containers) > 0
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		cs := w.containerStatus(pod, c, false)
+		allReady = allReady && cs.Ready
+		s.ContainerStatuses = append(s.ContainerStatuses, cs)
+	}
+	s.Phase = w.phase(pod)
+
+	ready := allReady && s.Phase == v1.PodRunning
+	reason := ""
+	if !ready {
+		reason = "ContainersNotReady"
+		if s.Phase == v1.PodSucceeded || s.Phase == v1.PodFailed {
+			reason = "PodCompleted"
+		}
+	}
+	initReason := ""
+	if !w.initDone {
+		initReason = "ContainersNotInitialized"
+	}
+	conds := []v1.PodCondition{
+		{Type: v1.PodReadyToStartContainers, Status: boolStatus(w.sandbox != nil)},
+		{Type: v1.PodInitialized, Status: boolStatus(w.initDone), Reason: initReason},
+		{Type: v1.ContainersReady, Status: boolStatus(ready), Reason: reason},
+		{Type: v1.PodReady, Status: boolStatus(ready), Reason: reason},
+		{Type: v1.PodScheduled, Status: v1.ConditionTrue},
+	}
+	for i := range conds {
+		c := &conds[i]
+		c.LastTransitionTime = metav1.NewTime(now.Truncate(time.Second))
+		for _, oc := range old.Conditions {
+			if oc.Type == c.Type {
+				if oc.Status == c.Status {
+					c.LastTransitionTime = oc.LastTransitionTime
+				}
+				if c.Type == v1.PodScheduled {
+					*c = oc
+				}
+			}
+		}
+	}
+	s.Conditions = conds
+	// Keep conditions others own (readiness gates, disruption targets).
+	for _, oc := range old.Conditions {
+		switch oc.Type {
+		case v1.PodReadyToStartContainers, v1.PodInitialized, v1.ContainersReady, v1.PodReady, v1.PodScheduled:
+		default:
+			s.Conditions = append(s.Conditions, oc)
+		}
+	}
+	return s
+}
+
+func boolStatus(b bool) v1.ConditionStatus {
+	if b {
+		return v1.ConditionTrue
+	}
+	return v1.ConditionFalse
+}
+
+func (w *podWorker) containerStatus(pod *v1.Pod, c *v1.Container, init bool) v1.ContainerStatus {
+	st := w.state[c.Name]
+	cs := v1.ContainerStatus{Name: c.Name, Image: c.Image}
+	f := false
+	cs.Started = &f
+	if st == nil {
+		reason := "ContainerCreating"
+		if !init && len(pod.Spec.InitContainers) > 0 && !w.initDone {
+			reason = "PodInitializing"
+		} else if init && w.sandbox != nil {
+			reason = "PodInitializing"
+		}
+		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: reason}
+		return cs
+	}
+	if st.id != "" {
+		cs.ContainerID = "containerd://" + st.id
+	}
+	cs.ImageID = st.imageID
+	cs.RestartCount = int32(st.attempt)
+	if st.last != nil {
+		cs.LastTerminationState.Terminated = st.last.DeepCopy()
+	}
+	switch {
+	case st.running:
+		cs.State.Running = &v1.ContainerStateRunning{StartedAt: metav1.NewTime(st.startAt)}
+		started := st.startup
+		cs.Started = &started
+		if c.ReadinessProbe == nil {
+			cs.Ready = started
+		} else {
+			cs.Ready = st.ready && started
+		}
+	case st.term != nil && st.waiting != "" && !w.terminal:
+		// Exited, waiting for its restart.
+		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: st.waiting, Message: st.message}
+		cs.LastTerminationState.Terminated = st.term.DeepCopy()
+	case st.term != nil:
+		cs.State.Terminated = st.term.DeepCopy()
+	default:
+		reason := st.waiting
+		if reason == "ErrImagePull" && time.Now().Before(st.next) && st.message != "" && w.shownPullError(c.Name) {
+			reason = "ImagePullBackOff"
+		}
+		if reason == "" {
+			reason = "ContainerCreating"
+		}
+		msg := st.message
+		if reason == "ImagePullBackOff" {
+			msg = "Back-off pulling image \"" + c.Image + "\": " + st.message
+		}
+		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: reason, Message: msg}
+	}
+	return cs
+}
+
+// shownPullError reports whether ErrImagePull was already posted for the
+// container, so the next status says ImagePullBackOff as Kubernetes does.
+func (w *podWorker) shownPullError(name string) bool {
+	pod, _ := w.latest()
+	if pod == nil {
+		return false
+	}
+	for _, cs := range append(append([]v1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if cs.Name == name && cs.State.Waiting != nil && (cs.State.Waiting.Reason == "ErrImagePull" || cs.State.Waiting.Reason == "ImagePullBackOff") {
+			return true
+		}
+	}
+	return false
+}
+
+// phase follows Kubernetes' getPhase.
+func (w *podWorker) phase(pod *v1.Pod) v1.PodPhase {
+	if w.initFailed {
+		return v1.PodFailed
+	}
+	if w.terminal && pod.Status.Phase != "" && len(w.state) == 0 {
+		return pod.Status.Phase
+	}
+	if !w.initDone {
+		return v1.PodPending
+	}
+	var waiting, running, succeeded, failed, restarting int
+	for _, c := range pod.Spec.Containers {
+		st := w.state[c.Name]
+		switch {
+		case st == nil || !st.started:
+			waiting++
+		case st.running:
+			running++
+		case st.term != nil && willRestart(pod.Spec.RestartPolicy, int(st.term.ExitCode)) && !w.terminal:
+			restarting++
+		case st.term != nil && st.term.ExitCode == 0:
+			succeeded++
+		case st.term != nil:
+			failed++
+		default:
+			waiting++
+		}
+	}
+	switch {
+	case waiting > 0:
+		return v1.PodPending
+	case running > 0 || restarting > 0:
+		return v1.PodRunning
+	case failed > 0:
+		return v1.PodFailed
+	case succeeded > 0:
+		return v1.PodSucceeded
+	}
+	return v1.PodPending
+}
+
+// postStatus writes status through the status subresource when it changed.
+func (w *podWorker) postStatus(ctx context.Context, pod *v1.Pod, status v1.PodStatus) {
+	if w.terminal && len(w.state) == 0 {
+		return
+	}
+	if equality.Semantic.DeepEqual(pod.Status, status) {
+		return
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		p := pod.DeepCopy()
+		p.Status = status
+		updated, err := w.deps.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		if err == nil {
+			w.mu.Lock()
+			if w.pod != nil && w.pod.ResourceVersion == pod.ResourceVersion {
+				w.pod = updated
+			}
+			w.mu.Unlock()
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			if !apierrors.IsNotFound(err) {
+				klog.FromContext(ctx).Error(err, "updating pod status", "pod", klog.KObj(pod))
+			}
+			return
+		}
+		fresh, gerr := w.deps.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if gerr != nil || fresh.UID != pod.UID {
+			return
+		}
+		pod = fresh
+		status = w.computeStatus(fresh, time.Now())
+	}
+}

@@ -1,0 +1,775 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+const (
+	backoffBase      = 10 * time.Second
+	backoffResetTime = 10 * time.Minute
+	defaultGrace     = 30 * time.Second
+)
+
+// workerDeps are what every pod worker shares.
+type workerDeps struct {
+	client     kubernetes.Interface
+	recorder   record.EventRecorder
+	rt         Runtime
+	nodeName   string
+	nodeIP     string
+	maxBackoff time.Duration
+	resync     time.Duration
+}
+
+// ctrState is the worker's record of one container of the pod.
+type ctrState struct {
+	name     string
+	id       string
+	attempt  int
+	started  bool // ever started
+	running  bool
+	startAt  time.Time
+	term     *v1.ContainerStateTerminated // how the current attempt ended
+	last     *v1.ContainerStateTerminated // how the previous attempt ended
+	imageID  string
+	ready    bool
+	startup  bool // startup probe passed (or none)
+	crashes  int
+	next     time.Time // no (re)start before this
+	waiting  string
+	message  string
+	stopProb context.CancelFunc
+}
+
+type containerExit struct {
+	name, id string
+	exit     ExitInfo
+}
+
+type probeResult struct {
+	name, id string
+	kind     probeKind
+	ok       bool
+	message  string
+}
+
+// podWorker owns one pod from its first sighting to its final delete.
+type podWorker struct {
+	deps *workerDeps
+	uid  types.UID
+
+	mu     sync.Mutex
+	pod    *v1.Pod // latest from the informer; nil once gone
+	gone   bool
+	wakeCh chan struct{}
+	done   chan struct{}
+
+	exits  chan containerExit
+	probes chan probeResult
+
+	// owned by the worker goroutine
+	lastPod     *v1.Pod
+	sandbox     *Sandbox
+	sandboxErr  string
+	sandboxAt   time.Time
+	initDone    bool
+	initFailed  bool
+	terminal    bool
+	torndown    bool
+	state       map[string]*ctrState
+	firstSeen   time.Time
+	reportedRun bool
+	// pendingAdopt are the containers found at start, sorted out by run.
+	pendingAdopt []ContainerInfo
+}
+
+func newPodWorker(deps *workerDeps, pod *v1.Pod, adopted []ContainerInfo) *podWorker {
+	w := &podWorker{
+		deps:      deps,
+		uid:       pod.UID,
+		pod:       pod,
+		wakeCh:    make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		exits:     make(chan containerExit, 16),
+		probes:    make(chan probeResult, 64),
+		state:     map[string]*ctrState{},
+		firstSeen: time.Now(),
+	}
+	w.adopt(pod, adopted)
+	if len(adopted) == 0 && (pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed) {
+		// Finished before this agent started: never run it again.
+		w.terminal = true
+	}
+	return w
+}
+
+// update hands the worker the newest Pod (nil when it left the cache).
+func (w *podWorker) update(pod *v1.Pod) {
+	w.mu.Lock()
+	if pod == nil {
+		w.gone = true
+	} else {
+		w.pod = pod
+	}
+	w.mu.Unlock()
+	w.wake()
+}
+
+func (w *podWorker) wake() {
+	select {
+	case w.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (w *podWorker) latest() (*v1.Pod, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pod, w.gone
+}
+
+// adopt takes over containers a previous agent started: the newest attempt
+// of each container is its current one, older ones are removed.
+func (w *podWorker) adopt(pod *v1.Pod, infos []ContainerInfo) {
+	newest := map[string]ContainerInfo{}
+	for _, ci := range infos {
+		if cur, ok := newest[ci.Name]; !ok || ci.Attempt > cur.Attempt {
+			newest[ci.Name] = ci
+		}
+	}
+	regular := false
+	for name, ci := range newest {
+		st := &ctrState{name: name, id: ci.ID, attempt: ci.Attempt, started: true, running: ci.Running, startAt: ci.Started, imageID: ci.ImageID}
+		if !ci.Running {
+			st.term = terminated(ci.ExitCode, ci.Reason, ci.Started, ci.Finished, ci.ID)
+		}
+		if !ci.Init {
+			regular = true
+		}
+		w.state[name] = st
+	}
+	if regular {
+		// Regular containers only ever start after every init container
+		// succeeded.
+		w.initDone = true
+		for _, c := range pod.Spec.InitContainers {
+			if _, ok := w.state[c.Name]; !ok {
+				w.state[c.Name] = &ctrState{name: c.Name, started: true, term: &v1.ContainerStateTerminated{Reason: "Completed"}}
+			}
+		}
+	}
+	w.pendingAdopt = infos
+}
+
+func terminated(code int, reason string, started, finished time.Time, id string) *v1.ContainerStateTerminated {
+	if reason == "" {
+		reason = "Error"
+		if code == 0 {
+			reason = "Completed"
+		}
+	}
+	return &v1.ContainerStateTerminated{
+		ExitCode: int32(code), Reason: reason,
+		StartedAt: metav1.NewTime(started), FinishedAt: metav1.NewTime(finished),
+		ContainerID: "containerd://" + id,
+	}
+}
+
+func (w *podWorker) run(ctx context.Context) {
+	defer close(w.done)
+	logger := klog.FromContext(ctx).WithValues("pod", w.uid)
+	ctx = klog.NewContext(ctx, logger)
+	w.startAdopted(ctx)
+	for {
+		if w.sync(ctx) {
+			return
+		}
+		wait := w.deps.resync
+		if next := w.nextWakeup(); !next.IsZero() {
+			if d := time.Until(next); d < wait {
+				wait = d
+			}
+		}
+		if wait < 10*time.Millisecond {
+			wait = 10 * time.Millisecond
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			w.stopAllProbes()
+			return
+		case <-w.wakeCh:
+		case e := <-w.exits:
+			w.handleExit(ctx, e)
+		case r := <-w.probes:
+			w.handleProbe(ctx, r)
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// startAdopted watches adopted running containers and removes stale attempts.
+func (w *podWorker) startAdopted(ctx context.Context) {
+	for _, ci := range w.pendingAdopt {
+		st := w.state[ci.Name]
+		if st != nil && st.id == ci.ID {
+			if ci.Running {
+				w.watch(ctx, st)
+				st.startup = true
+			}
+			continue
+		}
+		if err := w.deps.rt.RemoveContainer(ctx, ci.ID); err != nil {
+			klog.FromContext(ctx).Error(err, "removing stale container", "id", ci.ID)
+		}
+	}
+	w.pendingAdopt = nil
+}
+
+func (w *podWorker) nextWakeup() time.Time {
+	var next time.Time
+	for _, st := range w.state {
+		if !st.running && st.next.After(time.Now()) && (next.IsZero() || st.next.Before(next)) {
+			next = st.next
+		}
+	}
+	if w.sandbox == nil && !w.sandboxAt.IsZero() {
+		if next.IsZero() || w.sandboxAt.Before(next) {
+			next = w.sandboxAt
+		}
+	}
+	return next
+}
+
+// sync makes one level-triggered pass; it reports true when the worker is
+// finished (the pod is gone and everything of it cleaned up).
+func (w *podWorker) sync(ctx context.Context) bool {
+	pod, gone := w.latest()
+	if gone {
+		w.terminate(ctx, pod, false)
+		return true
+	}
+	w.lastPod = pod
+	if pod.DeletionTimestamp != nil {
+		w.terminate(ctx, pod, true)
+		return true
+	}
+	if !w.terminal {
+		w.reconcile(ctx, pod)
+		w.ensureProbes(ctx, pod)
+	}
+	status := w.computeStatus(pod, time.Now())
+	if status.Phase == v1.PodSucceeded || status.Phase == v1.PodFailed {
+		w.terminal = true
+		if !w.torndown {
+			w.teardown(ctx, pod, false)
+		}
+	}
+	if !w.reportedRun && status.Phase == v1.PodRunning {
+		w.reportedRun = true
+		klog.FromContext(ctx).V(1).Info("pod running", "sinceSeen", time.Since(w.firstSeen).Round(time.Millisecond),
+			"sinceCreated", time.Since(pod.CreationTimestamp.Time).Round(time.Millisecond))
+	}
+	w.postStatus(ctx, pod, status)
+	return false
+}
+
+func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
+	now := time.Now()
+	if w.sandbox == nil {
+		if now.Before(w.sandboxAt) {
+			return
+		}
+		t0 := time.Now()
+		sb, err := w.deps.rt.SetupSandbox(ctx, pod)
+		klog.FromContext(ctx).V(1).Info("sandbox", "took", time.Since(t0).Round(time.Millisecond))
+		if err != nil {
+			msg := fmt.Sprintf("Failed to create pod sandbox: %v", err)
+			if msg != w.sandboxErr {
+				w.deps.recorder.Event(pod, v1.EventTypeWarning, "FailedCreatePodSandBox", msg)
+				klog.FromContext(ctx).Error(err, "creating pod sandbox")
+			}
+			w.sandboxErr = msg
+			w.sandboxAt = now.Add(2 * time.Second)
+			return
+		}
+		w.sandbox = &sb
+		w.sandboxErr = ""
+	}
+	if !w.initDone {
+		for i := range pod.Spec.InitContainers {
+			c := &pod.Spec.InitContainers[i]
+			st := w.state[c.Name]
+			switch {
+			case st != nil && st.running:
+				return
+			case st != nil && st.term != nil && st.term.ExitCode == 0:
+				continue
+			case st != nil && st.term != nil && pod.Spec.RestartPolicy == v1.RestartPolicyNever:
+				w.initFailed = true
+				return
+			case st != nil && now.Before(st.next):
+				return
+			}
+			w.start(ctx, pod, c, true)
+			return
+		}
+		w.initDone = true
+	}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		st := w.state[c.Name]
+		if st != nil {
+			if st.running || now.Before(st.next) {
+				continue
+			}
+			if st.term != nil && !willRestart(pod.Spec.RestartPolicy, int(st.term.ExitCode)) {
+				continue
+			}
+		}
+		w.start(ctx, pod, c, false)
+	}
+}
+
+func willRestart(policy v1.RestartPolicy, code int) bool {
+	switch policy {
+	case v1.RestartPolicyNever:
+		return false
+	case v1.RestartPolicyOnFailure:
+		return code != 0
+	}
+	return true
+}
+
+func pullPolicy(c *v1.Container) v1.PullPolicy {
+	if c.ImagePullPolicy != "" {
+		return c.ImagePullPolicy
+	}
+	ref := c.Image
+	if i := lastIndexByte(ref, '/'); i >= 0 {
+		ref = ref[i+1:]
+	}
+	if j := lastIndexByte(ref, ':'); j < 0 || ref[j+1:] == "latest" {
+		return v1.PullAlways
+	}
+	return v1.PullIfNotPresent
+}
+
+func lastIndexByte(s string, b byte) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// backoff is the delay before restart number crashes (1 = first crash).
+func (w *podWorker) backoff(crashes int) time.Duration {
+	if crashes <= 1 {
+		return 0
+	}
+	d := backoffBase
+	for i := 2; i < crashes && d < w.deps.maxBackoff; i++ {
+		d *= 2
+	}
+	if d > w.deps.maxBackoff {
+		d = w.deps.maxBackoff
+	}
+	return d
+}
+
+// pullBackoff is the delay after failed pull number n.
+func (w *podWorker) pullBackoff(n int) time.Duration {
+	d := backoffBase
+	for i := 1; i < n && d < w.deps.maxBackoff; i++ {
+		d *= 2
+	}
+	if d > w.deps.maxBackoff {
+		d = w.deps.maxBackoff
+	}
+	return d
+}
+
+func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, init bool) {
+	rec := w.deps.recorder
+	st := w.state[c.Name]
+	if st == nil {
+		st = &ctrState{name: c.Name}
+		w.state[c.Name] = st
+	}
+	ref := fieldRef(c.Name, init)
+	imageID, present, err := w.deps.rt.ImagePresent(ctx, c.Image)
+	if err != nil {
+		present = false
+	}
+	policy := pullPolicy(c)
+	switch {
+	case policy == v1.PullNever && !present:
+		st.waiting, st.message = "ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+		rec.Event(pod, v1.EventTypeWarning, "ErrImageNeverPull", st.message)
+		st.next = time.Now().Add(w.pullBackoff(1))
+		return
+	case policy == v1.PullAlways || !present:
+		rec.Eventf(pod, v1.EventTypeNormal, "Pulling", "%sPulling image %q", ref, c.Image)
+		t0 := time.Now()
+		imageID, err = w.deps.rt.PullImage(ctx, c.Image)
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "pulling image", "image", c.Image)
+			st.crashes++ // counts failed pulls until the first start
+			msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
+			rec.Event(pod, v1.EventTypeWarning, "Failed", ref+msg)
+			rec.Event(pod, v1.EventTypeWarning, "Failed", ref+"Error: ErrImagePull")
+			st.waiting, st.message = "ErrImagePull", msg
+			st.next = time.Now().Add(w.pullBackoff(st.crashes))
+			return
+		}
+		rec.Eventf(pod, v1.EventTypeNormal, "Pulled", "%sSuccessfully pulled image %q in %s", ref, c.Image, time.Since(t0).Round(time.Millisecond))
+	default:
+		rec.Eventf(pod, v1.EventTypeNormal, "Pulled", "%sContainer image %q already present on machine", ref, c.Image)
+	}
+	attempt := 0
+	if st.started {
+		attempt = st.attempt + 1
+	}
+	if st.id != "" {
+		if err := w.deps.rt.RemoveContainer(ctx, st.id); err != nil {
+			klog.FromContext(ctx).Error(err, "removing previous container", "container", c.Name)
+		}
+	}
+	if !st.started {
+		st.crashes = 0
+	}
+	t0 := time.Now()
+	info, err := w.deps.rt.StartContainer(ctx, pod, *w.sandbox, c, init, attempt)
+	klog.FromContext(ctx).V(1).Info("container started", "container", c.Name, "took", time.Since(t0).Round(time.Millisecond))
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "starting container", "container", c.Name)
+		msg := err.Error()
+		rec.Event(pod, v1.EventTypeWarning, "Failed", ref+"Error: "+msg)
+		st.waiting, st.message = "CreateContainerError", msg
+		st.crashes++
+		st.next = time.Now().Add(max(w.backoff(st.crashes), time.Second))
+		return
+	}
+	rec.Eventf(pod, v1.EventTypeNormal, "Created", "%sCreated container %s", ref, c.Name)
+	rec.Eventf(pod, v1.EventTypeNormal, "Started", "%sStarted container %s", ref, c.Name)
+	if st.term != nil {
+		st.last = st.term
+	}
+	st.term = nil
+	st.id = info.ID
+	st.attempt = attempt
+	st.started = true
+	st.running = true
+	st.startAt = info.Started
+	if st.startAt.IsZero() {
+		st.startAt = time.Now()
+	}
+	st.imageID = imageID
+	st.ready = false
+	st.startup = c.StartupProbe == nil
+	st.waiting, st.message = "", ""
+	w.watch(ctx, st)
+}
+
+// watch waits for the container's exit and runs its probes.
+func (w *podWorker) watch(ctx context.Context, st *ctrState) {
+	name, id := st.name, st.id
+	ch, err := w.deps.rt.Wait(ctx, id)
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "waiting for container", "container", name)
+		ch = nil
+	}
+	if ch != nil {
+		go func() {
+			select {
+			case e := <-ch:
+				select {
+				case w.exits <- containerExit{name: name, id: id, exit: e}:
+				case <-ctx.Done():
+				}
+			case <-ctx.Done():
+			}
+		}()
+	}
+}
+
+// ensureProbes starts the probes of running containers that have none
+// running (new containers, and adopted ones once the sandbox is known).
+func (w *podWorker) ensureProbes(ctx context.Context, pod *v1.Pod) {
+	if w.sandbox == nil {
+		return
+	}
+	for _, st := range w.state {
+		if !st.running || st.stopProb != nil {
+			continue
+		}
+		c := findContainer(pod, st.name)
+		if c == nil {
+			continue
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		st.stopProb = cancel
+		started := &atomic.Bool{}
+		started.Store(c.StartupProbe == nil || st.startup)
+		for _, k := range []probeKind{probeStartup, probeLiveness, probeReadiness} {
+			if p := k.of(c); p != nil {
+				pr := &prober{rt: w.deps.rt, kind: k, probe: p, container: c, id: st.id, podIP: w.sandbox.IP, started: started, out: w.probes}
+				go pr.run(pctx)
+			}
+		}
+	}
+}
+
+func findContainer(pod *v1.Pod, name string) *v1.Container {
+	if pod == nil {
+		return nil
+	}
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i]
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+func isInit(pod *v1.Pod, name string) bool {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldRef prefixes event messages; Kubernetes puts the container in the
+// event's involvedObject.fieldPath instead, which the recorder cannot set.
+func fieldRef(name string, init bool) string { return "" }
+
+func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
+	st := w.state[e.name]
+	if st == nil || st.id != e.id || !st.running {
+		return
+	}
+	st.running = false
+	st.ready = false
+	if st.stopProb != nil {
+		st.stopProb()
+		st.stopProb = nil
+	}
+	st.term = terminated(e.exit.Code, e.exit.Reason, st.startAt, e.exit.Finished, st.id)
+	if e.exit.Finished.Sub(st.startAt) >= backoffResetTime {
+		st.crashes = 0
+	}
+	st.crashes++
+	delay := w.backoff(st.crashes)
+	st.next = e.exit.Finished.Add(delay)
+	if delay > 0 {
+		pod, _ := w.latest()
+		if pod != nil && !w.terminal && willRestart(pod.Spec.RestartPolicy, e.exit.Code) && !(isInit(pod, e.name) && e.exit.Code == 0) {
+			st.waiting = "CrashLoopBackOff"
+			st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, e.name, pod.Name, pod.Namespace, pod.UID)
+			w.deps.recorder.Eventf(pod, v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", e.name, pod.Name, pod.Namespace, pod.UID)
+		}
+	} else {
+		st.waiting, st.message = "", ""
+	}
+}
+
+func (w *podWorker) handleProbe(ctx context.Context, r probeResult) {
+	st := w.state[r.name]
+	if st == nil || st.id != r.id || !st.running {
+		return
+	}
+	pod, _ := w.latest()
+	switch r.kind {
+	case probeStartup:
+		st.startup = r.ok
+		if !r.ok {
+			w.unhealthy(ctx, pod, st, r)
+		}
+	case probeReadiness:
+		st.ready = r.ok
+		if !r.ok && r.message != "" && pod != nil {
+			w.deps.recorder.Eventf(pod, v1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", r.message)
+		}
+	case probeLiveness:
+		if !r.ok {
+			w.unhealthy(ctx, pod, st, r)
+		}
+	}
+}
+
+// unhealthy kills a container whose liveness or startup probe failed; its
+// exit then follows the restart policy like any other.
+func (w *podWorker) unhealthy(ctx context.Context, pod *v1.Pod, st *ctrState, r probeResult) {
+	if pod == nil {
+		return
+	}
+	rec := w.deps.recorder
+	rec.Eventf(pod, v1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", r.kind, r.message)
+	rec.Eventf(pod, v1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", st.name, r.kind)
+	if st.stopProb != nil {
+		st.stopProb()
+		st.stopProb = nil
+	}
+	grace := podGrace(pod)
+	if c := findContainer(pod, st.name); c != nil {
+		w.preStop(ctx, pod, c, st, grace)
+	}
+	id := st.id
+	go func() {
+		if err := w.deps.rt.StopContainer(ctx, id, grace); err != nil {
+			klog.FromContext(ctx).Error(err, "stopping unhealthy container", "container", st.name)
+		}
+	}()
+}
+
+func podGrace(pod *v1.Pod) time.Duration {
+	if pod.DeletionGracePeriodSeconds != nil {
+		return time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return defaultGrace
+}
+
+func (w *podWorker) stopAllProbes() {
+	for _, st := range w.state {
+		if st.stopProb != nil {
+			st.stopProb()
+			st.stopProb = nil
+		}
+	}
+}
+
+// preStop runs the container's preStop hook, bounded by grace.
+func (w *podWorker) preStop(ctx context.Context, pod *v1.Pod, c *v1.Container, st *ctrState, grace time.Duration) {
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || w.sandbox == nil {
+		return
+	}
+	h := c.Lifecycle.PreStop
+	hctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	var err error
+	switch {
+	case h.Exec != nil:
+		var code int
+		code, err = w.deps.rt.Exec(hctx, st.id, ExecOptions{Cmd: h.Exec.Command})
+		if err == nil && code != 0 {
+			err = fmt.Errorf("command %q exited with %d", h.Exec.Command, code)
+		}
+	case h.HTTPGet != nil:
+		err = httpGet(hctx, w.sandbox.IP, h.HTTPGet, c)
+	case h.Sleep != nil:
+		select {
+		case <-time.After(time.Duration(h.Sleep.Seconds) * time.Second):
+		case <-hctx.Done():
+		}
+	}
+	if err != nil {
+		w.deps.recorder.Eventf(pod, v1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+	}
+}
+
+// terminate stops every container within the grace period, then removes
+// them and the sandbox, then (when the API object still exists) deletes the
+// Pod for good.
+func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject bool) {
+	if pod == nil {
+		pod = w.lastPod
+	}
+	w.stopAllProbes()
+	if pod != nil {
+		w.teardown(ctx, pod, true)
+	} else {
+		for _, st := range w.state {
+			if st.id != "" {
+				_ = w.deps.rt.StopContainer(ctx, st.id, 0)
+				_ = w.deps.rt.RemoveContainer(ctx, st.id)
+			}
+		}
+		_ = w.deps.rt.TeardownSandbox(ctx, w.uid)
+	}
+	if err := w.deps.rt.RemovePodFiles(ctx, w.uid); err != nil {
+		klog.FromContext(ctx).Error(err, "removing pod files")
+	}
+	if !deleteObject || pod == nil {
+		return
+	}
+	zero := int64(0)
+	uid := pod.UID
+	err := w.deps.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero,
+		Preconditions:      &metav1.Preconditions{UID: &uid},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		klog.FromContext(ctx).Error(err, "final delete of pod", "pod", klog.KObj(pod))
+	}
+}
+
+// teardown stops and removes the pod's containers (killing with grace when
+// kill is set) and its sandbox.
+func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
+	grace := podGrace(pod)
+	var wg sync.WaitGroup
+	for _, st := range w.state {
+		if st.id == "" {
+			continue
+		}
+		if st.running && kill {
+			wg.Add(1)
+			go func(st *ctrState) {
+				defer wg.Done()
+				start := time.Now()
+				w.deps.recorder.Eventf(pod, v1.EventTypeNormal, "Killing", "Stopping container %s", st.name)
+				if c := findContainer(pod, st.name); c != nil {
+					w.preStop(ctx, pod, c, st, grace)
+				}
+				left := grace - time.Since(start)
+				if left < 0 {
+					left = 0
+				}
+				if err := w.deps.rt.StopContainer(ctx, st.id, left); err != nil {
+					klog.FromContext(ctx).Error(err, "stopping container", "container", st.name)
+				}
+			}(st)
+		}
+	}
+	wg.Wait()
+	for _, st := range w.state {
+		if st.id == "" {
+			continue
+		}
+		if err := w.deps.rt.RemoveContainer(ctx, st.id); err != nil {
+			klog.FromContext(ctx).Error(err, "removing container", "container", st.name)
+		}
+		st.running = false
+	}
+	if err := w.deps.rt.TeardownSandbox(ctx, pod.UID); err != nil {
+		klog.FromContext(ctx).Error(err, "tearing down sandbox")
+	}
+	w.sandbox = nil
+	w.torndown = true
+}

@@ -1,0 +1,309 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
+)
+
+// fakeRuntime runs "containers" in memory; exitCode decides how each start
+// ends (nil: keeps running).
+type fakeRuntime struct {
+	mu       sync.Mutex
+	calls    []string
+	waits    map[string]chan ExitInfo
+	exitCode map[string]*int // by container name
+	execCode int
+	pullErr  error
+}
+
+func newFakeRuntime() *fakeRuntime {
+	return &fakeRuntime{waits: map[string]chan ExitInfo{}, exitCode: map[string]*int{}}
+}
+
+func (f *fakeRuntime) record(s string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, s)
+	f.mu.Unlock()
+}
+
+func (f *fakeRuntime) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeRuntime) SetupSandbox(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
+	f.record("sandbox")
+	return Sandbox{NetNS: "/fake", IP: "10.244.1.5"}, nil
+}
+func (f *fakeRuntime) TeardownSandbox(ctx context.Context, uid types.UID) error {
+	f.record("teardown")
+	return nil
+}
+func (f *fakeRuntime) RemovePodFiles(ctx context.Context, uid types.UID) error { return nil }
+func (f *fakeRuntime) ImagePresent(ctx context.Context, ref string) (string, bool, error) {
+	return "", false, nil
+}
+func (f *fakeRuntime) PullImage(ctx context.Context, ref string) (string, error) {
+	f.record("pull " + ref)
+	if f.pullErr != nil {
+		return "", f.pullErr
+	}
+	return ref + "@sha256:1", nil
+}
+func (f *fakeRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int) (ContainerInfo, error) {
+	id := fmt.Sprintf("%s-%d", c.Name, attempt)
+	f.record("start " + id)
+	ch := make(chan ExitInfo, 1)
+	f.mu.Lock()
+	f.waits[id] = ch
+	code := f.exitCode[c.Name]
+	f.mu.Unlock()
+	if code != nil {
+		ch <- ExitInfo{Code: *code, Finished: time.Now()}
+	}
+	return ContainerInfo{ID: id, Name: c.Name, Attempt: attempt, Running: true, Started: time.Now()}, nil
+}
+func (f *fakeRuntime) Wait(ctx context.Context, id string) (<-chan ExitInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waits[id], nil
+}
+func (f *fakeRuntime) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	f.record("stop " + id)
+	f.mu.Lock()
+	ch := f.waits[id]
+	f.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- ExitInfo{Code: 137, Finished: time.Now()}:
+		default:
+		}
+	}
+	return nil
+}
+func (f *fakeRuntime) RemoveContainer(ctx context.Context, id string) error {
+	f.record("remove " + id)
+	return nil
+}
+func (f *fakeRuntime) ListContainers(ctx context.Context) ([]ContainerInfo, error) { return nil, nil }
+func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (int, error) {
+	f.record("exec " + id)
+	return f.execCode, nil
+}
+func (f *fakeRuntime) LogPath(uid types.UID, container string, attempt int) string { return "" }
+
+func testPod(policy v1.RestartPolicy) *v1.Pod {
+	grace := int64(1)
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-1", ResourceVersion: "1"},
+		Spec: v1.PodSpec{NodeName: "n1", RestartPolicy: policy, TerminationGracePeriodSeconds: &grace,
+			Containers: []v1.Container{{Name: "c", Image: "img:1"}}},
+	}
+}
+
+func startWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *fake.Clientset, context.CancelFunc) {
+	t.Helper()
+	client := fake.NewSimpleClientset(pod)
+	deps := &workerDeps{client: client, recorder: record.NewFakeRecorder(1000), rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
+		maxBackoff: 40 * time.Millisecond, resync: 20 * time.Millisecond}
+	w := newPodWorker(deps, pod, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go w.run(ctx)
+	t.Cleanup(func() { cancel(); <-w.done })
+	return w, client, cancel
+}
+
+func lastStatus(client *fake.Clientset) *v1.PodStatus {
+	var st *v1.PodStatus
+	for _, a := range client.Actions() {
+		if u, ok := a.(k8stesting.UpdateAction); ok && a.GetSubresource() == "status" {
+			st = &u.GetObject().(*v1.Pod).Status
+		}
+	}
+	return st
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestCrashLoopRestartCountAndLastState(t *testing.T) {
+	rt := newFakeRuntime()
+	one := 1
+	rt.exitCode["c"] = &one
+	_, client, _ := startWorker(t, testPod(v1.RestartPolicyAlways), rt)
+	eventually(t, "3 restarts", func() bool {
+		st := lastStatus(client)
+		return st != nil && len(st.ContainerStatuses) == 1 && st.ContainerStatuses[0].RestartCount >= 3
+	})
+	st := lastStatus(client)
+	cs := st.ContainerStatuses[0]
+	if cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 1 {
+		t.Errorf("lastState = %+v, want terminated with exit code 1", cs.LastTerminationState)
+	}
+	if st.Phase != v1.PodRunning {
+		t.Errorf("phase = %s, want Running", st.Phase)
+	}
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "update" && a.GetSubresource() != "status" {
+			t.Errorf("worker updated the whole pod: %v", a)
+		}
+	}
+}
+
+func TestNeverPodPhases(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		policy v1.RestartPolicy
+		code   int
+		want   v1.PodPhase
+	}{
+		{"never success", v1.RestartPolicyNever, 0, v1.PodSucceeded},
+		{"never failure", v1.RestartPolicyNever, 2, v1.PodFailed},
+		{"onfailure success", v1.RestartPolicyOnFailure, 0, v1.PodSucceeded},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newFakeRuntime()
+			code := tt.code
+			rt.exitCode["c"] = &code
+			_, client, _ := startWorker(t, testPod(tt.policy), rt)
+			eventually(t, "phase "+string(tt.want), func() bool {
+				st := lastStatus(client)
+				return st != nil && st.Phase == tt.want
+			})
+			st := lastStatus(client)
+			term := st.ContainerStatuses[0].State.Terminated
+			if term == nil || term.ExitCode != int32(tt.code) {
+				t.Fatalf("state = %+v, want terminated with %d", st.ContainerStatuses[0].State, tt.code)
+			}
+			if eventuallyCalls(rt, "teardown"); !contains(rt.Calls(), "teardown") {
+				t.Errorf("sandbox of a finished pod not torn down: %v", rt.Calls())
+			}
+		})
+	}
+}
+
+func eventuallyCalls(rt *fakeRuntime, call string) {
+	for i := 0; i < 200 && !contains(rt.Calls(), call); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func index(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestGracefulTerminationOrder(t *testing.T) {
+	rt := newFakeRuntime()
+	pod := testPod(v1.RestartPolicyAlways)
+	w, client, _ := startWorker(t, pod, rt)
+	eventually(t, "running", func() bool {
+		st := lastStatus(client)
+		return st != nil && st.Phase == v1.PodRunning
+	})
+	del := pod.DeepCopy()
+	now := metav1.Now()
+	g := int64(1)
+	del.DeletionTimestamp, del.DeletionGracePeriodSeconds = &now, &g
+	w.update(del)
+	<-w.done
+	calls := rt.Calls()
+	stop, remove, teardown := index(calls, "stop c-0"), index(calls, "remove c-0"), index(calls, "teardown")
+	if stop < 0 || remove < stop || teardown < remove {
+		t.Fatalf("calls = %v, want stop, then remove, then teardown", calls)
+	}
+	var deleted bool
+	for _, a := range client.Actions() {
+		if d, ok := a.(k8stesting.DeleteAction); ok && a.GetResource().Resource == "pods" {
+			deleted = true
+			if d.GetDeleteOptions().GracePeriodSeconds == nil || *d.GetDeleteOptions().GracePeriodSeconds != 0 {
+				t.Errorf("final delete grace = %v, want 0", d.GetDeleteOptions().GracePeriodSeconds)
+			}
+			if d.GetDeleteOptions().Preconditions == nil || *d.GetDeleteOptions().Preconditions.UID != pod.UID {
+				t.Errorf("final delete has no UID precondition")
+			}
+		}
+	}
+	if !deleted {
+		t.Error("pod was not deleted after termination")
+	}
+}
+
+func TestLivenessFailureRestarts(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.execCode = 1
+	pod := testPod(v1.RestartPolicyAlways)
+	pod.Spec.Containers[0].LivenessProbe = &v1.Probe{
+		ProbeHandler:     v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"false"}}},
+		PeriodSeconds:    1,
+		FailureThreshold: 1,
+	}
+	_, client, _ := startWorker(t, pod, rt)
+	eventually(t, "a restart after the liveness failure", func() bool {
+		st := lastStatus(client)
+		return st != nil && len(st.ContainerStatuses) == 1 && st.ContainerStatuses[0].RestartCount >= 1
+	})
+	if !contains(rt.Calls(), "stop c-0") {
+		t.Errorf("unhealthy container was not stopped: %v", rt.Calls())
+	}
+}
+
+func TestImagePullFailure(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.pullErr = fmt.Errorf("not found")
+	_, client, _ := startWorker(t, testPod(v1.RestartPolicyAlways), rt)
+	eventually(t, "ErrImagePull", func() bool {
+		st := lastStatus(client)
+		return st != nil && len(st.ContainerStatuses) == 1 && st.ContainerStatuses[0].State.Waiting != nil &&
+			st.ContainerStatuses[0].State.Waiting.Reason == "ErrImagePull"
+	})
+	msg := lastStatus(client).ContainerStatuses[0].State.Waiting.Message
+	if want := `Failed to pull image "img:1": not found`; msg != want {
+		t.Errorf("message = %q, want %q", msg, want)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	w := &podWorker{deps: &workerDeps{maxBackoff: 5 * time.Minute}}
+	for _, tt := range []struct {
+		crashes int
+		want    time.Duration
+	}{{1, 0}, {2, 10 * time.Second}, {3, 20 * time.Second}, {4, 40 * time.Second}, {7, 5 * time.Minute}, {20, 5 * time.Minute}} {
+		if got := w.backoff(tt.crashes); got != tt.want {
+			t.Errorf("backoff(%d) = %s, want %s", tt.crashes, got, tt.want)
+		}
+	}
+}
