@@ -1,0 +1,315 @@
+// Command proxy benchmarks pkg/proxy inside network namespaces it creates
+// and removes: (1) nftables sync time for N Services x 5 endpoints and the
+// time of a one-Service change, (2) requests/s through a ClusterIP versus
+// straight to the pod IP, same server and client.
+//
+//	sudo go run ./bench/proxy
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netns"
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"minik8s/pkg/proxy"
+)
+
+func main() {
+	sizes := flag.String("services", "1000,10000", "Service counts for the sync benchmark")
+	eps := flag.Int("endpoints", 5, "endpoints per Service")
+	changes := flag.Int("changes", 20, "one-Service changes timed at the largest size")
+	dur := flag.Duration("duration", 5*time.Second, "length of each requests/s run")
+	workers := flag.Int("workers", 4, "concurrent clients in the requests/s runs")
+	keep := flag.Bool("keep", false, "leave the namespaces (debugging; remove with ip netns del)")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench/proxy needs root (network namespaces, nftables)")
+		os.Exit(1)
+	}
+	b := &bench{prefix: fmt.Sprintf("pxb-%d", os.Getpid()%100000)}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; b.cleanup(); os.Exit(1) }()
+	err := b.run(*sizes, *eps, *changes, *dur, *workers)
+	if !*keep {
+		b.cleanup()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/proxy:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	prefix string
+	made   []string
+}
+
+func (b *bench) ns(s string) string { return b.prefix + "-" + s }
+
+func (b *bench) cleanup() {
+	for _, n := range b.made {
+		_ = exec.Command("ip", "netns", "del", n).Run()
+	}
+}
+
+func run(args ...string) error {
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// setup makes node and endpoint namespaces joined by a veth pair:
+// node 10.244.1.1 <-> endpoint 10.244.1.5.
+func (b *bench) setup() error {
+	for _, n := range []string{b.ns("n"), b.ns("e")} {
+		if err := run("ip", "netns", "add", n); err != nil {
+			return err
+		}
+		b.made = append(b.made, n)
+	}
+	node, ep := b.ns("n"), b.ns("e")
+	for _, c := range [][]string{
+		{node, "ip", "link", "add", "pxn0", "type", "veth", "peer", "name", "pxe0", "netns", ep},
+		{node, "ip", "addr", "add", "10.244.1.1/24", "dev", "pxn0"},
+		{node, "ip", "link", "set", "lo", "up"},
+		{node, "ip", "link", "set", "pxn0", "up"},
+		{node, "ip", "route", "add", "10.96.0.0/12", "dev", "pxn0"},
+		{ep, "ip", "addr", "add", "10.244.1.5/24", "dev", "pxe0"},
+		{ep, "ip", "link", "set", "lo", "up"},
+		{ep, "ip", "link", "set", "pxe0", "up"},
+		{ep, "ip", "route", "add", "default", "via", "10.244.1.1"},
+	} {
+		if err := run(append([]string{"ip", "netns", "exec", c[0]}, c[1:]...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func inNetNS(name string, fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(name)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return err
+	}
+	defer func() { _ = netns.Set(orig) }()
+	return fn()
+}
+
+// objects makes n ClusterIP Services with e endpoints each.
+func objects(n, e int) ([]*v1.Service, []*discoveryv1.EndpointSlice) {
+	var svcs []*v1.Service
+	var slices []*discoveryv1.EndpointSlice
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("svc%d", i)
+		svcs = append(svcs, &v1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name},
+			Spec: v1.ServiceSpec{Type: v1.ServiceTypeClusterIP, ClusterIP: fmt.Sprintf("10.96.%d.%d", i/250, i%250+1),
+				Ports: []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80}}},
+		})
+		sl := &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "bench", Name: name + "-x", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(v1.ProtocolTCP), Port: ptr.To[int32](8080)}},
+		}
+		for j := 0; j < e; j++ {
+			k := i*e + j
+			sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{
+				Addresses:  []string{fmt.Sprintf("10.%d.%d.%d", 100+k/62500, (k/250)%250, k%250+1)},
+				NodeName:   ptr.To(fmt.Sprintf("node%d", k%3)),
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			})
+		}
+		slices = append(slices, sl)
+	}
+	return svcs, slices
+}
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(float64(len(s)-1)*p+0.5)]
+}
+
+func (b *bench) run(sizes string, eps, changes int, dur time.Duration, workers int) error {
+	if err := b.setup(); err != nil {
+		return err
+	}
+	nsPath := "/run/netns/" + b.ns("n")
+	var ns []int
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("bad -services %q", sizes)
+		}
+		ns = append(ns, n)
+	}
+	fmt.Println("== sync: one nftables transaction per sync, in netns", b.ns("n"))
+	var lastSvcs []*v1.Service
+	var lastSlices []*discoveryv1.EndpointSlice
+	for idx, n := range ns {
+		p, err := proxy.New(proxy.Config{NodeName: "node0", ClusterCIDR: "10.244.0.0/16", NetNS: nsPath}, fake.NewClientset())
+		if err != nil {
+			return err
+		}
+		svcs, slices := objects(n, eps)
+		lastSvcs, lastSlices = svcs, slices
+		start := time.Now()
+		st := proxy.Compute(svcs, slices, "node0", nil)
+		compute := time.Since(start)
+		start, c0 := time.Now(), cpu()
+		if err := p.Sync(svcs, slices, true); err != nil {
+			return fmt.Errorf("full sync of %d services: %w", n, err)
+		}
+		full, fullCPU := time.Since(start), cpu()-c0
+		fmt.Printf("full sync  %6d services x %d endpoints: wall %8.1f ms, cpu %8.1f ms  (compute alone %.1f ms; %d rules in %d service chains, %d map elements)\n",
+			n, eps, ms(full), ms(fullCPU), ms(compute), st.Rules(), len(st.Chains), st.Elements())
+		if idx != len(ns)-1 {
+			continue
+		}
+		var ds, cs []time.Duration
+		for c := 0; c < changes; c++ {
+			i := (c*7919 + 13) % n
+			sl := slices[i].DeepCopy()
+			sl.Endpoints[c%eps].Addresses = []string{fmt.Sprintf("10.99.%d.%d", c/250, c%250+1)}
+			slices[i] = sl
+			start, c0 := time.Now(), cpu()
+			if err := p.Sync(svcs, slices, false); err != nil {
+				return fmt.Errorf("change %d: %w", c, err)
+			}
+			ds = append(ds, time.Since(start))
+			cs = append(cs, cpu()-c0)
+		}
+		fmt.Printf("one-Service change at %d services (%d changes, compute+write): wall p50 %.1f ms p99 %.1f ms; cpu p50 %.1f ms p99 %.1f ms\n",
+			n, changes, ms(pct(ds, 0.5)), ms(pct(ds, 0.99)), ms(pct(cs, 0.5)), ms(pct(cs, 0.99)))
+	}
+	if dur <= 0 {
+		return nil
+	}
+	return b.rps(nsPath, dur, workers, lastSvcs, lastSlices)
+}
+
+// cpu is this process's user+system CPU time (the kernel's work on the
+// netlink batch counts as our system time), which the load of other
+// processes on the machine does not inflate the way it does wall time.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// rps compares requests/s through a ClusterIP and straight to the pod IP.
+// The Service under test sits among the others of the sync benchmark, so
+// the dispatch map holds all of them.
+func (b *bench) rps(nsPath string, dur time.Duration, workers int, others []*v1.Service, otherSlices []*discoveryv1.EndpointSlice) error {
+	p, err := proxy.New(proxy.Config{NodeName: "node0", ClusterCIDR: "10.244.0.0/16", NetNS: nsPath}, fake.NewClientset())
+	if err != nil {
+		return err
+	}
+	svcs, slices := objects(1, 1)
+	svcs[0].Name, svcs[0].Spec.ClusterIP = "target", "10.111.0.10"
+	slices[0].Labels[discoveryv1.LabelServiceName] = "target"
+	slices[0].Endpoints[0].Addresses = []string{"10.244.1.5"}
+	svcs, slices = append(svcs, others...), append(slices, otherSlices...)
+	if err := p.Sync(svcs, slices, true); err != nil {
+		return err
+	}
+	var ln net.Listener
+	if err := inNetNS(b.ns("e"), func() (err error) { ln, err = net.Listen("tcp4", "10.244.1.5:8080"); return err }); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	// The client's sockets are made in the node namespace (output hook).
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := inNetNS(b.ns("n"), func() (err error) {
+			c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	measure := func(url string, keepAlive bool, dur time.Duration) (float64, int64) {
+		tr := &http.Transport{DialContext: dial, DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: workers}
+		defer tr.CloseIdleConnections()
+		cl := &http.Client{Transport: tr, Timeout: 3 * time.Second}
+		var ok, failed atomic.Int64
+		deadline := time.Now().Add(dur)
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(deadline) {
+					resp, err := cl.Get(url)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					ok.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(ok.Load()) / dur.Seconds(), failed.Load()
+	}
+	// The machine is shared: alternate the two targets in short slices so
+	// that load from other processes hits both alike.
+	const rounds = 10
+	fmt.Printf("== requests/s, %d clients, %s per target in %d alternating slices, HTTP GET from the node netns to a server in the endpoint netns; %d Services programmed\n", workers, dur, rounds, len(svcs))
+	for _, ka := range []bool{false, true} {
+		mode := "new connection per request"
+		if ka {
+			mode = "keep-alive"
+		}
+		var direct, viaSvc float64
+		var f1, f2 int64
+		for r := 0; r < rounds; r++ {
+			d, f := measure("http://10.244.1.5:8080/", ka, dur/rounds)
+			direct, f1 = direct+d/rounds, f1+f
+			v, f := measure("http://10.111.0.10:80/", ka, dur/rounds)
+			viaSvc, f2 = viaSvc+v/rounds, f2+f
+		}
+		fmt.Printf("%-27s pod IP %8.0f req/s (%d failed)  ClusterIP %8.0f req/s (%d failed)  ratio %.3f\n", mode+":", direct, f1, viaSvc, f2, viaSvc/direct)
+	}
+	return nil
+}
