@@ -3,7 +3,6 @@ package api
 import (
 	"reflect"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -70,16 +69,10 @@ func (s *strategy) PrepareForCreate(obj runtime.Object) {
 }
 
 func (s *strategy) PrepareForUpdate(obj, old runtime.Object) {
-	m, err := meta.Accessor(obj)
-	if err != nil {
+	m, oldm, old, ok := beginUpdate(obj, old)
+	if !ok {
 		return
 	}
-	oldm, err := meta.Accessor(old)
-	if err != nil {
-		return
-	}
-	old = old.DeepCopyObject()
-	keepSystemFields(m, oldm)
 	if s.prepareUpdate != nil {
 		s.prepareUpdate(obj, old)
 	}
@@ -99,16 +92,10 @@ func (s *strategy) PrepareForUpdate(obj, old runtime.Object) {
 }
 
 func (s *strategy) PrepareForStatusUpdate(obj, old runtime.Object) {
-	m, err := meta.Accessor(obj)
-	if err != nil {
+	m, oldm, old, ok := beginUpdate(obj, old)
+	if !ok {
 		return
 	}
-	oldm, err := meta.Accessor(old)
-	if err != nil {
-		return
-	}
-	old = old.DeepCopyObject()
-	keepSystemFields(m, oldm)
 	if spec := structField(obj, "Spec"); spec.IsValid() {
 		spec.Set(structField(old, "Spec"))
 	}
@@ -116,6 +103,23 @@ func (s *strategy) PrepareForStatusUpdate(obj, old runtime.Object) {
 	// owners, generation and deletion stay as stored; name, uid and
 	// resourceVersion stay as sent so preconditions still apply.
 	metav1.ResetObjectMetaForStatus(m, oldm)
+}
+
+// beginUpdate is how every update starts: the metadata of both objects, a
+// copy of old that the caller may take fields from, and the system fields
+// kept from old. ok is false when either object has no metadata.
+func beginUpdate(obj, old runtime.Object) (m, oldm metav1.Object, oldCopy runtime.Object, ok bool) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	oldm, err = meta.Accessor(old)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	oldCopy = old.DeepCopyObject()
+	keepSystemFields(m, oldm)
+	return m, oldm, oldCopy, true
 }
 
 // keepSystemFields does for every update what Kubernetes' rest.BeforeUpdate
@@ -208,145 +212,129 @@ func structValue(ptr any) reflect.Value {
 	return reflect.ValueOf(ptr).Elem()
 }
 
+// hook, updateHook, validator and updateValidator let a kind's hooks take
+// its own type.
+func hook[T runtime.Object](f func(T)) func(runtime.Object) {
+	return func(obj runtime.Object) { f(obj.(T)) }
+}
+
+func updateHook[T runtime.Object](f func(obj, old T)) func(obj, old runtime.Object) {
+	return func(obj, old runtime.Object) { f(obj.(T), old.(T)) }
+}
+
+func validator[T runtime.Object](f func(T) field.ErrorList) func(runtime.Object) field.ErrorList {
+	return func(obj runtime.Object) field.ErrorList { return f(obj.(T)) }
+}
+
+func updateValidator[T runtime.Object](f func(obj, old T) field.ErrorList) func(obj, old runtime.Object) field.ErrorList {
+	return func(obj, old runtime.Object) field.ErrorList { return f(obj.(T), old.(T)) }
+}
+
 var (
 	namespaceStrategy = &strategy{
 		clearStatusOnCreate: true,
-		defaults:            func(obj runtime.Object) { defaultNamespace(obj.(*corev1.Namespace)) },
-		prepareCreate: func(obj runtime.Object) {
-			prepareNamespaceCreate(obj.(*corev1.Namespace))
-		},
+		defaults:            hook(defaultNamespace),
+		prepareCreate:       hook(prepareNamespaceCreate),
 		prepareUpdate: func(obj, old runtime.Object) {
 			// Finalizers move only through namespaces/{name}/finalize.
 			obj.(*corev1.Namespace).Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
 		},
-		validate: func(obj runtime.Object) field.ErrorList { return validateNamespace(obj.(*corev1.Namespace)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateNamespaceUpdate(obj.(*corev1.Namespace), old.(*corev1.Namespace))
-		},
-		validateStatus: func(obj, old runtime.Object) field.ErrorList {
-			return validateNamespaceStatusUpdate(obj.(*corev1.Namespace), old.(*corev1.Namespace))
-		},
-		fields:      namespaceFields,
-		fieldLabels: []string{"status.phase"},
-		table:       namespaceTable,
+		validate:       validator(validateNamespace),
+		validateUpdate: updateValidator(validateNamespaceUpdate),
+		validateStatus: updateValidator(validateNamespaceStatusUpdate),
+		fields:         namespaceFields,
+		fieldLabels:    []string{"status.phase"},
+		table:          namespaceTable,
 	}
 
 	podStrategy = &strategy{
 		specGeneration: true,
-		defaults:       func(obj runtime.Object) { defaultPod(obj.(*corev1.Pod)) },
+		defaults:       hook(defaultPod),
 		prepareCreate: func(obj runtime.Object) {
 			pod := obj.(*corev1.Pod)
 			pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOSClass(&pod.Spec)}
 		},
-		validate: func(obj runtime.Object) field.ErrorList { return validatePod(obj.(*corev1.Pod)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validatePodUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
-		},
-		validateStatus: func(obj, old runtime.Object) field.ErrorList {
-			return validatePodStatusUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
-		},
-		fields:      podFields,
-		fieldLabels: podFieldLabels,
-		table:       podTable,
+		validate:       validator(validatePod),
+		validateUpdate: updateValidator(validatePodUpdate),
+		validateStatus: updateValidator(validatePodStatusUpdate),
+		fields:         podFields,
+		fieldLabels:    podFieldLabels,
+		table:          podTable,
 	}
 
 	serviceStrategy = &strategy{
 		clearStatusOnCreate: true,
 		specGeneration:      true,
-		defaults:            func(obj runtime.Object) { defaultService(obj.(*corev1.Service)) },
-		prepareUpdate: func(obj, old runtime.Object) {
-			prepareServiceUpdate(obj.(*corev1.Service), old.(*corev1.Service))
-		},
-		validate: func(obj runtime.Object) field.ErrorList { return validateService(obj.(*corev1.Service)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateServiceUpdate(obj.(*corev1.Service), old.(*corev1.Service))
-		},
-		validateStatus: func(obj, old runtime.Object) field.ErrorList {
-			return validateServiceStatusUpdate(obj.(*corev1.Service), old.(*corev1.Service))
-		},
-		fields:      serviceFields,
-		fieldLabels: []string{"spec.clusterIP", "spec.type"},
-		table:       serviceTable,
+		defaults:            hook(defaultService),
+		prepareUpdate:       updateHook(prepareServiceUpdate),
+		validate:            validator(validateService),
+		validateUpdate:      updateValidator(validateServiceUpdate),
+		validateStatus:      updateValidator(validateServiceStatusUpdate),
+		fields:              serviceFields,
+		fieldLabels:         []string{"spec.clusterIP", "spec.type"},
+		table:               serviceTable,
 	}
 
 	endpointsStrategy = &strategy{
-		defaults: func(obj runtime.Object) { defaultEndpoints(obj.(*corev1.Endpoints)) },
-		validate: func(obj runtime.Object) field.ErrorList { return validateEndpoints(obj.(*corev1.Endpoints)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateEndpointsUpdate(obj.(*corev1.Endpoints), old.(*corev1.Endpoints))
-		},
-		table: endpointsTable,
+		defaults:       hook(defaultEndpoints),
+		validate:       validator(validateEndpoints),
+		validateUpdate: updateValidator(validateEndpointsUpdate),
+		table:          endpointsTable,
 	}
 
 	nodeStrategy = &strategy{
 		// Nodes keep the status they are created with: agents register so.
 		specGeneration: true,
-		defaults:       func(obj runtime.Object) { defaultNode(obj.(*corev1.Node)) },
-		validate:       func(obj runtime.Object) field.ErrorList { return validateNode(obj.(*corev1.Node)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateNodeUpdate(obj.(*corev1.Node), old.(*corev1.Node))
-		},
-		validateStatus: func(obj, old runtime.Object) field.ErrorList {
-			return validateNodeUpdate(obj.(*corev1.Node), old.(*corev1.Node))
-		},
-		fields:      nodeFields,
-		fieldLabels: []string{"spec.unschedulable"},
-		table:       nodeTable,
+		defaults:       hook(defaultNode),
+		validate:       validator(validateNode),
+		validateUpdate: updateValidator(validateNodeUpdate),
+		validateStatus: updateValidator(validateNodeUpdate),
+		fields:         nodeFields,
+		fieldLabels:    []string{"spec.unschedulable"},
+		table:          nodeTable,
 	}
 
 	eventStrategy = &strategy{
-		validate: func(obj runtime.Object) field.ErrorList { return validateEvent(obj.(*corev1.Event)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateEventUpdate(obj.(*corev1.Event), old.(*corev1.Event))
-		},
-		fields:      eventFields,
-		fieldLabels: eventFieldLabels,
-		table:       eventTable,
+		validate:       validator(validateEvent),
+		validateUpdate: updateValidator(validateEventUpdate),
+		fields:         eventFields,
+		fieldLabels:    eventFieldLabels,
+		table:          eventTable,
 	}
 
 	deploymentStrategy = &strategy{
 		clearStatusOnCreate:  true,
 		specGeneration:       true,
 		annotationGeneration: true,
-		defaults:             func(obj runtime.Object) { defaultDeployment(obj.(*appsv1.Deployment)) },
-		validate:             func(obj runtime.Object) field.ErrorList { return validateDeployment(obj.(*appsv1.Deployment)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateDeploymentUpdate(obj.(*appsv1.Deployment), old.(*appsv1.Deployment))
-		},
-		validateStatus: func(obj, old runtime.Object) field.ErrorList {
-			return validateDeploymentStatusUpdate(obj.(*appsv1.Deployment), old.(*appsv1.Deployment))
-		},
-		table: deploymentTable,
+		defaults:             hook(defaultDeployment),
+		validate:             validator(validateDeployment),
+		validateUpdate:       updateValidator(validateDeploymentUpdate),
+		validateStatus:       updateValidator(validateDeploymentStatusUpdate),
+		table:                deploymentTable,
 	}
 
 	replicaSetStrategy = &strategy{
 		clearStatusOnCreate: true,
 		specGeneration:      true,
-		defaults:            func(obj runtime.Object) { defaultReplicaSet(obj.(*appsv1.ReplicaSet)) },
-		validate:            func(obj runtime.Object) field.ErrorList { return validateReplicaSet(obj.(*appsv1.ReplicaSet)) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateReplicaSetUpdate(obj.(*appsv1.ReplicaSet), old.(*appsv1.ReplicaSet))
-		},
-		validateStatus: func(obj, old runtime.Object) field.ErrorList {
-			return validateReplicaSetStatusUpdate(obj.(*appsv1.ReplicaSet), old.(*appsv1.ReplicaSet))
-		},
-		fields:      replicaSetFields,
-		fieldLabels: []string{"status.replicas"},
-		table:       replicaSetTable,
+		defaults:            hook(defaultReplicaSet),
+		validate:            validator(validateReplicaSet),
+		validateUpdate:      updateValidator(validateReplicaSetUpdate),
+		validateStatus:      updateValidator(validateReplicaSetStatusUpdate),
+		fields:              replicaSetFields,
+		fieldLabels:         []string{"status.replicas"},
+		table:               replicaSetTable,
 	}
 
 	endpointSliceStrategy = &strategy{
-		defaults: func(obj runtime.Object) { defaultEndpointSlice(obj) },
-		validate: func(obj runtime.Object) field.ErrorList { return validateEndpointSlice(obj) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			return validateEndpointSliceUpdate(obj, old)
-		},
-		table: endpointSliceTable,
+		defaults:       defaultEndpointSlice,
+		validate:       validateEndpointSlice,
+		validateUpdate: validateEndpointSliceUpdate,
+		table:          endpointSliceTable,
 	}
 
 	leaseStrategy = &strategy{
-		validate:       func(obj runtime.Object) field.ErrorList { return validateLease(obj) },
-		validateUpdate: func(obj, old runtime.Object) field.ErrorList { return validateLeaseUpdate(obj, old) },
+		validate:       validateLease,
+		validateUpdate: validateLeaseUpdate,
 		table:          leaseTable,
 	}
 )

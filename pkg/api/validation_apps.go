@@ -174,14 +174,21 @@ func validateDeploymentStatusUpdate(d, old *appsv1.Deployment) field.ErrorList {
 	if s.UpdatedReplicas > s.Replicas {
 		errs = append(errs, field.Invalid(statusPath.Child("updatedReplicas"), s.UpdatedReplicas, "cannot be greater than status.replicas"))
 	}
-	if s.ReadyReplicas > s.Replicas {
-		errs = append(errs, field.Invalid(statusPath.Child("readyReplicas"), s.ReadyReplicas, "cannot be greater than status.replicas"))
+	return append(errs, validateReadyReplicas(s.Replicas, s.ReadyReplicas, s.AvailableReplicas)...)
+}
+
+// validateReadyReplicas holds the status rules Deployments and ReplicaSets
+// share: no more ready than existing replicas, no more available than ready.
+func validateReadyReplicas(replicas, ready, available int32) field.ErrorList {
+	var errs field.ErrorList
+	if ready > replicas {
+		errs = append(errs, field.Invalid(statusPath.Child("readyReplicas"), ready, "cannot be greater than status.replicas"))
 	}
-	if s.AvailableReplicas > s.Replicas {
-		errs = append(errs, field.Invalid(statusPath.Child("availableReplicas"), s.AvailableReplicas, "cannot be greater than status.replicas"))
+	if available > replicas {
+		errs = append(errs, field.Invalid(statusPath.Child("availableReplicas"), available, "cannot be greater than status.replicas"))
 	}
-	if s.AvailableReplicas > s.ReadyReplicas {
-		errs = append(errs, field.Invalid(statusPath.Child("availableReplicas"), s.AvailableReplicas, "cannot be greater than readyReplicas"))
+	if available > ready {
+		errs = append(errs, field.Invalid(statusPath.Child("availableReplicas"), available, "cannot be greater than readyReplicas"))
 	}
 	return errs
 }
@@ -220,14 +227,5 @@ func validateReplicaSetStatusUpdate(rs, old *appsv1.ReplicaSet) field.ErrorList 
 	if s.FullyLabeledReplicas > s.Replicas {
 		errs = append(errs, field.Invalid(statusPath.Child("fullyLabeledReplicas"), s.FullyLabeledReplicas, "cannot be greater than status.replicas"))
 	}
-	if s.ReadyReplicas > s.Replicas {
-		errs = append(errs, field.Invalid(statusPath.Child("readyReplicas"), s.ReadyReplicas, "cannot be greater than status.replicas"))
-	}
-	if s.AvailableReplicas > s.Replicas {
-		errs = append(errs, field.Invalid(statusPath.Child("availableReplicas"), s.AvailableReplicas, "cannot be greater than status.replicas"))
-	}
-	if s.AvailableReplicas > s.ReadyReplicas {
-		errs = append(errs, field.Invalid(statusPath.Child("availableReplicas"), s.AvailableReplicas, "cannot be greater than readyReplicas"))
-	}
-	return errs
+	return append(errs, validateReadyReplicas(s.Replicas, s.ReadyReplicas, s.AvailableReplicas)...)
 }

@@ -168,23 +168,7 @@ func validateEndpointSubsets(subsets []corev1.EndpointSubset) field.ErrorList {
 		}
 		names := sets.New[string]()
 		for j, port := range ss.Ports {
-			pp := p.Child("ports").Index(j)
-			switch {
-			case port.Name == "" && len(ss.Ports) > 1:
-				errs = append(errs, field.Required(pp.Child("name"), ""))
-			case port.Name != "":
-				for _, msg := range validation.IsDNS1123Label(port.Name) {
-					errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
-				}
-				if names.Has(port.Name) {
-					errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
-				}
-				names.Insert(port.Name)
-			}
-			for _, msg := range validation.IsValidPortNum(int(port.Port)) {
-				errs = append(errs, field.Invalid(pp.Child("port"), port.Port, msg))
-			}
-			errs = append(errs, validateProtocol(port.Protocol, pp.Child("protocol"))...)
+			errs = append(errs, validatePort(port.Name, port.Port, port.Protocol, len(ss.Ports) > 1, names, p.Child("ports").Index(j))...)
 		}
 	}
 	return errs

@@ -145,6 +145,29 @@ func validateServiceSpec(svc *corev1.Service) field.ErrorList {
 	return errs
 }
 
+// validatePort holds the rules Service and Endpoints ports share: a name
+// (required when there are several ports, a DNS label, unique among names),
+// a valid number and a supported protocol.
+func validatePort(name string, port int32, protocol corev1.Protocol, several bool, names sets.Set[string], p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch {
+	case name == "" && several:
+		errs = append(errs, field.Required(p.Child("name"), ""))
+	case name != "":
+		for _, msg := range validation.IsDNS1123Label(name) {
+			errs = append(errs, field.Invalid(p.Child("name"), name, msg))
+		}
+		if names.Has(name) {
+			errs = append(errs, field.Duplicate(p.Child("name"), name))
+		}
+		names.Insert(name)
+	}
+	for _, msg := range validation.IsValidPortNum(int(port)) {
+		errs = append(errs, field.Invalid(p.Child("port"), port, msg))
+	}
+	return append(errs, validateProtocol(protocol, p.Child("protocol"))...)
+}
+
 func validateServicePorts(svc *corev1.Service) field.ErrorList {
 	var errs field.ErrorList
 	spec := &svc.Spec
@@ -158,22 +181,7 @@ func validateServicePorts(svc *corev1.Service) field.ErrorList {
 	nodePorts := map[portProto]bool{}
 	for i, port := range spec.Ports {
 		p := portsPath.Index(i)
-		switch {
-		case port.Name == "" && len(spec.Ports) > 1:
-			errs = append(errs, field.Required(p.Child("name"), ""))
-		case port.Name != "":
-			for _, msg := range validation.IsDNS1123Label(port.Name) {
-				errs = append(errs, field.Invalid(p.Child("name"), port.Name, msg))
-			}
-			if names.Has(port.Name) {
-				errs = append(errs, field.Duplicate(p.Child("name"), port.Name))
-			}
-			names.Insert(port.Name)
-		}
-		for _, msg := range validation.IsValidPortNum(int(port.Port)) {
-			errs = append(errs, field.Invalid(p.Child("port"), port.Port, msg))
-		}
-		errs = append(errs, validateProtocol(port.Protocol, p.Child("protocol"))...)
+		errs = append(errs, validatePort(port.Name, port.Port, port.Protocol, len(spec.Ports) > 1, names, p)...)
 		if port.TargetPort.Type == intstr.Int {
 			// A zero target port was defaulted to the port; one left zero
 			// here means the object skipped defaulting.

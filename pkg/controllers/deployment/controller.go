@@ -2,17 +2,12 @@ package deployment
 
 import (
 	"context"
-	"fmt"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sync"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -21,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 var controllerKind = appsv1.SchemeGroupVersion.WithKind("Deployment")
@@ -54,16 +51,11 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 		rsLister:  rsInf.Lister(),
 		podLister: podInf.Lister(),
 		synced:    []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployment"}),
-		recorder: recorder,
-		clock:    clk,
+		queue:     reconcile.NewQueue("deployment"),
+		recorder:  recorder,
+		clock:     clk,
 	}
-	dInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	})
+	dInf.Informer().AddEventHandler(reconcile.EnqueueHandler(c.queue))
 	rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.onReplicaSet,
 		UpdateFunc: func(old, cur any) {
@@ -78,25 +70,10 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 	return c
 }
 
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
-}
-
 func (c *Controller) onReplicaSet(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
+	rs, ok := reconcile.Object[*appsv1.ReplicaSet](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if rs, ok = tomb.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
+		return
 	}
 	if ref := metav1.GetControllerOf(rs); ref != nil {
 		if ref.Kind == controllerKind.Kind {
@@ -109,22 +86,16 @@ func (c *Controller) onReplicaSet(obj any) {
 	for _, d := range ds {
 		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 		if err == nil && !sel.Empty() && sel.Matches(labels.Set(rs.Labels)) {
-			c.enqueue(d)
+			reconcile.Enqueue(c.queue, d)
 		}
 	}
 }
 
 // onPodDeleted wakes a Recreate Deployment waiting for its old pods to go.
 func (c *Controller) onPodDeleted(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := reconcile.Object[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil || ref.Kind != "ReplicaSet" {
@@ -144,43 +115,5 @@ func (c *Controller) onPodDeleted(obj any) {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("deployment", ctx.Done(), c.synced...) {
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		// A conflict only means our cache was behind our own write.
-		if !apierrors.IsConflict(err) {
-			utilruntime.HandleError(fmt.Errorf("syncing deployment %q: %w", key, err))
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	reconcile.Run(ctx, "deployment", c.queue, workers, c.synced, c.sync, reconcile.Quiet(apierrors.IsConflict))
 }

@@ -2,15 +2,10 @@ package endpointslice
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -18,6 +13,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // ManagedBy is the managed-by label value on the slices this controller owns.
@@ -55,15 +52,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		epLister:    ep.Lister(),
 		synced: []cache.InformerSynced{svc.Informer().HasSynced, pod.Informer().HasSynced, node.Informer().HasSynced,
 			slice.Informer().HasSynced, ep.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpointslice"}),
+		queue:    reconcile.NewQueue("endpointslice"),
 		recorder: recorder,
 	}
-	svc.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	})
+	svc.Informer().AddEventHandler(reconcile.EnqueueHandler(c.queue))
 	pod.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.onPod(obj) },
 		UpdateFunc: func(old, cur any) {
@@ -92,44 +84,25 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			c.queue.Add(m.GetNamespace() + "/" + name)
 		}
 	}
-	slice.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    byService,
-		UpdateFunc: func(_, cur any) { byService(cur) },
-		DeleteFunc: byService,
-	})
+	slice.Informer().AddEventHandler(reconcile.Handler(byService))
 	ep.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
+		UpdateFunc: func(_, cur any) { reconcile.Enqueue(c.queue, cur) },
+		DeleteFunc: func(obj any) { reconcile.Enqueue(c.queue, obj) },
 	})
 	return c
-}
-
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
 }
 
 func (c *Controller) enqueueAll() {
 	svcs, _ := c.svcLister.List(labels.Everything())
 	for _, s := range svcs {
-		c.enqueue(s)
+		reconcile.Enqueue(c.queue, s)
 	}
 }
 
 func (c *Controller) onPod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := reconcile.Object[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	svcs, err := c.svcLister.Services(pod.Namespace).List(labels.Everything())
 	if err != nil {
@@ -140,7 +113,7 @@ func (c *Controller) onPod(obj any) {
 			continue
 		}
 		if labels.SelectorFromValidatedSet(s.Spec.Selector).Matches(labels.Set(pod.Labels)) {
-			c.enqueue(s)
+			reconcile.Enqueue(c.queue, s)
 		}
 	}
 }
@@ -163,40 +136,5 @@ func nodeUsable(n *corev1.Node) bool {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("endpointslice", ctx.Done(), c.synced...) {
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleError(fmt.Errorf("syncing endpoints of service %q: %w", key, err))
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	reconcile.Run(ctx, "endpointslice", c.queue, workers, c.synced, c.sync)
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,13 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 const ownerIndex = "gc-owner-uid"
@@ -49,11 +47,10 @@ type Controller struct {
 // through the factory's informers; writes go through dyn.
 func New(dyn dynamic.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) (*Controller, error) {
 	c := &Controller{
-		dyn:    dyn,
-		byKind: map[string]*resource{},
-		byName: map[string]*resource{},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "garbagecollector"}),
+		dyn:      dyn,
+		byKind:   map[string]*resource{},
+		byName:   map[string]*resource{},
+		queue:    reconcile.NewQueue("garbagecollector"),
 		recorder: recorder,
 	}
 	add := func(gvr schema.GroupVersionResource, kind string, inf cache.SharedIndexInformer) error {
@@ -174,46 +171,11 @@ func (c *Controller) dependents(uid types.UID) []node {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
 	synced := make([]cache.InformerSynced, 0, len(c.resources))
 	for _, r := range c.resources {
 		synced = append(synced, r.informer.HasSynced)
 	}
-	if !cache.WaitForNamedCacheSync("garbagecollector", ctx.Done(), synced...) {
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleError(fmt.Errorf("garbage collecting %q: %w", key, err))
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	reconcile.Run(ctx, "garbagecollector", c.queue, workers, synced, c.sync)
 }
 
 func hasFinalizer(m metav1.Object, f string) bool {

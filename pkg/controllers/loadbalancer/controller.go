@@ -6,20 +6,19 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // ReasonAllocationFailed is the Event reason of a Service left pending.
@@ -50,22 +49,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		client:    client,
 		svcLister: inf.Lister(),
 		synced:    inf.Informer().HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "loadbalancer"}),
-		recorder: recorder,
-		pool:     pool,
-		held:     map[string]string{},
+		queue:     reconcile.NewQueue("loadbalancer"),
+		recorder:  recorder,
+		pool:      pool,
+		held:      map[string]string{},
 	}
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.queue.Add(key)
-		}
-	}
-	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, cur any) { enqueue(cur) },
-		DeleteFunc: enqueue,
-	})
+	inf.Informer().AddEventHandler(reconcile.EnqueueHandler(c.queue))
 	return c
 }
 
@@ -108,48 +97,11 @@ func (c *Controller) rebuild() error {
 	return nil
 }
 
-// Run starts workers and blocks until ctx is done.
+// Run rebuilds the pool from the Services' status, starts workers and
+// blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("loadbalancer", ctx.Done(), c.synced) {
-		return
-	}
-	if err := c.rebuild(); err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	k, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(k)
-	if err := c.sync(ctx, k); err != nil {
-		utilruntime.HandleError(fmt.Errorf("allocating LoadBalancer IP for service %q: %w", k, err))
-		c.queue.AddRateLimited(k)
-		return true
-	}
-	c.queue.Forget(k)
-	return true
+	reconcile.Run(ctx, "loadbalancer", c.queue, workers, []cache.InformerSynced{c.synced}, c.sync,
+		reconcile.OnSynced(func(context.Context) error { return c.rebuild() }))
 }
 
 // releaseLocked frees k's address and wakes the Services still waiting.

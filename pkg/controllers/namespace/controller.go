@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
@@ -22,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // RecheckInterval is how soon a namespace that still holds objects is
@@ -48,9 +47,8 @@ func New(client kubernetes.Interface, dyn dynamic.Interface, factory informers.S
 		dyn:       dyn,
 		nsLister:  inf.Lister(),
 		synced:    inf.Informer().HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
-		recorder: recorder,
+		queue:     reconcile.NewQueue("namespace"),
+		recorder:  recorder,
 	}
 	enqueue := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
@@ -66,47 +64,13 @@ func New(client kubernetes.Interface, dyn dynamic.Interface, factory informers.S
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("namespace", ctx.Done(), c.synced) {
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	remaining, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		utilruntime.HandleError(fmt.Errorf("deleting namespace %q: %w", key, err))
-		c.queue.AddRateLimited(key)
-	case remaining > 0:
-		c.queue.Forget(key)
-		c.queue.AddAfter(key, RecheckInterval)
-	default:
-		c.queue.Forget(key)
-	}
-	return true
+	reconcile.Run(ctx, "namespace", c.queue, workers, []cache.InformerSynced{c.synced}, func(ctx context.Context, key string) error {
+		remaining, err := c.sync(ctx, key)
+		if err == nil && remaining > 0 {
+			c.queue.AddAfter(key, RecheckInterval)
+		}
+		return err
+	})
 }
 
 // sync deletes what the namespace still holds and returns how many objects

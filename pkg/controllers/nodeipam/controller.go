@@ -7,21 +7,20 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // Controller is the node pod-CIDR allocator.
@@ -49,22 +48,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		client:     client,
 		nodeLister: inf.Lister(),
 		synced:     inf.Informer().HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodeipam"}),
-		recorder: recorder,
-		alloc:    alloc,
-		byNode:   map[string]string{},
+		queue:      reconcile.NewQueue("nodeipam"),
+		recorder:   recorder,
+		alloc:      alloc,
+		byNode:     map[string]string{},
 	}
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.queue.Add(key)
-		}
-	}
-	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, cur any) { enqueue(cur) },
-		DeleteFunc: enqueue,
-	})
+	inf.Informer().AddEventHandler(reconcile.EnqueueHandler(c.queue))
 	return c, nil
 }
 
@@ -109,48 +98,11 @@ func (c *Controller) occupyLocked(n *corev1.Node) {
 	}
 }
 
-// Run starts workers and blocks until ctx is done.
+// Run rebuilds the allocator from the Nodes' CIDRs, starts workers and
+// blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("nodeipam", ctx.Done(), c.synced) {
-		return
-	}
-	if err := c.rebuild(); err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleError(fmt.Errorf("allocating pod CIDR for node %q: %w", key, err))
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	reconcile.Run(ctx, "nodeipam", c.queue, workers, []cache.InformerSynced{c.synced}, c.sync,
+		reconcile.OnSynced(func(context.Context) error { return c.rebuild() }))
 }
 
 func (c *Controller) sync(ctx context.Context, name string) error {

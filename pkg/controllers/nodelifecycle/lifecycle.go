@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -20,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // LeaseNamespace holds the node heartbeats.
@@ -73,22 +74,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		nodeLister:  nodes.Lister(),
 		leaseLister: leases.Lister(),
 		synced:      []cache.InformerSynced{nodes.Informer().HasSynced, leases.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodelifecycle"}),
-		recorder: recorder,
-		cfg:      cfg,
-		health:   map[string]*health{},
+		queue:       reconcile.NewQueue("nodelifecycle"),
+		recorder:    recorder,
+		cfg:         cfg,
+		health:      map[string]*health{},
 	}
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.queue.Add(key)
-		}
-	}
-	nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, cur any) { enqueue(cur) },
-		DeleteFunc: enqueue,
-	})
+	nodes.Informer().AddEventHandler(reconcile.EnqueueHandler(c.queue))
 	onLease := func(obj any) {
 		if l, ok := obj.(interface {
 			GetNamespace() string
@@ -107,50 +98,17 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 // Run starts workers and a periodic check of every node, and blocks until
 // ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("nodelifecycle", ctx.Done(), c.synced...) {
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	// Silence is what this controller watches for, and silence sends no
-	// events: look at every node periodically.
-	go wait.UntilWithContext(ctx, func(context.Context) {
-		nodes, _ := c.nodeLister.List(labels.Everything())
-		for _, n := range nodes {
-			c.queue.Add(n.Name)
-		}
-	}, c.cfg.MonitorPeriod)
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleError(fmt.Errorf("monitoring node %q: %w", key, err))
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	reconcile.Run(ctx, "nodelifecycle", c.queue, workers, c.synced, c.sync, reconcile.OnSynced(func(ctx context.Context) error {
+		// Silence is what this controller watches for, and silence sends no
+		// events: look at every node periodically.
+		go wait.UntilWithContext(ctx, func(context.Context) {
+			nodes, _ := c.nodeLister.List(labels.Everything())
+			for _, n := range nodes {
+				c.queue.Add(n.Name)
+			}
+		}, c.cfg.MonitorPeriod)
+		return nil
+	}))
 }
 
 func readyCondition(n *corev1.Node) *corev1.NodeCondition {

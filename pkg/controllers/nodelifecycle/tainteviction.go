@@ -9,8 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -19,6 +17,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 const podNodeIndex = "taint-eviction-node"
@@ -55,11 +55,10 @@ func NewTaintEviction(client kubernetes.Interface, factory informers.SharedInfor
 		podIndexer: pods.Informer().GetIndexer(),
 		nodeLister: nodes.Lister(),
 		synced:     []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "tainteviction"}),
-		recorder:  recorder,
-		clock:     clk,
-		firstSeen: map[string]time.Time{},
+		queue:      reconcile.NewQueue("tainteviction"),
+		recorder:   recorder,
+		clock:      clk,
+		firstSeen:  map[string]time.Time{},
 	}
 	err := pods.Informer().AddIndexers(cache.Indexers{podNodeIndex: func(obj any) ([]string, error) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
@@ -124,46 +123,13 @@ func taintsEqual(a, b []corev1.Taint) bool {
 
 // Run starts workers and blocks until ctx is done.
 func (c *TaintEviction) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("tainteviction", ctx.Done(), c.synced...) {
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *TaintEviction) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *TaintEviction) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	after, err := c.sync(ctx, key)
-	if err != nil {
-		utilruntime.HandleError(fmt.Errorf("taint eviction of pod %q: %w", key, err))
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	if after > 0 {
-		c.queue.AddAfter(key, after)
-	}
-	return true
+	reconcile.Run(ctx, "tainteviction", c.queue, workers, c.synced, func(ctx context.Context, key string) error {
+		after, err := c.sync(ctx, key)
+		if err == nil && after > 0 {
+			c.queue.AddAfter(key, after)
+		}
+		return err
+	})
 }
 
 // sync evicts the pod if its node's NoExecute taints say so now; otherwise

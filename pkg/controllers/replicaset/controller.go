@@ -2,18 +2,14 @@ package replicaset
 
 import (
 	"context"
-	"fmt"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -22,6 +18,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // BurstReplicas caps how many pods one sync creates or deletes.
@@ -56,38 +54,26 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 		rsLister:  rsInf.Lister(),
 		podLister: podInf.Lister(),
 		synced:    []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"}),
-		recorder: recorder,
-		exp:      newExpectations(clk),
-		clock:    clk,
-		burst:    BurstReplicas,
+		queue:     reconcile.NewQueue("replicaset"),
+		recorder:  recorder,
+		exp:       newExpectations(clk),
+		clock:     clk,
+		burst:     BurstReplicas,
 	}
-	rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: func(obj any) {
-			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-				c.exp.forget(key)
-				c.queue.Add(key)
-			}
-		},
-	})
+	rsHandler := reconcile.EnqueueHandler(c.queue)
+	rsHandler.DeleteFunc = func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			c.exp.forget(key)
+			c.queue.Add(key)
+		}
+	}
+	rsInf.Informer().AddEventHandler(rsHandler)
 	podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,
 		DeleteFunc: c.deletePod,
 	})
 	return c
-}
-
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.MetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
 }
 
 // resolveControllerRef returns the ReplicaSet a controller reference names,
@@ -137,7 +123,7 @@ func (c *Controller) addPod(obj any) {
 		return
 	}
 	for _, rs := range c.matchingReplicaSets(pod) {
-		c.enqueue(rs)
+		reconcile.Enqueue(c.queue, rs)
 	}
 }
 
@@ -158,7 +144,7 @@ func (c *Controller) updatePod(oldObj, curObj any) {
 	refChanged := !equality.Semantic.DeepEqual(curRef, oldRef)
 	if refChanged && oldRef != nil {
 		if rs := c.resolveControllerRef(old.Namespace, oldRef); rs != nil {
-			c.enqueue(rs)
+			reconcile.Enqueue(c.queue, rs)
 		}
 	}
 	if curRef != nil {
@@ -166,7 +152,7 @@ func (c *Controller) updatePod(oldObj, curObj any) {
 		if rs == nil {
 			return
 		}
-		c.enqueue(rs)
+		reconcile.Enqueue(c.queue, rs)
 		// A pod that just became ready becomes available minReadySeconds
 		// later; nothing else would wake us then.
 		if !podReady(old) && podReady(cur) && rs.Spec.MinReadySeconds > 0 {
@@ -177,21 +163,15 @@ func (c *Controller) updatePod(oldObj, curObj any) {
 	}
 	if labelsChanged || refChanged {
 		for _, rs := range c.matchingReplicaSets(cur) {
-			c.enqueue(rs)
+			reconcile.Enqueue(c.queue, rs)
 		}
 	}
 }
 
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := reconcile.Object[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil {
@@ -208,43 +188,5 @@ func (c *Controller) deletePod(obj any) {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("replicaset", ctx.Done(), c.synced...) {
-		return
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		// A conflict only means our cache was behind our own write.
-		if !apierrors.IsConflict(err) {
-			utilruntime.HandleError(fmt.Errorf("syncing replicaset %q: %w", key, err))
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	reconcile.Run(ctx, "replicaset", c.queue, workers, c.synced, c.sync, reconcile.Quiet(apierrors.IsConflict))
 }

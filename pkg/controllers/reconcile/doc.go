@@ -1,0 +1,7 @@
+// Package reconcile runs a controller's work queue: it waits for the
+// informer caches, starts workers that hand each key to the controller's
+// sync function, retries failed keys with the queue's rate limiter and
+// forgets the ones that succeeded, and shuts the queue down when the
+// context ends. Event handlers only enqueue keys; the helpers here turn
+// informer events into keys.
+package reconcile
