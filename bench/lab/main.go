@@ -3,6 +3,10 @@
 // plane, pod start-up latency (paced and burst) and `ctl lab down`.
 //
 //	CGO_ENABLED=0 go build -o bin/ ./cmd/... && sudo go run ./bench/lab
+//
+// With -reuse it only runs the pod start-up measurements (and the agents'
+// RSS with the pods running) on the lab already up, to compare agent builds
+// quickly.
 package main
 
 import (
@@ -32,8 +36,15 @@ func main() {
 	rate := flag.Float64("rate", 5, "pods per second in the paced run")
 	idle := flag.Duration("idle", 20*time.Second, "idle time before reading RSS")
 	keep := flag.Bool("keep", false, "leave the lab running at the end")
+	reuse := flag.Bool("reuse", false, "measure pod start-up on the lab already running (no up, no down, no RSS of the control plane)")
 	flag.Parse()
-	if err := run(*ctl, *nodes, *pods, *rate, *idle, *keep); err != nil {
+	var err error
+	if *reuse {
+		err = podRuns(*nodes, *pods, *rate)
+	} else {
+		err = run(*ctl, *nodes, *pods, *rate, *idle, *keep)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/lab:", err)
 		os.Exit(1)
 	}
@@ -91,6 +102,25 @@ func run(ctl string, nodes, pods int, rate float64, idle time.Duration, keep boo
 	if pods == 0 {
 		return nil
 	}
+	return podRuns(nodes, pods, rate)
+}
+
+// agentRSS is the RSS of every node agent, in MiB.
+func agentRSS(nodes int) string {
+	home, _ := os.UserHomeDir()
+	var parts []string
+	for i := 1; i <= nodes; i++ {
+		b, err := os.ReadFile(filepath.Join(home, ".minik8s", "lab", "run", fmt.Sprintf("kubelet-node%d.pid", i)))
+		if err != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("node%d %.1f", i, float64(rssKB(strings.TrimSpace(string(b))))/1024))
+	}
+	return strings.Join(parts, ", ") + " MiB"
+}
+
+// podRuns measures pod start-up latency, paced then burst, on a running lab.
+func podRuns(nodes, pods int, rate float64) error {
 	cs, err := kubernetes.NewForConfig(&rest.Config{Host: "http://127.0.0.1:6443", QPS: 1000, Burst: 1000})
 	if err != nil {
 		return err
@@ -120,6 +150,19 @@ func run(ctl string, nodes, pods int, rate float64, idle time.Duration, keep boo
 		}
 		fmt.Printf("pod start-up (create → Running, warm image), %s, %d pods: p50 %s p99 %s max %s\n", r.name, pods,
 			pct(lat, 50), pct(lat, 99), pct(lat, 100))
+		fmt.Printf("agent RSS with %d pods of the run (plus %d warm-up pods) running: %s (goal ≤ 40 MiB)\n", pods, nodes, agentRSS(nodes))
+		for _, name := range names {
+			cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+		}
+		// The next run starts on quiet nodes, not during 30 teardowns.
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			l, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err == nil && len(l.Items) <= nodes {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 	return nil
@@ -160,6 +203,7 @@ func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []
 	var mu sync.Mutex
 	created := map[string]time.Time{}
 	running := map[string]time.Duration{}
+	bound := map[string]time.Duration{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -168,7 +212,19 @@ func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []
 				continue
 			}
 			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || p.Status.Phase != corev1.PodRunning {
+			if !ok {
+				continue
+			}
+			if p.Spec.NodeName != "" {
+				mu.Lock()
+				if t, ok := created[p.Name]; ok {
+					if _, seen := bound[p.Name]; !seen {
+						bound[p.Name] = time.Since(t)
+					}
+				}
+				mu.Unlock()
+			}
+			if p.Status.Phase != corev1.PodRunning {
 				continue
 			}
 			mu.Lock()
@@ -214,8 +270,14 @@ func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []
 	for _, d := range running {
 		out = append(out, d)
 	}
-	for _, name := range names {
-		cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	if node == nil {
+		mu.Lock()
+		var b []time.Duration
+		for _, d := range bound {
+			b = append(b, d)
+		}
+		mu.Unlock()
+		fmt.Printf("  create → bound to a node (scheduler, as the watch sees it): p50 %s p99 %s max %s\n", pct(b, 50), pct(b, 99), pct(b, 100))
 	}
 	return out, nil
 }

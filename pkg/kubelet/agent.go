@@ -50,6 +50,7 @@ func Run(ctx context.Context, cfg *Config) error {
 
 // RunWithClient is Run with a ready client (tests).
 func RunWithClient(ctx context.Context, cfg *Config, client kubernetes.Interface) error {
+	tuneGC()
 	logger := klog.FromContext(ctx).WithValues("node", cfg.NodeName)
 	ctx = klog.NewContext(ctx, logger)
 	nodeIP := cfg.NodeIP
@@ -99,6 +100,7 @@ func RunWithClient(ctx context.Context, cfg *Config, client kubernetes.Interface
 
 	nodeFactory := informers.NewSharedInformerFactory(client, 0)
 	nodeInformer := nodeFactory.Core().V1().Nodes().Informer()
+	_ = nodeInformer.SetTransform(dropManagedFields)
 	routes := &routeSyncer{node: cfg.NodeName, lister: nodeInformer.GetStore(), kick: make(chan struct{}, 1)}
 	_, _ = nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { routes.trigger() },

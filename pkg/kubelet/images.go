@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd"
@@ -15,6 +16,7 @@ import (
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"k8s.io/klog/v2"
 )
@@ -25,11 +27,36 @@ type imageService struct {
 	client   *containerd.Client
 	mirrors  map[string]string // registry host → mirror URL
 	insecure []string          // HOST:PORT spoken to in plain HTTP
+
+	httpOnce sync.Once
+	http     *http.Client // shared so that registry connections are reused
+
+	resolveMu sync.Mutex
+	resolving map[string]*resolveCall // in-flight digest look-ups by name
+}
+
+// resolveCall is one digest look-up that concurrent starts share.
+type resolveCall struct {
+	done   chan struct{}
+	digest digest.Digest
+	err    error
+}
+
+func newImageService(client *containerd.Client, mirrors map[string]string, insecure []string) *imageService {
+	return &imageService{client: client, mirrors: mirrors, insecure: insecure, resolving: map[string]*resolveCall{}}
+}
+
+func (s *imageService) httpClient() *http.Client {
+	s.httpOnce.Do(func() {
+		s.http = &http.Client{Transport: &http.Transport{Proxy: nil, ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout: 30 * time.Second, MaxIdleConnsPerHost: 8}}
+	})
+	return s.http
 }
 
 // hosts maps a registry host to where it is pulled from.
 func (s *imageService) hosts(host string) ([]docker.RegistryHost, error) {
-	httpClient := &http.Client{Timeout: 0, Transport: &http.Transport{Proxy: nil, ResponseHeaderTimeout: 30 * time.Second, IdleConnTimeout: 30 * time.Second}}
+	httpClient := s.httpClient()
 	if m, ok := s.mirrors[host]; ok {
 		u, err := url.Parse(m)
 		if err != nil {
@@ -74,10 +101,18 @@ func (s *imageService) present(ctx context.Context, ref string) (string, bool, e
 	return s.imageID(ctx, img), true, nil
 }
 
+// pull brings ref up to date with its registry. When the digest the
+// registry resolves (one HEAD request, shared by concurrent callers) is the
+// one already unpacked here, nothing is fetched: pull policy Always on a
+// warm image costs one round trip.
 func (s *imageService) pull(ctx context.Context, ref string) (string, error) {
 	logger := klog.FromContext(ctx).WithValues("image", ref)
 	name := normalizeRef(ref)
 	start := time.Now()
+	if id, ok := s.upToDate(ctx, name); ok {
+		logger.V(2).Info("image up to date", "took", time.Since(start).Round(time.Millisecond))
+		return id, nil
+	}
 	progress := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 		logger.V(1).Info("fetching", "mediaType", desc.MediaType, "digest", desc.Digest, "size", desc.Size)
 		return nil, nil
@@ -103,4 +138,54 @@ func (s *imageService) imageID(ctx context.Context, img containerd.Image) string
 		name = named.Name()
 	}
 	return name + "@" + img.Target().Digest.String()
+}
+
+// upToDate reports whether name is present, unpacked, and at the digest the
+// registry resolves now.
+func (s *imageService) upToDate(ctx context.Context, name string) (string, bool) {
+	img, err := s.client.GetImage(ctx, name)
+	if err != nil {
+		return "", false
+	}
+	d, err := s.resolveDigest(ctx, name)
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("resolving image digest", "image", name, "err", err)
+		return "", false
+	}
+	if d != img.Target().Digest {
+		return "", false
+	}
+	if ok, err := img.IsUnpacked(ctx, snapshotter); err != nil || !ok {
+		return "", false
+	}
+	return s.imageID(ctx, img), true
+}
+
+// resolveDigest asks the registry for name's current manifest digest; calls
+// for the same name while one is in flight share its answer.
+func (s *imageService) resolveDigest(ctx context.Context, name string) (digest.Digest, error) {
+	s.resolveMu.Lock()
+	if c, ok := s.resolving[name]; ok {
+		s.resolveMu.Unlock()
+		select {
+		case <-c.done:
+			return c.digest, c.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	c := &resolveCall{done: make(chan struct{})}
+	s.resolving[name] = c
+	s.resolveMu.Unlock()
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	_, desc, err := s.resolver().Resolve(rctx, name)
+	cancel()
+	c.digest, c.err = desc.Digest, err
+
+	s.resolveMu.Lock()
+	delete(s.resolving, name)
+	s.resolveMu.Unlock()
+	close(c.done)
+	return c.digest, c.err
 }

@@ -28,7 +28,10 @@ type network struct {
 	nsDir   string
 
 	mu  sync.Mutex
-	cni gocni.CNI
+	cni gocni.CNI // bridge only: pods without host ports
+	// cniPorts chains portmap after the bridge, for pods with host ports;
+	// one plugin execution fewer for every other pod.
+	cniPorts gocni.CNI
 }
 
 // sandboxRecord is what teardown needs, kept in the pod's directory.
@@ -42,23 +45,27 @@ func newNetwork(cfg *Config, podsDir string) *network {
 	return &network{cfg: cfg, podsDir: podsDir, nsDir: filepath.Join(cfg.NetnsDir, cfg.NodeName)}
 }
 
-// conflist is the CNI configuration, built in memory.
-func conflist(podCIDR, dataDir string) []byte {
+// conflist is the CNI configuration, built in memory; portmap chains the
+// portmap plugin after the bridge.
+func conflist(podCIDR, dataDir string, portmap bool) []byte {
+	plugins := []any{
+		map[string]any{
+			"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+			"ipam": map[string]any{
+				"type":    "host-local",
+				"ranges":  [][]map[string]string{{{"subnet": podCIDR}}},
+				"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+				"dataDir": dataDir,
+			},
+		},
+	}
+	if portmap {
+		plugins = append(plugins, map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true})
+	}
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       cniNetworkName,
-		"plugins": []any{
-			map[string]any{
-				"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": podCIDR}}},
-					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-					"dataDir": dataDir,
-				},
-			},
-			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true},
-		},
+		"plugins":    plugins,
 	}
 	b, _ := json.Marshal(conf)
 	return b
@@ -78,21 +85,35 @@ func (n *network) init(ctx context.Context, podCIDR string, realHost bool) error
 	if err := enableForwarding(ctx, realHost); err != nil {
 		return err
 	}
-	c, err := gocni.New(
-		gocni.WithPluginDir([]string{n.cfg.CNIBinDir}),
-		gocni.WithInterfacePrefix("eth"),
-		gocni.WithMinNetworkCount(2),
-		// The pod network first so that it gets eth0.
-		gocni.WithConfListBytes(conflist(podCIDR, filepath.Join(n.cfg.StateDir, "cni", "networks"))),
-		gocni.WithLoNetwork,
-	)
-	if err != nil {
-		return fmt.Errorf("configuring CNI: %w", err)
+	// The loopback interface is brought up by newNetNS itself, not by the
+	// loopback plugin: one plugin execution fewer per pod.
+	var cs [2]gocni.CNI
+	for i, portmap := range []bool{false, true} {
+		c, err := gocni.New(
+			gocni.WithPluginDir([]string{n.cfg.CNIBinDir}),
+			gocni.WithInterfacePrefix("eth"),
+			gocni.WithMinNetworkCount(1),
+			gocni.WithConfListBytes(conflist(podCIDR, filepath.Join(n.cfg.StateDir, "cni", "networks"), portmap)),
+		)
+		if err != nil {
+			return fmt.Errorf("configuring CNI: %w", err)
+		}
+		cs[i] = c
 	}
 	n.mu.Lock()
-	n.cni = c
+	n.cni, n.cniPorts = cs[0], cs[1]
 	n.mu.Unlock()
 	return nil
+}
+
+// plugins is the CNI chain for a pod with (or without) host ports.
+func (n *network) plugins(withPorts bool) gocni.CNI {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if withPorts {
+		return n.cniPorts
+	}
+	return n.cni
 }
 
 // enableForwarding sets net.ipv4.ip_forward=1 in the agent's network
@@ -156,8 +177,9 @@ func bindNetNS(path, src string) error {
 	return nil
 }
 
-// newNetNS creates a network namespace and bind-mounts it at path. The
-// thread that made it never runs Go code again: it exits locked.
+// newNetNS creates a network namespace with its loopback interface up and
+// bind-mounts it at path. The thread that made it never runs Go code again:
+// it exits locked.
 func newNetNS(path string) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -166,9 +188,32 @@ func newNetNS(path string) error {
 			errc <- fmt.Errorf("unshare: %w", err)
 			return
 		}
+		if err := loopbackUp(); err != nil {
+			errc <- fmt.Errorf("bringing lo up: %w", err)
+			return
+		}
 		errc <- bindNetNS(path, fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
 	}()
 	return <-errc
+}
+
+// loopbackUp sets lo up in the calling thread's network namespace (what the
+// CNI loopback plugin does).
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 func removeNetNS(path string) error {
@@ -230,9 +275,8 @@ func (n *network) setup(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
 			rec.IP = n.cfg.NodeIP
 		}
 	} else {
-		n.mu.Lock()
-		c := n.cni
-		n.mu.Unlock()
+		rec.PortMaps = portMappings(pod)
+		c := n.plugins(len(rec.PortMaps) > 0)
 		if c == nil {
 			return Sandbox{}, errors.New("network is not ready: no pod CIDR yet")
 		}
@@ -242,7 +286,6 @@ func (n *network) setup(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
 			return Sandbox{}, fmt.Errorf("creating network namespace: %w", err)
 		}
 		rec.NetNS = path
-		rec.PortMaps = portMappings(pod)
 		res, err := c.Setup(ctx, string(pod.UID), path, n.nsOpts(pod, rec.PortMaps)...)
 		if err != nil {
 			_ = c.Remove(ctx, string(pod.UID), path, n.nsOpts(pod, rec.PortMaps)...)
@@ -293,10 +336,7 @@ func (n *network) teardown(ctx context.Context, uid types.UID) error {
 		_ = os.Remove(n.recordPath(uid))
 		return nil
 	}
-	n.mu.Lock()
-	c := n.cni
-	n.mu.Unlock()
-	if c != nil {
+	if c := n.plugins(len(rec.PortMaps) > 0); c != nil {
 		nsPath := path
 		if _, err := os.Stat(path); err != nil {
 			nsPath = ""

@@ -413,11 +413,18 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		w.state[c.Name] = st
 	}
 	ref := fieldRef(c.Name, init)
-	imageID, present, err := w.deps.rt.ImagePresent(ctx, c.Image)
-	if err != nil {
-		present = false
-	}
 	policy := pullPolicy(c)
+	var imageID string
+	var present bool
+	if policy != v1.PullAlways {
+		// Always goes to the registry anyway, and PullImage skips the
+		// fetch when the digest is already here.
+		var err error
+		if imageID, present, err = w.deps.rt.ImagePresent(ctx, c.Image); err != nil {
+			present = false
+		}
+	}
+	var err error
 	switch {
 	case policy == v1.PullNever && !present:
 		st.waiting, st.message = "ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
