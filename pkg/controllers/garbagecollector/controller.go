@@ -306,19 +306,61 @@ func (c *Controller) checkOwners(ctx context.Context, r *resource, m metav1.Obje
 		if m.GetDeletionTimestamp() != nil {
 			return nil
 		}
-		return c.delete(ctx, r, m, metav1.DeletePropagationForeground)
+		return c.deleteDependent(ctx, r, m, metav1.DeletePropagationForeground)
 	default:
 		if m.GetDeletionTimestamp() != nil {
 			return nil
 		}
-		return c.delete(ctx, r, m, metav1.DeletePropagationBackground)
+		return c.deleteDependent(ctx, r, m, metav1.DeletePropagationBackground)
 	}
 }
 
+// deleteDependent deletes m only if the live object still carries the
+// owner references the cached copy was judged on: an orphaning patch may
+// have removed them a moment ago, and the cache not seen it yet. The delete
+// is conditional on the live resourceVersion, so a change in between makes
+// it fail (and the informer's update brings m back here) rather than
+// delete what is no longer garbage.
+func (c *Controller) deleteDependent(ctx context.Context, r *resource, m metav1.Object, policy metav1.DeletionPropagation) error {
+	live, err := c.client(r, m.GetNamespace()).Get(ctx, m.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s %s/%s: %w", r.kind, m.GetNamespace(), m.GetName(), err)
+	}
+	if live.GetUID() != m.GetUID() || !sameOwnerUIDs(live.GetOwnerReferences(), m.GetOwnerReferences()) {
+		return fmt.Errorf("%s %s/%s changed its owners since the cache saw it; deciding again", r.kind, m.GetNamespace(), m.GetName())
+	}
+	return c.deleteAt(ctx, r, m, live.GetResourceVersion(), policy)
+}
+
+func sameOwnerUIDs(a, b []metav1.OwnerReference) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].UID != b[i].UID {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Controller) delete(ctx context.Context, r *resource, m metav1.Object, policy metav1.DeletionPropagation) error {
+	return c.deleteAt(ctx, r, m, "", policy)
+}
+
+// deleteAt deletes m on condition of its UID and, when rv is set, of that
+// resourceVersion.
+func (c *Controller) deleteAt(ctx context.Context, r *resource, m metav1.Object, rv string, policy metav1.DeletionPropagation) error {
 	uid := m.GetUID()
+	pre := &metav1.Preconditions{UID: &uid}
+	if rv != "" {
+		pre.ResourceVersion = &rv
+	}
 	err := c.client(r, m.GetNamespace()).Delete(ctx, m.GetName(), metav1.DeleteOptions{
-		Preconditions:     &metav1.Preconditions{UID: &uid},
+		Preconditions:     pre,
 		PropagationPolicy: &policy,
 	})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
