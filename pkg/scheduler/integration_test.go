@@ -22,6 +22,7 @@ type cluster struct {
 	t      *testing.T
 	ctx    context.Context
 	client kubernetes.Interface
+	sched  *scheduler.Scheduler
 }
 
 // start runs a real apiserver and our scheduler against it.
@@ -44,7 +45,7 @@ func start(t *testing.T) *cluster {
 			t.Errorf("scheduler: %v", err)
 		}
 	})
-	return &cluster{t: t, ctx: ctx, client: client}
+	return &cluster{t: t, ctx: ctx, client: client, sched: s}
 }
 
 func (c *cluster) node(name, cpu string, mods ...func(*v1.Node)) {
@@ -62,6 +63,16 @@ func (c *cluster) node(name, cpu string, mods ...func(*v1.Node)) {
 	}
 	if _, err := c.client.CoreV1().Nodes().Create(c.ctx, n, metav1.CreateOptions{}); err != nil {
 		c.t.Fatalf("creating node %s: %v", name, err)
+	}
+	// Pods created next are decided against the scheduler's cache: wait
+	// until its informer has delivered the node, so a test's expectations
+	// do not race the watch.
+	err := wait.PollUntilContextTimeout(c.ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, ok := c.sched.Cache().Node(name)
+		return ok, nil
+	})
+	if err != nil {
+		c.t.Fatalf("scheduler never saw node %s: %v", name, err)
 	}
 }
 
@@ -106,7 +117,19 @@ func (c *cluster) placement(want int) map[string]string {
 
 func (c *cluster) condition(pod string) v1.PodCondition {
 	c.t.Helper()
+	return c.conditionWith(pod, "")
+}
+
+// conditionWith waits for the pod's PodScheduled condition to carry
+// message (any message when it is ""), and returns the last condition seen
+// either way so the caller's assertion shows what was there. The scheduler
+// may first try the pod before its informer has seen a node the test just
+// created ("no nodes available to schedule pods"); the node's arrival
+// requeues the pod and the message converges.
+func (c *cluster) conditionWith(pod, message string) v1.PodCondition {
+	c.t.Helper()
 	var cond v1.PodCondition
+	found := false
 	err := wait.PollUntilContextTimeout(c.ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
 		p, err := c.client.CoreV1().Pods("default").Get(ctx, pod, metav1.GetOptions{})
 		if err != nil {
@@ -114,13 +137,13 @@ func (c *cluster) condition(pod string) v1.PodCondition {
 		}
 		for _, cd := range p.Status.Conditions {
 			if cd.Type == v1.PodScheduled {
-				cond = cd
-				return true, nil
+				cond, found = cd, true
+				return message == "" || cd.Message == message, nil
 			}
 		}
 		return false, nil
 	})
-	if err != nil {
+	if err != nil && !found {
 		c.t.Fatalf("waiting for PodScheduled on %s: %v", pod, err)
 	}
 	return cond
@@ -237,7 +260,7 @@ func TestIntegrationCapacityAndNewNode(t *testing.T) {
 		t.Errorf("placement %v, want 2 on a and 2 on b", perNode)
 	}
 	wantMsg := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
-	cond := c.condition(pending)
+	cond := c.conditionWith(pending, wantMsg)
 	if cond.Status != v1.ConditionFalse || cond.Reason != "Unschedulable" || cond.Message != wantMsg {
 		t.Errorf("condition of %s: got %s/%s %q, want False/Unschedulable %q", pending, cond.Status, cond.Reason, cond.Message, wantMsg)
 	}
@@ -268,8 +291,9 @@ func TestIntegrationUncordonAndDelete(t *testing.T) {
 	c := start(t)
 	c.node("only", "1", func(n *v1.Node) { n.Spec.Unschedulable = true })
 	c.pod("x", "1")
-	cond := c.condition("x")
-	if want := "0/1 nodes are available: 1 node(s) were unschedulable."; cond.Message != want {
+	want := "0/1 nodes are available: 1 node(s) were unschedulable."
+	cond := c.conditionWith("x", want)
+	if cond.Message != want {
 		t.Errorf("message %q, want %q", cond.Message, want)
 	}
 	n, err := c.client.CoreV1().Nodes().Get(c.ctx, "only", metav1.GetOptions{})
@@ -284,8 +308,9 @@ func TestIntegrationUncordonAndDelete(t *testing.T) {
 		t.Fatalf("x after uncordon: %v", got)
 	}
 	c.pod("y", "1")
-	cond = c.condition("y")
-	if want := "0/1 nodes are available: 1 Insufficient cpu."; cond.Message != want || cond.Reason != "Unschedulable" {
+	want = "0/1 nodes are available: 1 Insufficient cpu."
+	cond = c.conditionWith("y", want)
+	if cond.Message != want || cond.Reason != "Unschedulable" {
 		t.Errorf("y: %s %q, want Unschedulable %q", cond.Reason, cond.Message, want)
 	}
 	// Force: a bound pod's graceful delete waits for its kubelet, and until
