@@ -164,8 +164,12 @@ func firstSuccess(ctx context.Context, node, addr string, start time.Time, limit
 	return r.d, r.err
 }
 
+// httpGet tries one request. Before the Service is programmed a SYN to its
+// ClusterIP is dropped silently (the lab's root namespace does not forward),
+// so the connect timeout is the measurement's resolution: keep it short; a
+// connect inside one machine takes well under a millisecond.
 func httpGet(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Millisecond)
 	if err != nil {
 		return err
 	}
