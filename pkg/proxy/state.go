@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"sort"
@@ -382,79 +383,57 @@ func groupSlices(slices []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.
 
 // merge adds the fragment f (one Service) to s.
 func (s *State) merge(f *State) {
-	for k, v := range f.Chains {
-		s.Chains[k] = v
-	}
-	for k, v := range f.AffinitySets {
-		s.AffinitySets[k] = v
-	}
-	for k, v := range f.ServiceIPs {
-		s.ServiceIPs[k] = v
-	}
-	for k, v := range f.NodePorts {
-		s.NodePorts[k] = v
-	}
-	for k, v := range f.Endpoints {
-		s.Endpoints[k] = v
-	}
-	for k, v := range f.NodePortEndpoints {
-		s.NodePortEndpoints[k] = v
-	}
-	for k := range f.RejectIPs {
-		s.RejectIPs[k] = struct{}{}
-	}
-	for k := range f.RejectNodePorts {
-		s.RejectNodePorts[k] = struct{}{}
-	}
+	maps.Copy(s.Chains, f.Chains)
+	maps.Copy(s.AffinitySets, f.AffinitySets)
+	maps.Copy(s.ServiceIPs, f.ServiceIPs)
+	maps.Copy(s.NodePorts, f.NodePorts)
+	maps.Copy(s.Endpoints, f.Endpoints)
+	maps.Copy(s.NodePortEndpoints, f.NodePortEndpoints)
+	maps.Copy(s.RejectIPs, f.RejectIPs)
+	maps.Copy(s.RejectNodePorts, f.RejectNodePorts)
 	if s.localRefs == nil {
 		s.localRefs, s.udpRefs = map[[4]byte]int{}, map[endpoint]int{}
 	}
-	for k := range f.LocalEndpoints {
-		s.LocalEndpoints[k] = struct{}{}
-		s.localRefs[k]++
-	}
-	for k := range f.UDPEndpoints {
-		s.UDPEndpoints[k] = struct{}{}
-		s.udpRefs[k]++
-	}
+	addRefs(s.LocalEndpoints, s.localRefs, f.LocalEndpoints)
+	addRefs(s.UDPEndpoints, s.udpRefs, f.UDPEndpoints)
 }
 
 // unmerge removes the fragment f (one Service) from s.
 func (s *State) unmerge(f *State) {
-	for k := range f.Chains {
-		delete(s.Chains, k)
+	deleteKeys(s.Chains, f.Chains)
+	deleteKeys(s.AffinitySets, f.AffinitySets)
+	deleteKeys(s.ServiceIPs, f.ServiceIPs)
+	deleteKeys(s.NodePorts, f.NodePorts)
+	deleteKeys(s.Endpoints, f.Endpoints)
+	deleteKeys(s.NodePortEndpoints, f.NodePortEndpoints)
+	deleteKeys(s.RejectIPs, f.RejectIPs)
+	deleteKeys(s.RejectNodePorts, f.RejectNodePorts)
+	dropRefs(s.LocalEndpoints, s.localRefs, f.LocalEndpoints)
+	dropRefs(s.UDPEndpoints, s.udpRefs, f.UDPEndpoints)
+}
+
+// deleteKeys removes from dst every key of src.
+func deleteKeys[K comparable, V, W any](dst map[K]V, src map[K]W) {
+	for k := range src {
+		delete(dst, k)
 	}
-	for k := range f.AffinitySets {
-		delete(s.AffinitySets, k)
+}
+
+// addRefs adds src's members to the set dst, counting in refs how many
+// Services hold each (several Services may share an endpoint).
+func addRefs[K comparable](dst map[K]struct{}, refs map[K]int, src map[K]struct{}) {
+	for k := range src {
+		dst[k] = struct{}{}
+		refs[k]++
 	}
-	for k := range f.ServiceIPs {
-		delete(s.ServiceIPs, k)
-	}
-	for k := range f.NodePorts {
-		delete(s.NodePorts, k)
-	}
-	for k := range f.Endpoints {
-		delete(s.Endpoints, k)
-	}
-	for k := range f.NodePortEndpoints {
-		delete(s.NodePortEndpoints, k)
-	}
-	for k := range f.RejectIPs {
-		delete(s.RejectIPs, k)
-	}
-	for k := range f.RejectNodePorts {
-		delete(s.RejectNodePorts, k)
-	}
-	for k := range f.LocalEndpoints {
-		if s.localRefs[k]--; s.localRefs[k] <= 0 {
-			delete(s.LocalEndpoints, k)
-			delete(s.localRefs, k)
-		}
-	}
-	for k := range f.UDPEndpoints {
-		if s.udpRefs[k]--; s.udpRefs[k] <= 0 {
-			delete(s.UDPEndpoints, k)
-			delete(s.udpRefs, k)
+}
+
+// dropRefs undoes addRefs: a member leaves dst with its last holder.
+func dropRefs[K comparable](dst map[K]struct{}, refs map[K]int, src map[K]struct{}) {
+	for k := range src {
+		if refs[k]--; refs[k] <= 0 {
+			delete(dst, k)
+			delete(refs, k)
 		}
 	}
 }
