@@ -3,7 +3,7 @@
 // process, N nodes and M pods created first, then the scheduler starts and
 // the clock runs until every pod is bound.
 //
-//	go run ./bench/scheduler -nodes 1000 -pods 10000 -cpuprofile /tmp/sched.pprof
+//	go run ./bench/scheduler -nodes 1000 -pods 10000 -cpuprofile /tmp/sched.pprof -memprofile /tmp/allocs.pprof
 package main
 
 import (
@@ -44,9 +44,14 @@ func run() error {
 	pods := flag.Int("pods", 10000, "pods to create before the scheduler starts")
 	parallelism := flag.Int("parallelism", 16, "scheduler --parallelism")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the scheduling phase (whole process: apiserver, etcd, scheduler) here")
+	memprofile := flag.String("memprofile", "", "write a profile of the allocations made in the scheduling phase (whole process) here")
 	noFsync := flag.Bool("unsafe-no-fsync", false, "run the embedded etcd without fsync")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
+	if *memprofile != "" {
+		// Sample only the scheduling phase: off until the scheduler starts.
+		runtime.MemProfileRate = 0
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -124,6 +129,9 @@ func run() error {
 			close(done)
 		}
 	}
+	if *memprofile != "" {
+		runtime.MemProfileRate = 512 * 1024 // the default
+	}
 	writes0 := apiWrites()
 	cpu0 := cpuTime()
 	sctx, stop := context.WithCancel(ctx)
@@ -142,6 +150,11 @@ func run() error {
 	stop()
 	if err := <-errc; err != nil {
 		return err
+	}
+	if *memprofile != "" {
+		if err := writeAllocs(*memprofile); err != nil {
+			return err
+		}
 	}
 	stats := sched.Stats()
 
@@ -189,6 +202,15 @@ func run() error {
 	}
 	fmt.Printf("verify: %d unbound; pods per node min %d max %d (cap 110)\n", unbound, minPer, maxPer)
 	return nil
+}
+
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // apiWrites sums apiserver_request_total by verb for write verbs.

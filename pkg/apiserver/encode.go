@@ -64,6 +64,28 @@ func outputOf(c *gin.Context) output {
 	return asObject
 }
 
+// wantsProtobuf reports whether the client prefers Kubernetes' protobuf
+// for whole objects: the first type in Accept that the server can produce
+// is application/vnd.kubernetes.protobuf with no "as=" (client-go's typed
+// clients send "application/vnd.kubernetes.protobuf,application/json").
+func wantsProtobuf(c *gin.Context) bool {
+	for _, part := range strings.Split(c.GetHeader("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case runtime.ContentTypeProtobuf:
+			if _, as := params["as"]; !as {
+				return true
+			}
+		case runtime.ContentTypeJSON, "*/*":
+			return false
+		}
+	}
+	return false
+}
+
 func partialMeta(obj runtime.Object) *metav1.PartialObjectMetadata {
 	pm := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
 	if o, ok := obj.(interface{ GetObjectMeta() metav1.Object }); ok {

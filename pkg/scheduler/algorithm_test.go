@@ -82,9 +82,6 @@ func TestSchedulePicks(t *testing.T) {
 			withPreferred(v1.PreferredSchedulingTerm{Weight: 10, Preference: expr("zone", v1.NodeSelectorOpIn, "a")})), []*NodeInfo{
 			NewNodeInfo(node("a", "4", "4Gi", 10, withLabels("zone", "a")), pod("q", "500m", "500Mi")),
 			NewNodeInfo(node("b", "4", "4Gi", 10, withLabels("zone", "b")))}, "a"},
-		{"spread away from siblings", pod("p", "100m", "100Mi", ownedBy("rs")), []*NodeInfo{
-			NewNodeInfo(node("a", "4", "4Gi", 10), pod("s1", "", "", ownedBy("rs"))),
-			NewNodeInfo(node("b", "4", "4Gi", 10), pod("x1", "", "", ownedBy("other")))}, "b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"maps"
 	"sync"
 	"time"
 
@@ -30,8 +29,10 @@ type Cache struct {
 	nodes map[string]*NodeInfo
 	list  []*NodeInfo // nodes in a stable order; rebuilt on node add/remove
 	pods  map[types.UID]*podState
-	ttl   time.Duration
-	clock clock.PassiveClock
+	// owners indexes the counted pods by controller, for spreading.
+	owners map[types.UID]OwnerCounts
+	ttl    time.Duration
+	clock  clock.PassiveClock
 }
 
 // NewCache returns an empty cache whose unconfirmed assumptions expire ttl
@@ -40,16 +41,21 @@ func NewCache(ttl time.Duration, clk clock.PassiveClock) *Cache {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	return &Cache{nodes: map[string]*NodeInfo{}, pods: map[types.UID]*podState{}, ttl: ttl, clock: clk}
+	return &Cache{nodes: map[string]*NodeInfo{}, pods: map[types.UID]*podState{}, owners: map[types.UID]OwnerCounts{}, ttl: ttl, clock: clk}
 }
 
 // Decide calls decide with the current nodes (read-only) under the cache's
-// lock; if it returns a node, the pod is assumed there before the lock is
+// lock, with pi.Siblings set from the cache's index for the length of the
+// call; if it returns a node, the pod is assumed there before the lock is
 // released.
 func (c *Cache) Decide(pi *PodInfo, decide func(nodes []*NodeInfo) (string, error)) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if pi.Owner != "" {
+		pi.Siblings = c.owners[pi.Owner]
+	}
 	node, err := decide(c.list)
+	pi.Siblings = nil // the index changes once the lock is released
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +176,7 @@ func (c *Cache) SetNode(node *v1.Node) {
 	// Pods bound to the node before it was seen count from now on.
 	for _, st := range c.pods {
 		if st.node == node.Name {
-			ni.addPod(st.record)
+			c.addTo(ni, st.record)
 		}
 	}
 	c.nodes[node.Name] = ni
@@ -181,10 +187,17 @@ func (c *Cache) SetNode(node *v1.Node) {
 func (c *Cache) RemoveNode(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.nodes[name]; !ok {
+	ni, ok := c.nodes[name]
+	if !ok {
 		return
 	}
 	delete(c.nodes, name)
+	for uid, counts := range c.owners {
+		delete(counts, ni)
+		if len(counts) == 0 {
+			delete(c.owners, uid)
+		}
+	}
 	list := c.list[:0]
 	for _, ni := range c.list {
 		if ni.Name() != name {
@@ -205,18 +218,47 @@ func (c *Cache) Node(name string) (NodeInfo, bool) {
 	}
 	cp := *ni
 	cp.ports = append([]HostPort(nil), ni.ports...)
-	cp.owners = maps.Clone(ni.owners)
 	return cp, true
+}
+
+// OwnerCount is how many pods of the controller uid are counted on node.
+func (c *Cache) OwnerCount(uid types.UID, node string) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.owners[uid][c.nodes[node]]
 }
 
 func (c *Cache) count(st *podState) {
 	if ni, ok := c.nodes[st.node]; ok {
-		ni.addPod(st.record)
+		c.addTo(ni, st.record)
 	}
 }
 
 func (c *Cache) uncount(st *podState) {
-	if ni, ok := c.nodes[st.node]; ok {
-		ni.removePod(st.record)
+	ni, ok := c.nodes[st.node]
+	if !ok {
+		return
+	}
+	ni.removePod(st.record)
+	if r := st.record; r.Owner != "" && c.owners[r.Owner] != nil {
+		counts := c.owners[r.Owner]
+		if counts[ni]--; counts[ni] <= 0 {
+			delete(counts, ni)
+			if len(counts) == 0 {
+				delete(c.owners, r.Owner)
+			}
+		}
+	}
+}
+
+func (c *Cache) addTo(ni *NodeInfo, r podRecord) {
+	ni.addPod(r)
+	if r.Owner != "" {
+		counts := c.owners[r.Owner]
+		if counts == nil {
+			counts = OwnerCounts{}
+			c.owners[r.Owner] = counts
+		}
+		counts[ni]++
 	}
 }

@@ -166,3 +166,51 @@ func TestCacheConcurrentBinds(t *testing.T) {
 		t.Errorf("kept %d pods of 1 cpu on %d cpus", kept, nodes*perNode)
 	}
 }
+
+// The owner index follows every way a pod is counted and uncounted, and a
+// decision spreads a controller's pods by it.
+func TestCacheOwnerIndex(t *testing.T) {
+	c := NewCache(time.Minute, nil)
+	c.SetNode(node("a", "4", "4Gi", 10))
+	c.SetNode(node("b", "4", "4Gi", 10))
+	// b is the busier node, so only spreading sends rs's pods there.
+	s1, s2, x := pod("s1", "", "", ownedBy("rs")), pod("s2", "", "", ownedBy("rs")), pod("x", "1", "1000Mi", ownedBy("other"))
+	c.AddPod(bound(s1, "a"))
+	c.Assume(NewPodInfo(s2), "a")
+	c.AddPod(bound(x, "b"))
+	counts := func() [3]int32 {
+		return [3]int32{c.OwnerCount("rs", "a"), c.OwnerCount("rs", "b"), c.OwnerCount("other", "b")}
+	}
+	if got, want := counts(), [3]int32{2, 0, 1}; got != want {
+		t.Fatalf("after add and assume: got rs@a, rs@b, other@b = %v, want %v", got, want)
+	}
+
+	algo := NewAlgorithm(1)
+	for i := range 10 {
+		pi := NewPodInfo(pod(fmt.Sprintf("new%d", i), "10m", "10Mi", ownedBy("rs")))
+		got, err := c.Decide(pi, func(ns []*NodeInfo) (string, error) { return algo.Schedule(pi, ns) })
+		if err != nil || got != "b" {
+			t.Fatalf("spread away from siblings: got %q, %v, want b", got, err)
+		}
+		if pi.Siblings != nil {
+			t.Fatalf("Siblings still set after Decide: it would be read outside the cache's lock")
+		}
+		c.Forget(pi.Pod.UID)
+	}
+
+	c.Forget(s2.UID)
+	c.AddPod(bound(s1, "b")) // moved by someone else
+	if got, want := counts(), [3]int32{0, 1, 1}; got != want {
+		t.Errorf("after forget and move: got %v, want %v", got, want)
+	}
+	c.RemoveNode("b")
+	c.SetNode(node("b", "4", "4Gi", 10))
+	if got, want := counts(), [3]int32{0, 1, 1}; got != want {
+		t.Errorf("after the node left and came back: got %v, want %v", got, want)
+	}
+	c.RemovePod(s1.UID)
+	c.RemovePod(x.UID)
+	if len(c.owners) != 0 {
+		t.Errorf("index not empty with no pods left: %v", c.owners)
+	}
+}

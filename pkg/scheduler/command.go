@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
 	"minik8s/pkg/restconfig"
 )
@@ -22,8 +21,11 @@ type Config struct {
 	// SchedulerNames are schedulerName values handled besides
 	// "default-scheduler" and "minik8s".
 	SchedulerNames []string
-	// LeaderElect is accepted for compatibility; not implemented yet.
-	LeaderElect bool
+	// LeaderElect: schedule only while holding the LeaderElection lease,
+	// so that several schedulers can run and one of them works. On by
+	// default, as in kube-scheduler.
+	LeaderElect    bool
+	LeaderElection LeaderElection
 	// PercentageOfNodesToScore: 0 is adaptive, as upstream.
 	PercentageOfNodesToScore int32
 	// AssumeTTL is how long a bound but unconfirmed assumption lives.
@@ -39,6 +41,8 @@ func NewConfig() *Config {
 	return &Config{
 		Conn:           conn,
 		Parallelism:    16,
+		LeaderElect:    true,
+		LeaderElection: NewLeaderElection(),
 		AssumeTTL:      30 * time.Second,
 		BackoffInitial: time.Second,
 		BackoffMax:     10 * time.Second,
@@ -52,7 +56,12 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Conn.Burst, "kube-api-burst", c.Conn.Burst, "client-side burst of requests to the API server")
 	fs.IntVar(&c.Parallelism, "parallelism", c.Parallelism, "how many bind calls run at once")
 	fs.StringSliceVar(&c.SchedulerNames, "scheduler-name", c.SchedulerNames, `also schedule pods whose spec.schedulerName is this (besides "default-scheduler" and "minik8s"); repeatable`)
-	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "NOT YET IMPLEMENTED: accepted for compatibility and ignored; run a single scheduler")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "schedule only while holding a Lease, so that one of several schedulers works at a time (standbys take over)")
+	fs.DurationVar(&c.LeaderElection.LeaseDuration, "leader-elect-lease-duration", c.LeaderElection.LeaseDuration, "how long a standby waits after it last saw the lease renewed before it takes over")
+	fs.DurationVar(&c.LeaderElection.RenewDeadline, "leader-elect-renew-deadline", c.LeaderElection.RenewDeadline, "how long the leader tries to renew the lease before it stops leading (and exits)")
+	fs.DurationVar(&c.LeaderElection.RetryPeriod, "leader-elect-retry-period", c.LeaderElection.RetryPeriod, "how often candidates try to acquire or renew the lease")
+	fs.StringVar(&c.LeaderElection.Namespace, "leader-elect-resource-namespace", c.LeaderElection.Namespace, "namespace of the Lease")
+	fs.StringVar(&c.LeaderElection.Name, "leader-elect-resource-name", c.LeaderElection.Name, "name of the Lease")
 	fs.Int32Var(&c.PercentageOfNodesToScore, "percentage-of-nodes-to-score", c.PercentageOfNodesToScore, "share of nodes to find feasible before scoring (0: adaptive, 50% down to 5% as the cluster grows, at least 100 nodes)")
 	fs.DurationVar(&c.AssumeTTL, "assume-ttl", c.AssumeTTL, "how long a bound pod stays assumed on its node before the watch confirms it")
 	fs.DurationVar(&c.BackoffInitial, "backoff-initial", c.BackoffInitial, "first retry delay of an unschedulable pod (doubles per attempt)")
@@ -82,6 +91,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--scheduler-name must not be empty"))
 		}
 	}
+	if c.LeaderElect {
+		errs = append(errs, c.LeaderElection.Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -98,8 +110,11 @@ host ports, cpu/memory/pods/ephemeral-storage; least-allocated, balanced,
 spread by owner, preferred affinity) and binds it through pods/binding.
 Pods that fit nowhere get PodScheduled=False with the reasons, and are retried.
 
---leader-elect is not yet implemented: it is accepted and ignored, so run one
-scheduler per cluster.`,
+With --leader-elect (the default, as in kube-scheduler) several schedulers may
+run: they compete for the Lease kube-system/kube-scheduler, only its holder
+schedules, a standby takes over when the holder stops (at once if it stopped
+cleanly, after --leader-elect-lease-duration if it died), and a scheduler that
+fails to renew its lease exits. --leader-elect=false schedules without a lease.`,
 		SilenceUsage: true,
 		Args:         cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,8 +139,9 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("building client for %s: %w", rc.Host, err)
 	}
+	s := New(client, cfg)
 	if cfg.LeaderElect {
-		klog.FromContext(ctx).Info("--leader-elect is not implemented yet; running without leader election")
+		return s.RunElected(ctx, cfg.LeaderElection)
 	}
-	return New(client, cfg).Run(ctx)
+	return s.Run(ctx)
 }

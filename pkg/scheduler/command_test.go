@@ -20,6 +20,11 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 		{"percentage", []string{"--percentage-of-nodes-to-score=101"}, "--percentage-of-nodes-to-score must be 0..100"},
 		{"backoff", []string{"--backoff-initial=20s"}, "--backoff-initial must be positive and at most --backoff-max"},
 		{"qps", []string{"--kube-api-qps=0"}, "--kube-api-qps and --kube-api-burst must be positive"},
+		{"short lease", []string{"--leader-elect-lease-duration=5s", "--leader-elect-renew-deadline=5s"}, "--leader-elect-lease-duration (5s) must be more than --leader-elect-renew-deadline (5s)"},
+		{"slow retry", []string{"--leader-elect-retry-period=9s"}, "--leader-elect-renew-deadline (10s) must be more than 1.2 times --leader-elect-retry-period (9s)"},
+		{"no lease name", []string{"--leader-elect-resource-name="}, "must not be empty"},
+		{"no election, no lease checks", []string{"--leader-elect=false", "--leader-elect-retry-period=0s"}, ""},
+		{"own lease", []string{"--leader-elect-resource-namespace=sched", "--leader-elect-resource-name=mine", "--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,12 +47,9 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 	if cfg.Parallelism != 16 || cfg.Conn.QPS != 5000 || cfg.Conn.Burst != 10000 || cfg.AssumeTTL != 30*time.Second || cfg.BackoffInitial != time.Second || cfg.BackoffMax != 10*time.Second {
 		t.Errorf("defaults: %+v", cfg)
 	}
-}
-
-func TestHelpSaysLeaderElectIsNotImplemented(t *testing.T) {
-	cmd := NewCommand(t.Context())
-	f := cmd.Flags().Lookup("leader-elect")
-	if f == nil || !strings.Contains(f.Usage, "NOT YET IMPLEMENTED") || !strings.Contains(cmd.Long, "not yet implemented") {
-		t.Errorf("--leader-elect help does not say it is not implemented")
+	// kube-scheduler's: on, kube-system/kube-scheduler, 15s/10s/2s.
+	want := LeaderElection{Namespace: "kube-system", Name: "kube-scheduler", LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+	if !cfg.LeaderElect || cfg.LeaderElection != want {
+		t.Errorf("leader election defaults: got %v %+v, want true %+v", cfg.LeaderElect, cfg.LeaderElection, want)
 	}
 }

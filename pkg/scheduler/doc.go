@@ -7,11 +7,16 @@
 // hand.
 //
 // Around it sits a thin loop (Scheduler): informers for pods and nodes feed
-// an incremental Cache (per-node aggregated requests, host ports and owner
-// counts, updated as pods are assumed, bound and deleted, never recomputed
-// per decision), a Queue hands out pending pods with back-off, and a pool of
-// binders writes the pods/binding subresource asynchronously. A pod is
-// assumed on its node the moment it is chosen, so the next decision already
-// sees it; a failed bind forgets the assumption and requeues the pod; an
-// assumption the informer never confirms expires.
+// an incremental Cache (per-node aggregated requests and host ports, and an
+// index of each controller's pods per node for spreading, updated as pods
+// are assumed, bound and deleted, never recomputed per decision), a Queue
+// hands out pending pods with back-off, and a pool of binders writes the
+// pods/binding subresource asynchronously. A pod is assumed on its node the
+// moment it is chosen, so the next decision already sees it; a failed bind
+// forgets the assumption and requeues the pod; an assumption the informer
+// never confirms expires. Events go through a bounded queue that drops,
+// and counts, what the API cannot take in time.
+//
+// Several schedulers may run with RunElected: they compete for a Lease, as
+// kube-scheduler's --leader-elect does, and only its holder schedules.
 package scheduler

@@ -35,6 +35,10 @@ type PodInfo struct {
 	// Owner is the UID of the pod's controller (e.g. its ReplicaSet), empty
 	// for a bare pod.
 	Owner types.UID
+	// Siblings counts the pods of the same controller on each node, for
+	// spreading. Cache.Decide sets it from its index; nil means none
+	// anywhere.
+	Siblings OwnerCounts
 
 	required    nodeaffinity.RequiredNodeAffinity
 	hasRequired bool
@@ -94,6 +98,12 @@ func controllerUID(pod *v1.Pod) types.UID {
 	return ""
 }
 
+// OwnerCounts is how many pods of one controller are counted on each node.
+// The Cache keeps one per controller rather than a count per controller on
+// every node, so that spreading reads one small map per decision instead
+// of a map on each of the hundreds of nodes it scores.
+type OwnerCounts map[*NodeInfo]int32
+
 // podRecord is what a node remembers of a pod counted on it.
 type podRecord struct {
 	Requests Resource
@@ -131,11 +141,11 @@ type NodeInfo struct {
 
 	name string
 
-	ports  []HostPort
-	owners map[types.UID]int32
+	ports []HostPort
 }
 
 // NewNodeInfo returns a NodeInfo for node with no pods, then adds pods.
+// Their controllers are not indexed: spreading reads PodInfo.Siblings.
 func NewNodeInfo(node *v1.Node, pods ...*v1.Pod) *NodeInfo {
 	ni := &NodeInfo{}
 	ni.SetNode(node)
@@ -168,25 +178,11 @@ func (n *NodeInfo) SetNode(node *v1.Node) {
 	}
 }
 
-// OwnerCount is how many pods with this controller UID are counted here.
-func (n *NodeInfo) OwnerCount(uid types.UID) int32 {
-	if uid == "" {
-		return 0
-	}
-	return n.owners[uid]
-}
-
 func (n *NodeInfo) addPod(r podRecord) {
 	n.Requested.Add(r.Requests)
 	n.NonZeroRequested.Add(r.NonZero)
 	n.Pods++
 	n.ports = append(n.ports, r.Ports...)
-	if r.Owner != "" {
-		if n.owners == nil {
-			n.owners = map[types.UID]int32{}
-		}
-		n.owners[r.Owner]++
-	}
 }
 
 func (n *NodeInfo) removePod(r podRecord) {
@@ -199,11 +195,6 @@ func (n *NodeInfo) removePod(r podRecord) {
 				n.ports = append(n.ports[:i], n.ports[i+1:]...)
 				break
 			}
-		}
-	}
-	if r.Owner != "" {
-		if n.owners[r.Owner]--; n.owners[r.Owner] <= 0 {
-			delete(n.owners, r.Owner)
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -43,7 +42,9 @@ type Stats struct {
 	Unschedulable int64 // attempts that found no node
 	StatusUpdates int64 // PodScheduled=False conditions written
 	EventsEmitted int64 // events handed to the broadcaster
-	EventsWritten int64 // events the broadcaster's sink wrote (the rest are queued or were dropped)
+	EventsWritten int64 // events written (created, or patched when repeated)
+	EventsDropped int64 // events dropped because the queue to the writer was full
+	EventsFailed  int64 // events the API rejected or did not answer
 }
 
 // Scheduler is the loop around Algorithm: informers feed the Cache and the
@@ -62,13 +63,15 @@ type Scheduler struct {
 	pods     corelisters.PodLister
 	events   record.EventBroadcaster
 	recorder record.EventRecorderLogger
+	writer   *eventWriter
 	// slots holds one token per bind or status write in flight: the loop
 	// takes one before it decides, so a decision is made only when a binder
 	// is free to act on it at once (bind latency stays the API's round trip,
 	// not a wait in a queue) and at most workers calls run at a time.
-	slots chan struct{}
-	wg    sync.WaitGroup
-	stats struct{ bound, bindErrors, unschedulable, statusUpdates, eventsEmitted, eventsWritten, eventsQueueFull atomic.Int64 }
+	slots    chan struct{}
+	wg       sync.WaitGroup // binders and the loop's helpers
+	wgEvents sync.WaitGroup // the event writer
+	stats    struct{ bound, bindErrors, unschedulable, statusUpdates, eventsEmitted atomic.Int64 }
 }
 
 // New builds a scheduler from a validated config; Run starts it.
@@ -116,13 +119,13 @@ func New(client kubernetes.Interface, cfg *Config) *Scheduler {
 			}
 		},
 	})
-	// Events go through client-go's broadcaster: Eventf never blocks, the
-	// broadcaster queues up to 1000 events and drops beyond that, and one
-	// goroutine writes them (aggregating repeats), so events never slow
-	// binding. Drops are counted rather than logged one by one.
+	// Events never slow binding: Eventf hands them to client-go's
+	// broadcaster without blocking, and our writer drops (and counts) what
+	// the API cannot take in time. See eventWriter.
+	s.writer = newEventWriter(client.CoreV1().Events(""), eventQueueLength)
 	s.events = record.NewBroadcaster()
 	s.recorder = s.events.NewRecorder(scheme.Scheme, v1.EventSource{Component: DefaultSchedulerName}).
-		WithLogger(logr.New(&dropCounter{sink: klog.Background().GetSink(), n: &s.stats.eventsQueueFull}))
+		WithLogger(logr.New(newDropCounter(klog.Background().GetSink(), &s.writer.dropped)))
 	return s
 }
 
@@ -141,7 +144,9 @@ func (s *Scheduler) Stats() Stats {
 		Unschedulable: s.stats.unschedulable.Load(),
 		StatusUpdates: s.stats.statusUpdates.Load(),
 		EventsEmitted: s.stats.eventsEmitted.Load(),
-		EventsWritten: s.stats.eventsWritten.Load(),
+		EventsWritten: s.writer.written.Load(),
+		EventsDropped: s.writer.dropped.Load(),
+		EventsFailed:  s.writer.failed.Load(),
 	}
 }
 
@@ -151,19 +156,39 @@ func (s *Scheduler) Cache() *Cache { return s.cache }
 // Run starts the informers, waits for them to sync, then schedules until ctx
 // is done.
 func (s *Scheduler) Run(ctx context.Context) error {
-	sink := &countingSink{EventSink: &typedcorev1.EventSinkImpl{Interface: s.client.CoreV1().Events("")}, n: &s.stats.eventsWritten}
-	sinkWatch := s.events.StartRecordingToSink(sink)
-	defer s.events.Shutdown()
-	defer sinkWatch.Stop()
+	defer s.stop()
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+	s.schedule(ctx)
+	return nil
+}
 
+// start starts the informers, which keep the cache and the queue current,
+// and the event writer, all until ctx is done, and waits for the informers
+// to sync.
+func (s *Scheduler) start(ctx context.Context) error {
+	s.events.StartEventWatcher(s.writer.enqueue)
+	s.wgEvents.Go(func() { s.writer.run(ctx) })
 	s.factory.Start(ctx.Done())
-	defer s.factory.Shutdown()
 	for typ, ok := range s.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("waiting for the %v informer to sync: %w", typ, ctx.Err())
 		}
 	}
+	return nil
+}
 
+// stop waits for what start started to end; start's ctx must be done.
+func (s *Scheduler) stop() {
+	s.factory.Shutdown()
+	s.events.Shutdown()
+	s.wgEvents.Wait()
+}
+
+// schedule decides and binds until ctx is done, then waits for the binds in
+// flight. It runs once per Scheduler: the queue closes with ctx.
+func (s *Scheduler) schedule(ctx context.Context) {
 	s.wg.Go(func() { wait.Until(s.queue.FlushBackoff, 100*time.Millisecond, ctx.Done()) })
 	s.wg.Go(func() { wait.Until(func() { s.cache.CleanupExpired() }, time.Second, ctx.Done()) })
 
@@ -181,7 +206,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
-	return nil
 }
 
 // async runs fn on its own goroutine, giving back the slot the loop took.
@@ -291,7 +315,13 @@ func (s *Scheduler) bind(ctx context.Context, pod *v1.Pod, node string, decided 
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     v1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: node},
 	}
-	err := s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
+	// The Binding goes in protobuf, as client-go's generated methods send
+	// built-in types (unless the config names a content type): its
+	// hand-written Pods().Bind sends JSON, which cost both ends several
+	// times as much CPU per bind.
+	err := s.client.CoreV1().RESTClient().Post().UseProtobufAsDefault().
+		Namespace(pod.Namespace).Resource("pods").Name(pod.Name).SubResource("binding").
+		Body(b).Do(ctx).Error()
 	if s.OnBound != nil {
 		s.OnBound(Bound{Namespace: pod.Namespace, Name: pod.Name, Node: node, Latency: time.Since(decided), Err: err})
 	}
@@ -359,51 +389,4 @@ func (s *Scheduler) reportUnschedulable(ctx context.Context, pod *v1.Pod, msg st
 		return
 	}
 	s.stats.statusUpdates.Add(1)
-}
-
-// countingSink counts the events the broadcaster managed to write.
-type countingSink struct {
-	record.EventSink
-	n *atomic.Int64
-}
-
-func (c *countingSink) Create(e *v1.Event) (*v1.Event, error) {
-	out, err := c.EventSink.Create(e)
-	if err == nil {
-		c.n.Add(1)
-	}
-	return out, err
-}
-
-func (c *countingSink) Patch(old *v1.Event, data []byte) (*v1.Event, error) {
-	out, err := c.EventSink.Patch(old, data)
-	if err == nil {
-		c.n.Add(1)
-	}
-	return out, err
-}
-
-// dropCounter is the event recorder's logger: it counts the "too many
-// queued events" drops instead of printing each dropped event, and passes
-// every other message on.
-type dropCounter struct {
-	sink logr.LogSink
-	n    *atomic.Int64
-}
-
-func (d *dropCounter) Init(info logr.RuntimeInfo)            { d.sink.Init(info) }
-func (d *dropCounter) Enabled(level int) bool                { return d.sink.Enabled(level) }
-func (d *dropCounter) Info(level int, msg string, kv ...any) { d.sink.Info(level, msg, kv...) }
-func (d *dropCounter) WithValues(kv ...any) logr.LogSink {
-	return &dropCounter{d.sink.WithValues(kv...), d.n}
-}
-func (d *dropCounter) WithName(name string) logr.LogSink {
-	return &dropCounter{d.sink.WithName(name), d.n}
-}
-func (d *dropCounter) Error(err error, msg string, kv ...any) {
-	if err == nil && len(msg) >= 32 && msg[:32] == "Unable to record event: too many" {
-		d.n.Add(1)
-		return
-	}
-	d.sink.Error(err, msg, kv...)
 }

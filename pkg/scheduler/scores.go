@@ -75,9 +75,9 @@ func ScorePreferredAffinity(p *PodInfo, n *NodeInfo) int64 {
 }
 
 // ScoreOwnerCount is how many pods of the pod's controller already sit on
-// the node; NormalizeInverse turns fewer into better.
+// the node (PodInfo.Siblings); NormalizeInverse turns fewer into better.
 func ScoreOwnerCount(p *PodInfo, n *NodeInfo) int64 {
-	return int64(n.OwnerCount(p.Owner))
+	return int64(p.Siblings[n])
 }
 
 // NormalizeToMax scales scores so that the highest becomes MaxScore.

@@ -29,10 +29,6 @@ func TestScores(t *testing.T) {
 				v1.PreferredSchedulingTerm{Weight: 7, Preference: expr("zone", v1.NodeSelectorOpIn, "b")})),
 			NewNodeInfo(node("n", "1", "1Gi", 10, withLabels("zone", "a", "disk", "ssd"))), 8},
 		{"no preferred affinity", ScorePreferredAffinity, pod("p", "", ""), NewNodeInfo(node("n", "1", "1Gi", 10)), 0},
-		{"owner count", ScoreOwnerCount, pod("p", "", "", ownedBy("rs1")),
-			NewNodeInfo(node("n", "1", "1Gi", 10), pod("a", "", "", ownedBy("rs1")), pod("b", "", "", ownedBy("rs1")), pod("c", "", "", ownedBy("rs2"))), 2},
-		{"bare pod has no owner count", ScoreOwnerCount, pod("p", "", ""),
-			NewNodeInfo(node("n", "1", "1Gi", 10), pod("a", "", "")), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +36,21 @@ func TestScores(t *testing.T) {
 				t.Errorf("got %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestScoreOwnerCount(t *testing.T) {
+	a, b := NewNodeInfo(node("a", "1", "1Gi", 10)), NewNodeInfo(node("b", "1", "1Gi", 10))
+	pi := NewPodInfo(pod("p", "", "", ownedBy("rs1")))
+	pi.Siblings = OwnerCounts{a: 2}
+	if got := ScoreOwnerCount(pi, a); got != 2 {
+		t.Errorf("node with two siblings: got %d, want 2", got)
+	}
+	if got := ScoreOwnerCount(pi, b); got != 0 {
+		t.Errorf("node with no siblings: got %d, want 0", got)
+	}
+	if got := ScoreOwnerCount(NewPodInfo(pod("p", "", "")), a); got != 0 {
+		t.Errorf("bare pod: got %d, want 0", got)
 	}
 }
 
