@@ -11,6 +11,15 @@ import (
 // the registry, the control plane, then one agent per node, each entered
 // into its node's network namespace with nsenter (never `ip netns exec`,
 // whose private mount namespace would hide pod namespace files from runc).
+// labLease is the scheduler's and controller-manager's leader election in
+// the lab: one copy of each, so a restarted one should not wait out
+// upstream's 15 s lease of the copy that died.
+var labLease = []string{
+	"--leader-elect-lease-duration", "4s",
+	"--leader-elect-renew-deadline", "3s",
+	"--leader-elect-retry-period", "1s",
+}
+
 func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 	api := fmt.Sprintf("http://%s:%d", GatewayAddr, APIPort)
 	local := fmt.Sprintf("http://127.0.0.1:%d", APIPort)
@@ -27,13 +36,13 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			"--default-not-ready-toleration-seconds", "30",
 			"--default-unreachable-toleration-seconds", "30",
 		}, Env: env, Ready: local + "/healthz"},
-		{Name: "controller-manager", Args: []string{bins["controller-manager"],
+		{Name: "controller-manager", Args: append([]string{bins["controller-manager"],
 			"--server", local,
 			"--lb-pool", LBPool,
 			"--node-monitor-grace-period", "20s",
 			"--cluster-cidr", ClusterCIDR,
-		}, Env: env},
-		{Name: "scheduler", Args: []string{bins["scheduler"], "--server", local}, Env: env},
+		}, labLease...), Env: env},
+		{Name: "scheduler", Args: append([]string{bins["scheduler"], "--server", local}, labLease...), Env: env},
 	}
 	for _, n := range nodes {
 		cs = append(cs, Component{Name: n.Component(), Node: n.Index, Env: env, Args: []string{

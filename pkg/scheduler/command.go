@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 
+	"minik8s/pkg/election"
 	"minik8s/pkg/restconfig"
 )
 
@@ -21,11 +22,10 @@ type Config struct {
 	// SchedulerNames are schedulerName values handled besides
 	// "default-scheduler" and "minik8s".
 	SchedulerNames []string
-	// LeaderElect: schedule only while holding the LeaderElection lease,
-	// so that several schedulers can run and one of them works. On by
-	// default, as in kube-scheduler.
-	LeaderElect    bool
-	LeaderElection LeaderElection
+	// LeaderElection: schedule only while holding its lease, so that
+	// several schedulers can run and one of them works. On by default, as
+	// in kube-scheduler.
+	LeaderElection election.Config
 	// PercentageOfNodesToScore: 0 is adaptive, as upstream.
 	PercentageOfNodesToScore int32
 	// AssumeTTL is how long a bound but unconfirmed assumption lives.
@@ -41,8 +41,7 @@ func NewConfig() *Config {
 	return &Config{
 		Conn:           conn,
 		Parallelism:    16,
-		LeaderElect:    true,
-		LeaderElection: NewLeaderElection(),
+		LeaderElection: election.NewConfig("kube-scheduler"),
 		AssumeTTL:      30 * time.Second,
 		BackoffInitial: time.Second,
 		BackoffMax:     10 * time.Second,
@@ -56,12 +55,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Conn.Burst, "kube-api-burst", c.Conn.Burst, "client-side burst of requests to the API server")
 	fs.IntVar(&c.Parallelism, "parallelism", c.Parallelism, "how many bind calls run at once")
 	fs.StringSliceVar(&c.SchedulerNames, "scheduler-name", c.SchedulerNames, `also schedule pods whose spec.schedulerName is this (besides "default-scheduler" and "minik8s"); repeatable`)
-	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "schedule only while holding a Lease, so that one of several schedulers works at a time (standbys take over)")
-	fs.DurationVar(&c.LeaderElection.LeaseDuration, "leader-elect-lease-duration", c.LeaderElection.LeaseDuration, "how long a standby waits after it last saw the lease renewed before it takes over")
-	fs.DurationVar(&c.LeaderElection.RenewDeadline, "leader-elect-renew-deadline", c.LeaderElection.RenewDeadline, "how long the leader tries to renew the lease before it stops leading (and exits)")
-	fs.DurationVar(&c.LeaderElection.RetryPeriod, "leader-elect-retry-period", c.LeaderElection.RetryPeriod, "how often candidates try to acquire or renew the lease")
-	fs.StringVar(&c.LeaderElection.Namespace, "leader-elect-resource-namespace", c.LeaderElection.Namespace, "namespace of the Lease")
-	fs.StringVar(&c.LeaderElection.Name, "leader-elect-resource-name", c.LeaderElection.Name, "name of the Lease")
+	c.LeaderElection.AddFlags(fs, "schedule")
 	fs.Int32Var(&c.PercentageOfNodesToScore, "percentage-of-nodes-to-score", c.PercentageOfNodesToScore, "share of nodes to find feasible before scoring (0: adaptive, 50% down to 5% as the cluster grows, at least 100 nodes)")
 	fs.DurationVar(&c.AssumeTTL, "assume-ttl", c.AssumeTTL, "how long a bound pod stays assumed on its node before the watch confirms it")
 	fs.DurationVar(&c.BackoffInitial, "backoff-initial", c.BackoffInitial, "first retry delay of an unschedulable pod (doubles per attempt)")
@@ -91,9 +85,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--scheduler-name must not be empty"))
 		}
 	}
-	if c.LeaderElect {
-		errs = append(errs, c.LeaderElection.Validate())
-	}
+	errs = append(errs, c.LeaderElection.Validate())
 	return errors.Join(errs...)
 }
 
@@ -140,7 +132,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("building client for %s: %w", rc.Host, err)
 	}
 	s := New(client, cfg)
-	if cfg.LeaderElect {
+	if cfg.LeaderElection.Enabled {
 		return s.RunElected(ctx, cfg.LeaderElection)
 	}
 	return s.Run(ctx)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"minik8s/pkg/election"
 )
 
 func TestConfigFlagsAndValidate(t *testing.T) {
@@ -48,8 +50,8 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	// kube-scheduler's: on, kube-system/kube-scheduler, 15s/10s/2s.
-	want := LeaderElection{Namespace: "kube-system", Name: "kube-scheduler", LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
-	if !cfg.LeaderElect || cfg.LeaderElection != want {
-		t.Errorf("leader election defaults: got %v %+v, want true %+v", cfg.LeaderElect, cfg.LeaderElection, want)
+	want := election.Config{Enabled: true, Namespace: "kube-system", Name: "kube-scheduler", LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+	if cfg.LeaderElection != want {
+		t.Errorf("leader election defaults: got %+v, want %+v", cfg.LeaderElection, want)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/election"
 	"minik8s/pkg/scheduler"
 )
 
@@ -37,7 +38,7 @@ func TestLeaderElection(t *testing.T) {
 	srv := apiservertest.Start(t)
 	client := kubernetes.NewForConfigOrDie(srv.Config)
 	ctx := t.Context()
-	le := scheduler.LeaderElection{Namespace: "kube-system", Name: "kube-scheduler", LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond}
+	le := election.Config{Enabled: true, Namespace: "kube-system", Name: "kube-scheduler", LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond}
 	node := &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "n1"},
 		Status: v1.NodeStatus{
@@ -166,7 +167,7 @@ func TestLeaderElection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := waitDone(standby); !errors.Is(err, scheduler.ErrLostLease) {
+	if err := waitDone(standby); !errors.Is(err, election.ErrLostLease) {
 		t.Fatalf("leader whose lease was taken stopped with %v, want ErrLostLease", err)
 	}
 }

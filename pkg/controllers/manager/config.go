@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"minik8s/pkg/controllers/loadbalancer"
+	"minik8s/pkg/election"
 	"minik8s/pkg/restconfig"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	ConcurrentSyncs        int
 	QPS                    float32
 	Burst                  int
+	// LeaderElection: run the controllers only while holding its lease,
+	// so that several controller-managers can run and one of them works.
+	// On by default, as in kube-controller-manager.
+	LeaderElection election.Config
 }
 
 // NewConfig returns the defaults.
@@ -55,6 +60,7 @@ func NewConfig() *Config {
 		ConcurrentSyncs:        5,
 		QPS:                    200,
 		Burst:                  400,
+		LeaderElection:         election.NewConfig("kube-controller-manager"),
 	}
 }
 
@@ -72,6 +78,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.ConcurrentSyncs, "concurrent-syncs", c.ConcurrentSyncs, "workers per controller")
 	fs.Float32Var(&c.QPS, "kube-api-qps", c.QPS, "requests per second to the API server")
 	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
+	c.LeaderElection.AddFlags(fs, "run the controllers")
 }
 
 // Validate checks the flags before anything starts.
@@ -97,6 +104,7 @@ func (c *Config) Validate() error {
 	if c.QPS <= 0 || c.Burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
 	}
+	errs = append(errs, c.LeaderElection.Validate())
 	return errors.Join(errs...)
 }
 

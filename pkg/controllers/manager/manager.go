@@ -25,6 +25,7 @@ import (
 	"minik8s/pkg/controllers/nodeipam"
 	"minik8s/pkg/controllers/nodelifecycle"
 	"minik8s/pkg/controllers/replicaset"
+	"minik8s/pkg/election"
 )
 
 // NewCommand is the controller-manager command.
@@ -162,18 +163,27 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 			add(name, loadbalancer.New(cs, factory, recorder("loadbalancer-ip-controller"), pool))
 		}
 	}
-	klog.InfoS("starting controllers", "controllers", names, "server", rc.Host)
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	for _, r := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.Run(ctx, cfg.ConcurrentSyncs)
-		}()
+	run := func(ctx context.Context) {
+		klog.InfoS("starting controllers", "controllers", names, "server", rc.Host)
+		factory.Start(ctx.Done())
+		var wg sync.WaitGroup
+		for _, r := range runners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.Run(ctx, cfg.ConcurrentSyncs)
+			}()
+		}
+		<-ctx.Done()
+		wg.Wait()
+		factory.Shutdown()
 	}
-	<-ctx.Done()
-	wg.Wait()
-	factory.Shutdown()
-	return nil
+	if !cfg.LeaderElection.Enabled {
+		run(ctx)
+		return nil
+	}
+	// As kube-controller-manager: informers start once leading, and a
+	// manager that loses its lease returns (and exits) rather than act on
+	// caches another leader has changed since.
+	return election.Run(ctx, client, cfg.LeaderElection, recorder("kube-controller-manager"), run)
 }
