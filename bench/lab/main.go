@@ -6,13 +6,17 @@
 //
 // With -reuse it only runs the pod start-up measurements (and the agents'
 // RSS with the pods running) on the lab already up, to compare agent builds
-// quickly.
+// quickly; -rate 0 runs only the burst. Each run also prints the mean of
+// every start-up step from the agents' /metrics and the CPU time each part
+// of the lab used: a burst is bound by CPU, so that says where it goes.
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +37,7 @@ func main() {
 	ctl := flag.String("ctl", "bin/ctl", "path of the ctl binary (the other binaries sit beside it)")
 	nodes := flag.Int("nodes", 3, "lab size")
 	pods := flag.Int("pods", 30, "pods per latency run (0 skips the pod start-up runs)")
-	rate := flag.Float64("rate", 5, "pods per second in the paced run")
+	rate := flag.Float64("rate", 5, "pods per second in the paced run (0 skips it)")
 	idle := flag.Duration("idle", 20*time.Second, "idle time before reading RSS")
 	keep := flag.Bool("keep", false, "leave the lab running at the end")
 	reuse := flag.Bool("reuse", false, "measure pod start-up on the lab already running (no up, no down, no RSS of the control plane)")
@@ -136,20 +140,27 @@ func podRuns(nodes, pods int, rate float64) error {
 	if _, err := startPods(ctx, cs, ns, warm, 0, func(i int) string { return fmt.Sprintf("node%d", i+1) }); err != nil {
 		return fmt.Errorf("warming the image: %w", err)
 	}
-	for _, r := range []struct {
+	runs := []struct {
 		name string
 		rate float64
-	}{{fmt.Sprintf("paced %.0f pods/s", rate), rate}, {"burst", 0}} {
+	}{{fmt.Sprintf("paced %.0f pods/s", rate), rate}, {"burst", 0}}
+	if rate == 0 {
+		runs = runs[1:]
+	}
+	for _, r := range runs {
 		names := make([]string, pods)
 		for i := range names {
 			names[i] = fmt.Sprintf("%s-%d", strings.Fields(r.name)[0], i)
 		}
+		stepsBefore, cpuBefore := agentSteps(nodes), labCPU()
 		lat, err := startPods(ctx, cs, ns, names, r.rate, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
 		fmt.Printf("pod start-up (create → Running, warm image), %s, %d pods: p50 %s p99 %s max %s\n", r.name, pods,
 			pct(lat, 50), pct(lat, 99), pct(lat, 100))
+		printSteps(stepsBefore, agentSteps(nodes))
+		printCPU(cpuBefore, labCPU(), pct(lat, 100))
 		fmt.Printf("agent RSS with %d pods of the run (plus %d warm-up pods) running: %s (goal ≤ 40 MiB)\n", pods, nodes, agentRSS(nodes))
 		for _, name := range names {
 			cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
@@ -280,4 +291,91 @@ func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []
 		fmt.Printf("  create → bound to a node (scheduler, as the watch sees it): p50 %s p99 %s max %s\n", pct(b, 50), pct(b, 99), pct(b, 100))
 	}
 	return out, nil
+}
+
+// stepStat is the sum (seconds) and count of one step histogram.
+type stepStat struct{ sum, count float64 }
+
+// agentSteps reads the agents' pod start step histograms from their
+// /metrics (node i's agent listens on 10.200.0.(10+i):10250), summed over
+// the nodes.
+func agentSteps(nodes int) map[string]stepStat {
+	const metric = "kubelet_pod_start_step_duration_seconds"
+	out := map[string]stepStat{}
+	c := http.Client{Timeout: 5 * time.Second}
+	for i := 1; i <= nodes; i++ {
+		resp, err := c.Get(fmt.Sprintf("http://10.200.0.%d:10250/metrics", 10+i))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			l := sc.Text()
+			rest, ok := strings.CutPrefix(l, metric)
+			if !ok {
+				continue
+			}
+			kind, rest, _ := strings.Cut(rest, "{step=\"")
+			step, val, ok := strings.Cut(rest, "\"} ")
+			if !ok {
+				continue
+			}
+			v, _ := strconv.ParseFloat(val, 64)
+			st := out[step]
+			switch kind {
+			case "_sum":
+				st.sum += v
+			case "_count":
+				st.count += v
+			}
+			out[step] = st
+		}
+		resp.Body.Close()
+	}
+	return out
+}
+
+// printSteps prints the mean of every step over the run.
+func printSteps(before, after map[string]stepStat) {
+	var parts []string
+	for _, step := range []string{"netns", "cni_add", "image", "spec", "snapshot", "container_create", "task_create", "task_start", "status_write", "pod_start"} {
+		a, b := after[step], before[step]
+		if n := a.count - b.count; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", step, time.Duration((a.sum-b.sum)/n*float64(time.Second)).Round(time.Millisecond)))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Printf("  agent steps, mean per pod or container: %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// labCPU is the CPU time used so far by each of the lab's cgroups (shims
+// and runc count under containerd, CNI plugins under the agents).
+func labCPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	root := "/sys/fs/cgroup/cpuacct/minik8s-lab"
+	for _, c := range []string{"containerd", "apiserver", "controller-manager", "scheduler", "registry", "agents"} {
+		b, err := os.ReadFile(filepath.Join(root, c, "cpuacct.usage"))
+		if err != nil {
+			continue
+		}
+		ns, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		out[c] = time.Duration(ns)
+	}
+	return out
+}
+
+// printCPU prints the CPU time each part of the lab used during a run.
+func printCPU(before, after map[string]time.Duration, wall time.Duration) {
+	var parts []string
+	var total time.Duration
+	for _, c := range []string{"containerd", "apiserver", "controller-manager", "scheduler", "registry", "agents"} {
+		if d, ok := after[c]; ok {
+			total += d - before[c]
+			parts = append(parts, fmt.Sprintf("%s %s", c, (d-before[c]).Round(10*time.Millisecond)))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Printf("  CPU used during the run (wall %s): %s, total %s\n", wall, strings.Join(parts, ", "), total.Round(10*time.Millisecond))
+	}
 }

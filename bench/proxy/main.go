@@ -1,7 +1,8 @@
 // Command proxy benchmarks pkg/proxy inside network namespaces it creates
-// and removes: (1) nftables sync time for N Services x 5 endpoints and the
-// time of a one-Service change, (2) requests/s through a ClusterIP versus
-// straight to the pod IP, same server and client.
+// and removes: (1) nftables sync time for N Services x 5 endpoints, the
+// time of a one-Service change and of the periodic check, (2) requests/s
+// and CPU per request through a ClusterIP versus straight to the pod IP,
+// same server, from the node and from a pod.
 //
 //	sudo go run ./bench/proxy
 package main
@@ -29,7 +30,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
 	"minik8s/pkg/proxy"
@@ -81,17 +81,26 @@ func run(args ...string) error {
 	return nil
 }
 
-// setup makes node and endpoint namespaces joined by a veth pair:
-// node 10.244.1.1 <-> endpoint 10.244.1.5.
+// setup makes node, endpoint and pod-client namespaces joined by veth
+// pairs: endpoint 10.244.1.5 <-> 10.244.1.1 node 10.244.2.1 <-> 10.244.2.5
+// client. The node forwards between them, as it does for its pods.
 func (b *bench) setup() error {
-	for _, n := range []string{b.ns("n"), b.ns("e")} {
+	for _, n := range []string{b.ns("n"), b.ns("e"), b.ns("c")} {
 		if err := run("ip", "netns", "add", n); err != nil {
 			return err
 		}
 		b.made = append(b.made, n)
 	}
-	node, ep := b.ns("n"), b.ns("e")
+	node, ep, client := b.ns("n"), b.ns("e"), b.ns("c")
 	for _, c := range [][]string{
+		{node, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{node, "ip", "link", "add", "pxn1", "type", "veth", "peer", "name", "pxc0", "netns", client},
+		{node, "ip", "addr", "add", "10.244.2.1/24", "dev", "pxn1"},
+		{node, "ip", "link", "set", "pxn1", "up"},
+		{client, "ip", "addr", "add", "10.244.2.5/24", "dev", "pxc0"},
+		{client, "ip", "link", "set", "lo", "up"},
+		{client, "ip", "link", "set", "pxc0", "up"},
+		{client, "ip", "route", "add", "default", "via", "10.244.2.1"},
 		{node, "ip", "link", "add", "pxn0", "type", "veth", "peer", "name", "pxe0", "netns", ep},
 		{node, "ip", "addr", "add", "10.244.1.1/24", "dev", "pxn0"},
 		{node, "ip", "link", "set", "lo", "up"},
@@ -181,7 +190,7 @@ func (b *bench) run(sizes string, eps, changes int, dur time.Duration, workers i
 	var lastSvcs []*v1.Service
 	var lastSlices []*discoveryv1.EndpointSlice
 	for idx, n := range ns {
-		p, err := proxy.New(proxy.Config{NodeName: "node0", ClusterCIDR: "10.244.0.0/16", NetNS: nsPath}, fake.NewClientset())
+		p, err := proxy.New(proxy.Config{NodeName: "node0", ClusterCIDR: "10.244.0.0/16", NetNS: nsPath}, nil)
 		if err != nil {
 			return err
 		}
@@ -215,6 +224,15 @@ func (b *bench) run(sizes string, eps, changes int, dur time.Duration, workers i
 		}
 		fmt.Printf("one-Service change at %d services (%d changes, compute+write): wall p50 %.1f ms p99 %.1f ms; cpu p50 %.1f ms p99 %.1f ms\n",
 			n, changes, ms(pct(ds, 0.5)), ms(pct(ds, 0.99)), ms(pct(cs, 0.5)), ms(pct(cs, 0.99)))
+		// The periodic check reads the whole table back after a change,
+		// and only the ruleset generation while nothing changed.
+		for _, what := range []string{"after a change (reads the table back)", "nothing changed since (generation only)"} {
+			start, c0 = time.Now(), cpu()
+			if err := p.Verify(); err != nil {
+				return fmt.Errorf("verify at %d services: %w", n, err)
+			}
+			fmt.Printf("verify at %d services, %s: wall %.1f ms, cpu %.1f ms\n", n, what, ms(time.Since(start)), ms(cpu()-c0))
+		}
 	}
 	if dur <= 0 {
 		return nil
@@ -237,7 +255,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // The Service under test sits among the others of the sync benchmark, so
 // the dispatch map holds all of them.
 func (b *bench) rps(nsPath string, dur time.Duration, workers int, others []*v1.Service, otherSlices []*discoveryv1.EndpointSlice) error {
-	p, err := proxy.New(proxy.Config{NodeName: "node0", ClusterCIDR: "10.244.0.0/16", NetNS: nsPath}, fake.NewClientset())
+	p, err := proxy.New(proxy.Config{NodeName: "node0", ClusterCIDR: "10.244.0.0/16", NetNS: nsPath}, nil)
 	if err != nil {
 		return err
 	}
@@ -245,33 +263,57 @@ func (b *bench) rps(nsPath string, dur time.Duration, workers int, others []*v1.
 	svcs[0].Name, svcs[0].Spec.ClusterIP = "target", "10.111.0.10"
 	slices[0].Labels[discoveryv1.LabelServiceName] = "target"
 	slices[0].Endpoints[0].Addresses = []string{"10.244.1.5"}
+	// As seen from a pod of this node, the endpoint is on another node:
+	// the common case. An endpoint on the pod's own bridge is also
+	// masqueraded (hairpin), a second rewrite of every packet.
+	slices[0].Endpoints[0].NodeName = ptr.To("node1")
 	svcs, slices = append(svcs, others...), append(slices, otherSlices...)
 	if err := p.Sync(svcs, slices, true); err != nil {
 		return err
 	}
-	var ln net.Listener
-	if err := inNetNS(b.ns("e"), func() (err error) { ln, err = net.Listen("tcp4", "10.244.1.5:8080"); return err }); err != nil {
-		return err
-	}
+	// The same server answers the ClusterIP's endpoint on 8080 and the
+	// direct requests on 8081. With one port, a ClusterIP connection from
+	// client port p has the same reply tuple (pod:8080 -> client:p) as a
+	// direct one from p: while the first's conntrack entry lives (TIME_WAIT,
+	// 120 s), the second's SYN is dropped and retried a second later. The
+	// two targets would then measure each other's port reuse, not their
+	// own path.
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })}
-	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-
-	// The client's sockets are made in the node namespace (output hook).
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := inNetNS(b.ns("n"), func() (err error) {
-			c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
+	for _, addr := range []string{"10.244.1.5:8080", "10.244.1.5:8081"} {
+		var ln net.Listener
+		if err := inNetNS(b.ns("e"), func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
 			return err
-		})
-		return c, err
+		}
+		go func() { _ = srv.Serve(ln) }()
 	}
-	measure := func(url string, keepAlive bool, dur time.Duration) (float64, int64) {
-		tr := &http.Transport{DialContext: dial, DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: workers}
+
+	// The client's sockets are made in the node namespace (its packets
+	// take the output hook and are routed again after DNAT) or in the pod
+	// namespace (the node DNATs them in prerouting, before routing).
+	dialIn := func(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := inNetNS(ns, func() (err error) {
+				c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}
+	}
+	type result struct {
+		rps    float64
+		cpu    time.Duration // process CPU (client, server and the kernel's work in their context)
+		reqs   int64
+		failed int64
+	}
+	measure := func(client, url string, keepAlive bool, dur time.Duration) result {
+		tr := &http.Transport{DialContext: dialIn(client), DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: workers}
 		defer tr.CloseIdleConnections()
 		cl := &http.Client{Transport: tr, Timeout: 3 * time.Second}
 		var ok, failed atomic.Int64
 		deadline := time.Now().Add(dur)
+		c0 := cpu()
 		var wg sync.WaitGroup
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
@@ -290,26 +332,43 @@ func (b *bench) rps(nsPath string, dur time.Duration, workers int, others []*v1.
 			}()
 		}
 		wg.Wait()
-		return float64(ok.Load()) / dur.Seconds(), failed.Load()
+		return result{rps: float64(ok.Load()) / dur.Seconds(), cpu: cpu() - c0, reqs: ok.Load(), failed: failed.Load()}
 	}
 	// The machine is shared: alternate the two targets in short slices so
-	// that load from other processes hits both alike.
+	// that load from other processes hits both alike, and print the spread
+	// of the per-slice ratio next to the ratio of the totals. CPU time per
+	// request is less sensitive to that load than requests/s.
 	const rounds = 10
-	fmt.Printf("== requests/s, %d clients, %s per target in %d alternating slices, HTTP GET from the node netns to a server in the endpoint netns; %d Services programmed\n", workers, dur, rounds, len(svcs))
-	for _, ka := range []bool{false, true} {
-		mode := "new connection per request"
-		if ka {
-			mode = "keep-alive"
+	fmt.Printf("== requests/s, %d clients, %s per target in %d alternating slices, HTTP GET to a server in the endpoint netns; %d Services programmed\n", workers, dur, rounds, len(svcs))
+	for _, m := range []struct {
+		name, ns string
+		ka       bool
+	}{
+		{"node, new connection per request", b.ns("n"), false},
+		{"node, keep-alive", b.ns("n"), true},
+		{"pod, new connection per request", b.ns("c"), false},
+		{"pod, keep-alive", b.ns("c"), true},
+	} {
+		var direct, viaSvc result
+		var ratios []float64
+		add := func(sum *result, r result) {
+			sum.rps += r.rps / rounds
+			sum.cpu += r.cpu
+			sum.reqs += r.reqs
+			sum.failed += r.failed
 		}
-		var direct, viaSvc float64
-		var f1, f2 int64
 		for r := 0; r < rounds; r++ {
-			d, f := measure("http://10.244.1.5:8080/", ka, dur/rounds)
-			direct, f1 = direct+d/rounds, f1+f
-			v, f := measure("http://10.111.0.10:80/", ka, dur/rounds)
-			viaSvc, f2 = viaSvc+v/rounds, f2+f
+			d := measure(m.ns, "http://10.244.1.5:8081/", m.ka, dur/rounds)
+			v := measure(m.ns, "http://10.111.0.10:80/", m.ka, dur/rounds)
+			add(&direct, d)
+			add(&viaSvc, v)
+			ratios = append(ratios, v.rps/d.rps)
 		}
-		fmt.Printf("%-27s pod IP %8.0f req/s (%d failed)  ClusterIP %8.0f req/s (%d failed)  ratio %.3f\n", mode+":", direct, f1, viaSvc, f2, viaSvc/direct)
+		sort.Float64s(ratios)
+		perReq := func(r result) float64 { return float64(r.cpu.Microseconds()) / float64(max(r.reqs, 1)) }
+		fmt.Printf("%-33s pod IP %8.0f req/s %6.1f us cpu/req (%d failed)  ClusterIP %8.0f req/s %6.1f us cpu/req (%d failed)  ratio %.3f (slices %.3f..%.3f, median %.3f), cpu/req ratio %.3f\n",
+			m.name+":", direct.rps, perReq(direct), direct.failed, viaSvc.rps, perReq(viaSvc), viaSvc.failed,
+			viaSvc.rps/direct.rps, ratios[0], ratios[len(ratios)-1], ratios[len(ratios)/2], perReq(direct)/perReq(viaSvc))
 	}
 	return nil
 }

@@ -11,19 +11,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/nodeclient"
 )
 
 // Agent is a running node agent.
 type Agent struct {
 	cfg     *Config
-	client  kubernetes.Interface
 	rt      *containerdRuntime
 	deps    *workerDeps
 	nodeIP  string
@@ -41,15 +37,14 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(restCfg)
+	client, err := nodeclient.New(restCfg)
 	if err != nil {
 		return fmt.Errorf("creating API client: %w", err)
 	}
-	return RunWithClient(ctx, cfg, client)
+	return run(ctx, cfg, client)
 }
 
-// RunWithClient is Run with a ready client (tests).
-func RunWithClient(ctx context.Context, cfg *Config, client kubernetes.Interface) error {
+func run(ctx context.Context, cfg *Config, client *nodeclient.Client) error {
 	tuneGC()
 	logger := klog.FromContext(ctx).WithValues("node", cfg.NodeName)
 	ctx = klog.NewContext(ctx, logger)
@@ -70,16 +65,17 @@ func RunWithClient(ctx context.Context, cfg *Config, client kubernetes.Interface
 	}
 	defer rt.Close()
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	recorder := newRecorder(client, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	go recorder.run(ctx)
 
 	a := &Agent{
-		cfg: cfg, client: client, rt: rt, nodeIP: nodeIP,
+		cfg: cfg, rt: rt, nodeIP: nodeIP,
 		workers: map[types.UID]*podWorker{},
-		deps: &workerDeps{client: client, recorder: recorder, rt: rt, nodeName: cfg.NodeName, nodeIP: nodeIP,
-			maxBackoff: cfg.CrashLoopMaxBackoff, resync: cfg.SyncFrequency},
+		deps: &workerDeps{
+			pods:     func(ns string) podAPI { return client.Pods(ns) },
+			recorder: recorder, rt: rt, nodeName: cfg.NodeName, nodeIP: nodeIP,
+			maxBackoff: cfg.CrashLoopMaxBackoff, resync: cfg.SyncFrequency,
+		},
 	}
 
 	srv, err := a.serve(ctx)
@@ -98,28 +94,24 @@ func RunWithClient(ctx context.Context, cfg *Config, client kubernetes.Interface
 	}
 	go nodes.heartbeat(ctx)
 
-	nodeFactory := informers.NewSharedInformerFactory(client, 0)
-	nodeInformer := nodeFactory.Core().V1().Nodes().Informer()
-	_ = nodeInformer.SetTransform(dropManagedFields)
+	nodeInformer := nodeclient.NewInformer(client.Nodes().ListWatch(nil), &v1.Node{})
 	routes := &routeSyncer{node: cfg.NodeName, lister: nodeInformer.GetStore(), kick: make(chan struct{}, 1)}
 	_, _ = nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { routes.trigger() },
 		UpdateFunc: func(any, any) { routes.trigger() },
 		DeleteFunc: func(any) { routes.trigger() },
 	})
-	nodeFactory.Start(ctx.Done())
+	go nodeInformer.RunWithContext(ctx)
 	go routes.run(ctx)
 
 	if cfg.Proxy {
 		go runProxy(ctx, cfg, client, nodeIP)
 	}
 
-	podFactory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
-		}))
-	podInformer := podFactory.Core().V1().Pods().Informer()
-	podFactory.Start(ctx.Done())
+	podInformer := nodeclient.NewInformer(client.Pods("").ListWatch(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
+	}), &v1.Pod{})
+	go podInformer.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
 		return ctx.Err()
 	}
@@ -187,7 +179,14 @@ func RunWithClient(ctx context.Context, cfg *Config, client kubernetes.Interface
 	return nil
 }
 
-type metav1ListOptions = metav1.ListOptions
+// podAPI is what pod workers write through the API: status, and the
+// final delete once the containers are gone. nodeclient's pods and
+// client-go's typed pods client both have it.
+type podAPI interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*v1.Pod, error)
+	UpdateStatus(ctx context.Context, pod *v1.Pod, opts metav1.UpdateOptions) (*v1.Pod, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
 
 // ensureWorker hands pod to its worker, starting one if there is none.
 func (a *Agent) ensureWorker(ctx context.Context, pod *v1.Pod, adopted []ContainerInfo) {

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -58,6 +59,7 @@ type containerdRuntime struct {
 	images  *imageService
 	podsDir string
 	fifoDir string
+	logger  string // the logging binary the shims start per container
 
 	leaseMu    sync.Mutex
 	leaseID    string
@@ -104,10 +106,16 @@ func newContainerdRuntime(ctx context.Context, cfg *Config) (*containerdRuntime,
 		client.Close()
 		return nil, err
 	}
+	logger, err := findLogger()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
 	r := &containerdRuntime{
 		cfg: cfg, client: client, ns: cfg.ContainerdNamespace,
 		podsDir: filepath.Join(cfg.StateDir, "pods"),
 		fifoDir: filepath.Join(cfg.StateDir, "fifo"),
+		logger:  logger,
 	}
 	r.images = newImageService(client, mirrors, cfg.InsecureRegistries)
 	r.network = newNetwork(cfg, r.podsDir)
@@ -121,6 +129,37 @@ func newContainerdRuntime(ctx context.Context, cfg *Config) (*containerdRuntime,
 }
 
 func (r *containerdRuntime) Close() error { return r.client.Close() }
+
+// loggerName is the logging binary (cmd/container-logger): containerd's
+// shim starts one per container and it writes the container's output, with
+// timestamps, to the container's log file, so output is kept while the
+// agent is down.
+const loggerName = "container-logger"
+
+// findLogger looks for the logging binary beside the agent's executable,
+// then on $PATH; the shim needs its absolute path.
+func findLogger() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), loggerName)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(loggerName); err == nil {
+		return filepath.Abs(p)
+	}
+	return "", fmt.Errorf("%s not found beside the agent's executable or on $PATH: build it with `CGO_ENABLED=0 go build -o bin/ ./cmd/...`", loggerName)
+}
+
+// logIO has the shim hand the container's output to the logging binary,
+// which appends it to path.
+func (r *containerdRuntime) logIO(path string, tty bool) cio.Creator {
+	args := map[string]string{"--path": path}
+	if tty {
+		return cio.TerminalBinaryIO(r.logger, args)
+	}
+	return cio.BinaryIO(r.logger, args)
+}
 
 func (r *containerdRuntime) nsCtx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.ns)
@@ -217,9 +256,6 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		return ContainerInfo{}, fmt.Errorf("image %s: %w", c.Image, err)
 	}
 	id := containerID(pod, c.Name, attempt)
-	// A leftover of a crashed start with the same id is ours to replace.
-	_ = r.RemoveContainer(ctx, id)
-
 	podDir := filepath.Join(r.podsDir, string(pod.UID))
 	env, err := containerEnv(pod, c, sb, r.cfg.NodeName)
 	if err != nil {
@@ -302,38 +338,64 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		labels[labelInit] = "true"
 	}
 	tCreate := time.Now()
-	container, err := r.client.NewContainer(r.withLease(ctx), id,
-		containerd.WithImage(image),
-		containerd.WithSnapshotter(snapshotter),
-		containerd.WithNewSnapshot(id, image),
-		containerd.WithNewSpec(opts...),
-		containerd.WithContainerLabels(labels),
-		containerd.WithRuntime("io.containerd.runc.v2", nil),
-	)
+	newContainer := func() (containerd.Container, error) {
+		return r.client.NewContainer(r.withLease(ctx), id,
+			containerd.WithImage(image),
+			containerd.WithSnapshotter(snapshotter),
+			timed("snapshot", containerd.WithNewSnapshot(id, image)),
+			timed("spec", containerd.WithNewSpec(opts...)),
+			containerd.WithContainerLabels(labels),
+			containerd.WithRuntime("io.containerd.runc.v2", nil),
+		)
+	}
+	container, err := newContainer()
+	if errdefs.IsAlreadyExists(err) {
+		// The leftover of a start that crashed half-way (container, or
+		// only its snapshot) is ours to replace.
+		if err := r.RemoveContainer(ctx, id); err != nil {
+			return ContainerInfo{}, fmt.Errorf("removing the leftover container %s: %w", id, err)
+		}
+		if err := r.client.SnapshotService(snapshotter).Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+			return ContainerInfo{}, fmt.Errorf("removing the leftover snapshot %s: %w", id, err)
+		}
+		container, err = newContainer()
+	}
 	if err != nil {
 		return ContainerInfo{}, fmt.Errorf("creating container: %w", err)
 	}
+	observeStep("container_create", tCreate)
 	logPath := r.LogPath(pod.UID, c.Name, attempt)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return ContainerInfo{}, err
 	}
 	tTask := time.Now()
-	task, err := container.NewTask(ctx, cio.LogFile(logPath))
+	task, err := container.NewTask(ctx, r.logIO(logPath, c.TTY))
 	if err != nil {
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
 		return ContainerInfo{}, fmt.Errorf("creating task: %w", err)
 	}
+	observeStep("task_create", tTask)
 	tStart := time.Now()
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
 		return ContainerInfo{}, fmt.Errorf("starting container: %w", err)
 	}
+	observeStep("task_start", tStart)
 	klog.FromContext(ctx).V(2).Info("container timing", "container", c.Name,
 		"prepare", tCreate.Sub(now).Round(time.Millisecond), "create", tTask.Sub(tCreate).Round(time.Millisecond),
 		"task", tStart.Sub(tTask).Round(time.Millisecond), "start", time.Since(tStart).Round(time.Millisecond))
 	return ContainerInfo{ID: id, PodUID: pod.UID, PodNS: pod.Namespace, PodName: pod.Name, Name: c.Name,
 		Attempt: attempt, Init: init, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
+}
+
+// timed records how long a container option takes (the snapshot and the
+// spec are made client-side, inside NewContainer).
+func timed(step string, opt containerd.NewContainerOpts) containerd.NewContainerOpts {
+	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+		defer observeStep(step, time.Now())
+		return opt(ctx, client, c)
+	}
 }
 
 // containerEnv resolves env values and fieldRefs.
@@ -448,13 +510,7 @@ func (r *containerdRuntime) Wait(ctx context.Context, id string) (<-chan ExitInf
 			return // agent stopping
 		}
 		code, at, _ := st.Result()
-		if at.IsZero() {
-			at = time.Now()
-		}
-		info := ExitInfo{Code: int(code), Finished: at}
-		if code == 137 && oomKilled(r.cgroupPathOf(ctx, container)) {
-			info.Reason = "OOMKilled"
-		}
+		info := r.exitInfo(ctx, container, code, at)
 		r.recordExit(ctx, container, task, info)
 		out <- info
 	}()
@@ -469,20 +525,41 @@ func (r *containerdRuntime) cgroupPathOf(ctx context.Context, c containerd.Conta
 	return spec.Linux.CgroupsPath
 }
 
+// oomKilled reports whether the kernel's OOM killer killed a process of
+// the container's cgroup: the oom_kill counter of memory.oom_control
+// (cgroup v1) or memory.events (v2).
 func oomKilled(cg string) bool {
 	if cg == "" {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", cg, "memory.oom_control"))
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "oom_kill "); ok && strings.TrimSpace(v) != "0" {
-			return true
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", cg, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", cg, "memory.events"),
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
+				return strings.TrimSpace(v) != "0"
+			}
 		}
 	}
 	return false
+}
+
+// exitInfo is how a task ended; OOMKilled when it failed and the kernel
+// killed one of its processes for memory.
+func (r *containerdRuntime) exitInfo(ctx context.Context, c containerd.Container, code uint32, at time.Time) ExitInfo {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	info := ExitInfo{Code: int(code), Finished: at}
+	if code != 0 && oomKilled(r.cgroupPathOf(ctx, c)) {
+		info.Reason = "OOMKilled"
+	}
+	return info
 }
 
 // recordExit keeps the exit in the container's labels and deletes the task
@@ -603,8 +680,9 @@ func (r *containerdRuntime) ListContainers(ctx context.Context) ([]ContainerInfo
 			if err == nil && st.Status != containerd.Stopped {
 				ci.Running = true
 			} else if err == nil {
-				ci.ExitCode, ci.Finished = int(st.ExitStatus), st.ExitTime
-				r.recordExit(ctx, c, task, ExitInfo{Code: ci.ExitCode, Finished: ci.Finished})
+				e := r.exitInfo(ctx, c, st.ExitStatus, st.ExitTime)
+				ci.ExitCode, ci.Reason, ci.Finished = e.Code, e.Reason, e.Finished
+				r.recordExit(ctx, c, task, e)
 			}
 		} else {
 			e := exitFromLabels(ctx, c)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	gocni "github.com/containerd/go-cni"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -282,11 +283,15 @@ func (n *network) setup(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
 		}
 		path := filepath.Join(n.nsDir, string(pod.UID))
 		_ = removeNetNS(path)
+		t0 := time.Now()
 		if err := newNetNS(path); err != nil {
 			return Sandbox{}, fmt.Errorf("creating network namespace: %w", err)
 		}
+		observeStep("netns", t0)
 		rec.NetNS = path
+		t0 = time.Now()
 		res, err := c.Setup(ctx, string(pod.UID), path, n.nsOpts(pod, rec.PortMaps)...)
+		observeStep("cni_add", t0)
 		if err != nil {
 			_ = c.Remove(ctx, string(pod.UID), path, n.nsOpts(pod, rec.PortMaps)...)
 			_ = removeNetNS(path)

@@ -15,9 +15,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+
+	"minik8s/pkg/nodeclient"
 )
 
 // KubeletVersion is what the Node reports as its kubelet version.
@@ -25,13 +26,13 @@ const KubeletVersion = "v1.37.2-minik8s"
 
 type nodeManager struct {
 	cfg    *Config
-	client kubernetes.Interface
+	client *nodeclient.Client
 	rt     *containerdRuntime
 	nodeIP string
 	port   int32
 }
 
-func newNodeManager(cfg *Config, client kubernetes.Interface, rt *containerdRuntime, nodeIP string, port int32) *nodeManager {
+func newNodeManager(cfg *Config, client *nodeclient.Client, rt *containerdRuntime, nodeIP string, port int32) *nodeManager {
 	return &nodeManager{cfg: cfg, client: client, rt: rt, nodeIP: nodeIP, port: port}
 }
 
@@ -145,7 +146,7 @@ func machineID() string {
 // for node IPAM when --pod-cidr is not given.
 func (m *nodeManager) register(ctx context.Context) (string, error) {
 	logger := klog.FromContext(ctx)
-	nodes := m.client.CoreV1().Nodes()
+	nodes := m.client.Nodes()
 	for {
 		node, err := nodes.Get(ctx, m.cfg.NodeName, metav1.GetOptions{})
 		switch {
@@ -214,7 +215,7 @@ func (m *nodeManager) heartbeat(ctx context.Context) {
 }
 
 func (m *nodeManager) postStatus(ctx context.Context) {
-	nodes := m.client.CoreV1().Nodes()
+	nodes := m.client.Nodes()
 	node, err := nodes.Get(ctx, m.cfg.NodeName, metav1.GetOptions{})
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "reading node for status")
@@ -227,7 +228,7 @@ func (m *nodeManager) postStatus(ctx context.Context) {
 }
 
 func (m *nodeManager) renewLease(ctx context.Context) {
-	leases := m.client.CoordinationV1().Leases("kube-node-lease")
+	leases := m.client.Leases("kube-node-lease")
 	now := metav1.NewMicroTime(time.Now())
 	secs := int32(m.cfg.LeaseDuration / time.Second)
 	lease, err := leases.Get(ctx, m.cfg.NodeName, metav1.GetOptions{})
@@ -236,7 +237,7 @@ func (m *nodeManager) renewLease(ctx context.Context) {
 			ObjectMeta: metav1.ObjectMeta{Name: m.cfg.NodeName, Namespace: "kube-node-lease"},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(m.cfg.NodeName), LeaseDurationSeconds: &secs, RenewTime: &now},
 		}
-		if node, err := m.client.CoreV1().Nodes().Get(ctx, m.cfg.NodeName, metav1.GetOptions{}); err == nil {
+		if node, err := m.client.Nodes().Get(ctx, m.cfg.NodeName, metav1.GetOptions{}); err == nil {
 			lease.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
 		}
 		_, err = leases.Create(ctx, lease, metav1.CreateOptions{})

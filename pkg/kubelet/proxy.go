@@ -4,16 +4,16 @@ import (
 	"context"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"minik8s/pkg/nodeclient"
 	"minik8s/pkg/proxy"
 )
 
 // runProxy runs the Service proxy (pkg/proxy) in the agent's network
 // namespace until ctx ends. A proxy that fails leaves the agent running:
 // pods still work, Services do not, and the log says why.
-func runProxy(ctx context.Context, cfg *Config, client kubernetes.Interface, nodeIP string) {
+func runProxy(ctx context.Context, cfg *Config, client *nodeclient.Client, nodeIP string) {
 	logger := klog.FromContext(ctx)
 	p, err := proxy.New(proxy.Config{
 		NodeName:      cfg.NodeName,

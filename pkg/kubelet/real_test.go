@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -88,6 +89,7 @@ func unmountUnder(dir string) {
 
 type realEnv struct {
 	dir, sock, netns, bin string
+	loggerDir             string
 	client                kubernetes.Interface
 	apiURL                string
 	agent                 *exec.Cmd
@@ -268,6 +270,11 @@ func setupReal(t *testing.T) *realEnv {
 	if b := os.Getenv("KLT_AGENT_BIN"); b != "" {
 		e.bin = b
 	}
+	// The shims start the logging binary the agent finds on its $PATH.
+	e.loggerDir = filepath.Join(dir, "bin")
+	if out, err := exec.Command("go", "build", "-o", e.loggerDir+"/", "minik8s/cmd/container-logger").CombinedOutput(); err != nil {
+		t.Fatalf("building container-logger: %v\n%s", err, out)
+	}
 	e.sock = startContainerd(t, dir)
 	cd, err := containerd.New(e.sock, containerd.WithDefaultNamespace("klt"))
 	if err != nil {
@@ -325,7 +332,7 @@ func setupReal(t *testing.T) *realEnv {
 func (e *realEnv) startAgent(t *testing.T) {
 	logf, _ := os.OpenFile(filepath.Join(e.dir, "agent.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	cmd := exec.Command("nsenter", e.agentArgs...)
-	cmd.Env = append(os.Environ(), "KLT_AGENT=1")
+	cmd.Env = append(os.Environ(), "KLT_AGENT=1", "PATH="+e.loggerDir+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -562,11 +569,89 @@ func TestRealPods(t *testing.T) {
 		}
 	})
 
+	t.Run("an OOM-killed container says OOMKilled and restarts", func(t *testing.T) {
+		e.create(t, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "oom"}, Spec: v1.PodSpec{Containers: []v1.Container{
+			{Name: "c", Command: sh("x=a; while true; do x=$x$x; done"),
+				Resources: v1.ResourceRequirements{Limits: v1.ResourceList{v1.ResourceMemory: resource.MustParse("16Mi")}}},
+		}}})
+		p := e.waitPod(t, "oom", "a restart after the OOM kill", 60*time.Second, func(p *v1.Pod) bool {
+			return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1 &&
+				p.Status.ContainerStatuses[0].LastTerminationState.Terminated != nil
+		})
+		if term := p.Status.ContainerStatuses[0].LastTerminationState.Terminated; term.Reason != "OOMKilled" || term.ExitCode != 137 {
+			t.Errorf("last state = %s (exit %d), want OOMKilled (exit 137)", term.Reason, term.ExitCode)
+		}
+	})
+
+	t.Run("logs have timestamps, since and follow", func(t *testing.T) {
+		e.create(t, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stamps"}, Spec: v1.PodSpec{RestartPolicy: v1.RestartPolicyNever, Containers: []v1.Container{
+			{Name: "c", Command: sh("echo one; sleep 1.5; echo two >&2; sleep 1.5; echo three")},
+		}}})
+		e.waitPod(t, "stamps", "Running", 60*time.Second, func(p *v1.Pod) bool { return p.Status.Phase != v1.PodPending })
+		// Follow ends by itself once the container has exited.
+		out := e.logs(t, base, "stamps", "c", "follow=true&timestamps=true")
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("followed logs = %q, want 3 lines", out)
+		}
+		var at [3]time.Time
+		for i, want := range []string{"one", "two", "three"} {
+			ts, text, _ := strings.Cut(lines[i], " ")
+			var err error
+			if at[i], err = time.Parse(time.RFC3339Nano, ts); err != nil || text != want {
+				t.Fatalf("line %d = %q, want <RFC 3339 time> %s", i, lines[i], want)
+			}
+		}
+		if d := at[1].Sub(at[0]); d < time.Second {
+			t.Errorf("two was stamped %s after one, want the time it was written (1.5 s later)", d)
+		}
+		since := at[1].Truncate(time.Second).Format(time.RFC3339)
+		if out := e.logs(t, base, "stamps", "c", "sinceTime="+since); out != "two\nthree\n" {
+			t.Errorf("logs since %s = %q, want two and three", since, out)
+		}
+		if out := e.logs(t, base, "stamps", "c", "tailLines=1&timestamps=true"); out != lines[2]+"\n" {
+			t.Errorf("last line with its time = %q, want %q", out, lines[2]+"\n")
+		}
+	})
+
+	t.Run("a TTY container logs through its terminal", func(t *testing.T) {
+		e.create(t, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "tty"}, Spec: v1.PodSpec{RestartPolicy: v1.RestartPolicyNever, Containers: []v1.Container{
+			{Name: "c", TTY: true, Command: sh("echo on-a-terminal")},
+		}}})
+		e.waitPod(t, "tty", "Succeeded", 60*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+		if out := e.logs(t, base, "tty", "c", ""); out != "on-a-terminal\r\n" {
+			t.Errorf("logs = %q, want the line as the terminal wrote it", out)
+		}
+	})
+
 	t.Run("a restarted agent adopts without restarting", func(t *testing.T) {
 		before := e.waitPod(t, "shared", "Running", 10*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodRunning })
+		e.create(t, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ticker"}, Spec: v1.PodSpec{Containers: []v1.Container{
+			{Name: "c", Command: sh("i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")},
+		}}})
+		e.waitPod(t, "ticker", "Running", 60*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodRunning })
+		stopped := time.Now()
 		e.stopAgent(syscall.SIGKILL)
+		time.Sleep(time.Second)
+		restarted := time.Now()
 		e.startAgent(t)
 		time.Sleep(5 * time.Second)
+		// The container went on logging while no agent ran, each line
+		// stamped when it was written.
+		var during int
+		for i, l := range strings.Split(strings.TrimSuffix(e.logs(t, e.agentURL(t), "ticker", "c", "timestamps=true"), "\n"), "\n") {
+			ts, text, _ := strings.Cut(l, " ")
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil || text != fmt.Sprintf("tick %d", i) {
+				t.Fatalf("ticker line %d = %q, want <time> tick %d", i, l, i)
+			}
+			if at.After(stopped) && at.Before(restarted) {
+				during++
+			}
+		}
+		if during < 5 {
+			t.Errorf("%d lines stamped while the agent was down (1 s, a line every 0.1 s), want at least 5", during)
+		}
 		after := e.waitPod(t, "shared", "Running", 10*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodRunning && podReady(p) })
 		for i := range before.Status.ContainerStatuses {
 			b, a := before.Status.ContainerStatuses[i], after.Status.ContainerStatuses[i]

@@ -7,16 +7,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/containerlog"
 )
 
 // apiServer is the agent's HTTP API.
@@ -42,6 +46,8 @@ type handler struct {
 	rt   Runtime
 	// running reports whether container id's task is running.
 	running func(ctx context.Context, id string) bool
+	// taskGone reports whether container id has no task (any more).
+	taskGone func(ctx context.Context, id string) bool
 }
 
 func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
@@ -49,7 +55,7 @@ func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", a.cfg.Listen, err)
 	}
-	h := &handler{pods: a, rt: a.rt, running: a.rt.isRunning}
+	h := &handler{pods: a, rt: a.rt, running: a.rt.isRunning, taskGone: a.rt.taskGone}
 	srv := &http.Server{Handler: allowPeers(a.cfg.AllowedPeers, h.mux()), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -66,6 +72,11 @@ func (r *containerdRuntime) isRunning(ctx context.Context, id string) bool {
 	}
 	st, err := task.Status(r.nsCtx(ctx))
 	return err == nil && st.Status == "running"
+}
+
+func (r *containerdRuntime) taskGone(ctx context.Context, id string) bool {
+	_, _, err := r.task(r.nsCtx(ctx), id)
+	return errdefs.IsNotFound(err)
 }
 
 // allowPeers answers only loopback and the allowed addresses until the API
@@ -153,6 +164,11 @@ func (h *handler) logs(w http.ResponseWriter, req *http.Request) {
 	if v := q.Get("limitBytes"); v != "" {
 		limit, _ = strconv.ParseInt(v, 10, 64)
 	}
+	opts, err := logOptions(q, time.Now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	at := attempts(h.rt, pod.UID, container)
 	if previous {
 		if len(at) < 2 {
@@ -184,7 +200,8 @@ func (h *handler) logs(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	if _, err := io.Copy(out, f); err != nil {
+	lr := containerlog.NewReader(f, opts)
+	if _, err := lr.WriteTo(out); err != nil {
 		return
 	}
 	if !follow || previous {
@@ -192,28 +209,14 @@ func (h *handler) logs(w http.ResponseWriter, req *http.Request) {
 	}
 	flusher, _ := w.(http.Flusher)
 	id := containerID(pod, container, attempt)
-	buf := make([]byte, 32*1024)
 	for {
 		if flusher != nil {
 			flusher.Flush()
 		}
-		n, err := f.Read(buf)
-		if n > 0 {
-			if _, werr := out.Write(buf[:n]); werr != nil {
-				return
-			}
-			continue
-		}
-		if err != nil && err != io.EOF {
-			return
-		}
-		// At the end: stop once the container is no longer running and
-		// everything it wrote has been sent.
-		if !h.running(req.Context(), id) {
-			if n, _ := f.Read(buf); n > 0 {
-				_, _ = out.Write(buf[:n])
-				continue
-			}
+		// Once the task is deleted its logger has exited, having written
+		// all the container's output: one last read and the stream ends.
+		gone := h.taskGone(req.Context(), id)
+		if _, err := lr.WriteTo(out); err != nil || gone {
 			return
 		}
 		select {
@@ -222,6 +225,36 @@ func (h *handler) logs(w http.ResponseWriter, req *http.Request) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// logOptions reads timestamps, sinceSeconds and sinceTime.
+func logOptions(q url.Values, now time.Time) (containerlog.Options, error) {
+	var opts containerlog.Options
+	if v := q.Get("timestamps"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return opts, fmt.Errorf("timestamps must be true or false, not %q", v)
+		}
+		opts.Timestamps = b
+	}
+	secs, since := q.Get("sinceSeconds"), q.Get("sinceTime")
+	switch {
+	case secs != "" && since != "":
+		return opts, errors.New("at most one of sinceTime or sinceSeconds may be specified")
+	case secs != "":
+		n, err := strconv.ParseInt(secs, 10, 64)
+		if err != nil || n <= 0 {
+			return opts, fmt.Errorf("sinceSeconds must be a positive integer, not %q", secs)
+		}
+		opts.Since = now.Add(-time.Duration(n) * time.Second)
+	case since != "":
+		t, err := time.Parse(time.RFC3339, since)
+		if err != nil {
+			return opts, fmt.Errorf("sinceTime must be an RFC 3339 time, not %q", since)
+		}
+		opts.Since = t
+	}
+	return opts, nil
 }
 
 type limitWriter struct {

@@ -216,37 +216,94 @@ func (w *podWorker) phase(pod *v1.Pod) v1.PodPhase {
 	return v1.PodPending
 }
 
-// postStatus writes status through the status subresource when it changed.
-func (w *podWorker) postStatus(ctx context.Context, pod *v1.Pod, status v1.PodStatus) {
+// publish hands status to the worker's status poster when it differs from
+// what the API holds; a newer status replaces one not yet written, so a
+// burst of changes costs one or two writes, never one each.
+func (w *podWorker) publish(pod *v1.Pod, status v1.PodStatus) {
 	if w.terminal && len(w.state) == 0 {
 		return
 	}
+	w.statusMu.Lock()
 	if equality.Semantic.DeepEqual(pod.Status, status) {
+		w.wanted = nil
+	} else {
+		w.wanted = &wantedStatus{pod: pod, status: status}
+	}
+	w.statusMu.Unlock()
+	select {
+	case w.statusKick <- struct{}{}:
+	default:
+	}
+}
+
+// wantedStatus is a status to post and the pod it was computed from.
+type wantedStatus struct {
+	pod    *v1.Pod
+	status v1.PodStatus
+}
+
+// postStatuses writes the wanted status through the status subresource
+// whenever one is published, so that a slow write never holds up the
+// worker and a change is posted as soon as the previous write is done.
+func (w *podWorker) postStatuses(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.done:
+			return
+		case <-w.statusKick:
+		}
+		w.statusMu.Lock()
+		want := w.wanted
+		w.wanted = nil
+		w.statusMu.Unlock()
+		if want != nil {
+			w.writeStatus(ctx, want)
+		}
+	}
+}
+
+// writeStatus posts want on the newest copy of the pod. On a conflict it
+// fetches the pod and wakes the worker, which computes the status again
+// from it; other failures are retried at the next resync.
+func (w *podWorker) writeStatus(ctx context.Context, want *wantedStatus) {
+	base, _ := w.latest()
+	if base == nil || base.UID != want.pod.UID || equality.Semantic.DeepEqual(base.Status, want.status) {
 		return
 	}
-	for attempt := 0; attempt < 2; attempt++ {
-		p := pod.DeepCopy()
-		p.Status = status
-		updated, err := w.deps.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-		if err == nil {
-			w.mu.Lock()
-			if w.pod != nil && w.pod.ResourceVersion == pod.ResourceVersion {
-				w.pod = updated
+	p := base.DeepCopy()
+	p.Status = want.status
+	t0 := time.Now()
+	updated, err := w.deps.pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	observeStep("status_write", t0)
+	switch {
+	case err == nil:
+		w.mu.Lock()
+		if w.pod != nil && w.pod.ResourceVersion == base.ResourceVersion {
+			w.pod = updated
+		}
+		w.mu.Unlock()
+		if !w.postedRunning && want.status.Phase == v1.PodRunning {
+			w.postedRunning = true
+			if base.Status.Phase != v1.PodRunning { // not an adopted pod
+				observeStep("pod_start", w.firstSeen)
 			}
-			w.mu.Unlock()
+			klog.FromContext(ctx).V(1).Info("pod running", "sinceSeen", time.Since(w.firstSeen).Round(time.Millisecond),
+				"sinceCreated", time.Since(base.CreationTimestamp.Time).Round(time.Millisecond))
+		}
+	case apierrors.IsConflict(err):
+		fresh, gerr := w.deps.pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		if gerr != nil || fresh.UID != p.UID {
 			return
 		}
-		if !apierrors.IsConflict(err) {
-			if !apierrors.IsNotFound(err) {
-				klog.FromContext(ctx).Error(err, "updating pod status", "pod", klog.KObj(pod))
-			}
-			return
+		w.mu.Lock()
+		if w.pod != nil && w.pod.ResourceVersion == base.ResourceVersion {
+			w.pod = fresh
 		}
-		fresh, gerr := w.deps.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if gerr != nil || fresh.UID != pod.UID {
-			return
-		}
-		pod = fresh
-		status = w.computeStatus(fresh, time.Now())
+		w.mu.Unlock()
+		w.wake()
+	case !apierrors.IsNotFound(err):
+		klog.FromContext(ctx).Error(err, "updating pod status", "pod", klog.KObj(p))
 	}
 }

@@ -11,8 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 )
 
@@ -24,8 +22,8 @@ const (
 
 // workerDeps are what every pod worker shares.
 type workerDeps struct {
-	client     kubernetes.Interface
-	recorder   record.EventRecorder
+	pods       func(namespace string) podAPI
+	recorder   eventRecorder
 	rt         Runtime
 	nodeName   string
 	nodeIP     string
@@ -79,33 +77,39 @@ type podWorker struct {
 	exits  chan containerExit
 	probes chan probeResult
 
+	// The status poster's: the newest status to write, and its wake-up.
+	statusMu      sync.Mutex
+	wanted        *wantedStatus
+	statusKick    chan struct{}
+	postedRunning bool
+
 	// owned by the worker goroutine
-	lastPod     *v1.Pod
-	sandbox     *Sandbox
-	sandboxErr  string
-	sandboxAt   time.Time
-	initDone    bool
-	initFailed  bool
-	terminal    bool
-	torndown    bool
-	state       map[string]*ctrState
-	firstSeen   time.Time
-	reportedRun bool
+	lastPod    *v1.Pod
+	sandbox    *Sandbox
+	sandboxErr string
+	sandboxAt  time.Time
+	initDone   bool
+	initFailed bool
+	terminal   bool
+	torndown   bool
+	state      map[string]*ctrState
+	firstSeen  time.Time
 	// pendingAdopt are the containers found at start, sorted out by run.
 	pendingAdopt []ContainerInfo
 }
 
 func newPodWorker(deps *workerDeps, pod *v1.Pod, adopted []ContainerInfo) *podWorker {
 	w := &podWorker{
-		deps:      deps,
-		uid:       pod.UID,
-		pod:       pod,
-		wakeCh:    make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		exits:     make(chan containerExit, 16),
-		probes:    make(chan probeResult, 64),
-		state:     map[string]*ctrState{},
-		firstSeen: time.Now(),
+		deps:       deps,
+		uid:        pod.UID,
+		pod:        pod,
+		wakeCh:     make(chan struct{}, 1),
+		statusKick: make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		exits:      make(chan containerExit, 16),
+		probes:     make(chan probeResult, 64),
+		state:      map[string]*ctrState{},
+		firstSeen:  time.Now(),
 	}
 	w.adopt(pod, adopted)
 	if len(adopted) == 0 && (pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed) {
@@ -191,6 +195,7 @@ func (w *podWorker) run(ctx context.Context) {
 	defer close(w.done)
 	logger := klog.FromContext(ctx).WithValues("pod", w.uid)
 	ctx = klog.NewContext(ctx, logger)
+	go w.postStatuses(ctx)
 	w.startAdopted(ctx)
 	for {
 		if w.sync(ctx) {
@@ -219,6 +224,23 @@ func (w *podWorker) run(ctx context.Context) {
 		case <-t.C:
 		}
 		t.Stop()
+		w.drainEvents(ctx)
+	}
+}
+
+// drainEvents handles every event already queued, so that a burst of exits
+// and probe results costs one sync and one status, not one each.
+func (w *podWorker) drainEvents(ctx context.Context) {
+	for {
+		select {
+		case e := <-w.exits:
+			w.handleExit(ctx, e)
+		case r := <-w.probes:
+			w.handleProbe(ctx, r)
+		case <-w.wakeCh:
+		default:
+			return
+		}
 	}
 }
 
@@ -279,12 +301,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 			w.teardown(ctx, pod, false)
 		}
 	}
-	if !w.reportedRun && status.Phase == v1.PodRunning {
-		w.reportedRun = true
-		klog.FromContext(ctx).V(1).Info("pod running", "sinceSeen", time.Since(w.firstSeen).Round(time.Millisecond),
-			"sinceCreated", time.Since(pod.CreationTimestamp.Time).Round(time.Millisecond))
-	}
-	w.postStatus(ctx, pod, status)
+	w.publish(pod, status)
 	return false
 }
 
@@ -342,6 +359,10 @@ func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
 			}
 		}
 		w.start(ctx, pod, c, false)
+		if i < len(pod.Spec.Containers)-1 {
+			// The next start may pull for a while: show this one now.
+			w.publish(pod, w.computeStatus(pod, time.Now()))
+		}
 	}
 }
 
@@ -414,6 +435,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	}
 	ref := fieldRef(c.Name, init)
 	policy := pullPolicy(c)
+	tImage := time.Now()
 	var imageID string
 	var present bool
 	if policy != v1.PullAlways {
@@ -449,6 +471,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	default:
 		rec.Eventf(pod, v1.EventTypeNormal, "Pulled", "%sContainer image %q already present on machine", ref, c.Image)
 	}
+	observeStep("image", tImage)
 	attempt := 0
 	if st.started {
 		attempt = st.attempt + 1
@@ -727,7 +750,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject boo
 	}
 	zero := int64(0)
 	uid := pod.UID
-	err := w.deps.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+	err := w.deps.pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero,
 		Preconditions:      &metav1.Preconditions{UID: &uid},
 	})

@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -99,7 +100,23 @@ func (f *fakeRuntime) RemoveContainer(ctx context.Context, id string) error {
 func (f *fakeRuntime) ListContainers(ctx context.Context) ([]ContainerInfo, error) { return nil, nil }
 func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (int, error) {
 	f.record("exec " + id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.execCode, nil
+}
+
+func (f *fakeRuntime) setExecCode(code int) {
+	f.mu.Lock()
+	f.execCode = code
+	f.mu.Unlock()
+}
+
+// exit ends the running container id with code.
+func (f *fakeRuntime) exit(id string, code int) {
+	f.mu.Lock()
+	ch := f.waits[id]
+	f.mu.Unlock()
+	ch <- ExitInfo{Code: code, Finished: time.Now()}
 }
 func (f *fakeRuntime) LogPath(uid types.UID, container string, attempt int) string { return "" }
 
@@ -115,7 +132,7 @@ func testPod(policy v1.RestartPolicy) *v1.Pod {
 func startWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *fake.Clientset, context.CancelFunc) {
 	t.Helper()
 	client := fake.NewSimpleClientset(pod)
-	deps := &workerDeps{client: client, recorder: record.NewFakeRecorder(1000), rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
+	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: record.NewFakeRecorder(1000), rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
 		maxBackoff: 40 * time.Millisecond, resync: 20 * time.Millisecond}
 	w := newPodWorker(deps, pod, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -306,4 +323,164 @@ func TestBackoff(t *testing.T) {
 			t.Errorf("backoff(%d) = %s, want %s", tt.crashes, got, tt.want)
 		}
 	}
+}
+
+// statusWrites records the status writes a fake client receives and can
+// hold them (gate) to see what the worker does meanwhile. The fake client
+// runs reactors under its lock: while a write is held, the test reads only
+// what the reactor recorded.
+type statusWrites struct {
+	mu      sync.Mutex
+	all     []v1.PodStatus
+	holding *v1.PodStatus // the write the gate holds
+	gate    chan struct{}
+	whole   int // updates of the whole pod
+}
+
+func (s *statusWrites) react(a k8stesting.Action) (bool, runtime.Object, error) {
+	if a.GetSubresource() != "status" {
+		s.mu.Lock()
+		s.whole++
+		s.mu.Unlock()
+		return false, nil, nil
+	}
+	st := a.(k8stesting.UpdateAction).GetObject().(*v1.Pod).Status
+	s.mu.Lock()
+	gate := s.gate
+	if gate != nil {
+		s.holding = &st
+	}
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	s.mu.Lock()
+	s.all = append(s.all, st)
+	s.holding = nil
+	s.mu.Unlock()
+	return false, nil, nil
+}
+
+func (s *statusWrites) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.all)
+}
+
+func (s *statusWrites) last() *v1.PodStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.all) == 0 {
+		return nil
+	}
+	return &s.all[len(s.all)-1]
+}
+
+// startQuietWorker is startWorker with a resync of an hour: whatever the
+// worker posts, it posts because something changed.
+func startQuietWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *statusWrites) {
+	t.Helper()
+	client := fake.NewSimpleClientset(pod)
+	writes := &statusWrites{}
+	client.PrependReactor("update", "pods", writes.react)
+	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: record.NewFakeRecorder(1000), rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
+		maxBackoff: 40 * time.Millisecond, resync: time.Hour}
+	w := newPodWorker(deps, pod, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go w.run(ctx)
+	t.Cleanup(func() {
+		writes.mu.Lock()
+		if writes.gate != nil {
+			close(writes.gate)
+			writes.gate = nil
+		}
+		writes.mu.Unlock()
+		cancel()
+		<-w.done
+	})
+	return w, writes
+}
+
+func TestStatusPostedOnChangeAndCoalesced(t *testing.T) {
+	rt := newFakeRuntime()
+	pod := testPod(v1.RestartPolicyNever)
+	pod.Spec.Containers = nil
+	for i := 0; i < 5; i++ {
+		pod.Spec.Containers = append(pod.Spec.Containers, v1.Container{Name: fmt.Sprintf("c%d", i), Image: "img:1"})
+	}
+	w, writes := startQuietWorker(t, pod, rt)
+	eventually(t, "all five running posted", func() bool {
+		st := writes.last()
+		return st != nil && st.Phase == v1.PodRunning && podStatusReady(st)
+	})
+
+	// Hold the next write, end every container at once, and see the
+	// worker go on while the write waits: all the exits must land in one
+	// more write, not one each.
+	before := writes.count()
+	gate := make(chan struct{})
+	writes.mu.Lock()
+	writes.gate = gate
+	writes.mu.Unlock()
+	for i := range pod.Spec.Containers {
+		rt.exit(fmt.Sprintf("c%d-0", i), 0)
+	}
+	eventually(t, "the final status computed while a write is held", func() bool {
+		writes.mu.Lock()
+		held := writes.holding
+		writes.mu.Unlock()
+		w.statusMu.Lock()
+		defer w.statusMu.Unlock()
+		return (held != nil && held.Phase == v1.PodSucceeded) || (held != nil && w.wanted != nil && w.wanted.status.Phase == v1.PodSucceeded)
+	})
+	writes.mu.Lock()
+	writes.gate = nil
+	writes.mu.Unlock()
+	close(gate)
+	eventually(t, "Succeeded posted", func() bool {
+		st := writes.last()
+		return st != nil && st.Phase == v1.PodSucceeded
+	})
+	if n := writes.count() - before; n > 2 {
+		t.Errorf("five exits cost %d status writes, want at most 2", n)
+	}
+	for _, cs := range writes.last().ContainerStatuses {
+		if cs.State.Terminated == nil || cs.State.Terminated.Reason != "Completed" {
+			t.Errorf("container %s: state %+v, want terminated Completed", cs.Name, cs.State)
+		}
+	}
+	writes.mu.Lock()
+	defer writes.mu.Unlock()
+	if writes.whole > 0 {
+		t.Errorf("the worker updated the whole pod %d times, want status only", writes.whole)
+	}
+}
+
+func TestReadinessChangePostedPromptly(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.setExecCode(1)
+	pod := testPod(v1.RestartPolicyAlways)
+	pod.Spec.Containers[0].ReadinessProbe = &v1.Probe{
+		ProbeHandler:  v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"check"}}},
+		PeriodSeconds: 1, FailureThreshold: 1,
+	}
+	_, writes := startQuietWorker(t, pod, rt)
+	eventually(t, "running and not ready posted", func() bool {
+		st := writes.last()
+		return st != nil && st.Phase == v1.PodRunning && !podStatusReady(st)
+	})
+	rt.setExecCode(0)
+	eventually(t, "ready posted", func() bool {
+		st := writes.last()
+		return st != nil && podStatusReady(st)
+	})
+}
+
+func podStatusReady(st *v1.PodStatus) bool {
+	for _, c := range st.Conditions {
+		if c.Type == v1.PodReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
 }

@@ -148,7 +148,7 @@ func (s *State) componentNames() []string {
 
 // Binaries the lab runs: the project's own and the system's.
 var (
-	projectBinaries = []string{"apiserver", "controller-manager", "scheduler", "kubelet-lite", "echo"}
+	projectBinaries = []string{"apiserver", "controller-manager", "scheduler", "kubelet-lite", "container-logger", "echo"}
 	systemBinaries  = map[string]string{
 		"containerd":      "containerd",
 		"runc":            "runc",

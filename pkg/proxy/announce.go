@@ -16,13 +16,11 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/nodeclient"
 )
 
 // AnnouncerAnnotation names the node that holds a Service's LoadBalancer IP.
@@ -36,10 +34,9 @@ const NodeLeaseNamespace = "kube-node-lease"
 // of (node, Service) holds all of that Service's ingress IPs.
 type announcer struct {
 	cfg     Config
-	client  kubernetes.Interface
-	svcs    corelisters.ServiceLister
+	client  *nodeclient.Client
+	svcs    cache.Store
 	leases  cache.SharedIndexInformer
-	factory informers.SharedInformerFactory
 	netnsFd int
 	poke    chan struct{}
 
@@ -47,11 +44,12 @@ type announcer struct {
 	held map[string]bool // IPs this node holds on cfg.Interface
 }
 
-func newAnnouncer(cfg Config, client kubernetes.Interface, svcs corelisters.ServiceLister, shared informers.SharedInformerFactory) *announcer {
-	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(NodeLeaseNamespace))
+// newAnnouncer reads Services from svcs (an informer the caller runs) and
+// node Leases from an informer of its own.
+func newAnnouncer(cfg Config, client *nodeclient.Client, svcs cache.SharedIndexInformer) *announcer {
 	a := &announcer{
-		cfg: cfg, client: client, svcs: svcs, factory: f,
-		leases: f.Coordination().V1().Leases().Informer(),
+		cfg: cfg, client: client, svcs: svcs.GetStore(),
+		leases: nodeclient.NewInformer(client.Leases(NodeLeaseNamespace).ListWatch(nil), &coordinationv1.Lease{}),
 		poke:   make(chan struct{}, 1),
 		held:   map[string]bool{},
 	}
@@ -61,7 +59,7 @@ func newAnnouncer(cfg Config, client kubernetes.Interface, svcs corelisters.Serv
 		DeleteFunc: func(any) { a.kick() },
 	}
 	_, _ = a.leases.AddEventHandler(h)
-	_, _ = shared.Core().V1().Services().Informer().AddEventHandler(h)
+	_, _ = svcs.AddEventHandler(h)
 	return a
 }
 
@@ -73,8 +71,10 @@ func (a *announcer) kick() {
 }
 
 func (a *announcer) run(ctx context.Context) {
-	a.factory.Start(ctx.Done())
-	defer a.factory.Shutdown()
+	ctx, stop := context.WithCancel(ctx)
+	leasesDone := make(chan struct{})
+	go func() { defer close(leasesDone); a.leases.RunWithContext(ctx) }()
+	defer func() { stop(); <-leasesDone }()
 	if !cache.WaitForCacheSync(ctx.Done(), a.leases.HasSynced) {
 		return
 	}
@@ -174,20 +174,9 @@ func (a *announcer) adoptExisting() {
 }
 
 func (a *announcer) reconcile(ctx context.Context, now time.Time) {
-	objs := a.leases.GetStore().List()
-	leases := make([]*coordinationv1.Lease, 0, len(objs))
-	for _, o := range objs {
-		if l, ok := o.(*coordinationv1.Lease); ok {
-			leases = append(leases, l)
-		}
-	}
-	fresh := FreshNodes(leases, now)
-	svcs, err := a.svcs.List(labels.Everything())
-	if err != nil {
-		return
-	}
+	fresh := FreshNodes(storeList[*coordinationv1.Lease](a.leases.GetStore()), now)
 	want := map[string]bool{}
-	for _, svc := range svcs {
+	for _, svc := range storeList[*v1.Service](a.svcs) {
 		if svc.Spec.Type != v1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) == 0 {
 			continue
 		}
@@ -209,7 +198,7 @@ func (a *announcer) reconcile(ctx context.Context, now time.Time) {
 
 func (a *announcer) annotate(ctx context.Context, svc *v1.Service) {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnouncerAnnotation: a.cfg.NodeName}}})
-	if _, err := a.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := a.client.Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		klog.ErrorS(err, "proxy: recording LB announcer", "service", svc.Namespace+"/"+svc.Name)
 	}
 }
@@ -291,4 +280,16 @@ func inNetNS(fd int, fn func() error) error {
 	}
 	defer func() { _ = netns.Set(orig) }()
 	return fn()
+}
+
+// storeList is the objects of an informer's store, typed.
+func storeList[T any](s cache.Store) []T {
+	objs := s.List()
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
 }

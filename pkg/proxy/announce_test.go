@@ -11,9 +11,10 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"minik8s/pkg/nodeclient"
 )
 
 func nodeLease(name string, renew time.Time) *coordinationv1.Lease {
@@ -35,8 +36,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestAnnouncerHoldsAndReleases runs the announcer against a fake API and
-// a real interface in a throwaway namespace: this node takes the LB IPs of
+// TestAnnouncerHoldsAndReleases runs the announcer against a real
+// apiserver and a real interface in a throwaway namespace: this node takes the LB IPs of
 // the Services it wins among fresh nodes, records itself on them, and lets
 // them go when its own Lease expires.
 func TestAnnouncerHoldsAndReleases(t *testing.T) {
@@ -49,8 +50,9 @@ func TestAnnouncerHoldsAndReleases(t *testing.T) {
 		ip := fmt.Sprintf("10.200.0.%d", 200+i)
 		objs = append(objs, &v1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
-			Spec:       v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, ClusterIP: fmt.Sprintf("10.96.1.%d", i+1)},
-			Status:     v1.ServiceStatus{LoadBalancer: v1.LoadBalancerStatus{Ingress: []v1.LoadBalancerIngress{{IP: ip}}}},
+			Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, ClusterIP: fmt.Sprintf("10.96.1.%d", i+1),
+				Ports: []v1.ServicePort{{Port: 80}}},
+			Status: v1.ServiceStatus{LoadBalancer: v1.LoadBalancerStatus{Ingress: []v1.LoadBalancerIngress{{IP: ip}}}},
 		})
 		if Announcer("default/"+name, []string{"node1", "node2"}) == "node1" {
 			mine = append(mine, name+"="+ip)
@@ -58,14 +60,16 @@ func TestAnnouncerHoldsAndReleases(t *testing.T) {
 			theirs = append(theirs, name+"="+ip)
 		}
 	}
-	client := fake.NewClientset(objs...)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	a := newAnnouncer(Config{NodeName: "node1", Interface: "pxc-n", LeaseCheckPeriod: 50 * time.Millisecond}, client, factory.Core().V1().Services().Lister(), factory)
+	client := testAPI(t, objs...)
+	svcs := nodeclient.NewInformer(client.Services("").ListWatch(nil), &v1.Service{})
+	a := newAnnouncer(Config{NodeName: "node1", Interface: "pxc-n", LeaseCheckPeriod: 50 * time.Millisecond}, client, svcs)
 	a.netnsFd = n.nodeFd
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	factory.Start(ctx.Done())
-	factory.WaitForCacheSync(ctx.Done())
+	go svcs.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), svcs.HasSynced) {
+		t.Fatal("services cache did not sync")
+	}
 	done := make(chan struct{})
 	go func() { a.run(ctx); close(done) }()
 
@@ -88,19 +92,24 @@ func TestAnnouncerHoldsAndReleases(t *testing.T) {
 	for _, m := range mine {
 		name := strings.Split(m, "=")[0]
 		waitFor(t, "annotation on "+name, func() bool {
-			s, err := client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+			s, err := client.Services("default").Get(ctx, name, metav1.GetOptions{})
 			return err == nil && s.Annotations[AnnouncerAnnotation] == "node1"
 		})
 	}
 	for _, th := range theirs {
-		s, _ := client.CoreV1().Services("default").Get(ctx, strings.Split(th, "=")[0], metav1.GetOptions{})
+		s, _ := client.Services("default").Get(ctx, strings.Split(th, "=")[0], metav1.GetOptions{})
 		if v, ok := s.Annotations[AnnouncerAnnotation]; ok {
 			t.Errorf("node1 annotated %s (announcer %q), which it does not hold", th, v)
 		}
 	}
 
 	// Our own Lease expires: another node is the holder now.
-	if _, err := client.CoordinationV1().Leases(NodeLeaseNamespace).Update(ctx, nodeLease("node1", now.Add(-time.Minute)), metav1.UpdateOptions{}); err != nil {
+	own, err := client.Leases(NodeLeaseNamespace).Get(ctx, "node1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.Spec.RenewTime = &metav1.MicroTime{Time: now.Add(-time.Minute)}
+	if _, err := client.Leases(NodeLeaseNamespace).Update(ctx, own, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "LB IPs released", func() bool { return len(a.Held()) == 0 })

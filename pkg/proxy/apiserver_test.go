@@ -5,12 +5,51 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/nodeclient"
 )
+
+// testAPI starts a real apiserver holding objs (Services, with their
+// status, EndpointSlices and Leases) and returns a client of it.
+func testAPI(t *testing.T, objs ...runtime.Object) *nodeclient.Client {
+	t.Helper()
+	srv := apiservertest.Start(t)
+	client, err := nodeclient.New(srv.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *v1.Service:
+			created, err := client.Services(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+			if err == nil && len(o.Status.LoadBalancer.Ingress) > 0 {
+				created.Status = o.Status
+				_, err = client.Services(o.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{})
+			}
+			if err != nil {
+				t.Fatalf("creating service %s: %v", o.Name, err)
+			}
+		case *discoveryv1.EndpointSlice:
+			if _, err := client.EndpointSlices(o.Namespace).Create(ctx, o, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("creating endpointslice %s: %v", o.Name, err)
+			}
+		case *coordinationv1.Lease:
+			if _, err := client.Leases(o.Namespace).Create(ctx, o, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("creating lease %s: %v", o.Name, err)
+			}
+		default:
+			t.Fatalf("testAPI: unexpected %T", o)
+		}
+	}
+	return client
+}
 
 // TestAgainstAPIServer runs the proxy against a real minik8s apiserver:
 // a Service created through the API becomes reachable, a deleted one
@@ -18,8 +57,7 @@ import (
 func TestAgainstAPIServer(t *testing.T) {
 	n := newTestNet(t)
 	n.serveTCP(t, ":8080")
-	srv := apiservertest.Start(t)
-	client := kubernetes.NewForConfigOrDie(srv.Config)
+	client := testAPI(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -33,12 +71,12 @@ func TestAgainstAPIServer(t *testing.T) {
 	go func() { done <- p.Run(ctx) }()
 
 	svc := service("web", "10.96.0.10")
-	created, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+	created, err := client.Services("default").Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating service: %v", err)
 	}
 	sl := slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true})
-	if _, err := client.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err != nil {
+	if _, err := client.EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating endpointslice: %v", err)
 	}
 	addr := created.Spec.ClusterIP + ":80"
@@ -47,10 +85,10 @@ func TestAgainstAPIServer(t *testing.T) {
 		return err == nil && got == "10.244.1.5:8080"
 	})
 
-	if err := client.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+	if err := client.Services("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_ = client.DiscoveryV1().EndpointSlices("default").Delete(ctx, sl.Name, metav1.DeleteOptions{})
+	_ = client.EndpointSlices("default").Delete(ctx, sl.Name, metav1.DeleteOptions{})
 	waitFor(t, "deleted service to stop answering", func() bool {
 		_, err := get(n.nodeFd, addr)
 		return err != nil
@@ -58,5 +96,15 @@ func TestAgainstAPIServer(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
+	}
+}
+
+func TestRunNeedsClient(t *testing.T) {
+	p, err := New(Config{NodeName: "node1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err == nil {
+		t.Fatal("Run without a client: got no error")
 	}
 }

@@ -7,9 +7,9 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"minik8s/pkg/nodeclient"
 	"minik8s/pkg/proxy"
 )
 
@@ -18,7 +18,10 @@ import (
 func ExampleNew() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: "http://10.200.0.1:6443"})
+	client, err := nodeclient.New(&rest.Config{Host: "http://10.200.0.1:6443"})
+	if err != nil {
+		log.Fatal(err)
+	}
 	p, err := proxy.New(proxy.Config{
 		NodeName:      "node1",
 		NodeIP:        "10.200.0.11",

@@ -17,7 +17,6 @@ import (
 	"github.com/vishvananda/netns"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/client-go/kubernetes/fake"
 )
 
 // testNet is a throwaway topology:
@@ -174,7 +173,7 @@ func TestKernel(t *testing.T) {
 	n.serveUDP(t, "10.244.1.6:5353")
 	n.serveTCPRemote(t, ":8081")
 
-	p, err := New(Config{NodeName: "node1", NodeIP: "10.200.0.11", ClusterCIDR: "10.244.0.0/16", Interface: "pxc-n"}, fake.NewClientset())
+	p, err := New(Config{NodeName: "node1", NodeIP: "10.200.0.11", ClusterCIDR: "10.244.0.0/16", Interface: "pxc-n"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +206,15 @@ func TestKernel(t *testing.T) {
 		})
 	}
 	loc, clu := nodePort("loc", "10.96.0.20", 30081, true), nodePort("clu", "10.96.0.21", 30082, false)
+	locAff := nodePort("locaff", "10.96.0.22", 30083, true)
+	npEmpty := nodePort("npempty", "10.96.0.23", 30084, false)
+	udpEmpty := service("udpempty", "10.96.0.24", func(s *v1.Service) { s.Spec.Ports[0].Protocol = v1.ProtocolUDP; s.Spec.Ports[0].Port = 53 })
+	locAff.Spec.SessionAffinity = v1.ServiceAffinityClientIP
 	slices = append(slices,
 		slice("loc", 8081, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}, epSpec{ip: "10.244.9.9", node: "node2", ready: true}),
-		slice("clu", 8081, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}))
-	svcs := []*v1.Service{web, empty, aff, self, dns, loc, clu}
+		slice("clu", 8081, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}),
+		slice("locaff", 8080, v1.ProtocolTCP, append(two, epSpec{ip: "10.244.9.9", node: "node2", ready: true})...))
+	svcs := []*v1.Service{web, empty, aff, self, dns, loc, clu, locAff, npEmpty, udpEmpty}
 	if err := p.Sync(svcs, slices, false); err != nil {
 		t.Fatalf("first sync: %v", err)
 	}
@@ -232,6 +236,32 @@ func TestKernel(t *testing.T) {
 		_, err := get(n.nodeFd, "10.96.0.11:80")
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Errorf("got %v, want connection refused", err)
+		}
+	})
+	t.Run("nodeport without endpoints is refused at once", func(t *testing.T) {
+		_, err := get(n.clientFd, "10.200.0.11:30084")
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("got %v, want connection refused", err)
+		}
+	})
+	t.Run("udp to a service without endpoints gets port unreachable", func(t *testing.T) {
+		var c net.Conn
+		if err := inNetNS(n.nodeFd, func() (err error) { c, err = net.Dial("udp4", "10.96.0.24:53"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, _ = c.Write([]byte("q"))
+		if _, err := c.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("got %v, want connection refused (ICMP port unreachable)", err)
+		}
+	})
+	t.Run("a nodeport's port on a pod address is not the nodeport", func(t *testing.T) {
+		// 30080 is web's NodePort, but 10.244.1.5 is not this node's:
+		// the pod itself refuses (it serves 8080 only).
+		got, err := get(n.nodeFd, "10.244.1.5:30080")
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("got %q, %v; want connection refused by the pod", got, err)
 		}
 	})
 	t.Run("nodeport from outside", func(t *testing.T) {
@@ -266,6 +296,18 @@ func TestKernel(t *testing.T) {
 			}
 		}
 	})
+	t.Run("session affinity sticks on a nodeport with externalTrafficPolicy Local", func(t *testing.T) {
+		first, err := get(n.clientFd, "10.200.0.11:30083")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 20; i++ {
+			got, err := get(n.clientFd, "10.200.0.11:30083")
+			if err != nil || got != first {
+				t.Fatalf("request %d: got %q, %v; want %q", i, got, err, first)
+			}
+		}
+	})
 	t.Run("hairpin: endpoint reaches itself through its service", func(t *testing.T) {
 		got, err := get(n.epFd, "10.96.0.13:80")
 		if err != nil || got != "10.244.1.5:8080" {
@@ -278,47 +320,54 @@ func TestKernel(t *testing.T) {
 			t.Errorf("got %q, %v", got, err)
 		}
 	})
-	t.Run("udp flow moves when its endpoint goes", func(t *testing.T) {
-		var pc net.PacketConn
-		if err := inNetNS(n.nodeFd, func() (err error) { pc, err = net.ListenPacket("udp4", "10.244.1.1:40000"); return err }); err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		ask := func() string {
-			dst := &net.UDPAddr{IP: net.ParseIP("10.96.0.53"), Port: 53}
-			buf := make([]byte, 100)
-			for try := 0; try < 3; try++ {
-				_, _ = pc.WriteTo([]byte("q"), dst)
-				_ = pc.SetReadDeadline(time.Now().Add(time.Second))
-				k, _, err := pc.ReadFrom(buf)
-				if err == nil {
-					return string(buf[:k])
+	// Removed in a partial sync and in a full one (start-up, after an
+	// error, after a repair): either way the flow moves on.
+	for i, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("udp flow moves when its endpoint goes (full sync %v)", full), func(t *testing.T) {
+			var pc net.PacketConn
+			if err := inNetNS(n.nodeFd, func() (err error) {
+				pc, err = net.ListenPacket("udp4", fmt.Sprintf("10.244.1.1:%d", 40010+i))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			ask := func() string {
+				dst := &net.UDPAddr{IP: net.ParseIP("10.96.0.53"), Port: 53}
+				buf := make([]byte, 100)
+				for try := 0; try < 3; try++ {
+					_, _ = pc.WriteTo([]byte("q"), dst)
+					_ = pc.SetReadDeadline(time.Now().Add(time.Second))
+					k, _, err := pc.ReadFrom(buf)
+					if err == nil {
+						return string(buf[:k])
+					}
+				}
+				return ""
+			}
+			first := ask()
+			if first == "" {
+				t.Fatal("no udp answer")
+			}
+			var keep epSpec
+			for _, e := range two {
+				if !strings.HasPrefix(first, e.ip+":") {
+					keep = e
 				}
 			}
-			return ""
-		}
-		first := ask()
-		if first == "" {
-			t.Fatal("no udp answer")
-		}
-		var keep epSpec
-		for _, e := range two {
-			if !strings.HasPrefix(first, e.ip+":") {
-				keep = e
+			slices2 := append([]*discoveryv1.EndpointSlice{}, slices...)
+			slices2[3] = slice("dns", 5353, v1.ProtocolUDP, keep)
+			if err := p.Sync(svcs, slices2, full); err != nil {
+				t.Fatal(err)
 			}
-		}
-		slices2 := append([]*discoveryv1.EndpointSlice{}, slices...)
-		slices2[3] = slice("dns", 5353, v1.ProtocolUDP, keep)
-		if err := p.Sync(svcs, slices2, false); err != nil {
-			t.Fatal(err)
-		}
-		if got := ask(); got != keep.ip+":5353" {
-			t.Errorf("after removing %s: got answer from %q, want %s:5353", first, got, keep.ip)
-		}
-		if err := p.Sync(svcs, slices, false); err != nil {
-			t.Fatal(err)
-		}
-	})
+			if got := ask(); got != keep.ip+":5353" {
+				t.Errorf("after removing %s: got answer from %q, want %s:5353", first, got, keep.ip)
+			}
+			if err := p.Sync(svcs, slices, false); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 	t.Run("udp flow that started before its service was programmed is DNATed", func(t *testing.T) {
 		var pc net.PacketConn
 		if err := inNetNS(n.nodeFd, func() (err error) { pc, err = net.ListenPacket("udp4", "10.244.1.1:40001"); return err }); err != nil {
@@ -380,6 +429,46 @@ func TestKernel(t *testing.T) {
 			t.Errorf("deleted service still answers")
 		}
 	})
+	t.Run("verify accepts the table as written", func(t *testing.T) {
+		if err := p.w.Verify(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("changed map element and rule are noticed and repaired", func(t *testing.T) {
+		nft := func(cmd string) string { return sh(t, "ip", "netns", "exec", n.node, "nft", cmd) }
+		const elem = "10.96.0.10 . tcp . 80 . 0x00000000 : 10.244.1.5 . 8080"
+		if out := nft("list map ip minik8s endpoints"); !strings.Contains(out, elem) {
+			t.Fatalf("no element %q in\n%s", elem, out)
+		}
+		// Same key, another port: the element count stays the same.
+		nft("delete element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 }")
+		nft("add element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 : 10.244.1.5 . 8081 }")
+		if err := p.w.Verify(); err == nil {
+			t.Fatal("verify did not notice the changed element")
+		}
+		if err := p.Sync(svcs, slices, true); err != nil {
+			t.Fatal(err)
+		}
+		if out := nft("list map ip minik8s endpoints"); !strings.Contains(out, elem) {
+			t.Errorf("element %q not restored:\n%s", elem, out)
+		}
+		// A rule replaced by another: the rule count stays the same.
+		nft("flush chain ip minik8s " + pickChain(2))
+		nft("add rule ip minik8s " + pickChain(2) + " meta mark set 0x1")
+		nft("add rule ip minik8s " + pickChain(2) + " drop")
+		if err := p.w.Verify(); err == nil {
+			t.Fatal("verify did not notice the changed rule")
+		}
+		if err := p.Sync(svcs, slices, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.w.Verify(); err != nil {
+			t.Fatalf("verify after repair: %v", err)
+		}
+		if got, err := get(n.nodeFd, "10.96.0.10:80"); err != nil || !strings.HasPrefix(got, "10.244.1.") {
+			t.Errorf("after repair: got %q, %v", got, err)
+		}
+	})
 	t.Run("table removed by someone else is noticed and rewritten", func(t *testing.T) {
 		sh(t, "ip", "netns", "exec", n.node, "nft", "delete", "table", "ip", TableName)
 		if err := p.w.Verify(); err == nil {
@@ -397,13 +486,13 @@ func TestKernel(t *testing.T) {
 	})
 }
 
-// TestRunAgainstFake runs the whole Proxy (informers, batching, cleanup)
-// against a fake clientset inside a throwaway namespace.
-func TestRunAgainstFake(t *testing.T) {
+// TestRunCleanupOnExit runs the whole Proxy (informers, batching, cleanup)
+// against a real apiserver inside a throwaway namespace.
+func TestRunCleanupOnExit(t *testing.T) {
 	n := newTestNet(t)
 	n.serveTCP(t, ":8080")
 	web := service("web", "10.96.0.10")
-	client := fake.NewClientset(web, slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}))
+	client := testAPI(t, web, slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}))
 	p, err := New(Config{NodeName: "node1", ClusterCIDR: "10.244.0.0/16", MinSyncPeriod: 10 * time.Millisecond, CleanupOnExit: true}, client)
 	if err != nil {
 		t.Fatal(err)
@@ -431,4 +520,53 @@ func TestRunAgainstFake(t *testing.T) {
 	if !strings.Contains(string(out), "No such file") {
 		t.Errorf("table left after clean exit: %s", out)
 	}
+}
+
+// TestRunRepairsEditedTable: a map element changed by hand is put back by
+// Run's periodic check, without any change in the API.
+func TestRunRepairsEditedTable(t *testing.T) {
+	n := newTestNet(t)
+	web := service("web", "10.96.0.10")
+	client := testAPI(t, web, slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}))
+	p, err := New(Config{NodeName: "node1", ClusterCIDR: "10.244.0.0/16", MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: 100 * time.Millisecond, CleanupOnExit: true}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.w.netnsFd = n.nodeFd
+	synced := make(chan struct{}, 100)
+	p.OnSync = func(*State) { synced <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	nft := func(cmd string) string { return sh(t, "ip", "netns", "exec", n.node, "nft", cmd) }
+	const elem = "10.96.0.10 . tcp . 80 . 0x00000000 : 10.244.1.5 . 8080"
+	// Syncs come from API events and from repairs: wait for the one that
+	// leaves elem in place.
+	waitElem := func(what string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case <-synced:
+				if strings.Contains(nft("list map ip minik8s endpoints"), elem) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: no element %q in\n%s", what, elem, nft("list map ip minik8s endpoints"))
+			}
+		}
+	}
+	waitElem("first sync")
+	// One transaction, so that a repair cannot run in between.
+	nft("delete element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 }; add element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 : 10.244.1.9 . 8080 }")
+	if strings.Contains(nft("list map ip minik8s endpoints"), elem) {
+		t.Fatal("the element was not changed")
+	}
+	waitElem("after the edit")
 }

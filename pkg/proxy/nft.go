@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,19 +24,20 @@ const (
 	// masqMark is the packet mark bit that asks postrouting to masquerade.
 	masqMark = 0x4000
 
-	mapServiceIPs   = "service_ips"
-	mapNodePorts    = "service_nodeports"
-	mapEndpoints    = "endpoints"
-	mapNodePortEPs  = "nodeport_endpoints"
-	setRejectIPs    = "reject_ips"
-	setRejectPorts  = "reject_nodeports"
-	setLocalEPs     = "local_endpoints"
-	chainServices   = "services"
-	chainReject     = "reject_no_endpoints"
-	elementsPerMsg  = 400
-	netlinkBufBytes = 512 << 20
-	ipsDstNAT       = 0x20 // IPS_DST_NAT conntrack status bit
-	icmpPortUnreach = 3
+	mapServiceIPs     = "service_ips"
+	mapNodePorts      = "service_nodeports"
+	mapEndpoints      = "endpoints"
+	mapNodePortEPs    = "nodeport_endpoints"
+	setRejectIPs      = "reject_ips"
+	setRejectPorts    = "reject_nodeports"
+	setLocalEPs       = "local_endpoints"
+	chainServices     = "services"
+	chainReject       = "reject_no_endpoints"
+	chainRejectPacket = "reject_packet"
+	elementsPerMsg    = 400
+	netlinkBufBytes   = 512 << 20
+	ipsDstNAT         = 0x20 // IPS_DST_NAT conntrack status bit
+	icmpPortUnreach   = 3
 )
 
 var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
@@ -47,6 +49,10 @@ type writer struct {
 	applied *State
 	// appliedLocal is the local endpoint set as written.
 	appliedLocal map[[4]byte]struct{}
+	// verifiedGen is the netns's ruleset generation when Verify last
+	// found the table as applied (valid if verified is set).
+	verifiedGen uint32
+	verified    bool
 }
 
 // netlinkHandle is a vishvananda/netlink handle in the writer's netns.
@@ -163,11 +169,9 @@ func loadDispatchKey() []expr.Any {
 	}
 }
 
-// loadLocalPortKey checks fib daddr type local and loads l4proto . th dport.
-func loadLocalPortKey() []expr.Any {
+// loadPortKey loads meta l4proto . th dport into reg 1 (NodePort keys).
+func loadPortKey() []expr.Any {
 	return []expr.Any{
-		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ne32(unix.RTN_LOCAL)},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 	}
@@ -241,52 +245,59 @@ func (r rule) exprs() []expr.Any {
 	return e
 }
 
-// addBase adds the fixed part of the table: sets, hooks, dispatch.
-func addBase(c *nftables.Conn, cidr *net.IPNet) error {
-	for _, s := range fixedSets() {
-		if err := c.AddSet(s, nil); err != nil {
-			return fmt.Errorf("adding set %s: %w", s.Name, err)
-		}
-	}
+// baseChain is a chain of the fixed part of the table with its rules.
+type baseChain struct {
+	chain *nftables.Chain
+	rules [][]expr.Any
+}
+
+// baseChains is the fixed part of the table: hooks, dispatch, the shared
+// pick chains and the reject chains. Every rule here runs for the first
+// packet of every connection the node sees, Service or not, so the
+// cheapest test that rules most packets out comes first.
+func baseChains(cidr *net.IPNet) []baseChain {
 	pol := nftables.ChainPolicyAccept
 	hook := func(name string, typ nftables.ChainType, h *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
-		return c.AddChain(&nftables.Chain{Table: table, Name: name, Type: typ, Hooknum: h, Priority: prio, Policy: &pol})
+		return &nftables.Chain{Table: table, Name: name, Type: typ, Hooknum: h, Priority: prio, Policy: &pol}
 	}
-	svc := c.AddChain(&nftables.Chain{Table: table, Name: chainServices})
-	c.AddRule(&nftables.Rule{Table: table, Chain: svc, Exprs: append(loadDispatchKey(),
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: mapServiceIPs})})
-	c.AddRule(&nftables.Rule{Table: table, Chain: svc, Exprs: append(loadLocalPortKey(),
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: mapNodePorts})})
+	// A NodePort is looked up in its map (a hash lookup, which most
+	// packets miss) before fib checks that the address is local.
+	nodePort := append(loadPortKey(),
+		&expr.Lookup{SourceRegister: 1, SetName: mapNodePorts},
+		&expr.Fib{Register: 2, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 2, Data: ne32(unix.RTN_LOCAL)},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: mapNodePorts})
+	chains := []baseChain{{chainRef(chainServices), [][]expr.Any{
+		append(loadDispatchKey(), &expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: mapServiceIPs}),
+		nodePort,
+	}}}
 	// The shared pick chains: mark for masquerade, then DNAT to entry
 	// (frontend . numgen random mod n) of the endpoint map.
 	for n := 1; n <= maxPick; n++ {
 		for _, np := range []bool{false, true} {
-			name, key, set := pickChain(n), loadDispatchKey(), mapEndpoints
-			next := uint32(11)
+			name, key, set, next := pickChain(n), loadDispatchKey(), mapEndpoints, uint32(11)
 			if np {
-				name, set, next = pickNodePortChain(n), mapNodePortEPs, 10
-				key = []expr.Any{
-					&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-					&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-				}
+				name, key, set, next = pickNodePortChain(n), loadPortKey(), mapNodePortEPs, 10
 			}
-			ch := c.AddChain(&nftables.Chain{Table: table, Name: name})
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: rule{Kind: ruleMark, Src: cidr}.exprs()})
-			e := append(key, &expr.Numgen{Register: next, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM},
-				&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: set},
-				&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 9, RegProtoMax: 9, Specified: true})
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: e})
+			var index expr.Any = &expr.Numgen{Register: next, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM}
+			if n == 1 {
+				index = &expr.Immediate{Register: next, Data: ne32(0)}
+			}
+			chains = append(chains, baseChain{chainRef(name), [][]expr.Any{
+				rule{Kind: ruleMark, Src: cidr}.exprs(),
+				append(key, index,
+					&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: set},
+					&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 9, RegProtoMax: 9, Specified: true}),
+			}})
 		}
 	}
 	jumpServices := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainServices}}
-	pre := hook("nat_prerouting", nftables.ChainTypeNAT, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest)
-	c.AddRule(&nftables.Rule{Table: table, Chain: pre, Exprs: jumpServices})
-	out := hook("nat_output", nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest)
-	c.AddRule(&nftables.Rule{Table: table, Chain: out, Exprs: jumpServices})
+	chains = append(chains,
+		baseChain{hook("nat_prerouting", nftables.ChainTypeNAT, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest), [][]expr.Any{jumpServices}},
+		baseChain{hook("nat_output", nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest), [][]expr.Any{jumpServices}})
 
-	post := hook("nat_postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource)
 	// Masquerade what the Service chains marked, and clear the mark.
-	c.AddRule(&nftables.Rule{Table: table, Chain: post, Exprs: []expr.Any{
+	post := [][]expr.Any{{
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: ne32(masqMark), Xor: ne32(0)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ne32(0)},
@@ -294,7 +305,7 @@ func addBase(c *nftables.Conn, cidr *net.IPNet) error {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: ne32(^uint32(masqMark)), Xor: ne32(0)},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 		&expr.Masq{},
-	}})
+	}}
 	if cidr != nil {
 		// Hairpin: a local pod DNATed to an endpoint on this node's bridge
 		// (itself included) would get the reply straight from the
@@ -309,38 +320,59 @@ func addBase(c *nftables.Conn, cidr *net.IPNet) error {
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: setLocalEPs},
 			&expr.Masq{})
-		c.AddRule(&nftables.Rule{Table: table, Chain: post, Exprs: e})
+		post = append(post, e)
 	}
+	chains = append(chains, baseChain{hook("nat_postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource), post})
+
 	// Services without endpoints: refuse at once instead of timing out.
-	// Only a connection's first packet is looked at, and the nodeport
-	// set is checked before the (dearer) fib lookup.
-	rej := c.AddChain(&nftables.Chain{Table: table, Name: chainReject})
-	tcpRST := &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
-	icmp := &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreach}
-	ipLookup := append(loadDispatchKey(), &expr.Lookup{SourceRegister: 1, SetName: setRejectIPs})
-	portLookup := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: 1, SetName: setRejectPorts},
-		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ne32(unix.RTN_LOCAL)},
-	}
-	for _, m := range [][]expr.Any{ipLookup, portLookup} {
-		c.AddRule(&nftables.Rule{Table: table, Chain: rej, Exprs: append(append(append([]expr.Any{}, m...), matchProto(protoTCP)...), tcpRST)})
-		c.AddRule(&nftables.Rule{Table: table, Chain: rej, Exprs: append(append([]expr.Any{}, m...), icmp)})
-	}
+	// Only a connection's first packet is looked at: one set lookup for
+	// ClusterIPs, one for NodePorts (then fib), and only a hit goes on
+	// to the reject rules.
+	gotoReject := &expr.Verdict{Kind: expr.VerdictGoto, Chain: chainRejectPacket}
+	chains = append(chains,
+		baseChain{chainRef(chainReject), [][]expr.Any{
+			append(loadDispatchKey(), &expr.Lookup{SourceRegister: 1, SetName: setRejectIPs}, gotoReject),
+			append(loadPortKey(),
+				&expr.Lookup{SourceRegister: 1, SetName: setRejectPorts},
+				&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ne32(unix.RTN_LOCAL)},
+				gotoReject),
+		}},
+		baseChain{chainRef(chainRejectPacket), [][]expr.Any{
+			append(matchProto(protoTCP), &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}),
+			{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreach}},
+		}})
 	for _, h := range []struct {
 		name string
 		hook *nftables.ChainHook
 	}{{"filter_input", nftables.ChainHookInput}, {"filter_forward", nftables.ChainHookForward}, {"filter_output", nftables.ChainHookOutput}} {
 		prio := nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 1)
-		ch := hook(h.name, nftables.ChainTypeFilter, h.hook, prio)
-		c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: []expr.Any{
+		chains = append(chains, baseChain{hook(h.name, nftables.ChainTypeFilter, h.hook, prio), [][]expr.Any{{
 			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: ne32(expr.CtStateBitNEW), Xor: ne32(0)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ne32(0)},
 			&expr.Verdict{Kind: expr.VerdictJump, Chain: chainReject},
-		}})
+		}}})
+	}
+	return chains
+}
+
+// addBase adds the fixed part of the table: sets, then every chain before
+// any rule (a rule may jump to a chain defined after it), then the rules.
+func addBase(c *nftables.Conn, cidr *net.IPNet) error {
+	for _, s := range fixedSets() {
+		if err := c.AddSet(s, nil); err != nil {
+			return fmt.Errorf("adding set %s: %w", s.Name, err)
+		}
+	}
+	chains := baseChains(cidr)
+	for _, bc := range chains {
+		c.AddChain(bc.chain)
+	}
+	for _, bc := range chains {
+		for _, e := range bc.rules {
+			c.AddRule(&nftables.Rule{Table: table, Chain: bc.chain, Exprs: e})
+		}
 	}
 	return nil
 }
@@ -474,6 +506,40 @@ func (w *writer) apply(st *State, full bool, changes []change) error {
 	return nil
 }
 
+// elemJob is the elements of one map or set to delete and to add.
+type elemJob struct {
+	set      string
+	del, add []nftables.SetElement
+}
+
+// elemJobs lists the element changes of every fixed map and set from old
+// to st (local endpoints, shared between Services, aside).
+func elemJobs(old, st *State) []elemJob {
+	ipK := func(k ipKey) []byte { return ipKeyBytes(k) }
+	pK := func(k portKey) []byte { return portKeyBytes(k) }
+	plain := func(b []byte) nftables.SetElement { return nftables.SetElement{Key: b} }
+	epK := func(k epKey) []byte { return append(ipKeyBytes(k.Front), ne32(k.Index)...) }
+	npK := func(k npEpKey) []byte { return append(portKeyBytes(k.Front), ne32(k.Index)...) }
+	var jobs []elemJob
+	d, a := elemDiff(old.ServiceIPs, st.ServiceIPs, ipK, func(k ipKey, v string) nftables.SetElement { return gotoElem(ipKeyBytes(k), v) })
+	jobs = append(jobs, elemJob{mapServiceIPs, d, a})
+	d, a = elemDiff(old.NodePorts, st.NodePorts, pK, func(k portKey, v string) nftables.SetElement { return gotoElem(portKeyBytes(k), v) })
+	jobs = append(jobs, elemJob{mapNodePorts, d, a})
+	d, a = elemDiff(old.Endpoints, st.Endpoints, epK, func(k epKey, v endpoint) nftables.SetElement {
+		return nftables.SetElement{Key: epK(k), Val: endpointBytes(v)}
+	})
+	jobs = append(jobs, elemJob{mapEndpoints, d, a})
+	d, a = elemDiff(old.NodePortEndpoints, st.NodePortEndpoints, npK, func(k npEpKey, v endpoint) nftables.SetElement {
+		return nftables.SetElement{Key: npK(k), Val: endpointBytes(v)}
+	})
+	jobs = append(jobs, elemJob{mapNodePortEPs, d, a})
+	d, a = elemDiff(old.RejectIPs, st.RejectIPs, ipK, func(k ipKey, _ struct{}) nftables.SetElement { return plain(ipKeyBytes(k)) })
+	jobs = append(jobs, elemJob{setRejectIPs, d, a})
+	d, a = elemDiff(old.RejectNodePorts, st.RejectNodePorts, pK, func(k portKey, _ struct{}) nftables.SetElement { return plain(portKeyBytes(k)) })
+	jobs = append(jobs, elemJob{setRejectPorts, d, a})
+	return jobs
+}
+
 // diff queues the messages that turn old into st.
 func diff(c *nftables.Conn, old, st *State) error {
 	for n, t := range st.AffinitySets {
@@ -501,32 +567,7 @@ func diff(c *nftables.Conn, old, st *State) error {
 		}
 		addRules(c, n, rs)
 	}
-	ipK := func(k ipKey) []byte { return ipKeyBytes(k) }
-	pK := func(k portKey) []byte { return portKeyBytes(k) }
-	type job struct {
-		set      string
-		del, add []nftables.SetElement
-	}
-	var jobs []job
-	d, a := elemDiff(old.ServiceIPs, st.ServiceIPs, ipK, func(k ipKey, v string) nftables.SetElement { return gotoElem(ipKeyBytes(k), v) })
-	jobs = append(jobs, job{mapServiceIPs, d, a})
-	d, a = elemDiff(old.NodePorts, st.NodePorts, pK, func(k portKey, v string) nftables.SetElement { return gotoElem(portKeyBytes(k), v) })
-	jobs = append(jobs, job{mapNodePorts, d, a})
-	plain := func(b []byte) nftables.SetElement { return nftables.SetElement{Key: b} }
-	epK := func(k epKey) []byte { return append(ipKeyBytes(k.Front), ne32(k.Index)...) }
-	d, a = elemDiff(old.Endpoints, st.Endpoints, epK, func(k epKey, v endpoint) nftables.SetElement {
-		return nftables.SetElement{Key: epK(k), Val: endpointBytes(v)}
-	})
-	jobs = append(jobs, job{mapEndpoints, d, a})
-	npK := func(k npEpKey) []byte { return append(portKeyBytes(k.Front), ne32(k.Index)...) }
-	d, a = elemDiff(old.NodePortEndpoints, st.NodePortEndpoints, npK, func(k npEpKey, v endpoint) nftables.SetElement {
-		return nftables.SetElement{Key: npK(k), Val: endpointBytes(v)}
-	})
-	jobs = append(jobs, job{mapNodePortEPs, d, a})
-	d, a = elemDiff(old.RejectIPs, st.RejectIPs, ipK, func(k ipKey, _ struct{}) nftables.SetElement { return plain(ipKeyBytes(k)) })
-	jobs = append(jobs, job{setRejectIPs, d, a})
-	d, a = elemDiff(old.RejectNodePorts, st.RejectNodePorts, pK, func(k portKey, _ struct{}) nftables.SetElement { return plain(portKeyBytes(k)) })
-	jobs = append(jobs, job{setRejectPorts, d, a})
+	jobs := elemJobs(old, st)
 	for _, j := range jobs {
 		if err := addElems(c, setRef(j.set), j.del, true); err != nil {
 			return err
@@ -563,51 +604,321 @@ func sameCIDR(a, b *net.IPNet) bool {
 	return a.String() == b.String()
 }
 
-// Verify reports whether the kernel table still has what was applied
-// (someone may have flushed or deleted it): every chain present and the
-// dispatch map complete.
+// Verify reads the table back and compares it with what the last sync
+// wrote, as Run does every SyncPeriod (rewriting it when they differ).
+func (p *Proxy) Verify() error { return p.w.Verify() }
+
+// Verify reports whether the kernel table is still what was applied: the
+// same chains (hooks included) holding the same rules, the same sets, and
+// the same elements in every map and set but the affinity sets, which
+// packets fill. Someone may have deleted, flushed or edited any part.
+// It reads the whole table back: one dump per chain and per set.
+//
+// Every change to any table of the netns moves its ruleset generation,
+// so while the generation stays where the last good check saw it the
+// table cannot have changed, and the check is one small request.
 func (w *writer) Verify() error {
 	if w.applied == nil {
 		return errors.New("nothing applied")
+	}
+	gen, err := w.generation()
+	if err != nil {
+		return fmt.Errorf("reading the ruleset generation: %w", err)
+	}
+	if w.verified && gen == w.verifiedGen {
+		return nil
 	}
 	c, err := w.conn()
 	if err != nil {
 		return err
 	}
+	if err := verifyChains(c, w.applied); err != nil {
+		return err
+	}
+	if err := w.verifySets(c, w.applied, w.appliedLocal); err != nil {
+		return err
+	}
+	// A change made while comparing moved the generation past gen: the
+	// next check compares again.
+	w.verified, w.verifiedGen = true, gen
+	return nil
+}
+
+// verifyChains compares the kernel's chains and rules with the base
+// chains and the Service chains of st.
+func verifyChains(c *nftables.Conn, st *State) error {
+	want := map[string]baseChain{}
+	for _, bc := range baseChains(st.ClusterCIDR) {
+		want[bc.chain.Name] = bc
+	}
+	for n, rs := range st.Chains {
+		bc := baseChain{chain: chainRef(n)}
+		for _, r := range rs {
+			bc.rules = append(bc.rules, r.exprs())
+		}
+		want[n] = bc
+	}
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		return fmt.Errorf("listing chains: %w", err)
 	}
-	have := map[string]bool{}
+	have := map[string]*nftables.Chain{}
 	for _, ch := range chains {
 		if ch.Table.Name == TableName {
-			have[ch.Name] = true
+			if _, ok := want[ch.Name]; !ok {
+				return fmt.Errorf("unexpected chain %s", ch.Name)
+			}
+			have[ch.Name] = ch
 		}
 	}
-	for _, n := range []string{chainServices, chainReject, pickChain(maxPick), pickNodePortChain(maxPick), "nat_prerouting", "nat_output", "nat_postrouting", "filter_input", "filter_forward", "filter_output"} {
-		if !have[n] {
+	for n, bc := range want {
+		ch := have[n]
+		if ch == nil {
 			return fmt.Errorf("chain %s missing", n)
 		}
-	}
-	for n := range w.applied.Chains {
-		if !have[n] {
-			return fmt.Errorf("chain %s missing", n)
+		if h, w := hookOf(ch), hookOf(bc.chain); h != w {
+			return fmt.Errorf("chain %s is %q, want %q", n, h, w)
 		}
-	}
-	els, err := c.GetSetElements(setRef(mapServiceIPs))
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", mapServiceIPs, err)
-	}
-	if len(els) != len(w.applied.ServiceIPs) {
-		return fmt.Errorf("map %s has %d elements, want %d", mapServiceIPs, len(els), len(w.applied.ServiceIPs))
-	}
-	if els, err = c.GetSetElements(setRef(mapEndpoints)); err != nil {
-		return fmt.Errorf("reading %s: %w", mapEndpoints, err)
-	}
-	if len(els) != len(w.applied.Endpoints) {
-		return fmt.Errorf("map %s has %d elements, want %d", mapEndpoints, len(els), len(w.applied.Endpoints))
+		rules, err := c.GetRules(table, ch)
+		if err != nil {
+			return fmt.Errorf("reading chain %s: %w", n, err)
+		}
+		if len(rules) != len(bc.rules) {
+			return fmt.Errorf("chain %s has %d rules, want %d", n, len(rules), len(bc.rules))
+		}
+		for i, r := range rules {
+			if !sameExprs(r.Exprs, bc.rules[i]) {
+				return fmt.Errorf("chain %s: rule %d changed", n, i)
+			}
+		}
 	}
 	return nil
+}
+
+// hookOf describes what makes a base chain (nothing for a regular one).
+func hookOf(ch *nftables.Chain) string {
+	s := string(ch.Type)
+	if ch.Hooknum != nil {
+		s += fmt.Sprintf(" hook %d", *ch.Hooknum)
+	}
+	if ch.Priority != nil {
+		s += fmt.Sprintf(" priority %d", *ch.Priority)
+	}
+	if ch.Policy != nil {
+		s += fmt.Sprintf(" policy %d", *ch.Policy)
+	}
+	return s
+}
+
+// sameExprs compares two rules by their netlink encoding: a rule read
+// back from the kernel decodes to the fields it was written with.
+func sameExprs(a, b []expr.Any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	fam := byte(nftables.TableFamilyIPv4)
+	for i := range a {
+		x, err1 := expr.Marshal(fam, a[i])
+		y, err2 := expr.Marshal(fam, b[i])
+		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+// verifySets compares the kernel's sets and their elements with st.
+func (w *writer) verifySets(c *nftables.Conn, st *State, local map[[4]byte]struct{}) error {
+	want := map[string][]nftables.SetElement{}
+	for _, j := range elemJobs(newState(st.ClusterCIDR), st) {
+		want[j.set] = j.add
+	}
+	for ip := range local {
+		want[setLocalEPs] = append(want[setLocalEPs], nftables.SetElement{Key: append([]byte{}, ip[:]...)})
+	}
+	sets, err := c.GetSets(table)
+	if err != nil {
+		return fmt.Errorf("listing sets: %w", err)
+	}
+	have := map[string]*nftables.Set{}
+	for _, s := range sets {
+		have[s.Name] = s
+	}
+	for _, s := range fixedSets() {
+		if have[s.Name] == nil {
+			return fmt.Errorf("set %s missing", s.Name)
+		}
+		els, err := w.setElements(s.Name)
+		if err != nil {
+			return fmt.Errorf("reading set %s: %w", s.Name, err)
+		}
+		if err := sameElements(els, want[s.Name]); err != nil {
+			return fmt.Errorf("set %s: %w", s.Name, err)
+		}
+	}
+	for n := range st.AffinitySets {
+		if have[n] == nil {
+			return fmt.Errorf("set %s missing", n)
+		}
+	}
+	if len(have) != len(fixedSets())+len(st.AffinitySets) {
+		return fmt.Errorf("%d sets, want %d", len(have), len(fixedSets())+len(st.AffinitySets))
+	}
+	return nil
+}
+
+// sameElements compares the elements read back (key to value) with the
+// wanted ones.
+func sameElements(have map[string]string, want []nftables.SetElement) error {
+	if len(have) != len(want) {
+		return fmt.Errorf("%d elements, want %d", len(have), len(want))
+	}
+	for _, e := range want {
+		v := string(e.Val)
+		if e.VerdictData != nil {
+			v = verdictString(uint32(e.VerdictData.Kind), e.VerdictData.Chain)
+		}
+		if h, ok := have[string(e.Key)]; !ok || h != v {
+			return fmt.Errorf("element %x missing or changed", e.Key)
+		}
+	}
+	return nil
+}
+
+func verdictString(code uint32, chain string) string {
+	return fmt.Sprintf("verdict %d %s", int32(code), chain)
+}
+
+// dumpBufBytes is the receive buffer for reading sets back. The kernel
+// sizes each chunk of a dump by the largest buffer the reader offered
+// (up to 32 KiB) and walks the set from its start again for each chunk,
+// so reading a large map in page-sized chunks (what the nftables library
+// does) costs time quadratic in its size.
+const dumpBufBytes = 32 << 10
+
+// setElements reads a set's elements back as key to value (the value's
+// bytes, or its verdict for a verdict map).
+func (w *writer) setElements(name string) (map[string]string, error) {
+	msgs, err := w.request(unix.NFT_MSG_GETSETELEM, netlink.Dump, []netlink.Attribute{
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte(TableName + "\x00")},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte(name + "\x00")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	els := map[string]string{}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		if err := decodeElements(m.Data[4:], els); err != nil {
+			return nil, err
+		}
+	}
+	return els, nil
+}
+
+// generation reads the netns's ruleset generation.
+func (w *writer) generation() (uint32, error) {
+	msgs, err := w.request(unix.NFT_MSG_GETGEN, 0, nil)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return 0, err
+		}
+		ad.ByteOrder = binary.BigEndian
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_GEN_ID {
+				return ad.Uint32(), ad.Err()
+			}
+		}
+	}
+	return 0, errors.New("no generation in the answer")
+}
+
+// request sends one nftables request in the writer's netns and returns
+// the answer, receiving into dumpBufBytes buffers.
+func (w *writer) request(typ uint16, flags netlink.HeaderFlags, attrs []netlink.Attribute) ([]netlink.Message, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: w.netnsFd, MessageBufferSize: dumpBufBytes})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	data, err := netlink.MarshalAttributes(attrs)
+	if err != nil {
+		return nil, err
+	}
+	return conn.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | typ), Flags: netlink.Request | flags},
+		// nfgenmsg: family, version, resource id.
+		Data: append([]byte{unix.NFPROTO_IPV4, unix.NFNETLINK_V0, 0, 0}, data...),
+	})
+}
+
+// decodeElements adds the elements of one NFT_MSG_NEWSETELEM message.
+func decodeElements(b []byte, els map[string]string) error {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return err
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		if ad.Type() != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
+			continue
+		}
+		ad.Nested(func(list *netlink.AttributeDecoder) error {
+			for list.Next() {
+				list.Nested(func(el *netlink.AttributeDecoder) error {
+					var key, val string
+					for el.Next() {
+						switch el.Type() {
+						case unix.NFTA_SET_ELEM_KEY:
+							el.Nested(func(d *netlink.AttributeDecoder) error { key = decodeData(d); return nil })
+						case unix.NFTA_SET_ELEM_DATA:
+							el.Nested(func(d *netlink.AttributeDecoder) error { val = decodeData(d); return nil })
+						}
+					}
+					els[key] = val
+					return nil
+				})
+			}
+			return nil
+		})
+	}
+	return ad.Err()
+}
+
+// decodeData renders an nft_data: its bytes, or the verdict it holds.
+func decodeData(d *netlink.AttributeDecoder) string {
+	var s string
+	for d.Next() {
+		switch d.Type() {
+		case unix.NFTA_DATA_VALUE:
+			s = string(d.Bytes())
+		case unix.NFTA_DATA_VERDICT:
+			var code uint32
+			var chain string
+			d.Nested(func(v *netlink.AttributeDecoder) error {
+				for v.Next() {
+					switch v.Type() {
+					case unix.NFTA_VERDICT_CODE:
+						code = v.Uint32()
+					case unix.NFTA_VERDICT_CHAIN:
+						chain = v.String()
+					}
+				}
+				return nil
+			})
+			s = verdictString(code, chain)
+		}
+	}
+	return s
 }
 
 // Delete removes the table.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"sync"
 	"time"
@@ -13,11 +14,10 @@ import (
 	"github.com/vishvananda/netns"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/nodeclient"
 )
 
 // Config configures the proxy of one node.
@@ -104,7 +104,7 @@ func registerMetrics() {
 type Proxy struct {
 	cfg     Config
 	cidr    *net.IPNet
-	client  kubernetes.Interface
+	client  *nodeclient.Client
 	w       *writer
 	trigger chan struct{}
 	ann     *announcer
@@ -113,13 +113,18 @@ type Proxy struct {
 	// mean the same part.
 	frags  map[string]cachedFragment
 	merged *State
+	// udpServed are the UDP endpoints of the last table written, so that
+	// the next sync, full or partial, can drop the conntrack entries of
+	// those it removes.
+	udpServed map[endpoint]struct{}
 	// OnSync, if set, is called after every successful write (benchmarks
 	// and the lab use it to time Service programming).
 	OnSync func(st *State)
 }
 
-// New returns a Proxy for cfg that reads the API through client.
-func New(cfg Config, client kubernetes.Interface) (*Proxy, error) {
+// New returns a Proxy for cfg that reads the API through client. A Proxy
+// that is only given objects through Sync needs no client (nil).
+func New(cfg Config, client *nodeclient.Client) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -157,30 +162,35 @@ func (p *Proxy) poke() {
 // Run syncs until ctx is done. On return it removes the table when
 // CleanupOnExit is set; otherwise the rules stay and keep traffic flowing.
 func (p *Proxy) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactory(p.client, 0)
-	svcInf := factory.Core().V1().Services()
-	sliceInf := factory.Discovery().V1().EndpointSlices()
+	if p.client == nil {
+		return errors.New("proxy: Run needs an API client")
+	}
+	svcInf := nodeclient.NewInformer(p.client.Services("").ListWatch(nil), &v1.Service{})
+	sliceInf := nodeclient.NewInformer(p.client.EndpointSlices("").ListWatch(nil), &discoveryv1.EndpointSlice{})
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { p.poke() },
 		UpdateFunc: func(any, any) { p.poke() },
 		DeleteFunc: func(any) { p.poke() },
 	}
-	if _, err := svcInf.Informer().AddEventHandler(h); err != nil {
+	if _, err := svcInf.AddEventHandler(h); err != nil {
 		return err
 	}
-	if _, err := sliceInf.Informer().AddEventHandler(h); err != nil {
+	if _, err := sliceInf.AddEventHandler(h); err != nil {
 		return err
 	}
 	if p.cfg.Interface != "" {
-		p.ann = newAnnouncer(p.cfg, p.client, svcInf.Lister(), factory)
+		p.ann = newAnnouncer(p.cfg, p.client, svcInf)
 		p.ann.netnsFd = p.w.netnsFd
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("proxy: cache of %v did not sync", typ)
-		}
+	// The informers stop before Run returns.
+	var informers sync.WaitGroup
+	defer informers.Wait()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	informers.Go(func() { svcInf.RunWithContext(ctx) })
+	informers.Go(func() { sliceInf.RunWithContext(ctx) })
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced) {
+		return fmt.Errorf("proxy: caches did not sync: %w", ctx.Err())
 	}
 	annDone := make(chan struct{})
 	if p.ann != nil {
@@ -191,14 +201,6 @@ func (p *Proxy) Run(ctx context.Context) error {
 	// The announcer must have stopped before cleanup releases its IPs.
 	cleanup := func() error { <-annDone; return p.cleanup() }
 
-	lister := func() ([]*v1.Service, []*discoveryv1.EndpointSlice, error) {
-		svcs, err := svcInf.Lister().List(labels.Everything())
-		if err != nil {
-			return nil, nil, err
-		}
-		sls, err := sliceInf.Lister().List(labels.Everything())
-		return svcs, sls, err
-	}
 	full := true
 	resync := time.NewTicker(p.cfg.SyncPeriod)
 	defer resync.Stop()
@@ -223,11 +225,8 @@ func (p *Proxy) Run(ctx context.Context) error {
 				}
 			}
 			last = time.Now()
-			svcs, sls, err := lister()
-			if err == nil {
-				err = p.Sync(svcs, sls, full)
-			}
-			if err != nil {
+			svcs, slices := storeList[*v1.Service](svcInf.GetStore()), storeList[*discoveryv1.EndpointSlice](sliceInf.GetStore())
+			if err := p.Sync(svcs, slices, full); err != nil {
 				klog.ErrorS(err, "proxy: sync failed, retrying")
 				full = true
 				go func() {
@@ -289,20 +288,16 @@ func (p *Proxy) Sync(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice, fu
 		}
 	}
 	p.w.clearConntrack(fresh)
-	if !full {
-		gone := udpEndpointFilter{}
-		for _, ch := range changes {
-			if ch.old == nil {
-				continue
-			}
-			for ep := range ch.old.UDPEndpoints {
-				if _, ok := st.UDPEndpoints[ep]; !ok {
-					gone[ep] = struct{}{}
-				}
-			}
+	// A UDP flow keeps its DNAT to a removed endpoint as long as packets
+	// keep coming: drop the entries so its next packet picks again.
+	gone := udpEndpointFilter{}
+	for ep := range p.udpServed {
+		if _, ok := st.UDPEndpoints[ep]; !ok {
+			gone[ep] = struct{}{}
 		}
-		p.w.clearConntrack(gone)
 	}
+	p.w.clearConntrack(gone)
+	p.udpServed = maps.Clone(st.UDPEndpoints)
 	if p.OnSync != nil {
 		p.OnSync(st)
 	}

@@ -541,7 +541,9 @@ func computeService(svc *v1.Service, slices []*discoveryv1.EndpointSlice, nodeNa
 			if len(localEPs) == 0 {
 				ers = append(ers, rule{Kind: ruleDrop})
 			} else {
-				ers = append(ers, endpointRules(proto, localEPs, "", 0, nil)...)
+				// The same per-endpoint affinity sets as svcChain: a
+				// client keeps its endpoint whichever way it came.
+				ers = append(ers, endpointRules(proto, localEPs, affPrefix, affinity, st.AffinitySets)...)
 			}
 			st.Chains[extChain] = ers
 		}

@@ -180,6 +180,32 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
+			name: "session affinity with externalTrafficPolicy Local applies to the local endpoints",
+			svcs: []*v1.Service{service("web", "10.96.0.10", func(s *v1.Service) {
+				s.Spec.Type = v1.ServiceTypeLoadBalancer
+				s.Spec.Ports[0].NodePort = 30080
+				s.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: "10.200.0.200"}}
+				s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+				s.Spec.SessionAffinity = v1.ServiceAffinityClientIP
+			})},
+			slices: []*discoveryv1.EndpointSlice{slice("web", 8080, v1.ProtocolTCP,
+				epSpec{ip: "10.244.2.5", node: "node2", ready: true}, epSpec{ip: "10.244.1.6", node: "node1", ready: true}, epSpec{ip: "10.244.1.7", node: "node1", ready: true})},
+			want: []string{
+				"nodeport tcp . 30080 : goto ext_default_web_http_tcp",
+				"ip 10.200.0.200 . tcp . 80 : goto ext_default_web_http_tcp",
+				"set aff_default_web_http_tcp_10.244.1.6_8080 timeout 3h0m0s",
+				"chain ext_default_web_http_tcp 0: ip saddr 10.244.0.0/16 goto " + chain,
+				"chain ext_default_web_http_tcp 1: ip saddr @aff_default_web_http_tcp_10.244.1.6_8080 meta l4proto tcp dnat to 10.244.1.6:8080",
+				"chain ext_default_web_http_tcp 2: ip saddr @aff_default_web_http_tcp_10.244.1.7_8080 meta l4proto tcp dnat to 10.244.1.7:8080",
+				"chain ext_default_web_http_tcp 3: meta l4proto tcp numgen random mod 2 0 update @aff_default_web_http_tcp_10.244.1.6_8080 { ip saddr } dnat to 10.244.1.6:8080",
+				"chain ext_default_web_http_tcp 4: meta l4proto tcp update @aff_default_web_http_tcp_10.244.1.7_8080 { ip saddr } dnat to 10.244.1.7:8080",
+				// Pods still get every endpoint, with affinity.
+				"chain " + chain + " 1: ip saddr @aff_default_web_http_tcp_10.244.1.6_8080 meta l4proto tcp dnat to 10.244.1.6:8080",
+				"chain " + chain + " 3: ip saddr @aff_default_web_http_tcp_10.244.2.5_8080 meta l4proto tcp dnat to 10.244.2.5:8080",
+			},
+			absent: []string{"chain ext_default_web_http_tcp 5", "ext_default_web_http_tcp 1: ip saddr @aff_default_web_http_tcp_10.244.2.5", "ext_default_web_http_tcp 0: ip saddr != "},
+		},
+		{
 			name:   "headless and external name ignored",
 			svcs:   []*v1.Service{service("h", "None"), service("x", "", func(s *v1.Service) { s.Spec.Type = v1.ServiceTypeExternalName })},
 			absent: []string{"goto", "reject"},

@@ -1,0 +1,24 @@
+package nodeclient
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
+)
+
+// NewInformer returns an informer of lw's objects (example is one of them,
+// e.g. &v1.Pod{}) whose cache keeps no managedFields: neither the agent
+// nor the proxy reads them, and they are a good part of every object.
+func NewInformer(lw cache.ListerWatcher, example runtime.Object) cache.SharedIndexInformer {
+	inf := cache.NewSharedIndexInformer(lw, example, 0, cache.Indexers{})
+	// SetTransform fails only once the informer runs.
+	_ = inf.SetTransform(dropManagedFields)
+	return inf
+}
+
+func dropManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
