@@ -1,6 +1,7 @@
 // Command lab measures the lab's figures on this machine (root): warm
 // `ctl lab up --nodes 3` until every node is Ready, idle RSS of the control
-// plane, pod start-up latency (paced and burst) and `ctl lab down`.
+// plane, pod start-up latency (paced with a warm image, paced with a cold
+// image, burst) and `ctl lab down`.
 //
 //	CGO_ENABLED=0 go build -o bin/ ./cmd/... && sudo go run ./bench/lab
 //
@@ -26,6 +27,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -137,27 +143,39 @@ func podRuns(nodes, pods int, rate float64) error {
 	for i := 1; i <= nodes; i++ {
 		warm = append(warm, fmt.Sprintf("warm-%d", i))
 	}
-	if _, err := startPods(ctx, cs, ns, warm, 0, func(i int) string { return fmt.Sprintf("node%d", i+1) }); err != nil {
+	warmImage := func(int) string { return "minik8s/toolbox:latest" }
+	if _, err := startPods(ctx, cs, ns, warm, 0, func(i int) string { return fmt.Sprintf("node%d", i+1) }, warmImage); err != nil {
 		return fmt.Errorf("warming the image: %w", err)
 	}
-	runs := []struct {
-		name string
-		rate float64
-	}{{fmt.Sprintf("paced %.0f pods/s", rate), rate}, {"burst", 0}}
+	type podRun struct {
+		name, kind string
+		rate       float64
+		cold       bool
+	}
+	paced := fmt.Sprintf("paced %.0f pods/s", rate)
+	runs := []podRun{{paced, "warm", rate, false}, {paced, "cold", rate, true}, {"burst", "warm", 0, false}}
 	if rate == 0 {
-		runs = runs[1:]
+		runs = runs[2:]
 	}
 	for _, r := range runs {
 		names := make([]string, pods)
 		for i := range names {
-			names[i] = fmt.Sprintf("%s-%d", strings.Fields(r.name)[0], i)
+			names[i] = fmt.Sprintf("%s-%s-%d", strings.Fields(r.name)[0], r.kind, i)
+		}
+		image := func(int) string { return "minik8s/toolbox:latest" }
+		if r.cold {
+			cold, err := pushColdImages(ctx, pods)
+			if err != nil {
+				return fmt.Errorf("pushing cold images: %w", err)
+			}
+			image = func(i int) string { return cold[i] }
 		}
 		stepsBefore, cpuBefore := agentSteps(nodes), labCPU()
-		lat, err := startPods(ctx, cs, ns, names, r.rate, nil)
+		lat, err := startPods(ctx, cs, ns, names, r.rate, nil, image)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		fmt.Printf("pod start-up (create → Running, warm image), %s, %d pods: p50 %s p99 %s max %s\n", r.name, pods,
+		fmt.Printf("pod start-up (create → Running, %s image), %s, %d pods: p50 %s p99 %s max %s\n", r.kind, r.name, pods,
 			pct(lat, 50), pct(lat, 99), pct(lat, 100))
 		printSteps(stepsBefore, agentSteps(nodes))
 		printCPU(cpuBefore, labCPU(), pct(lat, 100))
@@ -177,6 +195,42 @@ func podRuns(nodes, pods int, rate float64) error {
 	}
 	cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 	return nil
+}
+
+// pushColdImages pushes n images to the lab registry that no node has
+// pulled: each is the toolbox image plus a layer of its own holding 1 MiB
+// of random bytes, under a tag never used before. A pod's pull then fetches
+// a new manifest, config and layer and unpacks the layer (the toolbox
+// layer below is on every node after the warm-up, as base layers usually
+// are). It returns the names pods use (through the lab's docker.io mirror).
+func pushColdImages(ctx context.Context, n int) ([]string, error) {
+	const registry = "10.200.0.1:5000"
+	base, err := remote.Image(name.MustParseReference(registry+"/minik8s/toolbox:latest", name.Insecure), remote.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	var out []string
+	for i := 0; i < n; i++ {
+		layer, err := random.Layer(1<<20, types.DockerLayer)
+		if err != nil {
+			return nil, err
+		}
+		img, err := mutate.AppendLayers(base, layer)
+		if err != nil {
+			return nil, err
+		}
+		short := fmt.Sprintf("minik8s/cold:%s-%d", run, i)
+		ref, err := name.ParseReference(registry+"/"+short, name.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+			return nil, err
+		}
+		out = append(out, short)
+	}
+	return out, nil
 }
 
 func rssKB(pid string) int64 {
@@ -205,7 +259,7 @@ func pct(d []time.Duration, p int) time.Duration {
 
 // startPods creates the pods (rate per second, 0 = all at once) and returns
 // each one's time from create to the watch seeing it Running.
-func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []string, rate float64, node func(int) string) ([]time.Duration, error) {
+func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []string, rate float64, node, image func(int) string) ([]time.Duration, error) {
 	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
@@ -256,7 +310,7 @@ func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: corev1.PodSpec{
 				TerminationGracePeriodSeconds: new(int64),
-				Containers:                    []corev1.Container{{Name: "c", Image: "minik8s/toolbox:latest", Command: []string{"sleep", "3600"}}},
+				Containers:                    []corev1.Container{{Name: "c", Image: image(i), Command: []string{"sleep", "3600"}}},
 			},
 		}
 		if node != nil {
