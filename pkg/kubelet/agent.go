@@ -115,13 +115,7 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client) error {
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
 		return ctx.Err()
 	}
-	a.podList = func() []*v1.Pod {
-		var out []*v1.Pod
-		for _, o := range podInformer.GetStore().List() {
-			out = append(out, o.(*v1.Pod))
-		}
-		return out
-	}
+	a.podList = func() []*v1.Pod { return nodeclient.List[*v1.Pod](podInformer.GetStore()) }
 
 	// Adopt what containerd runs, clean up what belongs to no pod.
 	found, err := rt.ListContainers(ctx)

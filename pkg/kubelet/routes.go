@@ -9,6 +9,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/nodeclient"
 )
 
 // routeProto marks the routes this agent owns (host-gw, as flannel does).
@@ -64,11 +66,7 @@ func wantedRoutes(self string, nodes []*v1.Node) map[string]net.IP {
 }
 
 func (r *routeSyncer) sync() error {
-	var nodes []*v1.Node
-	for _, o := range r.lister.List() {
-		nodes = append(nodes, o.(*v1.Node))
-	}
-	want := wantedRoutes(r.node, nodes)
+	want := wantedRoutes(r.node, nodeclient.List[*v1.Node](r.lister))
 	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Protocol: routeProto}, netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
 		return err

@@ -16,6 +16,19 @@ func NewInformer(lw cache.ListerWatcher, example runtime.Object) cache.SharedInd
 	return inf
 }
 
+// List is the objects of an informer's store, typed; objects of another
+// type (none, in a store an informer fills) are left out.
+func List[T any](s cache.Store) []T {
+	objs := s.List()
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 func dropManagedFields(obj any) (any, error) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)

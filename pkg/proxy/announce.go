@@ -174,9 +174,9 @@ func (a *announcer) adoptExisting() {
 }
 
 func (a *announcer) reconcile(ctx context.Context, now time.Time) {
-	fresh := FreshNodes(storeList[*coordinationv1.Lease](a.leases.GetStore()), now)
+	fresh := FreshNodes(nodeclient.List[*coordinationv1.Lease](a.leases.GetStore()), now)
 	want := map[string]bool{}
-	for _, svc := range storeList[*v1.Service](a.svcs) {
+	for _, svc := range nodeclient.List[*v1.Service](a.svcs) {
 		if svc.Spec.Type != v1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) == 0 {
 			continue
 		}
@@ -280,16 +280,4 @@ func inNetNS(fd int, fn func() error) error {
 	}
 	defer func() { _ = netns.Set(orig) }()
 	return fn()
-}
-
-// storeList is the objects of an informer's store, typed.
-func storeList[T any](s cache.Store) []T {
-	objs := s.List()
-	out := make([]T, 0, len(objs))
-	for _, o := range objs {
-		if t, ok := o.(T); ok {
-			out = append(out, t)
-		}
-	}
-	return out
 }

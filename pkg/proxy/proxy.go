@@ -225,7 +225,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 				}
 			}
 			last = time.Now()
-			svcs, slices := storeList[*v1.Service](svcInf.GetStore()), storeList[*discoveryv1.EndpointSlice](sliceInf.GetStore())
+			svcs, slices := nodeclient.List[*v1.Service](svcInf.GetStore()), nodeclient.List[*discoveryv1.EndpointSlice](sliceInf.GetStore())
 			if err := p.Sync(svcs, slices, full); err != nil {
 				klog.ErrorS(err, "proxy: sync failed, retrying")
 				full = true
