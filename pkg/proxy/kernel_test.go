@@ -284,29 +284,22 @@ func TestKernel(t *testing.T) {
 			t.Errorf("endpoint saw %q, %v; want the node address 10.244.1.1", got, err)
 		}
 	})
-	t.Run("session affinity sticks", func(t *testing.T) {
-		first, err := get(n.nodeFd, "10.96.0.12:80")
+	// sticks: 20 more requests from fd to addr reach the first one's endpoint.
+	sticks := func(t *testing.T, fd int, addr string) {
+		first, err := get(fd, addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 20; i++ {
-			got, err := get(n.nodeFd, "10.96.0.12:80")
+			got, err := get(fd, addr)
 			if err != nil || got != first {
 				t.Fatalf("request %d: got %q, %v; want %q", i, got, err, first)
 			}
 		}
-	})
+	}
+	t.Run("session affinity sticks", func(t *testing.T) { sticks(t, n.nodeFd, "10.96.0.12:80") })
 	t.Run("session affinity sticks on a nodeport with externalTrafficPolicy Local", func(t *testing.T) {
-		first, err := get(n.clientFd, "10.200.0.11:30083")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 20; i++ {
-			got, err := get(n.clientFd, "10.200.0.11:30083")
-			if err != nil || got != first {
-				t.Fatalf("request %d: got %q, %v; want %q", i, got, err, first)
-			}
-		}
+		sticks(t, n.clientFd, "10.200.0.11:30083")
 	})
 	t.Run("hairpin: endpoint reaches itself through its service", func(t *testing.T) {
 		got, err := get(n.epFd, "10.96.0.13:80")
