@@ -39,19 +39,24 @@ func main() {
 	sizes := flag.String("services", "1000,10000", "Service counts for the sync benchmark")
 	eps := flag.Int("endpoints", 5, "endpoints per Service")
 	changes := flag.Int("changes", 20, "one-Service changes timed at the largest size")
-	dur := flag.Duration("duration", 5*time.Second, "length of each requests/s run")
+	dur := flag.Duration("duration", 30*time.Second, "length of each requests/s run, per target")
 	workers := flag.Int("workers", 4, "concurrent clients in the requests/s runs")
+	nslices := flag.Int("slices", 20, "alternating slices each requests/s run is cut into (even: half start with each target)")
 	keep := flag.Bool("keep", false, "leave the namespaces (debugging; remove with ip netns del)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench/proxy needs root (network namespaces, nftables)")
 		os.Exit(1)
 	}
+	if *nslices < 1 {
+		fmt.Fprintln(os.Stderr, "bench/proxy: -slices must be at least 1")
+		os.Exit(2)
+	}
 	b := &bench{prefix: fmt.Sprintf("pxb-%d", os.Getpid()%100000)}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; b.cleanup(); os.Exit(1) }()
-	err := b.run(*sizes, *eps, *changes, *dur, *workers)
+	err := b.run(*sizes, *eps, *changes, *dur, *nslices, *workers)
 	if !*keep {
 		b.cleanup()
 	}
@@ -173,7 +178,7 @@ func pct(ds []time.Duration, p float64) time.Duration {
 	return s[int(float64(len(s)-1)*p+0.5)]
 }
 
-func (b *bench) run(sizes string, eps, changes int, dur time.Duration, workers int) error {
+func (b *bench) run(sizes string, eps, changes int, dur time.Duration, nslices, workers int) error {
 	if err := b.setup(); err != nil {
 		return err
 	}
@@ -237,7 +242,7 @@ func (b *bench) run(sizes string, eps, changes int, dur time.Duration, workers i
 	if dur <= 0 {
 		return nil
 	}
-	return b.rps(nsPath, dur, workers, lastSvcs, lastSlices)
+	return b.rps(nsPath, dur, nslices, workers, lastSvcs, lastSlices)
 }
 
 // cpu is this process's user+system CPU time (the kernel's work on the
@@ -254,7 +259,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // rps compares requests/s through a ClusterIP and straight to the pod IP.
 // The Service under test sits among the others of the sync benchmark, so
 // the dispatch map holds all of them.
-func (b *bench) rps(nsPath string, dur time.Duration, workers int, others []*v1.Service, otherSlices []*discoveryv1.EndpointSlice) error {
+func (b *bench) rps(nsPath string, dur time.Duration, rounds, workers int, others []*v1.Service, otherSlices []*discoveryv1.EndpointSlice) error {
 	p, err := proxy.New(proxy.Config{NodeName: "node0", ClusterCIDR: "10.244.0.0/16", NetNS: nsPath}, nil)
 	if err != nil {
 		return err
@@ -338,7 +343,6 @@ func (b *bench) rps(nsPath string, dur time.Duration, workers int, others []*v1.
 	// that load from other processes hits both alike, and print the spread
 	// of the per-slice ratio next to the ratio of the totals. CPU time per
 	// request is less sensitive to that load than requests/s.
-	const rounds = 10
 	fmt.Printf("== requests/s, %d clients, %s per target in %d alternating slices, HTTP GET to a server in the endpoint netns; %d Services programmed\n", workers, dur, rounds, len(svcs))
 	for _, m := range []struct {
 		name, ns string
@@ -349,17 +353,31 @@ func (b *bench) rps(nsPath string, dur time.Duration, workers int, others []*v1.
 		{"pod, new connection per request", b.ns("c"), false},
 		{"pod, keep-alive", b.ns("c"), true},
 	} {
+		slice := dur / time.Duration(rounds)
 		var direct, viaSvc result
 		var ratios []float64
 		add := func(sum *result, r result) {
-			sum.rps += r.rps / rounds
+			sum.rps += r.rps / float64(rounds)
 			sum.cpu += r.cpu
 			sum.reqs += r.reqs
 			sum.failed += r.failed
 		}
+		// A warm-up pair, not counted: the first slice of a run also
+		// pays for its binary's cold paths.
+		measure(m.ns, "http://10.244.1.5:8081/", m.ka, slice/2)
+		measure(m.ns, "http://10.111.0.10:80/", m.ka, slice/2)
 		for r := 0; r < rounds; r++ {
-			d := measure(m.ns, "http://10.244.1.5:8081/", m.ka, dur/rounds)
-			v := measure(m.ns, "http://10.111.0.10:80/", m.ka, dur/rounds)
+			// ABBA order: whichever target runs second in a pair pays
+			// for what the first left behind (closed connections, GC
+			// debt), so each goes first in half of the pairs.
+			var d, v result
+			if r%2 == 0 {
+				d = measure(m.ns, "http://10.244.1.5:8081/", m.ka, slice)
+				v = measure(m.ns, "http://10.111.0.10:80/", m.ka, slice)
+			} else {
+				v = measure(m.ns, "http://10.111.0.10:80/", m.ka, slice)
+				d = measure(m.ns, "http://10.244.1.5:8081/", m.ka, slice)
+			}
 			add(&direct, d)
 			add(&viaSvc, v)
 			ratios = append(ratios, v.rps/d.rps)
