@@ -221,13 +221,6 @@ func (c *Cache) Node(name string) (NodeInfo, bool) {
 	return cp, true
 }
 
-// OwnerCount is how many pods of the controller uid are counted on node.
-func (c *Cache) OwnerCount(uid types.UID, node string) int32 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.owners[uid][c.nodes[node]]
-}
-
 func (c *Cache) count(st *podState) {
 	if ni, ok := c.nodes[st.node]; ok {
 		c.addTo(ni, st.record)

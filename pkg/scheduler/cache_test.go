@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -179,7 +180,10 @@ func TestCacheOwnerIndex(t *testing.T) {
 	c.Assume(NewPodInfo(s2), "a")
 	c.AddPod(bound(x, "b"))
 	counts := func() [3]int32 {
-		return [3]int32{c.OwnerCount("rs", "a"), c.OwnerCount("rs", "b"), c.OwnerCount("other", "b")}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		n := func(uid types.UID, node string) int32 { return c.owners[uid][c.nodes[node]] }
+		return [3]int32{n("rs", "a"), n("rs", "b"), n("other", "b")}
 	}
 	if got, want := counts(), [3]int32{2, 0, 1}; got != want {
 		t.Fatalf("after add and assume: got rs@a, rs@b, other@b = %v, want %v", got, want)
