@@ -84,7 +84,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ct := "application/json"
 			if tt.method == "PATCH" {
-				ct = "application/apply-patch+yaml"
+				ct = "application/xml"
 			}
 			r := do(t, s, tt.method, tt.path, ct, []byte(tt.body))
 			if r.code != tt.code || r.status.Reason != tt.reason {

@@ -19,16 +19,17 @@ import (
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // patchType reads the Content-Type of a PATCH; anything but the three
-// patch types we apply is a 415.
+// patch types we apply and server-side apply in YAML (JSON is YAML) is a
+// 415.
 func patchType(c *gin.Context) (types.PatchType, error) {
 	mt, _, _ := mime.ParseMediaType(c.ContentType())
 	switch types.PatchType(mt) {
-	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
+	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType:
 		return types.PatchType(mt), nil
-	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
-		return "", unsupportedMediaType("server-side apply is not supported by this server: use a JSON merge, JSON or strategic merge patch (kubectl apply without --server-side)")
+	case types.ApplyCBORPatchType:
+		return "", unsupportedMediaType("server-side apply in CBOR is not supported by this server: send the applied configuration as " + string(types.ApplyYAMLPatchType))
 	}
-	return "", unsupportedMediaType(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s", types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType))
+	return "", unsupportedMediaType(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s, %s", types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType))
 }
 
 // applyPatch applies patch of type pt to the JSON of an object whose Go
@@ -74,6 +75,10 @@ func (s *Server) patch(k *call, status bool) {
 		writeError(k.c, err)
 		return
 	}
+	if pt == types.ApplyYAMLPatchType {
+		s.apply(k, status)
+		return
+	}
 	patch, err := readBody(k.c)
 	if err != nil {
 		writeError(k.c, err)
@@ -101,7 +106,10 @@ func (s *Server) patch(k *call, status bool) {
 		if err := checkNameMatches(k, obj); err != nil {
 			return nil, err
 		}
-		return s.prepareUpdate(k, obj, cur, status)
+		if obj, err = s.prepareUpdate(k, obj, cur, status); err != nil || status {
+			return obj, err
+		}
+		return s.trackUpdate(k, obj, cur)
 	})
 	if err != nil {
 		writeError(k.c, err)

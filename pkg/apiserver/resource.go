@@ -394,7 +394,11 @@ func (s *Server) update(k *call, status bool) {
 		return
 	}
 	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
-		return s.prepareUpdate(k, obj.DeepCopyObject(), cur, status)
+		obj, err := s.prepareUpdate(k, obj.DeepCopyObject(), cur, status)
+		if err != nil || status {
+			return obj, err
+		}
+		return s.trackUpdate(k, obj, cur)
 	})
 	if err != nil {
 		writeError(k.c, err)

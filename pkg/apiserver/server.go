@@ -37,11 +37,13 @@ type Server struct {
 	alloc  *allocator
 	// namespaces caches the namespaces for the create-time check.
 	namespaces *nsCache
-	infos      *request.RequestInfoFactory
-	strict     runtime.Serializer
-	proto      runtime.Serializer
-	engine     *gin.Engine
-	logger     *log.Logger
+	// fields are the server-side apply field managers, per resource.
+	fields fieldManagers
+	infos  *request.RequestInfoFactory
+	strict runtime.Serializer
+	proto  runtime.Serializer
+	engine *gin.Engine
+	logger *log.Logger
 
 	listeners []net.Listener
 	servers   []*http.Server

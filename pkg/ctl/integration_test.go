@@ -152,6 +152,44 @@ func TestApply(t *testing.T) {
 	wantLines(t, c.ctl("apply", "-f", dir), "namespace/l1 created", "namespace/l2 created", "namespace/l3 created")
 }
 
+// kubectl's server-side apply through ctl: created, unchanged, a field
+// taken by another manager is a conflict that says how to go on, and
+// --force-conflicts takes it.
+func TestApplyServerSide(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	path := c.file("web.yaml", webYAML)
+
+	wantLines(t, c.ctl("apply", "--server-side", "-f", path), "deployment.apps/web serverside-applied", "service/web serverside-applied")
+	d, err := c.client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.ManagedFields) != 1 || d.ManagedFields[0].Manager != "kubectl" || d.ManagedFields[0].Operation != metav1.ManagedFieldsOperationApply {
+		t.Errorf("managedFields after ctl apply --server-side: %+v", d.ManagedFields)
+	}
+
+	// Another manager's apply of replicas conflicts with kubectl's, and
+	// the message says how to go on; --force-conflicts takes the field.
+	replicas := c.file("replicas.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 5}\n")
+	_, errOut, err := c.try("apply", "--server-side", "--field-manager=ops", "-f", replicas)
+	if err == nil || !strings.Contains(errOut, `conflict with "kubectl": .spec.replicas`) || !strings.Contains(errOut, "--force-conflicts") {
+		t.Fatalf("apply over kubectl's replicas: err %v, stderr %s", err, errOut)
+	}
+	c.ctl("apply", "--server-side", "--field-manager=ops", "--force-conflicts", "-f", replicas)
+	if d, _ := c.client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{}); *d.Spec.Replicas != 5 {
+		t.Errorf("replicas after ops forced them: %d, want 5", *d.Spec.Replicas)
+	}
+	three := c.file("web3.yaml", strings.Replace(webYAML, "replicas: 2", "replicas: 3", 1))
+	if _, errOut, err = c.try("apply", "--server-side", "-f", three); err == nil || !strings.Contains(errOut, `conflict with "ops"`) {
+		t.Fatalf("apply over ops' replicas: err %v, stderr %s", err, errOut)
+	}
+	c.ctl("apply", "--server-side", "--force-conflicts", "-f", three)
+	if d, _ := c.client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{}); *d.Spec.Replicas != 3 {
+		t.Errorf("replicas after --force-conflicts: %d, want 3", *d.Spec.Replicas)
+	}
+}
+
 func TestCreate(t *testing.T) {
 	c := startCluster(t)
 	wantLines(t, c.ctl("create", "namespace", "demo"), "namespace/demo created")
