@@ -3,16 +3,20 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/applyconfigurations"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
@@ -82,36 +86,64 @@ func hasSubresource(r *api.Resource, sub string) bool {
 	return false
 }
 
-// managerName is who an update is recorded for: the fieldManager
-// parameter, else the first word of the User-Agent ("kubectl" of
-// "kubectl/v1.34.0 (linux/amd64) …"), as Kubernetes names it.
-func managerName(k *call) string {
+// managerName is who a write is recorded for: the fieldManager
+// parameter (at most 128 printable characters, else 422 as Kubernetes
+// answers), else the printable start of the User-Agent's first word
+// ("kubectl" of "kubectl/v1.34.0 (linux/amd64) …").
+func managerName(k *call, options string) (string, error) {
 	if m := k.c.Query("fieldManager"); m != "" {
-		return m
+		if errs := metav1validation.ValidateFieldManager(m, field.NewPath("fieldManager")); len(errs) > 0 {
+			return "", apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: options}, "", errs)
+		}
+		return m, nil
 	}
-	ua := k.c.Request.UserAgent()
-	if i := strings.IndexByte(ua, '/'); i >= 0 {
-		ua = ua[:i]
+	ua, _, _ := strings.Cut(k.c.Request.UserAgent(), "/")
+	var b strings.Builder
+	for _, r := range ua {
+		if !unicode.IsPrint(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > metav1validation.FieldManagerMaxLength {
+			break
+		}
+		b.WriteRune(r)
 	}
-	if len(ua) > 128 {
-		ua = ua[:128]
-	}
-	return ua
+	return b.String(), nil
 }
 
-// trackUpdate records manager's changes in obj's managedFields when the
-// stored object has any (it was applied at some point); obj is returned
-// unchanged otherwise.
+// trackUpdate records the manager's changes in obj's managedFields when
+// the stored object has any (it was applied at some point, or a client
+// sent them); obj is returned unchanged otherwise, and for an apply,
+// whose field manager already did it.
 func (s *Server) trackUpdate(k *call, obj, cur runtime.Object) (runtime.Object, error) {
 	cm, err := meta.Accessor(cur)
-	if err != nil || len(cm.GetManagedFields()) == 0 {
+	if err != nil || len(cm.GetManagedFields()) == 0 || k.applying {
 		return obj, nil
+	}
+	manager, err := managerName(k, "UpdateOptions")
+	if err != nil {
+		return nil, err
 	}
 	fm, err := s.fields.get(k.r)
 	if err != nil {
 		return nil, err
 	}
-	return fm.UpdateNoErrors(cur, obj, managerName(k)), nil
+	return fm.UpdateNoErrors(cur, obj, manager), nil
+}
+
+// trackCreate passes managedFields a client sent on create through the
+// field manager, which drops what it cannot decode and records the
+// creator, as Kubernetes does on every create.
+func (s *Server) trackCreate(k *call, obj runtime.Object) (runtime.Object, error) {
+	manager, err := managerName(k, "CreateOptions")
+	if err != nil {
+		return nil, err
+	}
+	fm, err := s.fields.get(k.r)
+	if err != nil {
+		return nil, err
+	}
+	return fm.UpdateNoErrors(k.r.New(), obj, manager), nil
 }
 
 // apply serves a server-side apply: the applied configuration merged into
@@ -122,19 +154,20 @@ func (s *Server) apply(k *call, status bool) {
 		writeError(k.c, unsupportedMediaType("server-side apply of the status subresource is not supported by this server: use a merge or strategic merge patch of status"))
 		return
 	}
-	manager := k.c.Query("fieldManager")
-	if manager == "" {
-		writeError(k.c, apierrors.NewBadRequest("fieldManager is required for apply requests (kubectl sends it: kubectl apply --server-side)"))
+	if k.c.Query("fieldManager") == "" {
+		writeError(k.c, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "PatchOptions"}, "", field.ErrorList{
+			field.Required(field.NewPath("fieldManager"), "is required for apply requests (kubectl sends it: kubectl apply --server-side)")}))
 		return
 	}
-	force := false
-	if v := k.c.Query("force"); v != "" {
-		var err error
-		if force, err = strconv.ParseBool(v); err != nil {
-			writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("force: invalid value %q: want true or false", v)))
-			return
-		}
+	manager, err := managerName(k, "PatchOptions")
+	if err != nil {
+		writeError(k.c, err)
+		return
 	}
+	k.applying = true
+	// As Kubernetes decodes the parameter: anything but false or 0 forces.
+	v := k.c.Query("force")
+	force := v != "" && v != "false" && v != "0"
 	body, err := readBody(k.c)
 	if err != nil {
 		writeError(k.c, err)
@@ -180,7 +213,7 @@ func (s *Server) apply(k *call, status bool) {
 			}
 			return s.prepareUpdate(k, obj, cur, false)
 		})
-		if !apierrors.IsNotFound(err) || !isThisObject(err, k) {
+		if !apierrors.IsNotFound(err) {
 			if err != nil {
 				writeError(k.c, err)
 				return
@@ -189,6 +222,10 @@ func (s *Server) apply(k *call, status bool) {
 			return
 		}
 		// Nothing there yet: the applied configuration makes it.
+		if applied.GetUID() != "" {
+			writeError(k.c, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("uid mismatch: the object does not exist, the applied configuration names uid %s", applied.GetUID())))
+			return
+		}
 		empty := k.r.New()
 		em, _ := meta.Accessor(empty)
 		em.SetName(k.name)
@@ -211,16 +248,6 @@ func (s *Server) apply(k *call, status bool) {
 		return
 	}
 	writeError(k.c, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("the object was created and deleted while it was being applied; apply again")))
-}
-
-// isThisObject tells a NotFound of the applied object itself from one of
-// its namespace.
-func isThisObject(err error, k *call) bool {
-	se, ok := err.(apierrors.APIStatus)
-	if !ok || se.Status().Details == nil {
-		return true
-	}
-	return se.Status().Details.Name == k.name && se.Status().Details.Kind == k.r.Plural
 }
 
 func gvkString(gvk schema.GroupVersionKind) string {

@@ -122,11 +122,14 @@ func TestServerSideApplyErrors(t *testing.T) {
 		code                        int
 		want                        string
 	}{
-		{"no fieldManager", "/api/v1/namespaces/default/services/s", apply, "", svc, 400, "fieldManager is required"},
+		{"no fieldManager", "/api/v1/namespaces/default/services/s", apply, "", svc, 422, "fieldManager: Required value"},
+		{"long fieldManager", "/api/v1/namespaces/default/services/s", apply, "?fieldManager=" + strings.Repeat("m", 129), svc, 422, "fieldManager: Too long"},
+		{"force on a merge patch", "/api/v1/namespaces/default/services/kubernetes", "application/merge-patch+json", "?force=true", "{}", 422, "may not be specified for non-apply patch"},
 		{"wrong kind", "/api/v1/namespaces/default/services/s", apply, "?fieldManager=t", strings.Replace(svc, "Service", "Pod", 1), 400, "this path takes /v1, Kind=Service"},
 		{"other name", "/api/v1/namespaces/default/services/other", apply, "?fieldManager=t", svc, 400, "does not match the name on the URL"},
 		{"not YAML", "/api/v1/namespaces/default/services/s", apply, "?fieldManager=t", "{", 400, "error decoding YAML"},
-		{"bad force", "/api/v1/namespaces/default/services/s", apply, "?fieldManager=t&force=maybe", svc, 400, "force"},
+		{"uid of nothing", "/api/v1/namespaces/default/services/s", apply, "?fieldManager=t", strings.Replace(svc, "name: s\n", "name: s\n  uid: \"1234\"\n", 1), 409, "uid mismatch"},
+		{"scale", "/apis/apps/v1/namespaces/default/deployments/d/scale", apply, "?fieldManager=t", svc, 415, "scale subresource"},
 		{"invalid object", "/api/v1/namespaces/default/services/s", apply, "?fieldManager=t", strings.Replace(svc, "80", "0", 1), 422, "spec.ports[0].port"},
 		{"CBOR", "/api/v1/namespaces/default/services/s", "application/apply-patch+cbor", "?fieldManager=t", svc, 415, "apply-patch+yaml"},
 		{"status", "/api/v1/namespaces/default/services/s/status", apply, "?fieldManager=t", svc, 415, "status subresource"},
@@ -147,6 +150,43 @@ func TestServerSideApplyErrors(t *testing.T) {
 	code, body := send("/api/v1/namespaces/default/services/s", apply, "?fieldManager=t", svc)
 	if code != http.StatusCreated || !strings.Contains(body, `"clusterIP"`) {
 		t.Fatalf("apply of a new Service: %d %s", code, body)
+	}
+}
+
+// Writers that do not apply keep an applied object's managedFields: a
+// status update without them (the agent and scheduler send none), a
+// create that sends undecodable ones.
+func TestServerSideApplyAndOtherWriters(t *testing.T) {
+	s := apiservertest.Start(t)
+	cs := clientset(t, s)
+	ctx := context.Background()
+	pods := cs.CoreV1().Pods("default")
+	pod := corev1ac.Pod("p", "default").WithSpec(corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("c").WithImage("minik8s/echo:1")))
+	got, err := pods.Apply(ctx, pod, metav1.ApplyOptions{FieldManager: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.ManagedFields = nil
+	got.Status.Phase = "Running"
+	if _, err := pods.UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := pods.Get(ctx, "p", metav1.GetOptions{})
+	if m := managers(cur.ManagedFields); m != "alice/Apply" {
+		t.Errorf("managedFields after a status update without them: %q, want alice/Apply", m)
+	}
+	if _, err := pods.Apply(ctx, pod, metav1.ApplyOptions{FieldManager: "alice"}); err != nil {
+		t.Errorf("re-apply after a status update: %v", err)
+	}
+
+	bad := newPod("q")
+	bad.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "x", Operation: metav1.ManagedFieldsOperationUpdate}}
+	if _, err := pods.Create(ctx, bad, metav1.CreateOptions{FieldManager: "creator"}); err != nil {
+		t.Fatal(err)
+	}
+	q := corev1ac.Pod("q", "default").WithLabels(map[string]string{"applied": "yes"})
+	if _, err := pods.Apply(ctx, q, metav1.ApplyOptions{FieldManager: "alice"}); err != nil {
+		t.Errorf("apply over a create that sent undecodable managedFields: %v", err)
 	}
 }
 

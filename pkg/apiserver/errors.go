@@ -52,7 +52,20 @@ func storageError(r *api.Resource, name string, err error) error {
 	case errors.Is(err, storage.ErrInvalidContinue):
 		return apierrors.NewBadRequest("invalid continue token: " + detail)
 	}
+	var future *storage.FutureRevisionError
+	if errors.As(err, &future) {
+		return tooLargeResourceVersion(future.Requested, future.Current)
+	}
 	return apierrors.NewInternalError(err)
+}
+
+// tooLargeResourceVersion is Kubernetes' answer to a read at a
+// resourceVersion the server has not reached: 504 with a retry hint and
+// the ResourceVersionTooLarge cause client-go's reflector looks for.
+func tooLargeResourceVersion(requested, current int64) error {
+	err := apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", requested, current), 1)
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+	return err
 }
 
 // toStatus gives the Status body for err.

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -79,6 +80,10 @@ func (s *Server) patch(k *call, status bool) {
 		s.apply(k, status)
 		return
 	}
+	if k.c.Query("force") != "" {
+		writeError(k.c, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "PatchOptions"}, "", field.ErrorList{field.Forbidden(field.NewPath("force"), "may not be specified for non-apply patch")}))
+		return
+	}
 	patch, err := readBody(k.c)
 	if err != nil {
 		writeError(k.c, err)
@@ -106,10 +111,7 @@ func (s *Server) patch(k *call, status bool) {
 		if err := checkNameMatches(k, obj); err != nil {
 			return nil, err
 		}
-		if obj, err = s.prepareUpdate(k, obj, cur, status); err != nil || status {
-			return obj, err
-		}
-		return s.trackUpdate(k, obj, cur)
+		return s.prepareUpdate(k, obj, cur, status)
 	})
 	if err != nil {
 		writeError(k.c, err)

@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metainternalversionvalidation "k8s.io/apimachinery/pkg/apis/meta/internalversion/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -36,6 +38,9 @@ type call struct {
 	name string
 	// raw is the created object's JSON as stored, when a create made it.
 	raw []byte
+	// applying: a server-side apply, whose field manager already recorded
+	// its manager.
+	applying bool
 }
 
 func (k *call) key() string    { return storage.Key(k.r.Plural, k.ns, k.name) }
@@ -176,15 +181,35 @@ func (s *Server) list(k *call) {
 		}
 		opts.Limit = n
 	}
-	if _, err := storage.ParseResourceVersion(k.c.Query("resourceVersion")); err != nil {
+	rvQuery, match := k.c.Query("resourceVersion"), metav1.ResourceVersionMatch(k.c.Query("resourceVersionMatch"))
+	rv, err := storage.ParseResourceVersion(rvQuery)
+	if err != nil {
 		writeError(k.c, apierrors.NewBadRequest(err.Error()))
 		return
+	}
+	lo := metainternalversion.ListOptions{ResourceVersion: rvQuery, ResourceVersionMatch: match, Continue: opts.Continue, Limit: opts.Limit}
+	if errs := metainternalversionvalidation.ValidateListOptions(&lo, false); len(errs) > 0 {
+		writeError(k.c, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs))
+		return
+	}
+	if opts.Continue != "" && rv > 0 {
+		writeError(k.c, apierrors.NewBadRequest("specifying resource version is not allowed when using continue"))
+		return
+	}
+	if match == metav1.ResourceVersionMatchExact {
+		opts.ExactRevision = rv
 	}
 	mode := outputOf(k.c)
 	opts.Raw = mode == asObject
 	res, err := s.store.List(k.ctx(), k.prefix(), k.r.New, opts)
 	if err != nil {
 		writeError(k.c, storageError(k.r, "", err))
+		return
+	}
+	// Any other non-zero resourceVersion asks for a list not older than
+	// it; the list read is the latest, so only one from the future fails.
+	if rv > 0 && opts.Continue == "" && res.ResourceVersion < rv {
+		writeError(k.c, tooLargeResourceVersion(rv, res.ResourceVersion))
 		return
 	}
 	lm := metav1.ListMeta{ResourceVersion: strconv.FormatInt(res.ResourceVersion, 10), Continue: res.Continue, RemainingItemCount: res.RemainingItemCount}
@@ -275,6 +300,14 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 	st := k.r.Strategy
 	st.Default(obj)
 	st.PrepareForCreate(obj)
+	if len(m.GetManagedFields()) > 0 && !k.applying {
+		// Sent by the client: kept as the field manager reads them
+		// (entries it cannot decode dropped), recorded for this manager.
+		if obj, err = s.trackCreate(k, obj); err != nil {
+			return nil, err
+		}
+		m, _ = meta.Accessor(obj)
+	}
 	m.SetUID(uuid.NewUUID())
 	m.SetCreationTimestamp(metav1.Now())
 	m.SetResourceVersion("")
@@ -333,11 +366,18 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 	var errs field.ErrorList
 	if status {
 		st.PrepareForStatusUpdate(obj, cur)
+		// A status writer (the agent, the scheduler) sends no
+		// managedFields: the stored ones stay.
+		nm.SetManagedFields(cm.GetManagedFields())
 	} else {
 		st.PrepareForUpdate(obj, cur)
 		if err := s.admitUpdate(k, obj, cur); err != nil {
 			return nil, err
 		}
+		if obj, err = s.trackUpdate(k, obj, cur); err != nil {
+			return nil, err
+		}
+		nm, _ = meta.Accessor(obj)
 	}
 	if status {
 		errs = st.ValidateStatusUpdate(obj, cur)
@@ -394,11 +434,7 @@ func (s *Server) update(k *call, status bool) {
 		return
 	}
 	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
-		obj, err := s.prepareUpdate(k, obj.DeepCopyObject(), cur, status)
-		if err != nil || status {
-			return obj, err
-		}
-		return s.trackUpdate(k, obj, cur)
+		return s.prepareUpdate(k, obj.DeepCopyObject(), cur, status)
 	})
 	if err != nil {
 		writeError(k.c, err)

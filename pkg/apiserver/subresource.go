@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -122,6 +123,9 @@ func (s *Server) updateScale(k *call, isPatch bool) {
 	newScale := func() runtime.Object { return &autoscalingv1.Scale{} }
 	if isPatch {
 		t, err := patchType(k.c)
+		if err == nil && t == types.ApplyYAMLPatchType {
+			err = unsupportedMediaType("server-side apply of the scale subresource is not supported by this server: use a merge patch of spec.replicas (ctl scale)")
+		}
 		if err != nil {
 			writeError(k.c, err)
 			return

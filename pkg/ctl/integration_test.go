@@ -152,9 +152,9 @@ func TestApply(t *testing.T) {
 	wantLines(t, c.ctl("apply", "-f", dir), "namespace/l1 created", "namespace/l2 created", "namespace/l3 created")
 }
 
-// kubectl's server-side apply through ctl: created, unchanged, a field
-// taken by another manager is a conflict that says how to go on, and
-// --force-conflicts takes it.
+// kubectl's server-side apply through ctl: created with kubectl's
+// managedFields; a field another manager owns is a conflict that says how
+// to go on, and --force-conflicts takes it.
 func TestApplyServerSide(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()

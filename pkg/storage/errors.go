@@ -38,6 +38,15 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// FutureRevisionError: a read at a revision etcd has not reached yet.
+type FutureRevisionError struct {
+	Requested, Current int64
+}
+
+func (e *FutureRevisionError) Error() string {
+	return fmt.Sprintf("Too large resource version: %d, current: %d", e.Requested, e.Current)
+}
+
 func newErr(sentinel error, key, detail string) error {
 	return &Error{Err: sentinel, Key: key, Detail: detail}
 }

@@ -314,6 +314,10 @@ type ListOptions struct {
 	// ResourceVersion 0 reads the latest state; otherwise it is ignored
 	// unless Continue is set (a continue token carries its own revision).
 	ResourceVersion int64
+	// ExactRevision reads the list as it was at this etcd revision
+	// (resourceVersionMatch=Exact): ErrExpired once compacted,
+	// ErrFutureRevision before it exists. 0 reads the latest.
+	ExactRevision int64
 	// Limit caps the number of items (0: no cap).
 	Limit int64
 	// Continue resumes a paged list.
@@ -366,7 +370,7 @@ func decodeContinue(token, prefix string) (string, int64, error) {
 // makes the typed object each value is decoded into.
 func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.Object, opts ListOptions) (*ListResult, error) {
 	start := prefix
-	var rev int64
+	rev := opts.ExactRevision
 	if opts.Continue != "" {
 		var err error
 		start, rev, err = decodeContinue(opts.Continue, prefix)
@@ -394,6 +398,16 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 		if err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) && opts.Continue != "" {
 				return nil, newErr(ErrExpired, prefix, "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+			}
+			if errors.Is(err, rpctypes.ErrCompacted) && opts.ExactRevision > 0 {
+				return nil, newErr(ErrExpired, prefix, fmt.Sprintf("too old resource version: %d", rev))
+			}
+			if errors.Is(err, rpctypes.ErrFutureRev) && opts.ExactRevision > 0 {
+				cur := int64(0)
+				if r, err := s.client.Get(ctx, prefix, clientv3.WithCountOnly()); err == nil {
+					cur = r.Header.Revision
+				}
+				return nil, &FutureRevisionError{Requested: rev, Current: cur}
 			}
 			return nil, etcdErr(prefix, err)
 		}

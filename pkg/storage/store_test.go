@@ -306,3 +306,40 @@ func TestInjectResourceVersion(t *testing.T) {
 		}
 	}
 }
+
+// A list at an exact revision shows the state then; a compacted revision
+// is ErrExpired, one not reached yet a FutureRevisionError.
+func TestListExactRevision(t *testing.T) {
+	s := startStore(t)
+	ctx := context.Background()
+	if err := s.Create(ctx, Key("pods", "default", "a"), pod("default", "a")); err != nil {
+		t.Fatal(err)
+	}
+	then, err := s.CurrentRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, Key("pods", "default", "b"), pod("default", "b")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{ExactRevision: then})
+	if err != nil || len(res.Items) != 1 || res.ResourceVersion != then {
+		t.Fatalf("list at %d: %v, %d items at %d, want 1 at %d", then, err, len(res.Items), res.ResourceVersion, then)
+	}
+	// Before a existed the list is empty.
+	page, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{ExactRevision: then - 1, Limit: 1})
+	if err != nil || page.Continue != "" || len(page.Items) != 0 {
+		t.Fatalf("list before a existed: %v, %d items, continue %q", err, len(page.Items), page.Continue)
+	}
+	cur, _ := s.CurrentRevision(ctx)
+	var future *FutureRevisionError
+	if _, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{ExactRevision: cur + 10}); !errors.As(err, &future) || future.Current != cur || future.Requested != cur+10 {
+		t.Fatalf("future revision: got %v, want a FutureRevisionError %d > %d", err, cur+10, cur)
+	}
+	if _, err := s.Client().Compact(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{ExactRevision: then}); !errors.Is(err, ErrExpired) {
+		t.Fatalf("compacted revision: got %v, want ErrExpired", err)
+	}
+}
