@@ -120,7 +120,20 @@ func (s *Server) trackUpdate(k *call, obj, cur runtime.Object) (runtime.Object, 
 	if err != nil || len(cm.GetManagedFields()) == 0 || k.applying {
 		return obj, nil
 	}
-	manager, err := managerName(k, "UpdateOptions")
+	return s.track(k, "UpdateOptions", obj, cur)
+}
+
+// trackCreate passes managedFields a client sent on create through the
+// field manager, which drops what it cannot decode and records the
+// creator, as Kubernetes does on every create.
+func (s *Server) trackCreate(k *call, obj runtime.Object) (runtime.Object, error) {
+	return s.track(k, "CreateOptions", obj, k.r.New())
+}
+
+// track records the request's manager for the change from cur to obj;
+// options names the request's options kind in a bad fieldManager's 422.
+func (s *Server) track(k *call, options string, obj, cur runtime.Object) (runtime.Object, error) {
+	manager, err := managerName(k, options)
 	if err != nil {
 		return nil, err
 	}
@@ -129,21 +142,6 @@ func (s *Server) trackUpdate(k *call, obj, cur runtime.Object) (runtime.Object, 
 		return nil, err
 	}
 	return fm.UpdateNoErrors(cur, obj, manager), nil
-}
-
-// trackCreate passes managedFields a client sent on create through the
-// field manager, which drops what it cannot decode and records the
-// creator, as Kubernetes does on every create.
-func (s *Server) trackCreate(k *call, obj runtime.Object) (runtime.Object, error) {
-	manager, err := managerName(k, "CreateOptions")
-	if err != nil {
-		return nil, err
-	}
-	fm, err := s.fields.get(k.r)
-	if err != nil {
-		return nil, err
-	}
-	return fm.UpdateNoErrors(k.r.New(), obj, manager), nil
 }
 
 // apply serves a server-side apply: the applied configuration merged into
