@@ -259,6 +259,10 @@ func setupReal(t *testing.T) *realEnv {
 	}
 	e := &realEnv{dir: dir}
 	t.Cleanup(func() {
+		// Runs last, after containerd stopped: a shim whose task outlived
+		// the kill below (one started as the agent stopped) would keep
+		// running without its containerd; end it by its socket's path.
+		_ = exec.Command("pkill", "-KILL", "-f", "containerd-shim-runc-v2 .*-address "+dir+"/").Run()
 		unmountUnder(dir)
 		_ = os.RemoveAll(dir)
 	})
