@@ -61,7 +61,7 @@ func (f *fieldManagers) get(r *api.Resource) (*managedfields.FieldManager, error
 	// The main resource does not own status: an applied status is reset
 	// by the strategy, so it is not recorded as the applier's either.
 	var reset map[fieldpath.APIVersion]fieldpath.Filter
-	if hasSubresource(r, "status") {
+	if r.HasSubresource("status") {
 		reset = map[fieldpath.APIVersion]fieldpath.Filter{
 			fieldpath.APIVersion(gvk.GroupVersion().String()): fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status"))),
 		}
@@ -75,15 +75,6 @@ func (f *fieldManagers) get(r *api.Resource) (*managedfields.FieldManager, error
 	}
 	f.m[r] = fm
 	return fm, nil
-}
-
-func hasSubresource(r *api.Resource, sub string) bool {
-	for _, s := range r.Subresources {
-		if s == sub {
-			return true
-		}
-	}
-	return false
 }
 
 // managerName is who a write is recorded for: the fieldManager

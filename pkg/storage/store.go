@@ -311,12 +311,10 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, pre 
 
 // ListOptions select a page of a list.
 type ListOptions struct {
-	// ResourceVersion 0 reads the latest state; otherwise it is ignored
-	// unless Continue is set (a continue token carries its own revision).
-	ResourceVersion int64
 	// ExactRevision reads the list as it was at this etcd revision
-	// (resourceVersionMatch=Exact): ErrExpired once compacted,
-	// ErrFutureRevision before it exists. 0 reads the latest.
+	// (resourceVersionMatch=Exact): ErrExpired once compacted, a
+	// FutureRevisionError before it exists. 0 reads the latest; a
+	// continue token carries its own revision.
 	ExactRevision int64
 	// Limit caps the number of items (0: no cap).
 	Limit int64
@@ -403,10 +401,7 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 				return nil, newErr(ErrExpired, prefix, fmt.Sprintf("too old resource version: %d", rev))
 			}
 			if errors.Is(err, rpctypes.ErrFutureRev) && opts.ExactRevision > 0 {
-				cur := int64(0)
-				if r, err := s.client.Get(ctx, prefix, clientv3.WithCountOnly()); err == nil {
-					cur = r.Header.Revision
-				}
+				cur, _ := s.CurrentRevision(ctx)
 				return nil, &FutureRevisionError{Requested: rev, Current: cur}
 			}
 			return nil, etcdErr(prefix, err)
