@@ -175,12 +175,8 @@ func (s *Server) apply(k *call, status bool) {
 		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("the applied configuration is a %s, this path takes %s", gvkString(applied.GroupVersionKind()), want)))
 		return
 	}
-	if n := applied.GetName(); n != "" && n != k.name {
-		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", n, k.name)))
-		return
-	}
-	if ns := applied.GetNamespace(); k.r.Namespaced && ns != "" && ns != k.ns {
-		writeError(k.c, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
+	if err := checkNameMatches(k, applied); err != nil {
+		writeError(k.c, err)
 		return
 	}
 	if len(applied.GetManagedFields()) > 0 {
