@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,6 +82,14 @@ func newTestNet(t testing.TB) *testNet {
 	}
 	return n
 }
+
+// nft runs one nft command in the node namespace and gives its output.
+func (n *testNet) nft(t testing.TB, cmd string) string {
+	return sh(t, "ip", "netns", "exec", n.node, "nft", cmd)
+}
+
+// webElem is the endpoints map element of web's single endpoint.
+const webElem = "10.96.0.10 . tcp . 80 . 0x00000000 : 10.244.1.5 . 8080"
 
 // serveTCP answers every connection on the endpoint ns with the local
 // address the client reached.
@@ -414,7 +421,7 @@ func TestKernel(t *testing.T) {
 		if err := p.Sync([]*v1.Service{web, empty, aff, dns, loc, clu}, slices, false); err != nil {
 			t.Fatal(err)
 		}
-		out := sh(t, "ip", "netns", "exec", n.node, "nft", "list", "table", "ip", TableName)
+		out := n.nft(t, "list table ip "+TableName)
 		if strings.Contains(out, "svc_default_self") || strings.Contains(out, "10.96.0.13") {
 			t.Errorf("rules of deleted service remain:\n%s", out)
 		}
@@ -427,30 +434,12 @@ func TestKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	t.Run("changed map element and rule are noticed and repaired", func(t *testing.T) {
-		nft := func(cmd string) string { return sh(t, "ip", "netns", "exec", n.node, "nft", cmd) }
-		const elem = "10.96.0.10 . tcp . 80 . 0x00000000 : 10.244.1.5 . 8080"
-		if out := nft("list map ip minik8s endpoints"); !strings.Contains(out, elem) {
-			t.Fatalf("no element %q in\n%s", elem, out)
-		}
-		// Same key, another port: the element count stays the same.
-		nft("delete element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 }")
-		nft("add element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 : 10.244.1.5 . 8081 }")
+	// repaired: the periodic check notices what someone else changed,
+	// a full sync puts the table back, and web answers again.
+	repaired := func(t *testing.T, what string) {
+		t.Helper()
 		if err := p.w.Verify(); err == nil {
-			t.Fatal("verify did not notice the changed element")
-		}
-		if err := p.Sync(svcs, slices, true); err != nil {
-			t.Fatal(err)
-		}
-		if out := nft("list map ip minik8s endpoints"); !strings.Contains(out, elem) {
-			t.Errorf("element %q not restored:\n%s", elem, out)
-		}
-		// A rule replaced by another: the rule count stays the same.
-		nft("flush chain ip minik8s " + pickChain(2))
-		nft("add rule ip minik8s " + pickChain(2) + " meta mark set 0x1")
-		nft("add rule ip minik8s " + pickChain(2) + " drop")
-		if err := p.w.Verify(); err == nil {
-			t.Fatal("verify did not notice the changed rule")
+			t.Fatalf("verify did not notice %s", what)
 		}
 		if err := p.Sync(svcs, slices, true); err != nil {
 			t.Fatal(err)
@@ -461,22 +450,49 @@ func TestKernel(t *testing.T) {
 		if got, err := get(n.nodeFd, "10.96.0.10:80"); err != nil || !strings.HasPrefix(got, "10.244.1.") {
 			t.Errorf("after repair: got %q, %v", got, err)
 		}
+	}
+	t.Run("changed map element and rule are noticed and repaired", func(t *testing.T) {
+		if out := n.nft(t, "list map ip minik8s endpoints"); !strings.Contains(out, webElem) {
+			t.Fatalf("no element %q in\n%s", webElem, out)
+		}
+		// Same key, another port: the element count stays the same.
+		n.nft(t, "delete element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 }")
+		n.nft(t, "add element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 : 10.244.1.5 . 8081 }")
+		repaired(t, "the changed element")
+		if out := n.nft(t, "list map ip minik8s endpoints"); !strings.Contains(out, webElem) {
+			t.Errorf("element %q not restored:\n%s", webElem, out)
+		}
+		// A rule replaced by another: the rule count stays the same.
+		n.nft(t, "flush chain ip minik8s "+pickChain(2))
+		n.nft(t, "add rule ip minik8s "+pickChain(2)+" meta mark set 0x1")
+		n.nft(t, "add rule ip minik8s "+pickChain(2)+" drop")
+		repaired(t, "the changed rule")
 	})
 	t.Run("table removed by someone else is noticed and rewritten", func(t *testing.T) {
-		sh(t, "ip", "netns", "exec", n.node, "nft", "delete", "table", "ip", TableName)
-		if err := p.w.Verify(); err == nil {
-			t.Fatal("verify did not notice the missing table")
-		}
-		if err := p.Sync(svcs, slices, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.w.Verify(); err != nil {
-			t.Fatalf("verify after repair: %v", err)
-		}
-		if _, err := get(n.nodeFd, "10.96.0.10:80"); err != nil {
-			t.Errorf("after repair: %v", err)
-		}
+		n.nft(t, "delete table ip "+TableName)
+		repaired(t, "the missing table")
 	})
+}
+
+// startRun runs a Proxy (informers, batching, periodic check) for web and
+// its one endpoint in n, configured by cfg on top of the common settings.
+// synced gets a value after each sync; stop ends Run and gives its error.
+func startRun(t *testing.T, n *testNet, cfg Config) (synced <-chan struct{}, stop func() error) {
+	t.Helper()
+	web := service("web", "10.96.0.10")
+	client := testAPI(t, web, slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}))
+	cfg.NodeName, cfg.ClusterCIDR, cfg.MinSyncPeriod, cfg.CleanupOnExit = "node1", "10.244.0.0/16", 10*time.Millisecond, true
+	p, err := New(cfg, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.w.netnsFd = n.nodeFd
+	ch := make(chan struct{}, 100)
+	p.OnSync = func(*State) { ch <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return ch, func() error { cancel(); return <-done }
 }
 
 // TestRunCleanupOnExit runs the whole Proxy (informers, batching, cleanup)
@@ -484,19 +500,7 @@ func TestKernel(t *testing.T) {
 func TestRunCleanupOnExit(t *testing.T) {
 	n := newTestNet(t)
 	n.serveTCP(t, ":8080")
-	web := service("web", "10.96.0.10")
-	client := testAPI(t, web, slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}))
-	p, err := New(Config{NodeName: "node1", ClusterCIDR: "10.244.0.0/16", MinSyncPeriod: 10 * time.Millisecond, CleanupOnExit: true}, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.w.netnsFd = n.nodeFd
-	var mu sync.Mutex
-	synced := make(chan struct{}, 10)
-	p.OnSync = func(*State) { mu.Lock(); defer mu.Unlock(); synced <- struct{}{} }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	synced, stop := startRun(t, n, Config{})
 	select {
 	case <-synced:
 	case <-time.After(10 * time.Second):
@@ -505,8 +509,7 @@ func TestRunCleanupOnExit(t *testing.T) {
 	if got, err := get(n.nodeFd, "10.96.0.10:80"); err != nil || got != "10.244.1.5:8080" {
 		t.Errorf("got %q, %v", got, err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
 	out, _ := exec.Command("ip", "netns", "exec", n.node, "nft", "list", "table", "ip", TableName).CombinedOutput()
@@ -519,46 +522,32 @@ func TestRunCleanupOnExit(t *testing.T) {
 // Run's periodic check, without any change in the API.
 func TestRunRepairsEditedTable(t *testing.T) {
 	n := newTestNet(t)
-	web := service("web", "10.96.0.10")
-	client := testAPI(t, web, slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}))
-	p, err := New(Config{NodeName: "node1", ClusterCIDR: "10.244.0.0/16", MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: 100 * time.Millisecond, CleanupOnExit: true}, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.w.netnsFd = n.nodeFd
-	synced := make(chan struct{}, 100)
-	p.OnSync = func(*State) { synced <- struct{}{} }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	synced, stop := startRun(t, n, Config{SyncPeriod: 100 * time.Millisecond})
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	nft := func(cmd string) string { return sh(t, "ip", "netns", "exec", n.node, "nft", cmd) }
-	const elem = "10.96.0.10 . tcp . 80 . 0x00000000 : 10.244.1.5 . 8080"
 	// Syncs come from API events and from repairs: wait for the one that
-	// leaves elem in place.
+	// leaves webElem in place.
 	waitElem := func(what string) {
 		t.Helper()
 		deadline := time.After(10 * time.Second)
 		for {
 			select {
 			case <-synced:
-				if strings.Contains(nft("list map ip minik8s endpoints"), elem) {
+				if strings.Contains(n.nft(t, "list map ip minik8s endpoints"), webElem) {
 					return
 				}
 			case <-deadline:
-				t.Fatalf("%s: no element %q in\n%s", what, elem, nft("list map ip minik8s endpoints"))
+				t.Fatalf("%s: no element %q in\n%s", what, webElem, n.nft(t, "list map ip minik8s endpoints"))
 			}
 		}
 	}
 	waitElem("first sync")
 	// One transaction, so that a repair cannot run in between.
-	nft("delete element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 }; add element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 : 10.244.1.9 . 8080 }")
-	if strings.Contains(nft("list map ip minik8s endpoints"), elem) {
+	n.nft(t, "delete element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 }; add element ip minik8s endpoints { 10.96.0.10 . tcp . 80 . 0x0 : 10.244.1.9 . 8080 }")
+	if strings.Contains(n.nft(t, "list map ip minik8s endpoints"), webElem) {
 		t.Fatal("the element was not changed")
 	}
 	waitElem("after the edit")

@@ -394,6 +394,11 @@ func addElems(c *nftables.Conn, s *nftables.Set, els []nftables.SetElement, del 
 	return nil
 }
 
+// localElem is a local endpoint's element of setLocalEPs.
+func localElem(ip [4]byte) nftables.SetElement {
+	return nftables.SetElement{Key: append([]byte{}, ip[:]...)}
+}
+
 func chainRef(name string) *nftables.Chain { return &nftables.Chain{Table: table, Name: name} }
 
 func addRules(c *nftables.Conn, chain string, rs []rule) {
@@ -473,16 +478,15 @@ func (w *writer) apply(st *State, full bool, changes []change) error {
 		}
 	}
 	// Local endpoints are shared between Services: diff them whole.
-	plain := func(b [4]byte) nftables.SetElement { return nftables.SetElement{Key: append([]byte{}, b[:]...)} }
 	var delLocal, addLocal []nftables.SetElement
 	for ip := range w.appliedLocal {
 		if _, ok := st.LocalEndpoints[ip]; !ok || replaced {
-			delLocal = append(delLocal, plain(ip))
+			delLocal = append(delLocal, localElem(ip))
 		}
 	}
 	for ip := range st.LocalEndpoints {
 		if _, ok := w.appliedLocal[ip]; !ok || replaced {
-			addLocal = append(addLocal, plain(ip))
+			addLocal = append(addLocal, localElem(ip))
 		}
 	}
 	if replaced {
@@ -734,7 +738,7 @@ func (w *writer) verifySets(c *nftables.Conn, st *State, local map[[4]byte]struc
 		want[j.set] = j.add
 	}
 	for ip := range local {
-		want[setLocalEPs] = append(want[setLocalEPs], nftables.SetElement{Key: append([]byte{}, ip[:]...)})
+		want[setLocalEPs] = append(want[setLocalEPs], localElem(ip))
 	}
 	sets, err := c.GetSets(table)
 	if err != nil {
