@@ -22,7 +22,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
-	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
@@ -64,7 +63,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 			GrouplessAPIPrefixes: sets.NewString("api"),
 		},
 		strict: json.NewSerializerWithOptions(json.DefaultMetaFactory, api.Scheme, api.Scheme, json.SerializerOptions{Strict: true}),
-		proto:  protobuf.NewSerializer(api.Scheme, api.Scheme),
+		proto:  protobufInfo.Serializer,
 	}
 	// Listen first: a taken port is the commonest failure, and it should
 	// not cost an etcd start.
