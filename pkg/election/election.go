@@ -93,8 +93,13 @@ var ErrLostLease = errors.New("lost the leader election lease")
 // or with ErrLostLease when the lease was lost: the caller should stop
 // rather than carry on from caches another leader has since changed under
 // it (upstream components exit; a restarted process starts clean). Run
-// waits for lead to return before it returns.
+// waits for lead to return before it returns. With election off
+// (--leader-elect=false) Run only calls lead with ctx.
 func Run(ctx context.Context, client kubernetes.Interface, c Config, recorder resourcelock.EventRecorder, lead func(context.Context)) error {
+	if !c.Enabled {
+		lead(ctx)
+		return nil
+	}
 	if err := c.Validate(); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package election
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +45,17 @@ func TestNewConfigIsUpstreamDefaults(t *testing.T) {
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
 	if got := NewConfig("kube-controller-manager"); got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+// With election off, Run leads at once with the caller's ctx and needs no
+// API: the caller does not branch on --leader-elect itself.
+func TestRunWithElectionOff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	led := false
+	err := Run(ctx, nil, Config{Enabled: false, RetryPeriod: 0}, nil, func(l context.Context) { led = l == ctx })
+	if err != nil || !led {
+		t.Fatalf("Run with election off: err %v, lead called with the caller's ctx: %v", err, led)
 	}
 }

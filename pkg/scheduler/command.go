@@ -131,9 +131,5 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("building client for %s: %w", rc.Host, err)
 	}
-	s := New(client, cfg)
-	if cfg.LeaderElection.Enabled {
-		return s.RunElected(ctx, cfg.LeaderElection)
-	}
-	return s.Run(ctx)
+	return New(client, cfg).RunElected(ctx, cfg.LeaderElection)
 }

@@ -6,6 +6,12 @@ import (
 	"minik8s/pkg/election"
 )
 
+// Run starts the informers, waits for them to sync, then schedules until ctx
+// is done: the one scheduler of a cluster, no election.
+func (s *Scheduler) Run(ctx context.Context) error {
+	return s.RunElected(ctx, election.Config{})
+}
+
 // RunElected is Run for one of several schedulers of a cluster: only the
 // holder of the lease decides and binds. As with kube-scheduler's
 // --leader-elect, the informers start and sync before the election, so a

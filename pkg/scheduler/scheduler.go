@@ -153,17 +153,6 @@ func (s *Scheduler) Stats() Stats {
 // Cache exposes the scheduler's cache (read-only use: inspection, tests).
 func (s *Scheduler) Cache() *Cache { return s.cache }
 
-// Run starts the informers, waits for them to sync, then schedules until ctx
-// is done.
-func (s *Scheduler) Run(ctx context.Context) error {
-	defer s.stop()
-	if err := s.start(ctx); err != nil {
-		return err
-	}
-	s.schedule(ctx)
-	return nil
-}
-
 // start starts the informers, which keep the cache and the queue current,
 // and the event writer, all until ctx is done, and waits for the informers
 // to sync.

@@ -178,10 +178,6 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		wg.Wait()
 		factory.Shutdown()
 	}
-	if !cfg.LeaderElection.Enabled {
-		run(ctx)
-		return nil
-	}
 	// As kube-controller-manager: informers start once leading, and a
 	// manager that loses its lease returns (and exits) rather than act on
 	// caches another leader has changed since.
