@@ -37,6 +37,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"minik8s/pkg/lab"
 )
 
 func main() {
@@ -144,7 +146,7 @@ func podRuns(nodes, pods int, rate float64) error {
 		warm = append(warm, fmt.Sprintf("warm-%d", i))
 	}
 	warmImage := func(int) string { return "minik8s/toolbox:latest" }
-	if _, err := startPods(ctx, cs, ns, warm, 0, func(i int) string { return fmt.Sprintf("node%d", i+1) }, warmImage); err != nil {
+	if _, err := startPods(ctx, cs, ns, warm, 0, func(i int) string { return lab.Node{Index: i + 1}.Name() }, warmImage); err != nil {
 		return fmt.Errorf("warming the image: %w", err)
 	}
 	type podRun struct {
@@ -162,7 +164,7 @@ func podRuns(nodes, pods int, rate float64) error {
 		for i := range names {
 			names[i] = fmt.Sprintf("%s-%s-%d", strings.Fields(r.name)[0], r.kind, i)
 		}
-		image := func(int) string { return "minik8s/toolbox:latest" }
+		image := warmImage
 		if r.cold {
 			cold, err := pushColdImages(ctx, pods)
 			if err != nil {
@@ -204,8 +206,7 @@ func podRuns(nodes, pods int, rate float64) error {
 // layer below is on every node after the warm-up, as base layers usually
 // are). It returns the names pods use (through the lab's docker.io mirror).
 func pushColdImages(ctx context.Context, n int) ([]string, error) {
-	const registry = "10.200.0.1:5000"
-	base, err := remote.Image(name.MustParseReference(registry+"/minik8s/toolbox:latest", name.Insecure), remote.WithContext(ctx))
+	base, err := remote.Image(name.MustParseReference(lab.RegistryAddr+"/minik8s/toolbox:latest", name.Insecure), remote.WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +222,7 @@ func pushColdImages(ctx context.Context, n int) ([]string, error) {
 			return nil, err
 		}
 		short := fmt.Sprintf("minik8s/cold:%s-%d", run, i)
-		ref, err := name.ParseReference(registry+"/"+short, name.Insecure)
+		ref, err := name.ParseReference(lab.RegistryAddr+"/"+short, name.Insecure)
 		if err != nil {
 			return nil, err
 		}
@@ -351,14 +352,14 @@ func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []
 type stepStat struct{ sum, count float64 }
 
 // agentSteps reads the agents' pod start step histograms from their
-// /metrics (node i's agent listens on 10.200.0.(10+i):10250), summed over
+// /metrics (node i's agent listens on its node address, port 10250), summed over
 // the nodes.
 func agentSteps(nodes int) map[string]stepStat {
 	const metric = "kubelet_pod_start_step_duration_seconds"
 	out := map[string]stepStat{}
 	c := http.Client{Timeout: 5 * time.Second}
 	for i := 1; i <= nodes; i++ {
-		resp, err := c.Get(fmt.Sprintf("http://10.200.0.%d:10250/metrics", 10+i))
+		resp, err := c.Get("http://" + lab.Node{Index: i}.IP() + ":10250/metrics")
 		if err != nil {
 			continue
 		}
@@ -403,12 +404,15 @@ func printSteps(before, after map[string]stepStat) {
 	}
 }
 
+// labCgroups are the lab's cgroups under /sys/fs/cgroup/cpuacct/minik8s-lab.
+var labCgroups = []string{"containerd", "apiserver", "controller-manager", "scheduler", "registry", "agents"}
+
 // labCPU is the CPU time used so far by each of the lab's cgroups (shims
 // and runc count under containerd, CNI plugins under the agents).
 func labCPU() map[string]time.Duration {
 	out := map[string]time.Duration{}
 	root := "/sys/fs/cgroup/cpuacct/minik8s-lab"
-	for _, c := range []string{"containerd", "apiserver", "controller-manager", "scheduler", "registry", "agents"} {
+	for _, c := range labCgroups {
 		b, err := os.ReadFile(filepath.Join(root, c, "cpuacct.usage"))
 		if err != nil {
 			continue
@@ -423,7 +427,7 @@ func labCPU() map[string]time.Duration {
 func printCPU(before, after map[string]time.Duration, wall time.Duration) {
 	var parts []string
 	var total time.Duration
-	for _, c := range []string{"containerd", "apiserver", "controller-manager", "scheduler", "registry", "agents"} {
+	for _, c := range labCgroups {
 		if d, ok := after[c]; ok {
 			total += d - before[c]
 			parts = append(parts, fmt.Sprintf("%s %s", c, (d-before[c]).Round(10*time.Millisecond)))
