@@ -66,7 +66,11 @@ func (c *cluster) node(name, cpu string, mods ...func(*v1.Node)) {
 	}
 	// Pods created next are decided against the scheduler's cache: wait
 	// until its informer has delivered the node, so a test's expectations
-	// do not race the watch.
+	// do not race the watch. (Without c.sched, the schedulers are the
+	// test's own and start after their nodes exist.)
+	if c.sched == nil {
+		return
+	}
 	err := wait.PollUntilContextTimeout(c.ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		_, ok := c.sched.Cache().Node(name)
 		return ok, nil

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -39,16 +37,8 @@ func TestLeaderElection(t *testing.T) {
 	client := kubernetes.NewForConfigOrDie(srv.Config)
 	ctx := t.Context()
 	le := election.Config{Enabled: true, Namespace: "kube-system", Name: "kube-scheduler", LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond}
-	node := &v1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: "n1"},
-		Status: v1.NodeStatus{
-			Allocatable: v1.ResourceList{v1.ResourceCPU: resource.MustParse("8"), v1.ResourceMemory: resource.MustParse("8Gi"), v1.ResourcePods: resource.MustParse("110")},
-			Conditions:  []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}},
-		},
-	}
-	if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cl := &cluster{t: t, ctx: ctx, client: client}
+	cl.node("n1", "8")
 
 	var cands [2]*candidate
 	for i := range cands {
@@ -70,28 +60,7 @@ func TestLeaderElection(t *testing.T) {
 	createPods := func(prefix string, n int) {
 		t.Helper()
 		for i := range n {
-			p := &v1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("%s%d", prefix, i)},
-				Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "minik8s/echo:latest"}}},
-			}
-			if _, err := client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	waitBound := func(prefix string, n int) {
-		t.Helper()
-		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			for i := range n {
-				p, err := client.CoreV1().Pods("default").Get(ctx, fmt.Sprintf("%s%d", prefix, i), metav1.GetOptions{})
-				if err != nil || p.Spec.NodeName == "" {
-					return false, err
-				}
-			}
-			return true, nil
-		})
-		if err != nil {
-			t.Fatalf("waiting for pods %s0..%d to be bound: %v", prefix, n-1, err)
+			cl.pod(fmt.Sprintf("%s%d", prefix, i), "10m")
 		}
 	}
 	// A pod shows as bound before its bind call has returned to the
@@ -119,7 +88,7 @@ func TestLeaderElection(t *testing.T) {
 	// Only the leader binds: every bind call, failed or not, goes through
 	// OnBound, and one scheduler made them all.
 	createPods("a", 5)
-	waitBound("a", 5)
+	cl.placement(5)
 	waitBindCalls(5)
 	leader, standby := cands[0], cands[1]
 	if leader.binds.Load() == 0 {
@@ -145,7 +114,7 @@ func TestLeaderElection(t *testing.T) {
 		t.Fatalf("lease after the leader stopped: %v, holder %q, want it handed back", err, ptr.Deref(lease.Spec.HolderIdentity, ""))
 	}
 	createPods("b", 1)
-	waitBound("b", 1)
+	cl.placement(6)
 	waitBindCalls(6)
 	if got, old := standby.binds.Load(), leader.binds.Load(); got != 1 || old != 5 {
 		t.Fatalf("after the handover: got %d bind calls from the new leader and %d from the old, want 1 and 5", got, old)
