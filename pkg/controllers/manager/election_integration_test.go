@@ -9,10 +9,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"minik8s/pkg/apiserver/apiservertest"
@@ -108,19 +108,16 @@ func TestLeaderElection(t *testing.T) {
 
 	// Someone takes the lease over for an hour: the leader cannot renew
 	// and stops. (Read and write again if the leader renewed meanwhile.)
-	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		l, err := leases.Get(ctx, other.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return err
 		}
 		l.Spec.HolderIdentity = ptr.To("usurper")
 		l.Spec.LeaseDurationSeconds = ptr.To[int32](3600)
 		l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
 		_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			return false, nil
-		}
-		return err == nil, err
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
