@@ -225,21 +225,17 @@ func (w *podWorker) publish(pod *v1.Pod, status v1.PodStatus) {
 	}
 	w.statusMu.Lock()
 	if equality.Semantic.DeepEqual(pod.Status, status) {
+		// Nothing to write, and a write not yet made is not needed.
 		w.wanted = nil
-	} else {
-		w.wanted = &wantedStatus{pod: pod, status: status}
+		w.statusMu.Unlock()
+		return
 	}
+	w.wanted = &status
 	w.statusMu.Unlock()
 	select {
 	case w.statusKick <- struct{}{}:
 	default:
 	}
-}
-
-// wantedStatus is a status to post and the pod it was computed from.
-type wantedStatus struct {
-	pod    *v1.Pod
-	status v1.PodStatus
 }
 
 // postStatuses writes the wanted status through the status subresource
@@ -264,27 +260,34 @@ func (w *podWorker) postStatuses(ctx context.Context) {
 	}
 }
 
-// writeStatus posts want on the newest copy of the pod. On a conflict it
+// replacePod makes p the worker's copy of its pod, unless that copy is no
+// longer the one at resourceVersion rv (the informer brought a newer one).
+func (w *podWorker) replacePod(rv string, p *v1.Pod) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pod != nil && w.pod.ResourceVersion == rv {
+		w.pod = p
+	}
+}
+
+// writeStatus posts want on the newest copy of the pod (workers are per
+// pod UID, so it is always the pod want was computed for). On a conflict it
 // fetches the pod and wakes the worker, which computes the status again
 // from it; other failures are retried at the next resync.
-func (w *podWorker) writeStatus(ctx context.Context, want *wantedStatus) {
+func (w *podWorker) writeStatus(ctx context.Context, want *v1.PodStatus) {
 	base, _ := w.latest()
-	if base == nil || base.UID != want.pod.UID || equality.Semantic.DeepEqual(base.Status, want.status) {
+	if base == nil || equality.Semantic.DeepEqual(base.Status, *want) {
 		return
 	}
 	p := base.DeepCopy()
-	p.Status = want.status
+	p.Status = *want
 	t0 := time.Now()
 	updated, err := w.deps.pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	observeStep("status_write", t0)
 	switch {
 	case err == nil:
-		w.mu.Lock()
-		if w.pod != nil && w.pod.ResourceVersion == base.ResourceVersion {
-			w.pod = updated
-		}
-		w.mu.Unlock()
-		if !w.postedRunning && want.status.Phase == v1.PodRunning {
+		w.replacePod(base.ResourceVersion, updated)
+		if !w.postedRunning && want.Phase == v1.PodRunning {
 			w.postedRunning = true
 			if base.Status.Phase != v1.PodRunning { // not an adopted pod
 				observeStep("pod_start", w.firstSeen)
@@ -297,11 +300,7 @@ func (w *podWorker) writeStatus(ctx context.Context, want *wantedStatus) {
 		if gerr != nil || fresh.UID != p.UID {
 			return
 		}
-		w.mu.Lock()
-		if w.pod != nil && w.pod.ResourceVersion == base.ResourceVersion {
-			w.pod = fresh
-		}
-		w.mu.Unlock()
+		w.replacePod(base.ResourceVersion, fresh)
 		w.wake()
 	case !apierrors.IsNotFound(err):
 		klog.FromContext(ctx).Error(err, "updating pod status", "pod", klog.KObj(p))

@@ -79,7 +79,7 @@ type podWorker struct {
 
 	// The status poster's: the newest status to write, and its wake-up.
 	statusMu      sync.Mutex
-	wanted        *wantedStatus
+	wanted        *v1.PodStatus
 	statusKick    chan struct{}
 	postedRunning bool
 

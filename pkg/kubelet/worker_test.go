@@ -431,7 +431,7 @@ func TestStatusPostedOnChangeAndCoalesced(t *testing.T) {
 		writes.mu.Unlock()
 		w.statusMu.Lock()
 		defer w.statusMu.Unlock()
-		return (held != nil && held.Phase == v1.PodSucceeded) || (held != nil && w.wanted != nil && w.wanted.status.Phase == v1.PodSucceeded)
+		return (held != nil && held.Phase == v1.PodSucceeded) || (held != nil && w.wanted != nil && w.wanted.Phase == v1.PodSucceeded)
 	})
 	writes.mu.Lock()
 	writes.gate = nil
