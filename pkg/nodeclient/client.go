@@ -124,42 +124,47 @@ type Resource[T Object] struct {
 	namespace string
 }
 
+// on points req at this resource (in its namespace, if it has one).
+func (r Resource[T]) on(req *rest.Request) *rest.Request {
+	return req.NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource)
+}
+
 // Get reads the object name.
 func (r Resource[T]) Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error) {
-	return into[T](ctx, r.client.Get().NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource).Name(name).
+	return into[T](ctx, r.on(r.client.Get()).Name(name).
 		VersionedParams(&opts, metav1.ParameterCodec))
 }
 
 // Create creates obj.
 func (r Resource[T]) Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error) {
-	return into[T](ctx, r.client.Post().NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource).
+	return into[T](ctx, r.on(r.client.Post()).
 		VersionedParams(&opts, metav1.ParameterCodec).Body(obj))
 }
 
 // Update replaces obj; the server refuses a stale resourceVersion with a
 // Conflict.
 func (r Resource[T]) Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error) {
-	return into[T](ctx, r.client.Put().NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource).Name(obj.GetName()).
+	return into[T](ctx, r.on(r.client.Put()).Name(obj.GetName()).
 		VersionedParams(&opts, metav1.ParameterCodec).Body(obj))
 }
 
 // UpdateStatus replaces obj's status through the status subresource.
 func (r Resource[T]) UpdateStatus(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error) {
-	return into[T](ctx, r.client.Put().NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource).Name(obj.GetName()).
+	return into[T](ctx, r.on(r.client.Put()).Name(obj.GetName()).
 		SubResource("status").VersionedParams(&opts, metav1.ParameterCodec).Body(obj))
 }
 
 // Patch applies data of type pt to the object name (or to one of its
 // subresources).
 func (r Resource[T]) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error) {
-	return into[T](ctx, r.client.Patch(pt).NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource).Name(name).
+	return into[T](ctx, r.on(r.client.Patch(pt)).Name(name).
 		SubResource(subresources...).VersionedParams(&opts, metav1.ParameterCodec).Body(data))
 }
 
 // Delete deletes the object name; opts carries the grace period and
 // preconditions.
 func (r Resource[T]) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
-	return r.client.Delete().NamespaceIfScoped(r.namespace, r.namespace != "").Resource(r.resource).Name(name).
+	return r.on(r.client.Delete()).Name(name).
 		Body(&opts).Do(ctx).Error()
 }
 
