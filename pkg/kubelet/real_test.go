@@ -443,7 +443,7 @@ func TestRealPods(t *testing.T) {
 			{Name: "client", Command: sh("until wget -qO- http://127.0.0.1:8080/; do sleep 0.2; done; exec sleep 3600")},
 		}}})
 		p := e.waitPod(t, "shared", "Running and ready", 60*time.Second, func(p *v1.Pod) bool {
-			return p.Status.Phase == v1.PodRunning && podReady(p)
+			return p.Status.Phase == v1.PodRunning && podStatusReady(&p.Status)
 		})
 		if p.Status.PodIP == "" || !strings.HasPrefix(p.Status.PodIP, "10.244.77.") {
 			t.Errorf("podIP = %q, want one from 10.244.77.0/24", p.Status.PodIP)
@@ -656,7 +656,7 @@ func TestRealPods(t *testing.T) {
 		if during < 5 {
 			t.Errorf("%d lines stamped while the agent was down (1 s, a line every 0.1 s), want at least 5", during)
 		}
-		after := e.waitPod(t, "shared", "Running", 10*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodRunning && podReady(p) })
+		after := e.waitPod(t, "shared", "Running", 10*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodRunning && podStatusReady(&p.Status) })
 		for i := range before.Status.ContainerStatuses {
 			b, a := before.Status.ContainerStatuses[i], after.Status.ContainerStatuses[i]
 			if a.ContainerID != b.ContainerID || a.RestartCount != b.RestartCount {
@@ -676,15 +676,6 @@ func TestRealPods(t *testing.T) {
 			t.Errorf("containerd holds %d containers of pod shared, want 2", n)
 		}
 	})
-}
-
-func podReady(p *v1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func ptrInt64(v int64) *int64 { return &v }
