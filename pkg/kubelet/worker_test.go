@@ -132,13 +132,21 @@ func testPod(policy v1.RestartPolicy) *v1.Pod {
 func startWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *fake.Clientset, context.CancelFunc) {
 	t.Helper()
 	client := fake.NewSimpleClientset(pod)
+	w, cancel := runWorker(t, client, pod, rt, 20*time.Millisecond)
+	return w, client, cancel
+}
+
+// runWorker runs a worker for pod against client, resyncing every resync,
+// until the test ends (or cancel).
+func runWorker(t *testing.T, client *fake.Clientset, pod *v1.Pod, rt Runtime, resync time.Duration) (*podWorker, context.CancelFunc) {
+	t.Helper()
 	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: record.NewFakeRecorder(1000), rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
-		maxBackoff: 40 * time.Millisecond, resync: 20 * time.Millisecond}
+		maxBackoff: 40 * time.Millisecond, resync: resync}
 	w := newPodWorker(deps, pod, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	go w.run(ctx)
 	t.Cleanup(func() { cancel(); <-w.done })
-	return w, client, cancel
+	return w, cancel
 }
 
 func lastStatus(client *fake.Clientset) *v1.PodStatus {
@@ -383,11 +391,9 @@ func startQuietWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *statu
 	client := fake.NewSimpleClientset(pod)
 	writes := &statusWrites{}
 	client.PrependReactor("update", "pods", writes.react)
-	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: record.NewFakeRecorder(1000), rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
-		maxBackoff: 40 * time.Millisecond, resync: time.Hour}
-	w := newPodWorker(deps, pod, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	go w.run(ctx)
+	w, _ := runWorker(t, client, pod, rt, time.Hour)
+	// Runs before runWorker's stop (cleanups run last first): a write
+	// held at the gate must go through for the worker to end.
 	t.Cleanup(func() {
 		writes.mu.Lock()
 		if writes.gate != nil {
@@ -395,8 +401,6 @@ func startQuietWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *statu
 			writes.gate = nil
 		}
 		writes.mu.Unlock()
-		cancel()
-		<-w.done
 	})
 	return w, writes
 }
