@@ -24,6 +24,9 @@ type Config struct {
 	PodCIDR             string
 	ContainerdAddress   string
 	ContainerdNamespace string
+	// ContainerLogger is the logging binary's path; empty: found beside
+	// the agent's executable or on $PATH.
+	ContainerLogger     string
 	StateDir            string
 	NetnsDir            string
 	CNIBinDir           string
@@ -78,6 +81,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PodCIDR, "pod-cidr", c.PodCIDR, "pod range of this node, written to the Node's spec.podCIDR; empty waits for node IPAM")
 	fs.StringVar(&c.ContainerdAddress, "containerd-address", c.ContainerdAddress, "containerd's gRPC socket")
 	fs.StringVar(&c.ContainerdNamespace, "containerd-namespace", c.ContainerdNamespace, "containerd namespace of this agent (one per agent when several share a containerd)")
+	fs.StringVar(&c.ContainerLogger, "container-logger", c.ContainerLogger, "path of the container-logger binary the shims start for container output (default: beside this executable, else on $PATH)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for pod files, logs, volumes and CNI state")
 	fs.StringVar(&c.NetnsDir, "netns-dir", c.NetnsDir, "directory for pod network namespace files (a subdirectory per node); must be visible to runc")
 	fs.StringVar(&c.CNIBinDir, "cni-bin-dir", c.CNIBinDir, "directory of the CNI plugins")

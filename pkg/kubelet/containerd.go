@@ -106,7 +106,7 @@ func newContainerdRuntime(ctx context.Context, cfg *Config) (*containerdRuntime,
 		client.Close()
 		return nil, err
 	}
-	logger, err := findLogger()
+	logger, err := findLogger(cfg.ContainerLogger)
 	if err != nil {
 		client.Close()
 		return nil, err
@@ -136,9 +136,20 @@ func (r *containerdRuntime) Close() error { return r.client.Close() }
 // agent is down.
 const loggerName = "container-logger"
 
-// findLogger looks for the logging binary beside the agent's executable,
-// then on $PATH; the shim needs its absolute path.
-func findLogger() (string, error) {
+// findLogger gives the logging binary's absolute path (the shim needs
+// one): given (--container-logger, as the lab passes it), else beside the
+// agent's executable, else on $PATH.
+func findLogger(given string) (string, error) {
+	if given != "" {
+		p, err := filepath.Abs(given)
+		if err == nil {
+			_, err = os.Stat(p)
+		}
+		if err != nil {
+			return "", fmt.Errorf("--container-logger: %w", err)
+		}
+		return p, nil
+	}
 	if exe, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(exe), loggerName)
 		if _, err := os.Stat(p); err == nil {

@@ -89,7 +89,7 @@ func unmountUnder(dir string) {
 
 type realEnv struct {
 	dir, sock, netns, bin string
-	loggerDir             string
+	logger                string
 	client                kubernetes.Interface
 	apiURL                string
 	agent                 *exec.Cmd
@@ -274,9 +274,9 @@ func setupReal(t *testing.T) *realEnv {
 	if b := os.Getenv("KLT_AGENT_BIN"); b != "" {
 		e.bin = b
 	}
-	// The shims start the logging binary the agent finds on its $PATH.
-	e.loggerDir = filepath.Join(dir, "bin")
-	if out, err := exec.Command("go", "build", "-o", e.loggerDir+"/", "minik8s/cmd/container-logger").CombinedOutput(); err != nil {
+	// The shims start the logging binary the agent is given.
+	e.logger = filepath.Join(dir, "bin", "container-logger")
+	if out, err := exec.Command("go", "build", "-o", e.logger, "minik8s/cmd/container-logger").CombinedOutput(); err != nil {
 		t.Fatalf("building container-logger: %v\n%s", err, out)
 	}
 	e.sock = startContainerd(t, dir)
@@ -314,7 +314,7 @@ func setupReal(t *testing.T) *realEnv {
 	e.apiURL = "http://" + forward(t, "/run/netns/"+e.netns, "", u.Host)
 	e.agentArgs = []string{"--net=/run/netns/" + e.netns, e.bin,
 		"--server", e.apiURL, "--node-name", "klt-node", "--node-ip", "127.0.0.1", "--pod-cidr", "10.244.77.0/24",
-		"--containerd-address", e.sock, "--containerd-namespace", "klt", "--state-dir", filepath.Join(dir, "state"),
+		"--containerd-address", e.sock, "--containerd-namespace", "klt", "--container-logger", e.logger, "--state-dir", filepath.Join(dir, "state"),
 		"--netns-dir", filepath.Join(dir, "netns"), "--listen", "127.0.0.1:0", "--proxy=false",
 		"--crashloop-max-backoff", "2s", "--lease-duration", "4s", "--sync-frequency", "2s",
 		"--registry-mirror", "docker.io=http://127.0.0.1:1", "-v=1"}
@@ -336,7 +336,7 @@ func setupReal(t *testing.T) *realEnv {
 func (e *realEnv) startAgent(t *testing.T) {
 	logf, _ := os.OpenFile(filepath.Join(e.dir, "agent.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	cmd := exec.Command("nsenter", e.agentArgs...)
-	cmd.Env = append(os.Environ(), "KLT_AGENT=1", "PATH="+e.loggerDir+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "KLT_AGENT=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

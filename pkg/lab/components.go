@@ -55,6 +55,7 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			"--cluster-cidr", ClusterCIDR,
 			"--containerd-address", p.containerdSock(),
 			"--containerd-namespace", n.Name(),
+			"--container-logger", bins["container-logger"],
 			"--state-dir", p.nodeDir(n),
 			"--netns-dir", filepath.Join(runDir, "netns"),
 			"--cni-bin-dir", cniBinDir,

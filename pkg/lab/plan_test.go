@@ -91,7 +91,7 @@ func mustDur(s string) time.Duration {
 
 func TestPlanComponents(t *testing.T) {
 	p := paths{"/state"}
-	bins := map[string]string{"nsenter": "/usr/bin/nsenter", "kubelet-lite": "/b/kubelet-lite", "apiserver": "/b/apiserver"}
+	bins := map[string]string{"nsenter": "/usr/bin/nsenter", "kubelet-lite": "/b/kubelet-lite", "container-logger": "/b/container-logger", "apiserver": "/b/apiserver"}
 	cs := planComponents(p, bins, Nodes(2))
 	var names []string
 	for _, c := range cs {
@@ -101,7 +101,7 @@ func TestPlanComponents(t *testing.T) {
 		t.Errorf("components: got %s, want %s", got, want)
 	}
 	agent := strings.Join(cs[6].Args, " ")
-	for _, want := range []string{"/usr/bin/nsenter --net=/run/netns/mk8s-node2 -- /b/kubelet-lite", "--pod-cidr 10.244.2.0/24", "--node-ip 10.200.0.12", "--containerd-namespace node2", "--registry-mirror docker.io=http://10.200.0.1:5000", "--lease-duration 8s", "--allowed-peer 10.200.0.1"} {
+	for _, want := range []string{"/usr/bin/nsenter --net=/run/netns/mk8s-node2 -- /b/kubelet-lite", "--pod-cidr 10.244.2.0/24", "--node-ip 10.200.0.12", "--containerd-namespace node2", "--container-logger /b/container-logger", "--registry-mirror docker.io=http://10.200.0.1:5000", "--lease-duration 8s", "--allowed-peer 10.200.0.1"} {
 		if !strings.Contains(agent, want) {
 			t.Errorf("agent args lack %q: %s", want, agent)
 		}
