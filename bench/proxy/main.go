@@ -362,21 +362,21 @@ func (b *bench) rps(nsPath string, dur time.Duration, rounds, workers int, other
 			sum.reqs += r.reqs
 			sum.failed += r.failed
 		}
+		toPod := func(d time.Duration) result { return measure(m.ns, "http://10.244.1.5:8081/", m.ka, d) }
+		toSvc := func(d time.Duration) result { return measure(m.ns, "http://10.111.0.10:80/", m.ka, d) }
 		// A warm-up pair, not counted: the first slice of a run also
 		// pays for its binary's cold paths.
-		measure(m.ns, "http://10.244.1.5:8081/", m.ka, slice/2)
-		measure(m.ns, "http://10.111.0.10:80/", m.ka, slice/2)
+		toPod(slice / 2)
+		toSvc(slice / 2)
 		for r := 0; r < rounds; r++ {
 			// ABBA order: whichever target runs second in a pair pays
 			// for what the first left behind (closed connections, GC
 			// debt), so each goes first in half of the pairs.
 			var d, v result
 			if r%2 == 0 {
-				d = measure(m.ns, "http://10.244.1.5:8081/", m.ka, slice)
-				v = measure(m.ns, "http://10.111.0.10:80/", m.ka, slice)
+				d, v = toPod(slice), toSvc(slice)
 			} else {
-				v = measure(m.ns, "http://10.111.0.10:80/", m.ka, slice)
-				d = measure(m.ns, "http://10.244.1.5:8081/", m.ka, slice)
+				v, d = toSvc(slice), toPod(slice)
 			}
 			add(&direct, d)
 			add(&viaSvc, v)
