@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -181,6 +182,54 @@ func toolboxImage(busybox string) (v1.Image, error) {
 	return imageFromLayer(layer, v1.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}})
 }
 
+// Fixes named when a binary cannot run in the image it would go into.
+const (
+	echoFix    = "rebuild it static: `CGO_ENABLED=0 go build -o bin/ ./cmd/...`"
+	busyboxFix = "install Debian's busybox-static (`deploy/install-deps.sh`), whose /bin/busybox is static"
+)
+
+// elfMachines are the ELF machines of the architectures Go builds Linux
+// binaries for.
+var elfMachines = map[string]elf.Machine{
+	"386": elf.EM_386, "amd64": elf.EM_X86_64, "arm": elf.EM_ARM, "arm64": elf.EM_AARCH64,
+	"loong64": elf.EM_LOONGARCH, "mips": elf.EM_MIPS, "mipsle": elf.EM_MIPS, "mips64": elf.EM_MIPS,
+	"mips64le": elf.EM_MIPS, "ppc64": elf.EM_PPC64, "ppc64le": elf.EM_PPC64, "riscv64": elf.EM_RISCV,
+	"s390x": elf.EM_S390,
+}
+
+// checkImageBinary refuses a binary that cannot run as the only program
+// of an image: the project's images hold no C library and no dynamic
+// loader, so a dynamically linked binary (a `go build` with cgo on, the
+// default where gcc is installed) fails in every pod with `exec /echo: no
+// such file or directory`, and one built for another machine with `exec
+// format error`. fix says how to get a good one.
+func checkImageBinary(path, fix string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s cannot go into an image: it is not a readable ELF executable (%v); %s", path, err, fix)
+	}
+	defer f.Close()
+	if want, ok := elfMachines[runtime.GOARCH]; ok && f.Machine != want {
+		return fmt.Errorf("%s cannot go into an image: it is built for %s, this machine is %s (%s); %s", path, f.Machine, runtime.GOARCH, want, fix)
+	}
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			interp, _ := io.ReadAll(io.LimitReader(prog.Open(), 4096))
+			return fmt.Errorf("%s cannot go into an image: it is dynamically linked (interpreter %s), and the image has no C library, so its pods would fail with `exec: no such file or directory`; %s",
+				path, strings.TrimRight(string(interp), "\x00"), fix)
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		return fmt.Errorf("%s cannot go into an image: it needs the shared libraries %s, which the image does not have; %s", path, strings.Join(libs, ", "), fix)
+	}
+	return nil
+}
+
+// checkImageBinaries checks the binaries of the project's images.
+func checkImageBinaries(echoBin, busybox string) error {
+	return errors.Join(checkImageBinary(echoBin, echoFix), checkImageBinary(busybox, busyboxFix))
+}
+
 // projectImages builds every tag of the project's images, keyed by
 // repository:tag under the registry.
 func projectImages(echoBin, busybox string) (map[string]v1.Image, error) {
@@ -231,6 +280,10 @@ func imagesKey(echoBin, busybox string) (string, error) {
 // was pushed last: when the inputs are unchanged and the registry still
 // holds every recorded digest, nothing is built.
 func ensureImagesCached(ctx context.Context, registry, echoBin, busybox, cacheFile string) (int, error) {
+	// Before the cache: a record may be of a broken binary pushed earlier.
+	if err := checkImageBinaries(echoBin, busybox); err != nil {
+		return 0, err
+	}
 	key, err := imagesKey(echoBin, busybox)
 	if err != nil {
 		return 0, err

@@ -2,10 +2,16 @@ package lab
 
 import (
 	"archive/tar"
+	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -135,5 +141,106 @@ func TestNextBackoff(t *testing.T) {
 		if got := nextBackoff(prev, ran); got != want {
 			t.Errorf("nextBackoff(%s, %s): got %s, want %s", tt.prev, tt.ran, got, want)
 		}
+	}
+}
+
+// buildBinary builds a tiny Go program; CGO_ENABLED and its imports decide
+// whether it links dynamically.
+func buildBinary(t *testing.T, cgo, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "prog")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "main.go")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo, "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build (CGO_ENABLED=%s): %v: %s", cgo, err, b)
+	}
+	return out
+}
+
+var (
+	staticOnce sync.Once
+	staticBin  []byte
+)
+
+// staticEcho returns the bytes of a static Go binary, built once per run;
+// the project's images refuse anything else.
+func staticEcho(t *testing.T) []byte {
+	t.Helper()
+	staticOnce.Do(func() {
+		staticBin, _ = os.ReadFile(buildBinary(t, "0", "package main\n\nfunc main() {}\n"))
+	})
+	if len(staticBin) == 0 {
+		t.Fatal("building a static binary failed")
+	}
+	return staticBin
+}
+
+func TestCheckImageBinary(t *testing.T) {
+	dir := t.TempDir()
+	static := filepath.Join(dir, "static")
+	if err := os.WriteFile(static, staticEcho(t), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// cgo on and the net package: linked against the C library where gcc
+	// is installed; /bin/ls (dynamic on Debian) where it is not.
+	dynamic := buildBinary(t, "1", "package main\n\nimport \"net\"\n\nfunc main() { net.LookupHost(\"localhost\") }\n")
+	if f, err := elf.Open(dynamic); err == nil {
+		if f.Section(".interp") == nil {
+			dynamic = "/bin/ls"
+		}
+		f.Close()
+	}
+	// The static binary with its machine changed to one this is not.
+	other := filepath.Join(dir, "other")
+	b := append([]byte(nil), staticEcho(t)...)
+	m := elf.EM_AARCH64
+	if runtime.GOARCH == "arm64" {
+		m = elf.EM_X86_64
+	}
+	binary.LittleEndian.PutUint16(b[18:], uint16(m)) // e_machine
+	if err := os.WriteFile(other, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path string
+		want       []string // in the error; none: accepted
+	}{
+		{name: "static", path: static},
+		{name: "dynamic", path: dynamic, want: []string{"dynamically linked (interpreter /lib", "CGO_ENABLED=0 go build -o bin/ ./cmd/..."}},
+		{name: "another machine", path: other, want: []string{"built for " + m.String(), "this machine is " + runtime.GOARCH, "CGO_ENABLED=0"}},
+		{name: "not ELF", path: script, want: []string{"not a readable ELF executable", "CGO_ENABLED=0"}},
+		{name: "missing", path: filepath.Join(dir, "nothing"), want: []string{"no such file", "CGO_ENABLED=0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkImageBinary(tt.path, echoFix)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got no error, want one with %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	// The lab checks busybox too, naming its own fix.
+	if err := checkImageBinaries(static, dynamic); err == nil || !strings.Contains(err.Error(), "busybox-static") {
+		t.Errorf("checkImageBinaries(static echo, dynamic busybox): got %v, want the busybox-static fix", err)
 	}
 }

@@ -61,7 +61,10 @@ func TestImagesRealRegistry(t *testing.T) {
 	reg := startRegistry(t)
 	ctx := context.Background()
 	echoBin := filepath.Join(t.TempDir(), "echo")
-	os.WriteFile(echoBin, []byte("fake echo binary"), 0o755)
+	// Bytes after the ELF's end change the binary, not whether it runs.
+	echo := staticEcho(t)
+	newEcho := append(append([]byte(nil), echo...), "a new echo binary"...)
+	os.WriteFile(echoBin, echo, 0o755)
 
 	n, err := ensureImages(ctx, reg, echoBin, busyboxBin)
 	if err != nil {
@@ -82,11 +85,11 @@ func TestImagesRealRegistry(t *testing.T) {
 		t.Errorf("cached push, cache warm: pushed %d (%v), want 0", n, err)
 	}
 	t.Logf("cache hit took %s", time.Since(start))
-	os.WriteFile(echoBin, []byte("a new echo binary"), 0o755)
+	os.WriteFile(echoBin, newEcho, 0o755)
 	if n, err := ensureImagesCached(ctx, reg, echoBin, busyboxBin, cache); err != nil || n != 3 {
 		t.Errorf("push after the echo binary changed: pushed %d (%v), want 3", n, err)
 	}
-	os.WriteFile(echoBin, []byte("fake echo binary"), 0o755)
+	os.WriteFile(echoBin, echo, 0o755)
 	ensureImages(ctx, reg, echoBin, busyboxBin)
 	// Pull back and read the layer.
 	ref, _ := name.ParseReference(reg+"/minik8s/echo:v2", name.Insecure)

@@ -60,6 +60,11 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Before anything comes up: a broken image binary would only show as
+	// pods that crash-loop once the lab is running.
+	if err := checkImageBinaries(bins["echo"], busyboxBin); err != nil {
+		return err
+	}
 	pr := &progress{out: out, start: time.Now()}
 	if left := leftovers(cfg.Dir); len(left) > 0 {
 		if _, err := os.Stat(p.state()); err != nil {
