@@ -3,12 +3,13 @@
 # brings up a 3-node lab, applies the example Deployment and its Services,
 # waits for the rollout and reaches the LoadBalancer IP from outside the
 # cluster (this machine's root namespace), showing different pods answer.
-# Run as root from a clone: sudo deploy/demo.sh    (ctl lab down removes it all)
+# Run as root (a fresh Debian root login has no sudo) from a clone:
+#   deploy/demo.sh    (bin/ctl lab down removes it all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "demo.sh: the lab creates network namespaces and runs containerd, so it must run as root; try: sudo $0" >&2
+  echo "demo.sh: the lab creates network namespaces and runs containerd, so it must run as root: run $0 as root" >&2
   exit 1
 fi
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps.sh: must run as root (apt-get and systemctl need it); try: sudo $0" >&2
+  echo "install-deps.sh: must run as root (apt-get and systemctl need it): run $0 as root" >&2
   exit 1
 fi
 

@@ -3,12 +3,13 @@
 # checks formatting and vet, runs the unit and integration tests (real
 # embedded etcd, real containerd and nftables in throwaway namespaces), then
 # brings a 3-node lab up and runs the end-to-end tests against it.
-# Run as root from a clone: sudo deploy/run-tests.sh
+# Run as root (a fresh Debian root login has no sudo) from a clone:
+#   deploy/run-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "run-tests.sh: the tests drive containerd, network namespaces and nftables and must run as root; try: sudo $0" >&2
+  echo "run-tests.sh: the tests drive containerd, network namespaces and nftables and must run as root: run $0 as root" >&2
   exit 1
 fi
 

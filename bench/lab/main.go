@@ -3,7 +3,7 @@
 // plane, pod start-up latency (paced with a warm image, paced with a cold
 // image, burst) and `ctl lab down`.
 //
-//	CGO_ENABLED=0 go build -o bin/ ./cmd/... && sudo go run ./bench/lab
+//	CGO_ENABLED=0 go build -o bin/ ./cmd/... && go run ./bench/lab    # as root
 //
 // With -reuse it only runs the pod start-up measurements (and the agents'
 // RSS with the pods running) on the lab already up, to compare agent builds

@@ -4,7 +4,7 @@
 // and CPU per request through a ClusterIP versus straight to the pod IP,
 // same server, from the node and from a pod.
 //
-//	sudo go run ./bench/proxy
+//	go run ./bench/proxy    # as root
 package main
 
 import (

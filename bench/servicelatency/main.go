@@ -1,10 +1,10 @@
 // Command servicelatency measures Service programming latency on a running
 // lab (issue 7's third figure): from the creation of a ClusterIP Service to
 // the first successful HTTP request to it from inside a node, over N
-// Services in a row, all selecting the same ready echo pods.
+// Services in a row, all selecting the same ready echo pods. As root:
 //
-//	sudo bin/ctl lab up --nodes 3
-//	sudo go run ./bench/servicelatency [-services 20] [-node node1]
+//	bin/ctl lab up --nodes 3
+//	go run ./bench/servicelatency [-services 20] [-node node1]
 //
 // It makes its own namespace and deletes it at the end. Requests go only to
 // ClusterIPs, from inside the node's network namespace.
@@ -59,7 +59,7 @@ func run(ctx context.Context, n int, node string) error {
 	}
 	ns := fmt.Sprintf("svclat-%d", time.Now().Unix())
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating namespace (is a lab up? sudo bin/ctl lab up): %w", err)
+		return fmt.Errorf("creating namespace (is a lab up? bin/ctl lab up, as root): %w", err)
 	}
 	defer client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 

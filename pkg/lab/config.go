@@ -218,7 +218,7 @@ func findBinaries(binDir string) (map[string]string, error) {
 	var errs []string
 	if len(missingPkgs) > 0 {
 		sort.Strings(missingPkgs)
-		errs = append(errs, fmt.Sprintf("missing %s: install them with `sudo deploy/install-deps.sh`", strings.Join(missingPkgs, ", ")))
+		errs = append(errs, fmt.Sprintf("missing %s: install them with `deploy/install-deps.sh`, run as root", strings.Join(missingPkgs, ", ")))
 	}
 	if len(missingOurs) > 0 {
 		where := "beside ctl or on $PATH"

@@ -45,7 +45,7 @@ func Down(o DownOptions, out io.Writer) error {
 }
 
 func errNotRoot(verb string) error {
-	return fmt.Errorf("ctl lab %s must run as root (it manages network namespaces, nftables and containerd); try: sudo ctl lab %s", verb, verb)
+	return fmt.Errorf("ctl lab %s must run as root (it manages network namespaces, nftables and containerd): run `ctl lab %s` as root", verb, verb)
 }
 
 func teardown(dir string, keepImages bool) (removed []string, errs []error) {

@@ -95,7 +95,7 @@ func checkPorts() error {
 		msgs = append(msgs, fmt.Sprintf("port %d (the lab's apiserver) is taken at %s: stop that process", APIPort, who))
 	}
 	if who, taken := portTaken(5000, GatewayAddr); taken {
-		msgs = append(msgs, fmt.Sprintf("port 5000 (the lab's registry) is taken at %s: stop it (`sudo deploy/install-deps.sh` stops Debian's docker-registry service)", who))
+		msgs = append(msgs, fmt.Sprintf("port 5000 (the lab's registry) is taken at %s: stop it (`deploy/install-deps.sh`, run as root, stops Debian's docker-registry service)", who))
 	}
 	if len(msgs) > 0 {
 		return fmt.Errorf("%s", strings.Join(msgs, "; "))
