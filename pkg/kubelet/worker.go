@@ -10,8 +10,12 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/reference"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/nodeclient"
 )
 
 const (
@@ -433,7 +437,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		st = &ctrState{name: c.Name}
 		w.state[c.Name] = st
 	}
-	ref := fieldRef(c.Name, init)
+	ref := containerRef(pod, c.Name, init)
 	policy := pullPolicy(c)
 	tImage := time.Now()
 	var imageID string
@@ -450,26 +454,26 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	switch {
 	case policy == v1.PullNever && !present:
 		st.waiting, st.message = "ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
-		rec.Event(pod, v1.EventTypeWarning, "ErrImageNeverPull", st.message)
+		rec.Event(ref, v1.EventTypeWarning, "ErrImageNeverPull", st.message)
 		st.next = time.Now().Add(w.pullBackoff(1))
 		return
 	case policy == v1.PullAlways || !present:
-		rec.Eventf(pod, v1.EventTypeNormal, "Pulling", "%sPulling image %q", ref, c.Image)
+		rec.Eventf(ref, v1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 		t0 := time.Now()
 		imageID, err = w.deps.rt.PullImage(ctx, c.Image)
 		if err != nil {
 			klog.FromContext(ctx).Error(err, "pulling image", "image", c.Image)
 			st.crashes++ // counts failed pulls until the first start
 			msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
-			rec.Event(pod, v1.EventTypeWarning, "Failed", ref+msg)
-			rec.Event(pod, v1.EventTypeWarning, "Failed", ref+"Error: ErrImagePull")
+			rec.Event(ref, v1.EventTypeWarning, "Failed", msg)
+			rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: ErrImagePull")
 			st.waiting, st.message = "ErrImagePull", msg
 			st.next = time.Now().Add(w.pullBackoff(st.crashes))
 			return
 		}
-		rec.Eventf(pod, v1.EventTypeNormal, "Pulled", "%sSuccessfully pulled image %q in %s", ref, c.Image, time.Since(t0).Round(time.Millisecond))
+		rec.Eventf(ref, v1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(t0).Round(time.Millisecond))
 	default:
-		rec.Eventf(pod, v1.EventTypeNormal, "Pulled", "%sContainer image %q already present on machine", ref, c.Image)
+		rec.Eventf(ref, v1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 	}
 	observeStep("image", tImage)
 	attempt := 0
@@ -490,14 +494,14 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "starting container", "container", c.Name)
 		msg := err.Error()
-		rec.Event(pod, v1.EventTypeWarning, "Failed", ref+"Error: "+msg)
+		rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
 		st.waiting, st.message = "CreateContainerError", msg
 		st.crashes++
 		st.next = time.Now().Add(max(w.backoff(st.crashes), time.Second))
 		return
 	}
-	rec.Eventf(pod, v1.EventTypeNormal, "Created", "%sCreated container %s", ref, c.Name)
-	rec.Eventf(pod, v1.EventTypeNormal, "Started", "%sStarted container %s", ref, c.Name)
+	rec.Eventf(ref, v1.EventTypeNormal, "Created", "Created container %s", c.Name)
+	rec.Eventf(ref, v1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	if st.term != nil {
 		st.last = st.term
 	}
@@ -592,9 +596,23 @@ func isInit(pod *v1.Pod, name string) bool {
 	return false
 }
 
-// fieldRef prefixes event messages; Kubernetes puts the container in the
-// event's involvedObject.fieldPath instead, which the recorder cannot set.
-func fieldRef(name string, init bool) string { return "" }
+// containerRef is what an Event about one of pod's containers is about:
+// the pod, with the container in involvedObject.fieldPath
+// (spec.containers{name}, spec.initContainers{name}), as the kubelet's
+// GenerateContainerRef makes it; `describe pod` shows it under From/Sub-
+// object, and the message stays as upstream's, without the container.
+// Should the reference fail, the Event is about the pod.
+func containerRef(pod *v1.Pod, name string, init bool) runtime.Object {
+	path := fmt.Sprintf("spec.containers{%s}", name)
+	if init {
+		path = fmt.Sprintf("spec.initContainers{%s}", name)
+	}
+	ref, err := reference.GetPartialReference(nodeclient.Scheme, pod, path)
+	if err != nil {
+		return pod
+	}
+	return ref
+}
 
 func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
 	st := w.state[e.name]
@@ -619,7 +637,7 @@ func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
 		if pod != nil && !w.terminal && willRestart(pod.Spec.RestartPolicy, e.exit.Code) && !(isInit(pod, e.name) && e.exit.Code == 0) {
 			st.waiting = "CrashLoopBackOff"
 			st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, e.name, pod.Name, pod.Namespace, pod.UID)
-			w.deps.recorder.Eventf(pod, v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", e.name, pod.Name, pod.Namespace, pod.UID)
+			w.deps.recorder.Eventf(containerRef(pod, e.name, isInit(pod, e.name)), v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", e.name, pod.Name, pod.Namespace, pod.UID)
 		}
 	} else {
 		st.waiting, st.message = "", ""
@@ -641,7 +659,7 @@ func (w *podWorker) handleProbe(ctx context.Context, r probeResult) {
 	case probeReadiness:
 		st.ready = r.ok
 		if !r.ok && r.message != "" && pod != nil {
-			w.deps.recorder.Eventf(pod, v1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", r.message)
+			w.deps.recorder.Eventf(containerRef(pod, r.name, false), v1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", r.message)
 		}
 	case probeLiveness:
 		if !r.ok {
@@ -656,9 +674,9 @@ func (w *podWorker) unhealthy(ctx context.Context, pod *v1.Pod, st *ctrState, r 
 	if pod == nil {
 		return
 	}
-	rec := w.deps.recorder
-	rec.Eventf(pod, v1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", r.kind, r.message)
-	rec.Eventf(pod, v1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", st.name, r.kind)
+	rec, ref := w.deps.recorder, containerRef(pod, st.name, false)
+	rec.Eventf(ref, v1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", r.kind, r.message)
+	rec.Eventf(ref, v1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", st.name, r.kind)
 	if st.stopProb != nil {
 		st.stopProb()
 		st.stopProb = nil

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/reference"
+
+	"minik8s/pkg/nodeclient"
 )
 
 // fakeRuntime runs "containers" in memory; exitCode decides how each start
@@ -487,4 +491,93 @@ func podStatusReady(st *v1.PodStatus) bool {
 		}
 	}
 	return false
+}
+
+// eventLog is an eventRecorder that keeps what each Event is about, as the
+// agent's recorder resolves it.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string // "Kind name fieldPath reason: message"
+}
+
+func (l *eventLog) Event(obj runtime.Object, eventtype, reason, message string) {
+	ref, err := reference.GetReference(nodeclient.Scheme, obj)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.events = append(l.events, fmt.Sprintf("no reference (%v) %s: %s", err, reason, message))
+		return
+	}
+	l.events = append(l.events, fmt.Sprintf("%s %s %s %s: %s", ref.Kind, ref.Name, ref.FieldPath, reason, message))
+}
+
+func (l *eventLog) Eventf(obj runtime.Object, eventtype, reason, messageFmt string, args ...any) {
+	l.Event(obj, eventtype, reason, fmt.Sprintf(messageFmt, args...))
+}
+
+func (l *eventLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.events...)
+}
+
+// Events about a container name it in involvedObject.fieldPath, as the
+// kubelet's do, and keep upstream's messages.
+func TestContainerEventsNameTheContainer(t *testing.T) {
+	pod := testPod(v1.RestartPolicyAlways)
+	pod.Spec.InitContainers = []v1.Container{{Name: "setup", Image: "img:1"}}
+	rt := newFakeRuntime()
+	zero := 0
+	rt.exitCode["setup"] = &zero
+	client := fake.NewSimpleClientset(pod)
+	events := &eventLog{}
+	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: events, rt: rt,
+		nodeName: "n1", nodeIP: "10.200.0.11", maxBackoff: 40 * time.Millisecond, resync: 20 * time.Millisecond}
+	w := newPodWorker(deps, pod, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go w.run(ctx)
+	t.Cleanup(func() { cancel(); <-w.done })
+
+	want := []string{
+		`Pod p spec.initContainers{setup} Pulling: Pulling image "img:1"`,
+		`Pod p spec.initContainers{setup} Started: Started container setup`,
+		`Pod p spec.containers{c} Pulled: Successfully pulled image "img:1" in `,
+		`Pod p spec.containers{c} Created: Created container c`,
+		`Pod p spec.containers{c} Started: Started container c`,
+	}
+	eventually(t, "the events of both containers", func() bool {
+		return contains(events.all(), want[len(want)-1])
+	})
+	got := events.all()
+	for _, w := range want {
+		found := false
+		for _, e := range got {
+			if strings.HasPrefix(e, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no event %q in %q", w, got)
+		}
+	}
+}
+
+func TestContainerRef(t *testing.T) {
+	pod := testPod(v1.RestartPolicyAlways)
+	for _, tt := range []struct {
+		name string
+		init bool
+		want string
+	}{
+		{name: "c", want: "spec.containers{c}"},
+		{name: "setup", init: true, want: "spec.initContainers{setup}"},
+	} {
+		ref, ok := containerRef(pod, tt.name, tt.init).(*v1.ObjectReference)
+		if !ok {
+			t.Fatalf("containerRef(%s): got %T, want *v1.ObjectReference", tt.name, ref)
+		}
+		if ref.FieldPath != tt.want || ref.Kind != "Pod" || ref.APIVersion != "v1" || ref.Name != "p" || ref.Namespace != "default" || ref.UID != pod.UID {
+			t.Errorf("containerRef(%s): got %+v, want Pod v1 default/p uid-1 at %s", tt.name, ref, tt.want)
+		}
+	}
 }
