@@ -255,7 +255,7 @@ func TestDefaultReplicaSet(t *testing.T) {
 func TestNamespaceCreate(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
 	namespaceStrategy.Default(ns)
-	namespaceStrategy.PrepareForCreate(ns)
+	namespaceStrategy.PrepareForCreate(ctx, ns)
 	if ns.Status.Phase != corev1.NamespaceActive {
 		t.Errorf("phase = %q, want Active", ns.Status.Phase)
 	}
@@ -266,7 +266,7 @@ func TestNamespaceCreate(t *testing.T) {
 		t.Errorf("labels = %v, want the metadata.name label", ns.Labels)
 	}
 	// Creating again (e.g. a retried write) does not add it twice.
-	namespaceStrategy.PrepareForCreate(ns)
+	namespaceStrategy.PrepareForCreate(ctx, ns)
 	if len(ns.Spec.Finalizers) != 1 {
 		t.Errorf("finalizers = %v after a second PrepareForCreate", ns.Spec.Finalizers)
 	}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,10 +41,11 @@ func ExampleStrategy() {
 			{Name: "app", Image: ""},
 		}},
 	}
+	ctx := context.Background()
 	r.Strategy.Default(pod)
-	r.Strategy.PrepareForCreate(pod)
+	r.Strategy.PrepareForCreate(ctx, pod)
 	fmt.Println(pod.Spec.RestartPolicy, pod.Spec.Containers[0].ImagePullPolicy, pod.Status.Phase, pod.Generation)
-	for _, err := range r.Strategy.Validate(pod) {
+	for _, err := range r.Strategy.Validate(ctx, pod) {
 		fmt.Println(err.Field, err.Type)
 	}
 	// Output:

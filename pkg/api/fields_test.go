@@ -95,7 +95,7 @@ func TestFieldLabelUnsupported(t *testing.T) {
 		}
 	}
 	for _, r := range Resources() {
-		if !r.Strategy.FieldLabelSupported("metadata.name") || !r.Strategy.FieldLabelSupported("metadata.namespace") {
+		if !r.Strategy.FieldLabelSupported("metadata.name") || r.Namespaced && !r.Strategy.FieldLabelSupported("metadata.namespace") {
 			t.Errorf("%s lacks the metadata field selectors", r.Plural)
 		}
 	}

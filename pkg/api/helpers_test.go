@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
+
+// ctx is the context the strategies are called with in these tests.
+var ctx = context.Background()
 
 // wantErr names one expected validation error by type and field path.
 type wantErr struct {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -38,21 +40,23 @@ type Resource struct {
 }
 
 // Strategy is what the API server asks of a resource on each write. obj is
-// always the typed object from New(), already decoded.
+// always the typed object from New(), already decoded. ctx carries the
+// request's namespace, user and warning recorder (k8s.io/apiserver's
+// request and warning packages), as upstream strategies expect.
 type Strategy interface {
 	// Default fills in Kubernetes' defaults (restartPolicy Always, …).
 	Default(obj runtime.Object)
 	// PrepareForCreate resets what a client may not set on create (status
 	// for most kinds, generation = 1).
-	PrepareForCreate(obj runtime.Object)
+	PrepareForCreate(ctx context.Context, obj runtime.Object)
 	// PrepareForUpdate keeps what a main-resource update may not change
 	// (status) and moves generation when the spec changed.
-	PrepareForUpdate(obj, old runtime.Object)
+	PrepareForUpdate(ctx context.Context, obj, old runtime.Object)
 	// PrepareForStatusUpdate keeps everything but status from old.
-	PrepareForStatusUpdate(obj, old runtime.Object)
-	Validate(obj runtime.Object) field.ErrorList
-	ValidateUpdate(obj, old runtime.Object) field.ErrorList
-	ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList
+	PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object)
+	Validate(ctx context.Context, obj runtime.Object) field.ErrorList
+	ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+	ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
 	// Attrs gives the labels and the selectable fields (metadata.name,
 	// metadata.namespace and the kind's own, e.g. spec.nodeName).
 	Attrs(obj runtime.Object) (labels.Set, fields.Set, error)

@@ -49,8 +49,19 @@ var (
 	verbsNoCollection = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 )
 
-// resources is the table, in discovery order within each group/version.
-var resources = []*Resource{
+// resources is the table, in discovery order within each group/version:
+// the kinds with strategies of their own, then the builtins.
+var resources = append(ownResources, builtinResources()...)
+
+func builtinResources() []*Resource {
+	out := make([]*Resource, 0, len(builtins))
+	for _, b := range builtins {
+		out = append(out, b.resource())
+	}
+	return out
+}
+
+var ownResources = []*Resource{
 	{
 		Version: "v1", Kind: "Namespace", ListKind: "NamespaceList",
 		Plural: "namespaces", Singular: "namespace", ShortNames: []string{"ns"},

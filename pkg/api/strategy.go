@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,7 +51,7 @@ func (s *strategy) Default(obj runtime.Object) {
 	}
 }
 
-func (s *strategy) PrepareForCreate(obj runtime.Object) {
+func (s *strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return
@@ -68,7 +69,7 @@ func (s *strategy) PrepareForCreate(obj runtime.Object) {
 	}
 }
 
-func (s *strategy) PrepareForUpdate(obj, old runtime.Object) {
+func (s *strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 	m, oldm, old, ok := beginUpdate(obj, old)
 	if !ok {
 		return
@@ -91,7 +92,7 @@ func (s *strategy) PrepareForUpdate(obj, old runtime.Object) {
 	m.SetGeneration(gen)
 }
 
-func (s *strategy) PrepareForStatusUpdate(obj, old runtime.Object) {
+func (s *strategy) PrepareForStatusUpdate(_ context.Context, obj, old runtime.Object) {
 	m, oldm, old, ok := beginUpdate(obj, old)
 	if !ok {
 		return
@@ -140,21 +141,21 @@ func keepSystemFields(m, old metav1.Object) {
 	m.SetDeletionGracePeriodSeconds(old.GetDeletionGracePeriodSeconds())
 }
 
-func (s *strategy) Validate(obj runtime.Object) field.ErrorList {
+func (s *strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
 	if s.validate == nil {
 		return nil
 	}
 	return s.validate(obj)
 }
 
-func (s *strategy) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
+func (s *strategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	if s.validateUpdate == nil {
-		return s.Validate(obj)
+		return s.Validate(ctx, obj)
 	}
 	return s.validateUpdate(obj, old)
 }
 
-func (s *strategy) ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
+func (s *strategy) ValidateStatusUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
 	if s.validateStatus == nil {
 		return nil
 	}

@@ -77,7 +77,7 @@ func TestPrepareForCreate(t *testing.T) {
 			if !ok {
 				t.Fatalf("no resource for %T", tt.obj)
 			}
-			r.Strategy.PrepareForCreate(tt.obj)
+			r.Strategy.PrepareForCreate(ctx, tt.obj)
 			if g := metaOf(t, tt.obj).GetGeneration(); g != 1 {
 				t.Errorf("generation = %d, want 1", g)
 			}
@@ -108,7 +108,7 @@ func TestPrepareForUpdateGeneration(t *testing.T) {
 	created := func() *appsv1.Deployment {
 		d := newDeployment()
 		deploymentStrategy.Default(d)
-		deploymentStrategy.PrepareForCreate(d)
+		deploymentStrategy.PrepareForCreate(ctx, d)
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1}
 		return stored(d)
 	}
@@ -130,7 +130,7 @@ func TestPrepareForUpdateGeneration(t *testing.T) {
 			old := created()
 			d := old.DeepCopy()
 			tt.mutate(d)
-			deploymentStrategy.PrepareForUpdate(d, old)
+			deploymentStrategy.PrepareForUpdate(ctx, d, old)
 			if d.Generation != tt.wantGen {
 				t.Errorf("generation = %d, want %d", d.Generation, tt.wantGen)
 			}
@@ -143,11 +143,11 @@ func TestPrepareForUpdateGeneration(t *testing.T) {
 	// ReplicaSets move on spec only, not on annotations.
 	rs := newReplicaSet()
 	replicaSetStrategy.Default(rs)
-	replicaSetStrategy.PrepareForCreate(rs)
+	replicaSetStrategy.PrepareForCreate(ctx, rs)
 	stored(rs)
 	upd := rs.DeepCopy()
 	upd.Annotations = map[string]string{"deployment.kubernetes.io/revision": "2"}
-	replicaSetStrategy.PrepareForUpdate(upd, rs)
+	replicaSetStrategy.PrepareForUpdate(ctx, upd, rs)
 	if upd.Generation != 1 {
 		t.Errorf("replicaset generation = %d after an annotation change, want 1", upd.Generation)
 	}
@@ -162,17 +162,17 @@ func TestPrepareForUpdateSystemFields(t *testing.T) {
 	pod.UID, pod.ResourceVersion = "", ""
 	pod.CreationTimestamp = metav1.Unix(5, 0)
 	pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = nil, nil
-	podStrategy.PrepareForUpdate(pod, old)
+	podStrategy.PrepareForUpdate(ctx, pod, old)
 	if pod.UID != old.UID || pod.ResourceVersion != old.ResourceVersion || !pod.CreationTimestamp.Equal(&old.CreationTimestamp) ||
 		pod.DeletionTimestamp == nil || *pod.DeletionGracePeriodSeconds != 30 {
 		t.Errorf("system fields not kept: %+v", pod.ObjectMeta)
 	}
-	checkErrs(t, podStrategy.ValidateUpdate(pod, old))
+	checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old))
 }
 
 func TestPrepareForStatusUpdate(t *testing.T) {
 	old := stored(defaultedPod(nil))
-	podStrategy.PrepareForCreate(old)
+	podStrategy.PrepareForCreate(ctx, old)
 	old.Finalizers = []string{"example.com/keep"}
 
 	pod := old.DeepCopy()
@@ -181,7 +181,7 @@ func TestPrepareForStatusUpdate(t *testing.T) {
 	pod.Finalizers = nil
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.PodIP = "10.244.1.5"
-	podStrategy.PrepareForStatusUpdate(pod, old)
+	podStrategy.PrepareForStatusUpdate(ctx, pod, old)
 
 	if pod.Spec.Containers[0].Image != old.Spec.Containers[0].Image {
 		t.Errorf("status write changed the image to %q", pod.Spec.Containers[0].Image)
@@ -199,11 +199,11 @@ func TestPrepareForStatusUpdate(t *testing.T) {
 
 func TestLeaseRenewalKeepsGeneration(t *testing.T) {
 	old := stored(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "node1", Namespace: "kube-node-lease"}})
-	leaseStrategy.PrepareForCreate(old)
+	leaseStrategy.PrepareForCreate(ctx, old)
 	l := old.DeepCopy()
 	now := metav1.NewMicroTime(metav1.Now().Time)
 	l.Spec.RenewTime = &now
-	leaseStrategy.PrepareForUpdate(l, old)
+	leaseStrategy.PrepareForUpdate(ctx, l, old)
 	if l.Generation != 1 {
 		t.Errorf("generation = %d, want 1: a renewal is not a change of intent", l.Generation)
 	}
@@ -230,21 +230,21 @@ func TestMetadataUpdateRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := old.DeepCopy()
 			tt.mutate(e)
-			checkErrs(t, endpointsStrategy.ValidateUpdate(e, old), tt.want...)
+			checkErrs(t, endpointsStrategy.ValidateUpdate(ctx, e, old), tt.want...)
 		})
 	}
 
 	oldEv := stored(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e.1", Namespace: "default"}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web"}})
 	ev := oldEv.DeepCopy()
 	ev.Count = 2
-	checkErrs(t, eventStrategy.ValidateUpdate(ev, oldEv))
+	checkErrs(t, eventStrategy.ValidateUpdate(ctx, ev, oldEv))
 	ev.Type = "Bad"
-	checkErrs(t, eventStrategy.ValidateUpdate(ev, oldEv), notSupported("type"))
+	checkErrs(t, eventStrategy.ValidateUpdate(ctx, ev, oldEv), notSupported("type"))
 
 	oldLease := stored(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "node1", Namespace: "kube-node-lease"}})
 	l := oldLease.DeepCopy()
 	l.Spec.LeaseDurationSeconds = ptr.To(int32(-5))
-	checkErrs(t, leaseStrategy.ValidateUpdate(l, oldLease), invalid("spec.leaseDurationSeconds"))
+	checkErrs(t, leaseStrategy.ValidateUpdate(ctx, l, oldLease), invalid("spec.leaseDurationSeconds"))
 }
 
 func TestDefaultTable(t *testing.T) {
@@ -257,7 +257,7 @@ func TestDefaultTable(t *testing.T) {
 	if len(tbl.ColumnDefinitions) != 2 || tbl.Rows[0].Cells[0] != "x" || tbl.Rows[0].Cells[1] != "90m" {
 		t.Errorf("got columns %v row %v", tbl.ColumnDefinitions, tbl.Rows[0].Cells)
 	}
-	if errs := s.Validate(&corev1.Endpoints{}); errs != nil {
+	if errs := s.Validate(ctx, &corev1.Endpoints{}); errs != nil {
 		t.Errorf("a strategy without rules found errors: %v", errs)
 	}
 }

@@ -77,7 +77,7 @@ func TestValidateDeployment(t *testing.T) {
 			d := newDeployment()
 			tt.mutate(d)
 			deploymentStrategy.Default(d)
-			checkErrs(t, deploymentStrategy.Validate(d), tt.want...)
+			checkErrs(t, deploymentStrategy.Validate(ctx, d), tt.want...)
 		})
 	}
 }
@@ -90,12 +90,12 @@ func TestValidateDeploymentUpdate(t *testing.T) {
 	scaled := old.DeepCopy()
 	scaled.Spec.Replicas = ptr.To(int32(5))
 	scaled.Spec.Template.Spec.Containers[0].Image = "minik8s/echo:2.0"
-	checkErrs(t, deploymentStrategy.ValidateUpdate(scaled, old))
+	checkErrs(t, deploymentStrategy.ValidateUpdate(ctx, scaled, old))
 
 	reselected := old.DeepCopy()
 	reselected.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "tier": "front"}}
 	reselected.Spec.Template.Labels["tier"] = "front"
-	checkErrs(t, deploymentStrategy.ValidateUpdate(reselected, old), invalid("spec.selector"))
+	checkErrs(t, deploymentStrategy.ValidateUpdate(ctx, reselected, old), invalid("spec.selector"))
 }
 
 func TestValidateDeploymentStatus(t *testing.T) {
@@ -104,9 +104,9 @@ func TestValidateDeploymentStatus(t *testing.T) {
 	stored(old)
 	d := old.DeepCopy()
 	d.Status = appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, UpdatedReplicas: 2}
-	checkErrs(t, deploymentStrategy.ValidateStatusUpdate(d, old))
+	checkErrs(t, deploymentStrategy.ValidateStatusUpdate(ctx, d, old))
 	d.Status = appsv1.DeploymentStatus{Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 2, UpdatedReplicas: -1}
-	checkErrs(t, deploymentStrategy.ValidateStatusUpdate(d, old),
+	checkErrs(t, deploymentStrategy.ValidateStatusUpdate(ctx, d, old),
 		invalid("status.updatedReplicas"), invalid("status.availableReplicas"), invalid("status.availableReplicas"))
 }
 
@@ -128,7 +128,7 @@ func TestValidateReplicaSet(t *testing.T) {
 			rs := newReplicaSet()
 			tt.mutate(rs)
 			replicaSetStrategy.Default(rs)
-			checkErrs(t, replicaSetStrategy.Validate(rs), tt.want...)
+			checkErrs(t, replicaSetStrategy.Validate(ctx, rs), tt.want...)
 		})
 	}
 
@@ -138,9 +138,9 @@ func TestValidateReplicaSet(t *testing.T) {
 	upd := old.DeepCopy()
 	upd.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "pod-template-hash": "abc"}}
 	upd.Spec.Template.Labels["pod-template-hash"] = "abc"
-	checkErrs(t, replicaSetStrategy.ValidateUpdate(upd, old), invalid("spec.selector"))
+	checkErrs(t, replicaSetStrategy.ValidateUpdate(ctx, upd, old), invalid("spec.selector"))
 
 	st := old.DeepCopy()
 	st.Status = appsv1.ReplicaSetStatus{Replicas: 1, FullyLabeledReplicas: 2, ReadyReplicas: 1, AvailableReplicas: 1}
-	checkErrs(t, replicaSetStrategy.ValidateStatusUpdate(st, old), invalid("status.fullyLabeledReplicas"))
+	checkErrs(t, replicaSetStrategy.ValidateStatusUpdate(ctx, st, old), invalid("status.fullyLabeledReplicas"))
 }

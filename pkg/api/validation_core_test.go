@@ -29,7 +29,7 @@ func TestValidateNamespace(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := tt.ns.DeepCopy()
 			namespaceStrategy.Default(ns)
-			checkErrs(t, namespaceStrategy.Validate(ns), tt.want...)
+			checkErrs(t, namespaceStrategy.Validate(ctx, ns), tt.want...)
 		})
 	}
 }
@@ -37,17 +37,17 @@ func TestValidateNamespace(t *testing.T) {
 func TestNamespaceUpdateAndFinalize(t *testing.T) {
 	old := stored(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}})
 	namespaceStrategy.Default(old)
-	namespaceStrategy.PrepareForCreate(old)
+	namespaceStrategy.PrepareForCreate(ctx, old)
 
 	// A plain update cannot drop the finalizer or change the phase.
 	upd := old.DeepCopy()
 	upd.Spec.Finalizers = nil
 	upd.Status.Phase = corev1.NamespaceTerminating
-	namespaceStrategy.PrepareForUpdate(upd, old)
+	namespaceStrategy.PrepareForUpdate(ctx, upd, old)
 	if len(upd.Spec.Finalizers) != 1 || upd.Status.Phase != corev1.NamespaceActive {
 		t.Errorf("update changed finalizers %v / phase %s", upd.Spec.Finalizers, upd.Status.Phase)
 	}
-	checkErrs(t, namespaceStrategy.ValidateUpdate(upd, old))
+	checkErrs(t, namespaceStrategy.ValidateUpdate(ctx, upd, old))
 
 	// The finalize subresource can.
 	fin := old.DeepCopy()
@@ -62,11 +62,11 @@ func TestNamespaceUpdateAndFinalize(t *testing.T) {
 	// Status: Terminating only with a deletionTimestamp.
 	st := old.DeepCopy()
 	st.Status.Phase = corev1.NamespaceTerminating
-	checkErrs(t, namespaceStrategy.ValidateStatusUpdate(st, old), invalid("status.phase"))
+	checkErrs(t, namespaceStrategy.ValidateStatusUpdate(ctx, st, old), invalid("status.phase"))
 	ts := metav1.Now()
 	st.DeletionTimestamp = &ts
 	old.DeletionTimestamp = &ts
-	checkErrs(t, namespaceStrategy.ValidateStatusUpdate(st, old))
+	checkErrs(t, namespaceStrategy.ValidateStatusUpdate(ctx, st, old))
 }
 
 func TestValidateNode(t *testing.T) {
@@ -100,17 +100,17 @@ func TestValidateNode(t *testing.T) {
 			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}
 			tt.mutate(n)
 			nodeStrategy.Default(n)
-			checkErrs(t, nodeStrategy.Validate(n), tt.want...)
+			checkErrs(t, nodeStrategy.Validate(ctx, n), tt.want...)
 		})
 	}
 
 	old := stored(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"}, Spec: corev1.NodeSpec{PodCIDR: "10.244.1.0/24", PodCIDRs: []string{"10.244.1.0/24"}}})
 	upd := old.DeepCopy()
 	upd.Spec.PodCIDR, upd.Spec.PodCIDRs = "10.244.2.0/24", []string{"10.244.2.0/24"}
-	checkErrs(t, nodeStrategy.ValidateUpdate(upd, old), forbidden("spec.podCIDRs"))
+	checkErrs(t, nodeStrategy.ValidateUpdate(ctx, upd, old), forbidden("spec.podCIDRs"))
 	cordon := old.DeepCopy()
 	cordon.Spec.Unschedulable = true
-	checkErrs(t, nodeStrategy.ValidateUpdate(cordon, old))
+	checkErrs(t, nodeStrategy.ValidateUpdate(ctx, cordon, old))
 }
 
 func TestValidateEndpoints(t *testing.T) {
@@ -139,7 +139,7 @@ func TestValidateEndpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkErrs(t, endpointsStrategy.Validate(tt.ep), tt.want...)
+			checkErrs(t, endpointsStrategy.Validate(ctx, tt.ep), tt.want...)
 		})
 	}
 }
@@ -172,7 +172,7 @@ func TestValidateEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkErrs(t, eventStrategy.Validate(tt.ev), tt.want...)
+			checkErrs(t, eventStrategy.Validate(ctx, tt.ev), tt.want...)
 		})
 	}
 }
@@ -209,7 +209,7 @@ func TestValidateEndpointSlice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkErrs(t, endpointSliceStrategy.Validate(tt.es), tt.want...)
+			checkErrs(t, endpointSliceStrategy.Validate(ctx, tt.es), tt.want...)
 		})
 	}
 
@@ -217,14 +217,14 @@ func TestValidateEndpointSlice(t *testing.T) {
 	upd := old.DeepCopy()
 	upd.AddressType = discoveryv1.AddressTypeIPv6
 	upd.Endpoints[0].Addresses = []string{"fd00::1"}
-	checkErrs(t, endpointSliceStrategy.ValidateUpdate(upd, old), invalid("addressType"))
+	checkErrs(t, endpointSliceStrategy.ValidateUpdate(ctx, upd, old), invalid("addressType"))
 }
 
 func TestValidateLease(t *testing.T) {
 	lease := func(spec coordinationv1.LeaseSpec) *coordinationv1.Lease {
 		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "node1", Namespace: "kube-node-lease"}, Spec: spec}
 	}
-	checkErrs(t, leaseStrategy.Validate(lease(coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node1"), LeaseDurationSeconds: ptr.To(int32(40))})))
-	checkErrs(t, leaseStrategy.Validate(lease(coordinationv1.LeaseSpec{LeaseDurationSeconds: ptr.To(int32(0))})), invalid("spec.leaseDurationSeconds"))
-	checkErrs(t, leaseStrategy.Validate(lease(coordinationv1.LeaseSpec{LeaseTransitions: ptr.To(int32(-1))})), invalid("spec.leaseTransitions"))
+	checkErrs(t, leaseStrategy.Validate(ctx, lease(coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node1"), LeaseDurationSeconds: ptr.To(int32(40))})))
+	checkErrs(t, leaseStrategy.Validate(ctx, lease(coordinationv1.LeaseSpec{LeaseDurationSeconds: ptr.To(int32(0))})), invalid("spec.leaseDurationSeconds"))
+	checkErrs(t, leaseStrategy.Validate(ctx, lease(coordinationv1.LeaseSpec{LeaseTransitions: ptr.To(int32(-1))})), invalid("spec.leaseTransitions"))
 }

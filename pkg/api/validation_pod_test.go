@@ -125,14 +125,14 @@ func TestValidatePod(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pod := defaultedPod(tt.mutate)
-			checkErrs(t, podStrategy.Validate(pod), tt.want...)
+			checkErrs(t, podStrategy.Validate(ctx, pod), tt.want...)
 		})
 	}
 }
 
 func TestValidatePodErrorDetail(t *testing.T) {
 	pod := defaultedPod(func(p *corev1.Pod) { p.Spec.Containers[0].Name = "App" })
-	errs := podStrategy.Validate(pod)
+	errs := podStrategy.Validate(ctx, pod)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "RFC 1123") {
 		t.Errorf("got %v, want the DNS-1123 label message", errs)
 	}
@@ -163,7 +163,7 @@ func TestValidatePodUpdate(t *testing.T) {
 			old := stored(defaultedPod(nil))
 			pod := old.DeepCopy()
 			tt.mutate(pod)
-			checkErrs(t, podStrategy.ValidateUpdate(pod, old), tt.want...)
+			checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), tt.want...)
 		})
 	}
 
@@ -173,17 +173,17 @@ func TestValidatePodUpdate(t *testing.T) {
 		}))
 		pod := old.DeepCopy()
 		pod.Spec.Tolerations = nil
-		checkErrs(t, podStrategy.ValidateUpdate(pod, old), forbidden("spec.tolerations[0]"))
+		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), forbidden("spec.tolerations[0]"))
 	})
 	t.Run("activeDeadlineSeconds may only shrink", func(t *testing.T) {
 		old := stored(defaultedPod(func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr.To(int64(60)) }))
 		pod := old.DeepCopy()
 		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64(120))
-		checkErrs(t, podStrategy.ValidateUpdate(pod, old), invalid("spec.activeDeadlineSeconds"))
+		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), invalid("spec.activeDeadlineSeconds"))
 		pod.Spec.ActiveDeadlineSeconds = nil
-		checkErrs(t, podStrategy.ValidateUpdate(pod, old), invalid("spec.activeDeadlineSeconds"))
+		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), invalid("spec.activeDeadlineSeconds"))
 		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64(30))
-		checkErrs(t, podStrategy.ValidateUpdate(pod, old))
+		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old))
 	})
 }
 
@@ -193,11 +193,11 @@ func TestValidatePodStatusUpdate(t *testing.T) {
 	pod := old.DeepCopy()
 	pod.Status.PodIPs = []corev1.PodIP{{IP: "10.244.1.300"}}
 	pod.Status.Phase = corev1.PodRunning
-	checkErrs(t, podStrategy.ValidateStatusUpdate(pod, old), invalid("status.podIPs[0].ip"), forbidden("status.phase"))
+	checkErrs(t, podStrategy.ValidateStatusUpdate(ctx, pod, old), invalid("status.podIPs[0].ip"), forbidden("status.phase"))
 
 	good := old.DeepCopy()
 	good.Status.PodIPs = []corev1.PodIP{{IP: "10.244.1.5"}}
-	checkErrs(t, podStrategy.ValidateStatusUpdate(good, old))
+	checkErrs(t, podStrategy.ValidateStatusUpdate(ctx, good, old))
 }
 
 func TestPodQOSClass(t *testing.T) {
@@ -227,7 +227,7 @@ func TestPodQOSClass(t *testing.T) {
 			pod := newPod()
 			pod.Spec.Containers[0].Resources = tt.res
 			podStrategy.Default(pod)
-			podStrategy.PrepareForCreate(pod)
+			podStrategy.PrepareForCreate(ctx, pod)
 			if pod.Status.QOSClass != tt.want {
 				t.Errorf("got %s, want %s", pod.Status.QOSClass, tt.want)
 			}

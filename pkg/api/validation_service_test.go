@@ -87,7 +87,7 @@ func TestValidateService(t *testing.T) {
 			s := newService()
 			tt.mutate(s)
 			serviceStrategy.Default(s)
-			checkErrs(t, serviceStrategy.Validate(s), tt.want...)
+			checkErrs(t, serviceStrategy.Validate(ctx, s), tt.want...)
 		})
 	}
 }
@@ -102,11 +102,11 @@ func TestValidateServiceUpdate(t *testing.T) {
 	changed := old.DeepCopy()
 	changed.Spec.ClusterIP = "10.96.0.11"
 	changed.Spec.ClusterIPs = []string{"10.96.0.11"}
-	checkErrs(t, serviceStrategy.ValidateUpdate(changed, old), invalid("spec.clusterIP"))
+	checkErrs(t, serviceStrategy.ValidateUpdate(ctx, changed, old), invalid("spec.clusterIP"))
 
 	ports := old.DeepCopy()
 	ports.Spec.Ports[0].Port = 8080
-	checkErrs(t, serviceStrategy.ValidateUpdate(ports, old))
+	checkErrs(t, serviceStrategy.ValidateUpdate(ctx, ports, old))
 }
 
 func TestServiceUpdateKeepsAllocations(t *testing.T) {
@@ -122,14 +122,14 @@ func TestServiceUpdateKeepsAllocations(t *testing.T) {
 	update := newService()
 	update.Spec.Type = corev1.ServiceTypeNodePort
 	serviceStrategy.Default(update)
-	serviceStrategy.PrepareForUpdate(update, old)
+	serviceStrategy.PrepareForUpdate(ctx, update, old)
 	if update.Spec.ClusterIP != "10.96.0.10" || len(update.Spec.ClusterIPs) != 1 || update.Spec.Ports[0].NodePort != 31234 {
 		t.Errorf("allocations not kept: clusterIP %q %v, nodePort %d", update.Spec.ClusterIP, update.Spec.ClusterIPs, update.Spec.Ports[0].NodePort)
 	}
 	if update.Generation != old.Generation {
 		t.Errorf("generation moved to %d though nothing changed", update.Generation)
 	}
-	checkErrs(t, serviceStrategy.ValidateUpdate(update, old))
+	checkErrs(t, serviceStrategy.ValidateUpdate(ctx, update, old))
 }
 
 func TestValidateServiceStatusUpdate(t *testing.T) {
@@ -137,7 +137,7 @@ func TestValidateServiceStatusUpdate(t *testing.T) {
 	serviceStrategy.Default(old)
 	s := old.DeepCopy()
 	s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "10.200.0.300"}}
-	checkErrs(t, serviceStrategy.ValidateStatusUpdate(s, old), invalid("status.loadBalancer.ingress[0].ip"))
+	checkErrs(t, serviceStrategy.ValidateStatusUpdate(ctx, s, old), invalid("status.loadBalancer.ingress[0].ip"))
 	s.Status.LoadBalancer.Ingress[0].IP = "10.200.0.200"
-	checkErrs(t, serviceStrategy.ValidateStatusUpdate(s, old))
+	checkErrs(t, serviceStrategy.ValidateStatusUpdate(ctx, s, old))
 }

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"k8s.io/apiserver/pkg/endpoints/request"
 	"net"
 	"net/http"
 	"strconv"
@@ -26,11 +27,12 @@ func internalCall(ctx context.Context, group, version, plural, ns, name string) 
 	if !ok {
 		return nil, fmt.Errorf("resource %s/%s %s is not in the table", group, version, plural)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", nil)
+	info := &request.RequestInfo{IsResourceRequest: true, Verb: "create", APIGroup: group, APIVersion: version, Namespace: ns, Resource: plural, Name: name}
+	req, err := http.NewRequestWithContext(request.WithRequestInfo(request.WithNamespace(ctx, ns), info), http.MethodPost, "/", nil)
 	if err != nil {
 		return nil, err
 	}
-	return &call{c: &gin.Context{Request: req}, r: r, ns: ns, name: name}, nil
+	return &call{c: &gin.Context{Request: req}, r: r, info: info, ns: ns, name: name}, nil
 }
 
 // createIfMissing creates obj unless it exists.

@@ -95,6 +95,7 @@ func (s *Server) serveResource(c *gin.Context) {
 			return
 		}
 	}
+	c.Request = c.Request.WithContext(s.strategyContext(c.Request.Context(), info, k.ns, c))
 	if info.Subresource != "" {
 		s.subresource(k)
 		return
@@ -299,7 +300,14 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 	}
 	st := k.r.Strategy
 	st.Default(obj)
-	st.PrepareForCreate(obj)
+	// The system fields first, as rest.FillObjectMetaSystemFields does:
+	// strategies may read the uid (a Job's selector is made from it).
+	m.SetUID(uuid.NewUUID())
+	m.SetCreationTimestamp(metav1.Now())
+	m.SetResourceVersion("")
+	m.SetDeletionTimestamp(nil)
+	m.SetDeletionGracePeriodSeconds(nil)
+	st.PrepareForCreate(k.ctx(), obj)
 	if len(m.GetManagedFields()) > 0 && !k.applying {
 		// Sent by the client: kept as the field manager reads them
 		// (entries it cannot decode dropped), recorded for this manager.
@@ -308,16 +316,11 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 		}
 		m, _ = meta.Accessor(obj)
 	}
-	m.SetUID(uuid.NewUUID())
-	m.SetCreationTimestamp(metav1.Now())
-	m.SetResourceVersion("")
-	m.SetDeletionTimestamp(nil)
-	m.SetDeletionGracePeriodSeconds(nil)
 	release, err := s.admitCreate(k, obj)
 	if err != nil {
 		return nil, err
 	}
-	if errs := st.Validate(obj); len(errs) > 0 {
+	if errs := st.Validate(k.ctx(), obj); len(errs) > 0 {
 		release()
 		return nil, invalid(k.r, m.GetName(), errs)
 	}
@@ -365,12 +368,12 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 	st.Default(obj)
 	var errs field.ErrorList
 	if status {
-		st.PrepareForStatusUpdate(obj, cur)
+		st.PrepareForStatusUpdate(k.ctx(), obj, cur)
 		// A status writer (the agent, the scheduler) sends no
 		// managedFields: the stored ones stay.
 		nm.SetManagedFields(cm.GetManagedFields())
 	} else {
-		st.PrepareForUpdate(obj, cur)
+		st.PrepareForUpdate(k.ctx(), obj, cur)
 		if err := s.admitUpdate(k, obj, cur); err != nil {
 			return nil, err
 		}
@@ -380,9 +383,9 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 		nm, _ = meta.Accessor(obj)
 	}
 	if status {
-		errs = st.ValidateStatusUpdate(obj, cur)
+		errs = st.ValidateStatusUpdate(k.ctx(), obj, cur)
 	} else {
-		errs = st.ValidateUpdate(obj, cur)
+		errs = st.ValidateUpdate(k.ctx(), obj, cur)
 	}
 	if cm.GetDeletionTimestamp() != nil {
 		old := map[string]bool{}
