@@ -62,6 +62,16 @@ type Strategy interface {
 	Attrs(obj runtime.Object) (labels.Set, fields.Set, error)
 	// FieldLabelSupported tells whether a field selector may name label.
 	FieldLabelSupported(label string) bool
+	// BeforeDelete decides what a DELETE of obj (a copy of the stored
+	// object, which it may change) turns into before finalizers count:
+	// mark true when obj is to be written back rather than removed
+	// (a pod's graceful deletion, a namespace turning Terminating), done
+	// true when the object is already being deleted as asked and the
+	// stored one is the answer.
+	BeforeDelete(obj runtime.Object, opts *metav1.DeleteOptions, now metav1.Time) (mark, done bool)
+	// Finalizing tells whether obj still waits on finalizers of its kind
+	// (a namespace's spec.finalizers), beyond metadata.finalizers.
+	Finalizing(obj runtime.Object) bool
 	// Table renders objects as kubectl's server-side columns; objs are
 	// typed objects of this resource.
 	Table(objs []runtime.Object, opts TableOptions) (*metav1.Table, error)

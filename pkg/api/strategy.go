@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"reflect"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -41,6 +42,11 @@ type strategy struct {
 	fields      func(obj runtime.Object) fields.Set
 	fieldLabels []string
 	table       func(objs []runtime.Object, opts TableOptions) (*metav1.Table, error)
+	// beforeDelete and finalizing are the kind's BeforeDelete and
+	// Finalizing; nil: a DELETE removes, nothing but metadata.finalizers
+	// holds the object.
+	beforeDelete func(obj runtime.Object, opts *metav1.DeleteOptions, now metav1.Time) (mark, done bool)
+	finalizing   func(obj runtime.Object) bool
 }
 
 var _ Strategy = (*strategy)(nil)
@@ -191,6 +197,17 @@ func (s *strategy) FieldLabelSupported(label string) bool {
 	return false
 }
 
+func (s *strategy) BeforeDelete(obj runtime.Object, opts *metav1.DeleteOptions, now metav1.Time) (mark, done bool) {
+	if s.beforeDelete == nil {
+		return false, false
+	}
+	return s.beforeDelete(obj, opts, now)
+}
+
+func (s *strategy) Finalizing(obj runtime.Object) bool {
+	return s.finalizing != nil && s.finalizing(obj)
+}
+
 func (s *strategy) Table(objs []runtime.Object, opts TableOptions) (*metav1.Table, error) {
 	if s.table == nil {
 		return defaultTable(objs, opts)
@@ -246,6 +263,10 @@ var (
 		fields:         namespaceFields,
 		fieldLabels:    []string{"status.phase"},
 		table:          namespaceTable,
+		beforeDelete:   beforeNamespaceDelete,
+		finalizing: func(obj runtime.Object) bool {
+			return len(obj.(*corev1.Namespace).Spec.Finalizers) > 0
+		},
 	}
 
 	podStrategy = &strategy{
@@ -261,6 +282,7 @@ var (
 		fields:         podFields,
 		fieldLabels:    podFieldLabels,
 		table:          podTable,
+		beforeDelete:   beforePodDelete,
 	}
 
 	serviceStrategy = &strategy{
@@ -339,3 +361,46 @@ var (
 		table:          leaseTable,
 	}
 )
+
+// beforeNamespaceDelete: the first DELETE marks the namespace Terminating
+// (the namespace controller then empties it); later ones wait while its
+// finalizers remain.
+func beforeNamespaceDelete(obj runtime.Object, _ *metav1.DeleteOptions, now metav1.Time) (mark, done bool) {
+	ns := obj.(*corev1.Namespace)
+	if ns.DeletionTimestamp == nil {
+		zero := int64(0)
+		ns.DeletionTimestamp = &now
+		ns.DeletionGracePeriodSeconds = &zero
+		ns.Status.Phase = corev1.NamespaceTerminating
+		return true, false
+	}
+	return false, len(ns.Spec.Finalizers) > 0 || len(ns.Finalizers) > 0
+}
+
+// beforePodDelete is graceful deletion (rest.CheckGracefulDelete of the
+// pod strategy): a pod bound to a node and not finished gets a
+// deletionTimestamp grace seconds ahead for its agent to stop it; a
+// second DELETE may only shorten the grace.
+func beforePodDelete(obj runtime.Object, opts *metav1.DeleteOptions, now metav1.Time) (mark, done bool) {
+	pod := obj.(*corev1.Pod)
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if opts.GracePeriodSeconds != nil {
+		grace = *opts.GracePeriodSeconds
+	}
+	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+		grace = 0
+	}
+	if grace <= 0 {
+		return false, false
+	}
+	if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds <= grace {
+		return false, true
+	}
+	t := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
+	pod.DeletionTimestamp = &t
+	pod.DeletionGracePeriodSeconds = &grace
+	return true, false
+}

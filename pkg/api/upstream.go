@@ -216,6 +216,15 @@ func (u *upstream) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Ob
 	return u.validateUpdate(ctx, u.status, obj, old)
 }
 
+// BeforeDelete: no kind served through upstream deletes gracefully or
+// has a terminating phase here (pods and namespaces have strategies of
+// their own).
+func (u *upstream) BeforeDelete(runtime.Object, *metav1.DeleteOptions, metav1.Time) (mark, done bool) {
+	return false, false
+}
+
+func (u *upstream) Finalizing(runtime.Object) bool { return false }
+
 func (u *upstream) Attrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 	if u.getAttrs == nil {
 		m, err := meta.Accessor(obj)

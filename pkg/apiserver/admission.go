@@ -285,59 +285,154 @@ func tolerates(pod *corev1.Pod, taint *corev1.Taint) bool {
 	return false
 }
 
-// defaultTolerations is Kubernetes' DefaultTolerationSeconds admission.
-func (s *Server) defaultTolerations(pod *corev1.Pod) {
+// admissionPlugin is one step of the admission chain, in Kubernetes'
+// order; like upstream's plugins, each says which resources it handles,
+// so the generic handlers never ask what kind an object is. A plugin
+// implements any of the hooks below.
+type admissionPlugin interface {
+	handles(gr schema.GroupResource) bool
+}
+
+// createAdmitter mutates or refuses an object before it is validated and
+// stored; release undoes what it reserved when the create does not
+// happen.
+type createAdmitter interface {
+	admitCreate(k *call, obj runtime.Object) (release func(), err error)
+}
+
+// updateAdmitter mutates or refuses an update (cur is the stored object).
+type updateAdmitter interface {
+	admitUpdate(k *call, obj, cur runtime.Object) error
+}
+
+// writeObserver learns that the object of k was updated, or deleted
+// (gone), whether or not the write happened.
+type writeObserver interface {
+	afterUpdate(k *call)
+	afterDelete(k *call, gone runtime.Object)
+}
+
+func (s *Server) plugins(k *call) []admissionPlugin {
+	var out []admissionPlugin
+	for _, p := range s.admission {
+		if p.handles(k.gr()) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// admitCreate runs the chain's create hooks; the returned func undoes
+// their reservations when the create does not happen.
+func (s *Server) admitCreate(k *call, obj runtime.Object) (func(), error) {
+	var releases []func()
+	release := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	for _, p := range s.plugins(k) {
+		a, ok := p.(createAdmitter)
+		if !ok {
+			continue
+		}
+		r, err := a.admitCreate(k, obj)
+		if r != nil {
+			releases = append(releases, r)
+		}
+		if err != nil {
+			release()
+			return func() {}, err
+		}
+	}
+	return release, nil
+}
+
+func (s *Server) admitUpdate(k *call, obj, cur runtime.Object) error {
+	for _, p := range s.plugins(k) {
+		if a, ok := p.(updateAdmitter); ok {
+			if err := a.admitUpdate(k, obj, cur); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) afterUpdate(k *call) {
+	for _, p := range s.plugins(k) {
+		if o, ok := p.(writeObserver); ok {
+			o.afterUpdate(k)
+		}
+	}
+}
+
+func (s *Server) admitDeleted(k *call, gone runtime.Object) {
+	for _, p := range s.plugins(k) {
+		if o, ok := p.(writeObserver); ok {
+			o.afterDelete(k, gone)
+		}
+	}
+}
+
+// defaultTolerationSeconds is Kubernetes' DefaultTolerationSeconds
+// admission: pods tolerate not-ready and unreachable nodes for a while.
+type defaultTolerationSeconds struct {
+	notReady, unreachable int64
+}
+
+func (defaultTolerationSeconds) handles(gr schema.GroupResource) bool {
+	return gr == schema.GroupResource{Resource: "pods"}
+}
+
+func (d defaultTolerationSeconds) admitCreate(_ *call, obj runtime.Object) (func(), error) {
+	pod := obj.(*corev1.Pod)
 	if !tolerates(pod, &notReadyTaint) {
-		secs := s.cfg.DefaultNotReadyTolerationSeconds
+		secs := d.notReady
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{
 			Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs,
 		})
 	}
 	if !tolerates(pod, &unreachableTaint) {
-		secs := s.cfg.DefaultUnreachableTolerationSeconds
+		secs := d.unreachable
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{
 			Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs,
 		})
 	}
+	return nil, nil
 }
 
-// admitCreate mutates obj before it is validated and stored; the returned
-// func undoes allocations when the create does not happen.
-func (s *Server) admitCreate(k *call, obj runtime.Object) (func(), error) {
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		s.defaultTolerations(o)
-	case *corev1.Service:
-		owner := o.Namespace + "/" + o.Name
-		release := func() { s.alloc.retain(owner, s.storedService(k.ctx(), o.Namespace, o.Name)) }
-		if err := s.allocateService(o, nil); err != nil {
-			release()
-			return func() {}, err
-		}
-		return release, nil
-	}
-	return func() {}, nil
+// serviceAllocation gives Services their ClusterIPs and NodePorts (the
+// allocation Kubernetes' service REST storage does before validation)
+// and frees them when the Service goes.
+type serviceAllocation struct{ s *Server }
+
+func (serviceAllocation) handles(gr schema.GroupResource) bool {
+	return gr == schema.GroupResource{Resource: "services"}
 }
 
-func (s *Server) admitUpdate(k *call, obj, cur runtime.Object) error {
-	if svc, ok := obj.(*corev1.Service); ok {
-		return s.allocateService(svc, cur.(*corev1.Service))
+func (a serviceAllocation) admitCreate(k *call, obj runtime.Object) (func(), error) {
+	svc := obj.(*corev1.Service)
+	owner := svc.Namespace + "/" + svc.Name
+	release := func() { a.s.alloc.retain(owner, a.s.storedService(k.ctx(), svc.Namespace, svc.Name)) }
+	if err := a.s.allocateService(svc, nil); err != nil {
+		return release, err
 	}
-	return nil
+	return release, nil
+}
+
+func (a serviceAllocation) admitUpdate(_ *call, obj, cur runtime.Object) error {
+	return a.s.allocateService(obj.(*corev1.Service), cur.(*corev1.Service))
 }
 
 // afterUpdate makes the allocations match what is stored now.
-func (s *Server) afterUpdate(k *call) {
-	if k.r.Plural != "services" {
-		return
-	}
-	s.alloc.retain(k.ns+"/"+k.name, s.storedService(k.ctx(), k.ns, k.name))
+func (a serviceAllocation) afterUpdate(k *call) {
+	a.s.alloc.retain(k.ns+"/"+k.name, a.s.storedService(k.ctx(), k.ns, k.name))
 }
 
-func (s *Server) admitDeleted(k *call, obj runtime.Object) {
-	if svc, ok := obj.(*corev1.Service); ok {
-		s.alloc.retain(svc.Namespace+"/"+svc.Name, s.storedService(context.WithoutCancel(k.ctx()), svc.Namespace, svc.Name))
-	}
+func (a serviceAllocation) afterDelete(k *call, gone runtime.Object) {
+	svc := gone.(*corev1.Service)
+	a.s.alloc.retain(svc.Namespace+"/"+svc.Name, a.s.storedService(context.WithoutCancel(k.ctx()), svc.Namespace, svc.Name))
 }
 
 func (s *Server) storedService(ctx context.Context, ns, name string) *corev1.Service {

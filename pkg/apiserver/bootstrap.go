@@ -55,11 +55,16 @@ func metaName(obj runtime.Object) string {
 	return ""
 }
 
-// bootstrap creates the system namespaces and the default/kubernetes
+// bootstrap creates the system namespaces, the system PriorityClasses and the default/kubernetes
 // Service with its Endpoints and EndpointSlice pointing at this server.
 func (s *Server) bootstrap(ctx context.Context) error {
 	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
 		if err := s.createIfMissing(ctx, "", "v1", "namespaces", "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	for _, pc := range systemPriorityClasses() {
+		if err := s.createIfMissing(ctx, "scheduling.k8s.io", "v1", "priorityclasses", "", pc); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"minik8s/pkg/api"
 	"minik8s/pkg/storage"
@@ -487,7 +486,7 @@ func (s *Server) finishDeleteAfterUpdate(k *call, obj runtime.Object) {
 	if gp := m.GetDeletionGracePeriodSeconds(); gp == nil || *gp != 0 {
 		return
 	}
-	if ns, ok := obj.(*corev1.Namespace); ok && len(ns.Spec.Finalizers) > 0 {
+	if k.r.Strategy.Finalizing(obj) {
 		return
 	}
 	rv := m.GetResourceVersion()
@@ -619,37 +618,9 @@ func (s *Server) deleteObject(k *call, opts *metav1.DeleteOptions) (runtime.Obje
 		now := metav1.Now()
 		zero := int64(0)
 		// What the delete turns into: an update (mark) or a removal.
-		mark := false
-		switch o := upd.(type) {
-		case *corev1.Namespace:
-			if o.DeletionTimestamp == nil {
-				o.DeletionTimestamp = &now
-				o.DeletionGracePeriodSeconds = &zero
-				o.Status.Phase = corev1.NamespaceTerminating
-				mark = true
-			} else if len(o.Spec.Finalizers) > 0 || len(o.Finalizers) > 0 {
-				return cur, nil
-			}
-		case *corev1.Pod:
-			grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-			if o.Spec.TerminationGracePeriodSeconds != nil {
-				grace = *o.Spec.TerminationGracePeriodSeconds
-			}
-			if opts.GracePeriodSeconds != nil {
-				grace = *opts.GracePeriodSeconds
-			}
-			if o.Spec.NodeName == "" || o.Status.Phase == corev1.PodFailed || o.Status.Phase == corev1.PodSucceeded {
-				grace = 0
-			}
-			if grace > 0 {
-				if o.DeletionTimestamp != nil && o.DeletionGracePeriodSeconds != nil && *o.DeletionGracePeriodSeconds <= grace {
-					return cur, nil
-				}
-				t := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
-				o.DeletionTimestamp = &t
-				o.DeletionGracePeriodSeconds = &grace
-				mark = true
-			}
+		mark, done := k.r.Strategy.BeforeDelete(upd, opts, now)
+		if done {
+			return cur, nil
 		}
 		if !mark {
 			fins := um.GetFinalizers()

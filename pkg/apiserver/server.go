@@ -34,6 +34,8 @@ type Server struct {
 	client *clientv3.Client
 	store  *storage.Store
 	alloc  *allocator
+	// admission is the admission chain, in Kubernetes' order.
+	admission []admissionPlugin
 	// namespaces caches the namespaces for the create-time check.
 	namespaces *nsCache
 	// fields are the server-side apply field managers, per resource.
@@ -103,6 +105,11 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		go storage.Compact(runCtx, client, 5*time.Minute)
 	}
 	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
+	s.admission = []admissionPlugin{
+		priority{s},
+		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
+		serviceAllocation{s},
+	}
 	s.namespaces = newNSCache()
 	go s.namespaces.run(runCtx, s.store)
 	bctx, bcancel := context.WithTimeout(ctx, 60*time.Second)

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
+	"minik8s/pkg/api"
 	"net"
 	"net/http"
 	"net/url"
@@ -10,7 +11,6 @@ import (
 
 	"minik8s/pkg/storage"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -54,60 +54,13 @@ func (s *Server) subresource(k *call) {
 
 var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 
-// scaleOf reads the Scale view of a Deployment or ReplicaSet.
-func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
-	var om metav1.ObjectMeta
-	var replicas, statusReplicas int32
-	var sel *metav1.LabelSelector
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		om, statusReplicas, sel = o.ObjectMeta, o.Status.Replicas, o.Spec.Selector
-		if o.Spec.Replicas != nil {
-			replicas = *o.Spec.Replicas
-		}
-	case *appsv1.ReplicaSet:
-		om, statusReplicas, sel = o.ObjectMeta, o.Status.Replicas, o.Spec.Selector
-		if o.Spec.Replicas != nil {
-			replicas = *o.Spec.Replicas
-		}
-	default:
-		return nil, fmt.Errorf("no scale for %T", obj)
-	}
-	selector := ""
-	if sel != nil {
-		s, err := metav1.LabelSelectorAsSelector(sel)
-		if err != nil {
-			return nil, err
-		}
-		selector = s.String()
-	}
-	return &autoscalingv1.Scale{
-		TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v1", Kind: "Scale"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: om.Name, Namespace: om.Namespace, UID: om.UID,
-			ResourceVersion: om.ResourceVersion, CreationTimestamp: om.CreationTimestamp,
-		},
-		Spec:   autoscalingv1.ScaleSpec{Replicas: replicas},
-		Status: autoscalingv1.ScaleStatus{Replicas: statusReplicas, Selector: selector},
-	}, nil
-}
-
-func setReplicas(obj runtime.Object, n int32) {
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		o.Spec.Replicas = &n
-	case *appsv1.ReplicaSet:
-		o.Spec.Replicas = &n
-	}
-}
-
 func (s *Server) getScale(k *call) {
 	obj := k.r.New()
 	if err := s.store.Get(k.ctx(), k.key(), obj); err != nil {
 		writeError(k.c, storageError(k.r, k.name, err))
 		return
 	}
-	sc, err := scaleOf(obj)
+	sc, err := api.ScaleOf(obj)
 	if err != nil {
 		writeError(k.c, apierrors.NewInternalError(err))
 		return
@@ -140,7 +93,7 @@ func (s *Server) updateScale(k *call, isPatch bool) {
 		return
 	}
 	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
-		curScale, err := scaleOf(cur)
+		curScale, err := api.ScaleOf(cur)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
@@ -163,7 +116,9 @@ func (s *Server) updateScale(k *call, isPatch bool) {
 			return nil, apierrors.NewInvalid(schema.GroupKind{Group: "autoscaling", Kind: "Scale"}, k.name, field.ErrorList{field.Invalid(field.NewPath("spec", "replicas"), sc.Spec.Replicas, "must be greater than or equal to 0")})
 		}
 		upd := cur.DeepCopyObject()
-		setReplicas(upd, sc.Spec.Replicas)
+		if err := api.SetReplicas(upd, sc.Spec.Replicas); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
 		if sc.ResourceVersion != "" {
 			if err := storage.SetResourceVersion(upd, mustParseRV(sc.ResourceVersion)); err != nil {
 				return nil, apierrors.NewBadRequest(err.Error())
@@ -175,7 +130,7 @@ func (s *Server) updateScale(k *call, isPatch bool) {
 		writeError(k.c, err)
 		return
 	}
-	sc, err := scaleOf(out)
+	sc, err := api.ScaleOf(out)
 	if err != nil {
 		writeError(k.c, apierrors.NewInternalError(err))
 		return
