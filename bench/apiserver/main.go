@@ -17,12 +17,12 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"minik8s/bench/internal/stats"
 	"minik8s/pkg/apiserver"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -47,16 +47,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(float64(len(s)-1) * p)
-	return s[i]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
@@ -240,13 +230,13 @@ func run(n, clients int) error {
 	apiRate := float64(n) / elapsed.Seconds()
 	fmt.Printf("minik8s apiserver benchmark (%d pods, %d clients, embedded etcd with fsync, value %d bytes)\n", n, clients, valueSize)
 	rawRate := float64(raw.n) / raw.elapsed.Seconds()
-	fmt.Printf("raw etcd txn:        %8.0f txn/s   p50 %s  p99 %s\n", rawRate, ms(percentile(raw.lat, 0.5)), ms(percentile(raw.lat, 0.99)))
-	fmt.Printf("API create:          %8.0f pods/s  p50 %s  p99 %s\n", apiRate, ms(percentile(all, 0.5)), ms(percentile(all, 0.99)))
+	fmt.Printf("raw etcd txn:        %8.0f txn/s   %s\n", rawRate, stats.Summary(raw.lat, ms))
+	fmt.Printf("API create:          %8.0f pods/s  %s\n", apiRate, stats.Summary(all, ms))
 	fmt.Printf("ratio API/raw:       %8.2f          (goal >= 0.60)\n", apiRate/rawRate)
-	fmt.Printf("list %d pods:     first %s  median of 5 %s  (goal < 300 ms)\n", items, ms(listTimes[0]), ms(percentile(listTimes, 0.5)))
-	fmt.Printf("raw etcd range:   first %s  median of 5 %s  (same keys, for scale)\n", ms(rangeTimes[0]), ms(percentile(rangeTimes, 0.5)))
-	fmt.Printf("watch delay:         p50 %s  p99 %s  (%d events; create response → event, 0 if the event came first; goal p99 < 20 ms)\n", ms(percentile(watchDelays, 0.5)), ms(percentile(watchDelays, 0.99)), len(watchDelays))
-	fmt.Printf("create sent → event: p50 %s  p99 %s  (an upper bound: includes the create itself)\n", ms(percentile(watchFromSend, 0.5)), ms(percentile(watchFromSend, 0.99)))
+	fmt.Printf("list %d pods:     first %s  median of 5 %s  (goal < 300 ms)\n", items, ms(listTimes[0]), ms(stats.Percentile(listTimes, 50)))
+	fmt.Printf("raw etcd range:   first %s  median of 5 %s  (same keys, for scale)\n", ms(rangeTimes[0]), ms(stats.Percentile(rangeTimes, 50)))
+	fmt.Printf("watch delay:         %s  (%d events; create response → event, 0 if the event came first; goal p99 < 20 ms)\n", stats.Summary(watchDelays, ms), len(watchDelays))
+	fmt.Printf("create sent → event: %s  (an upper bound: includes the create itself)\n", stats.Summary(watchFromSend, ms))
 	return nil
 }
 

@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +37,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"minik8s/bench/internal/stats"
 	"minik8s/pkg/lab"
 )
 
@@ -177,10 +177,9 @@ func podRuns(nodes, pods int, rate float64) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		fmt.Printf("pod start-up (create → Running, %s image), %s, %d pods: p50 %s p99 %s max %s\n", r.kind, r.name, pods,
-			pct(lat, 50), pct(lat, 99), pct(lat, 100))
+		fmt.Printf("pod start-up (create → Running, %s image), %s, %d pods: %s\n", r.kind, r.name, pods, stats.Summary(lat, roundMs))
 		printSteps(stepsBefore, agentSteps(nodes))
-		printCPU(cpuBefore, labCPU(), pct(lat, 100))
+		printCPU(cpuBefore, labCPU(), stats.Percentile(lat, 100))
 		fmt.Printf("agent RSS with %d pods of the run (plus %d warm-up pods) running: %s (goal ≤ 40 MiB)\n", pods, nodes, agentRSS(nodes))
 		for _, name := range names {
 			cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
@@ -245,18 +244,7 @@ func rssKB(pid string) int64 {
 	return 0
 }
 
-func pct(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := (len(s)*p+99)/100 - 1
-	if i < 0 {
-		i = 0
-	}
-	return s[i].Round(time.Millisecond)
-}
+func roundMs(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 // startPods creates the pods (rate per second, 0 = all at once) and returns
 // each one's time from create to the watch seeing it Running.
@@ -343,7 +331,7 @@ func startPods(ctx context.Context, cs kubernetes.Interface, ns string, names []
 			b = append(b, d)
 		}
 		mu.Unlock()
-		fmt.Printf("  create → bound to a node (scheduler, as the watch sees it): p50 %s p99 %s max %s\n", pct(b, 50), pct(b, 99), pct(b, 100))
+		fmt.Printf("  create → bound to a node (scheduler, as the watch sees it): %s\n", stats.Summary(b, roundMs))
 	}
 	return out, nil
 }

@@ -32,6 +32,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"minik8s/bench/internal/stats"
 	"minik8s/pkg/proxy"
 )
 
@@ -172,12 +173,6 @@ func objects(n, e int) ([]*v1.Service, []*discoveryv1.EndpointSlice) {
 	return svcs, slices
 }
 
-func pct(ds []time.Duration, p float64) time.Duration {
-	s := append([]time.Duration{}, ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(float64(len(s)-1)*p+0.5)]
-}
-
 func (b *bench) run(sizes string, eps, changes int, dur time.Duration, nslices, workers int) error {
 	if err := b.setup(); err != nil {
 		return err
@@ -227,8 +222,9 @@ func (b *bench) run(sizes string, eps, changes int, dur time.Duration, nslices, 
 			ds = append(ds, time.Since(start))
 			cs = append(cs, cpu()-c0)
 		}
-		fmt.Printf("one-Service change at %d services (%d changes, compute+write): wall p50 %.1f ms p99 %.1f ms; cpu p50 %.1f ms p99 %.1f ms\n",
-			n, changes, ms(pct(ds, 0.5)), ms(pct(ds, 0.99)), ms(pct(cs, 0.5)), ms(pct(cs, 0.99)))
+		msText := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", ms(d)) }
+		fmt.Printf("one-Service change at %d services (%d changes, compute+write): wall %s; cpu %s\n",
+			n, changes, stats.Summary(ds, msText), stats.Summary(cs, msText))
 		// The periodic check reads the whole table back after a change,
 		// and only the ruleset generation while nothing changed.
 		for _, what := range []string{"after a change (reads the table back)", "nothing changed since (generation only)"} {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"minik8s/bench/internal/stats"
 	"minik8s/pkg/apiserver"
 	"minik8s/pkg/scheduler"
 )
@@ -156,17 +156,15 @@ func run() error {
 			return err
 		}
 	}
-	stats := sched.Stats()
+	counts := sched.Stats()
 
 	total := end.Sub(start)
 	sched1 := end.Sub(time.Unix(0, firstBind.Load()))
-	slices.Sort(latencies)
-	pct := func(p float64) time.Duration { return latencies[int(float64(len(latencies)-1)*p)] }
 	fmt.Printf("nodes=%d pods=%d parallelism=%d fsync=%v\n", *nodes, *pods, *parallelism, !*noFsync)
 	fmt.Printf("all bound in %v (scheduler start incl. informer sync): %.0f pods/s\n", total.Round(time.Millisecond), float64(*pods)/total.Seconds())
 	fmt.Printf("from first bind to last: %v: %.0f pods/s\n", sched1.Round(time.Millisecond), float64(*pods)/sched1.Seconds())
-	fmt.Printf("bind latency (decision to bind response): p50 %v p90 %v p99 %v max %v\n",
-		pct(0.5).Round(time.Microsecond), pct(0.9).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), latencies[len(latencies)-1].Round(time.Microsecond))
+	us := func(d time.Duration) string { return d.Round(time.Microsecond).String() }
+	fmt.Printf("bind latency (decision to bind response): %s, p90 %s\n", stats.Summary(latencies, us), us(stats.Percentile(latencies, 90)))
 	for verb, n := range writes1 {
 		fmt.Printf("api writes %-7s %6.0f (%.0f/s)\n", verb, n-writes0[verb], (n-writes0[verb])/total.Seconds())
 	}
@@ -175,7 +173,7 @@ func run() error {
 		sum += n - writes0[verb]
 	}
 	fmt.Printf("api writes total %6.0f (%.0f/s)\n", sum, sum/total.Seconds())
-	fmt.Printf("scheduler stats: %+v\n", stats)
+	fmt.Printf("scheduler stats: %+v\n", counts)
 	// The machine is shared; the CPU this process (apiserver, etcd and
 	// scheduler together) spent per pod says what 2 free cores would give.
 	perPod := cpu / time.Duration(*pods)

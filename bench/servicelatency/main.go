@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"minik8s/bench/internal/stats"
 	"minik8s/pkg/restconfig"
 )
 
@@ -120,9 +120,8 @@ func run(ctx context.Context, n int, node string) error {
 		lat = append(lat, d)
 		fmt.Printf("  %-4s %-15s first answer after %v\n", created.Name, created.Spec.ClusterIP, d.Round(time.Millisecond))
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	fmt.Printf("service programming latency over %d Services (create → first HTTP answer from %s): p50 %v, p99 %v, max %v\n",
-		n, node, pct(lat, 50).Round(time.Millisecond), pct(lat, 99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	fmt.Printf("service programming latency over %d Services (create → first HTTP answer from %s): %s\n",
+		n, node, stats.Summary(lat, roundMs))
 	return nil
 }
 
@@ -188,10 +187,4 @@ func httpGet(addr string) error {
 	return nil
 }
 
-func pct(sorted []time.Duration, p int) time.Duration {
-	i := (len(sorted)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return sorted[i]
-}
+func roundMs(d time.Duration) string { return d.Round(time.Millisecond).String() }

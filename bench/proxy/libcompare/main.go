@@ -20,8 +20,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sort"
 	"time"
+
+	"minik8s/bench/internal/stats"
 )
 
 func main() {
@@ -67,6 +68,5 @@ func main() {
 		}
 		ds = append(ds, d)
 	}
-	sort.Slice(ds, func(a, b int) bool { return ds[a] < ds[b] })
-	fmt.Printf("%s one-service change: p50 %v p99 %v\n", *lib, ds[len(ds)/2], ds[len(ds)-1])
+	fmt.Printf("%s one-service change: %s\n", *lib, stats.Summary(ds, time.Duration.String))
 }
