@@ -131,11 +131,14 @@ func run(ctx context.Context, n int32, nodes, workers int, qps float32, burst in
 	if _, err := client.AppsV1().Deployments("default").UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("scaling: %w", err)
 	}
-	var existAt time.Duration
+	// The watcher hands its one result over a channel: the main goroutine
+	// reads it only after the watcher wrote it.
+	existed := make(chan time.Duration, 1)
 	go func() {
-		for ctx.Err() == nil && existAt == 0 {
+		for ctx.Err() == nil {
 			if agent.live() >= int(n) {
-				existAt = time.Since(start)
+				existed <- time.Since(start)
+				return
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -144,8 +147,11 @@ func run(ctx context.Context, n int32, nodes, workers int, qps float32, burst in
 		return err
 	}
 	availAt := time.Since(start)
-	for existAt == 0 && ctx.Err() == nil {
-		time.Sleep(time.Millisecond)
+	var existAt time.Duration
+	select {
+	case existAt = <-existed:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	fmt.Printf("  %d pods exist after        %v\n", n, existAt.Round(time.Millisecond))
 	fmt.Printf("  status %d available after  %v\n", n, availAt.Round(time.Millisecond))
