@@ -34,8 +34,16 @@ func BenchmarkList10k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		n, _ := io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			b.Fatalf("list: got %s, want 200 OK: %s", resp.Status, body)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			b.Fatalf("reading the list: %v", err)
+		}
 		b.SetBytes(n)
 	}
 }
