@@ -1,7 +1,7 @@
 // Command servicelatency measures Service programming latency on a running
-// lab (issue 7's third figure): from the creation of a ClusterIP Service to
-// the first successful HTTP request to it from inside a node, over N
-// Services in a row, all selecting the same ready echo pods. As root:
+// lab: from the creation of a ClusterIP Service to the first successful
+// HTTP request to it from inside a node, over N Services in a row, all
+// selecting the same ready echo pods. As root:
 //
 //	bin/ctl lab up --nodes 3
 //	go run ./bench/servicelatency [-services 20] [-node node1]
