@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,7 +15,7 @@ func main() {
 	err := kubelet.NewCommand(ctx).Execute()
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "kubelet-lite:", err)
+		// cobra has printed it ("Error: …"), as for the other components.
 		os.Exit(1)
 	}
 }
