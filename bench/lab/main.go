@@ -117,8 +117,16 @@ func run(ctl string, nodes, pods int, rate float64, idle time.Duration, keep boo
 	return podRuns(nodes, pods, rate)
 }
 
-// agentRSS is the RSS of every node agent, in MiB.
-func agentRSS(nodes int) string {
+// agentRSS is the RSS of every node agent, in MiB, with the number of
+// pods of ns it runs: the run's pods are spread over the nodes, so each
+// agent holds its share of them, not all.
+func agentRSS(ctx context.Context, cs kubernetes.Interface, ns string, nodes int) string {
+	perNode := map[string]int{}
+	if l, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range l.Items {
+			perNode[p.Spec.NodeName]++
+		}
+	}
 	home, _ := os.UserHomeDir()
 	var parts []string
 	for i := 1; i <= nodes; i++ {
@@ -126,9 +134,10 @@ func agentRSS(nodes int) string {
 		if err != nil {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("node%d %.1f", i, float64(rssKB(strings.TrimSpace(string(b))))/1024))
+		node := lab.Node{Index: i}.Name()
+		parts = append(parts, fmt.Sprintf("%s %.1f MiB (%d pods)", node, float64(rssKB(strings.TrimSpace(string(b))))/1024, perNode[node]))
 	}
-	return strings.Join(parts, ", ") + " MiB"
+	return strings.Join(parts, ", ")
 }
 
 // podRuns measures pod start-up latency, paced then burst, on a running lab.
@@ -180,7 +189,7 @@ func podRuns(nodes, pods int, rate float64) error {
 		fmt.Printf("pod start-up (create → Running, %s image), %s, %d pods: %s\n", r.kind, r.name, pods, stats.Summary(lat, roundMs))
 		printSteps(stepsBefore, agentSteps(nodes))
 		printCPU(cpuBefore, labCPU(), stats.Percentile(lat, 100))
-		fmt.Printf("agent RSS with %d pods of the run (plus %d warm-up pods) running: %s (goal ≤ 40 MiB)\n", pods, nodes, agentRSS(nodes))
+		fmt.Printf("agent RSS, %d pods of the run spread over %d nodes, plus a warm-up pod each: %s (goal ≤ 40 MiB)\n", pods, nodes, agentRSS(ctx, cs, ns, nodes))
 		for _, name := range names {
 			cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
 		}
