@@ -57,6 +57,7 @@ import (
 	"k8s.io/kubernetes/pkg/registry/rbac/role"
 	"k8s.io/kubernetes/pkg/registry/rbac/rolebinding"
 	"k8s.io/kubernetes/pkg/registry/resource/deviceclass"
+	"k8s.io/kubernetes/pkg/registry/resource/devicetaintrule"
 	"k8s.io/kubernetes/pkg/registry/resource/resourceclaim"
 	"k8s.io/kubernetes/pkg/registry/resource/resourceclaimtemplate"
 	"k8s.io/kubernetes/pkg/registry/resource/resourceslice"
@@ -250,6 +251,9 @@ var builtins = []builtin{
 	{gv: resourcev1.SchemeGroupVersion, kind: "DeviceClass",
 		newObj: func() runtime.Object { return &resourcev1.DeviceClass{} }, newList: func() runtime.Object { return &resourcev1.DeviceClassList{} },
 		strategy: deviceclass.Strategy},
+	{gv: resourcev1.SchemeGroupVersion, kind: "DeviceTaintRule",
+		newObj: func() runtime.Object { return &resourcev1.DeviceTaintRule{} }, newList: func() runtime.Object { return &resourcev1.DeviceTaintRuleList{} },
+		strategy: devicetaintrule.Strategy, status: devicetaintrule.StatusStrategy},
 	{gv: resourcev1.SchemeGroupVersion, kind: "ResourceClaim", namespaced: true,
 		newObj: func() runtime.Object { return &resourcev1.ResourceClaim{} }, newList: func() runtime.Object { return &resourcev1.ResourceClaimList{} },
 		strategy: resourceClaims, status: resourceclaim.NewStatusStrategy(resourceClaims), getAttrs: resourceclaim.GetAttrs},
