@@ -22,10 +22,12 @@ import (
 	resourcev1 "k8s.io/api/resource/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	storagemigrationv1 "k8s.io/api/storagemigration/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/kubernetes/pkg/registry/admissionregistration/mutatingwebhookconfiguration"
 	"k8s.io/kubernetes/pkg/registry/admissionregistration/validatingadmissionpolicy"
@@ -38,6 +40,7 @@ import (
 	"k8s.io/kubernetes/pkg/registry/batch/cronjob"
 	"k8s.io/kubernetes/pkg/registry/batch/job"
 	"k8s.io/kubernetes/pkg/registry/certificates/certificates"
+	"k8s.io/kubernetes/pkg/registry/certificates/podcertificaterequest"
 	"k8s.io/kubernetes/pkg/registry/core/configmap"
 	"k8s.io/kubernetes/pkg/registry/core/limitrange"
 	"k8s.io/kubernetes/pkg/registry/core/persistentvolume"
@@ -49,7 +52,9 @@ import (
 	"k8s.io/kubernetes/pkg/registry/core/serviceaccount"
 	"k8s.io/kubernetes/pkg/registry/networking/ingress"
 	"k8s.io/kubernetes/pkg/registry/networking/ingressclass"
+	"k8s.io/kubernetes/pkg/registry/networking/ipaddress"
 	"k8s.io/kubernetes/pkg/registry/networking/networkpolicy"
+	"k8s.io/kubernetes/pkg/registry/networking/servicecidr"
 	"k8s.io/kubernetes/pkg/registry/node/runtimeclass"
 	"k8s.io/kubernetes/pkg/registry/policy/poddisruptionbudget"
 	"k8s.io/kubernetes/pkg/registry/rbac/clusterrole"
@@ -67,6 +72,9 @@ import (
 	"k8s.io/kubernetes/pkg/registry/storage/csistoragecapacity"
 	"k8s.io/kubernetes/pkg/registry/storage/storageclass"
 	"k8s.io/kubernetes/pkg/registry/storage/volumeattachment"
+	"k8s.io/kubernetes/pkg/registry/storage/volumeattributesclass"
+	"k8s.io/kubernetes/pkg/registry/storagemigration/storagemigration"
+	"k8s.io/utils/clock"
 )
 
 // builtin describes a kind served with Kubernetes' own strategy (see
@@ -186,6 +194,12 @@ var builtins = []builtin{
 	{gv: networkingv1.SchemeGroupVersion, kind: "IngressClass",
 		newObj: func() runtime.Object { return &networkingv1.IngressClass{} }, newList: func() runtime.Object { return &networkingv1.IngressClassList{} },
 		strategy: ingressclass.Strategy},
+	{gv: networkingv1.SchemeGroupVersion, kind: "IPAddress",
+		newObj: func() runtime.Object { return &networkingv1.IPAddress{} }, newList: func() runtime.Object { return &networkingv1.IPAddressList{} },
+		strategy: ipaddress.Strategy},
+	{gv: networkingv1.SchemeGroupVersion, kind: "ServiceCIDR",
+		newObj: func() runtime.Object { return &networkingv1.ServiceCIDR{} }, newList: func() runtime.Object { return &networkingv1.ServiceCIDRList{} },
+		strategy: servicecidr.Strategy, status: servicecidr.StatusStrategy},
 
 	// rbac.authorization.k8s.io/v1
 	{gv: rbacv1.SchemeGroupVersion, kind: "ClusterRole",
@@ -210,13 +224,21 @@ var builtins = []builtin{
 		strategy: csidriver.Strategy},
 	{gv: storagev1.SchemeGroupVersion, kind: "CSINode",
 		newObj: func() runtime.Object { return &storagev1.CSINode{} }, newList: func() runtime.Object { return &storagev1.CSINodeList{} },
-		strategy: csinode.Strategy},
+		strategy: csinode.Strategy, status: csinode.StatusStrategy},
 	{gv: storagev1.SchemeGroupVersion, kind: "CSIStorageCapacity", namespaced: true,
 		newObj: func() runtime.Object { return &storagev1.CSIStorageCapacity{} }, newList: func() runtime.Object { return &storagev1.CSIStorageCapacityList{} },
 		strategy: csistoragecapacity.Strategy},
 	{gv: storagev1.SchemeGroupVersion, kind: "VolumeAttachment",
 		newObj: func() runtime.Object { return &storagev1.VolumeAttachment{} }, newList: func() runtime.Object { return &storagev1.VolumeAttachmentList{} },
 		strategy: volumeattachment.Strategy, status: volumeattachment.StatusStrategy},
+	{gv: storagev1.SchemeGroupVersion, kind: "VolumeAttributesClass",
+		newObj: func() runtime.Object { return &storagev1.VolumeAttributesClass{} }, newList: func() runtime.Object { return &storagev1.VolumeAttributesClassList{} },
+		strategy: volumeattributesclass.Strategy},
+
+	// storagemigration.k8s.io/v1
+	{gv: storagemigrationv1.SchemeGroupVersion, kind: "StorageVersionMigration",
+		newObj: func() runtime.Object { return &storagemigrationv1.StorageVersionMigration{} }, newList: func() runtime.Object { return &storagemigrationv1.StorageVersionMigrationList{} },
+		strategy: storagemigration.Strategy, status: storagemigration.StatusStrategy},
 
 	// scheduling.k8s.io/v1
 	{gv: schedulingv1.SchemeGroupVersion, kind: "PriorityClass", short: []string{"pc"},
@@ -229,9 +251,12 @@ var builtins = []builtin{
 		strategy: runtimeclass.Strategy},
 
 	// certificates.k8s.io/v1
-	{gv: certificatesv1.SchemeGroupVersion, kind: "CertificateSigningRequest", short: []string{"csr"}, subs: []string{"approval"},
+	{gv: certificatesv1.SchemeGroupVersion, kind: "CertificateSigningRequest", short: []string{"csr"},
 		newObj: func() runtime.Object { return &certificatesv1.CertificateSigningRequest{} }, newList: func() runtime.Object { return &certificatesv1.CertificateSigningRequestList{} },
 		strategy: certificates.Strategy, status: certificates.StatusStrategy, getAttrs: certificates.GetAttrs},
+	{gv: certificatesv1.SchemeGroupVersion, kind: "PodCertificateRequest", namespaced: true,
+		newObj: func() runtime.Object { return &certificatesv1.PodCertificateRequest{} }, newList: func() runtime.Object { return &certificatesv1.PodCertificateRequestList{} },
+		strategy: podCertificateRequests, status: podcertificaterequest.NewStatusStrategy(podCertificateRequests, authorizerfactory.NewAlwaysAllowAuthorizer(), clock.RealClock{})},
 
 	// admissionregistration.k8s.io/v1: stored and validated, not enforced.
 	{gv: admissionregistrationv1.SchemeGroupVersion, kind: "MutatingWebhookConfiguration", categories: apiExtensions,
@@ -265,7 +290,11 @@ var builtins = []builtin{
 		strategy: resourceslice.Strategy, getAttrs: resourceslice.GetAttrs},
 }
 
-var resourceClaims = resourceclaim.NewStrategy(namespaces, nil)
+var (
+	resourceClaims = resourceclaim.NewStrategy(namespaces, nil)
+	// Until the API has authorization, every signer may be named.
+	podCertificateRequests = podcertificaterequest.NewStrategy()
+)
 
 // NamespaceGetter reads a namespace for the upstream strategies that look
 // one up (resource.k8s.io's admin-access check).

@@ -348,6 +348,10 @@ func TestKindPersistentVolumeClaim(t *testing.T) {
 			if c.Spec.VolumeMode == nil || *c.Spec.VolumeMode != corev1.PersistentVolumeFilesystem {
 				t.Errorf("got volumeMode %v, want Filesystem", c.Spec.VolumeMode)
 			}
+			// PrepareForCreate clears status; it reads back Pending.
+			if c.Status.Phase != corev1.ClaimPending {
+				t.Errorf("got status.phase %q, want Pending", c.Status.Phase)
+			}
 		})},
 		{name: "no access modes", obj: variant(pvc, func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = nil }), want: []wantErr{required("spec.accessModes")}},
 		{name: "unknown access mode", obj: variant(pvc, func(c *corev1.PersistentVolumeClaim) {
@@ -1655,11 +1659,12 @@ func TestKindDiscovery(t *testing.T) {
 		{"RoleBinding", "rbac.authorization.k8s.io", "rolebindings", nil, true, nil},
 		{"StorageClass", "storage.k8s.io", "storageclasses", []string{"sc"}, false, nil},
 		{"CSIDriver", "storage.k8s.io", "csidrivers", nil, false, nil},
+		{"CSINode", "storage.k8s.io", "csinodes", nil, false, []string{"status"}},
 		{"CSIStorageCapacity", "storage.k8s.io", "csistoragecapacities", nil, true, nil},
 		{"VolumeAttachment", "storage.k8s.io", "volumeattachments", nil, false, []string{"status"}},
 		{"PriorityClass", "scheduling.k8s.io", "priorityclasses", []string{"pc"}, false, nil},
 		{"RuntimeClass", "node.k8s.io", "runtimeclasses", nil, false, nil},
-		{"CertificateSigningRequest", "certificates.k8s.io", "certificatesigningrequests", []string{"csr"}, false, []string{"approval", "status"}},
+		{"CertificateSigningRequest", "certificates.k8s.io", "certificatesigningrequests", []string{"csr"}, false, []string{"status"}},
 		{"MutatingWebhookConfiguration", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", nil, false, nil},
 		{"ValidatingWebhookConfiguration", "admissionregistration.k8s.io", "validatingwebhookconfigurations", nil, false, nil},
 		{"ValidatingAdmissionPolicy", "admissionregistration.k8s.io", "validatingadmissionpolicies", nil, false, []string{"status"}},

@@ -37,6 +37,7 @@ import (
 	_ "k8s.io/kubernetes/pkg/apis/resource/install"
 	_ "k8s.io/kubernetes/pkg/apis/scheduling/install"
 	_ "k8s.io/kubernetes/pkg/apis/storage/install"
+	_ "k8s.io/kubernetes/pkg/apis/storagemigration/install"
 )
 
 // upstream is the Strategy of a kind whose rules are Kubernetes' own
@@ -144,6 +145,10 @@ func (u *upstream) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 		u.create.PrepareForCreate(ctx, in)
 		u.create.Canonicalize(in)
 	})
+	// kube-apiserver defaults every object it decodes from etcd, so what a
+	// strategy cleared (a PVC's status.phase) reads back defaulted; here
+	// objects are defaulted once, before they are stored.
+	legacyscheme.Scheme.Default(obj)
 }
 
 func (u *upstream) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
@@ -157,6 +162,7 @@ func (u *upstream) PrepareForUpdate(ctx context.Context, obj, old runtime.Object
 		u.update.PrepareForUpdate(ctx, in, oldIn)
 		u.update.Canonicalize(in)
 	})
+	legacyscheme.Scheme.Default(obj)
 }
 
 func (u *upstream) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
@@ -171,6 +177,7 @@ func (u *upstream) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.
 	u.mutateUpdate(obj, old, func(in, oldIn runtime.Object) {
 		u.status.PrepareForUpdate(ctx, in, oldIn)
 	})
+	legacyscheme.Scheme.Default(obj)
 }
 
 func (u *upstream) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
