@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 pkgs=(containerd runc containernetworking-plugins nftables iptables iproute2
-      docker-registry busybox-static etcd-server etcd-client util-linux conntrack curl)
+      docker-registry busybox-static etcd-server etcd-client util-linux conntrack curl kmod)
 
 missing=()
 for p in "${pkgs[@]}"; do

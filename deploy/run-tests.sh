@@ -53,6 +53,12 @@ fi
 step "unit and integration tests"
 go test -count=1 -timeout 20m -json ./... | report
 
+step "upstream kube-scheduler and kube-controller-manager against the apiserver"
+# A module of its own (k8s.io/kubernetes's commands stay out of go.sum):
+# builds both at the release matching our k8s.io/* modules.
+(cd e2e/upstream && go vet ./...)
+(cd e2e/upstream && go test -count=1 -timeout 20m -json ./...) | report -tests
+
 step "end-to-end tests on a 3-node lab"
 # Only when a step fails does the lab come down on a best-effort basis;
 # the normal path below downs it and fails if that fails.
