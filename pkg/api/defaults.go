@@ -289,16 +289,15 @@ func defaultService(svc *corev1.Service) {
 	// Kubernetes' service REST layer fills the IP families; this cluster is
 	// single-stack, so every service with a cluster IP is SingleStack, in
 	// the family of the requested address (IPv4 unless it says otherwise).
+	// An IPv6 address gets no family here: the apiserver's allocation
+	// refuses it as upstream's does ("IPv6 is not configured on this
+	// cluster").
 	if spec.Type != corev1.ServiceTypeExternalName {
 		if spec.IPFamilyPolicy == nil {
 			spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
 		}
-		if len(spec.IPFamilies) == 0 {
-			family := corev1.IPv4Protocol
-			if ip := net.ParseIP(spec.ClusterIP); ip != nil && ip.To4() == nil {
-				family = corev1.IPv6Protocol
-			}
-			spec.IPFamilies = []corev1.IPFamily{family}
+		if ip := net.ParseIP(spec.ClusterIP); len(spec.IPFamilies) == 0 && (ip == nil || ip.To4() != nil) {
+			spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -42,6 +43,9 @@ type strategy struct {
 	fields      func(obj runtime.Object) fields.Set
 	fieldLabels []string
 	table       func(objs []runtime.Object, opts TableOptions) (*metav1.Table, error)
+	// prepareStatus runs last in PrepareForStatusUpdate, after the spec
+	// is kept from old.
+	prepareStatus func(obj, old runtime.Object)
 	// beforeDelete and finalizing are the kind's BeforeDelete and
 	// Finalizing; nil: a DELETE removes, nothing but metadata.finalizers
 	// holds the object.
@@ -106,10 +110,13 @@ func (s *strategy) PrepareForStatusUpdate(_ context.Context, obj, old runtime.Ob
 	if spec := structField(obj, "Spec"); spec.IsValid() {
 		spec.Set(structField(old, "Spec"))
 	}
-	// Kubernetes' rule for status writes: labels, annotations, finalizers,
-	// owners, generation and deletion stay as stored; name, uid and
-	// resourceVersion stay as sent so preconditions still apply.
-	metav1.ResetObjectMetaForStatus(m, oldm)
+	// As rest.BeforeUpdate: a status write never moves generation. The
+	// rest of the metadata is written as sent, as the status strategies
+	// of these kinds upstream do, except what the kind's own hook keeps.
+	m.SetGeneration(oldm.GetGeneration())
+	if s.prepareStatus != nil {
+		s.prepareStatus(obj, old)
+	}
 }
 
 // beginUpdate is how every update starts: the metadata of both objects, a
@@ -283,6 +290,15 @@ var (
 		fieldLabels:    podFieldLabels,
 		table:          podTable,
 		beforeDelete:   beforePodDelete,
+		// As upstream's pod status strategy: owners stay (old kubelets
+		// corrupted them), a QOS class the writer dropped is kept.
+		prepareStatus: func(obj, old runtime.Object) {
+			pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+			pod.OwnerReferences = oldPod.OwnerReferences
+			if pod.Status.QOSClass == "" {
+				pod.Status.QOSClass = oldPod.Status.QOSClass
+			}
+		},
 	}
 
 	serviceStrategy = &strategy{
@@ -334,6 +350,11 @@ var (
 		validateUpdate:       updateValidator(validateDeploymentUpdate),
 		validateStatus:       updateValidator(validateDeploymentStatusUpdate),
 		table:                deploymentTable,
+		// Labels stay; annotations are written (the deployment controller
+		// records deployment.kubernetes.io/revision through UpdateStatus).
+		prepareStatus: func(obj, old runtime.Object) {
+			obj.(*appsv1.Deployment).Labels = old.(*appsv1.Deployment).Labels
+		},
 	}
 
 	replicaSetStrategy = &strategy{

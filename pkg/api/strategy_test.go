@@ -178,7 +178,8 @@ func TestPrepareForStatusUpdate(t *testing.T) {
 	pod := old.DeepCopy()
 	pod.Spec.Containers[0].Image = "sneaky:1"
 	pod.Labels = map[string]string{"changed": "yes"}
-	pod.Finalizers = nil
+	pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: "sneaky", UID: "u"}}
+	pod.Status.QOSClass = ""
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.PodIP = "10.244.1.5"
 	podStrategy.PrepareForStatusUpdate(ctx, pod, old)
@@ -186,14 +187,53 @@ func TestPrepareForStatusUpdate(t *testing.T) {
 	if pod.Spec.Containers[0].Image != old.Spec.Containers[0].Image {
 		t.Errorf("status write changed the image to %q", pod.Spec.Containers[0].Image)
 	}
-	if pod.Labels["changed"] != "" || len(pod.Finalizers) != 1 {
-		t.Errorf("status write changed metadata: labels %v finalizers %v", pod.Labels, pod.Finalizers)
+	// Upstream's pod status strategy writes the metadata sent (the
+	// conformance test "should patch a pod status" patches annotations
+	// through it) but keeps the owners and a QOS class the writer dropped.
+	if pod.Labels["changed"] != "yes" {
+		t.Errorf("status write dropped the labels sent: %v", pod.Labels)
+	}
+	if len(pod.OwnerReferences) != 0 {
+		t.Errorf("status write changed the owners to %v", pod.OwnerReferences)
+	}
+	if pod.Status.QOSClass != old.Status.QOSClass {
+		t.Errorf("got QOS class %q, want the stored %q", pod.Status.QOSClass, old.Status.QOSClass)
 	}
 	if pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP != "10.244.1.5" {
 		t.Errorf("status not taken: %+v", pod.Status)
 	}
 	if pod.Generation != old.Generation {
 		t.Errorf("generation moved on a status write: %d", pod.Generation)
+	}
+}
+
+// The deployment controller records deployment.kubernetes.io/revision
+// through UpdateStatus: a Deployment's status write takes annotations and
+// keeps labels, as upstream's deployment status strategy does.
+func TestDeploymentStatusWriteTakesAnnotations(t *testing.T) {
+	old := newDeployment()
+	deploymentStrategy.Default(old)
+	deploymentStrategy.PrepareForCreate(ctx, old)
+	old.Labels = map[string]string{"app": "web"}
+
+	d := old.DeepCopy()
+	d.Annotations = map[string]string{"deployment.kubernetes.io/revision": "2"}
+	d.Labels = map[string]string{"app": "changed"}
+	d.Spec.Replicas = ptr.To(int32(9))
+	d.Status.ObservedGeneration = 1
+	deploymentStrategy.PrepareForStatusUpdate(ctx, d, old)
+
+	if got := d.Annotations["deployment.kubernetes.io/revision"]; got != "2" {
+		t.Errorf("got revision annotation %q, want 2", got)
+	}
+	if d.Labels["app"] != "web" {
+		t.Errorf("got labels %v, want the stored app=web", d.Labels)
+	}
+	if *d.Spec.Replicas != *old.Spec.Replicas {
+		t.Errorf("status write changed spec.replicas to %d", *d.Spec.Replicas)
+	}
+	if d.Status.ObservedGeneration != 1 {
+		t.Errorf("status not taken: %+v", d.Status)
 	}
 }
 

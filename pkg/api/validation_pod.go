@@ -39,6 +39,11 @@ func validatePod(pod *corev1.Pod) field.ErrorList {
 			errs = append(errs, field.Invalid(specPath.Child("containers").Index(i).Child("image"), c.Image, "must not have leading or trailing whitespace"))
 		}
 	}
+	// As upstream's ValidatePodCreate: ephemeral containers are added
+	// through pods/ephemeralcontainers only.
+	if len(pod.Spec.EphemeralContainers) > 0 {
+		errs = append(errs, field.Forbidden(specPath.Child("ephemeralContainers"), "cannot be set on create"))
+	}
 	return errs
 }
 

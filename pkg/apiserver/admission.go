@@ -181,6 +181,55 @@ func (a *allocator) retain(owner string, svc *corev1.Service) {
 	}
 }
 
+// family is the one IP family of the service range: the cluster is
+// single-stack.
+func (a *allocator) family() corev1.IPFamily {
+	if a.cidr.Addr().Is4() {
+		return corev1.IPv4Protocol
+	}
+	return corev1.IPv6Protocol
+}
+
+// checkFamilies refuses what a single-stack cluster cannot give, with the
+// errors of upstream's service allocation (initIPFamilyFields): an
+// address or family of the other family, dual-stack required. Headless
+// Services without a selector have no address and may name any family.
+func (a *allocator) checkFamilies(svc *corev1.Service) field.ErrorList {
+	spec := &svc.Spec
+	if spec.Type == corev1.ServiceTypeExternalName || (spec.ClusterIP == corev1.ClusterIPNone && len(spec.Selector) == 0) {
+		return nil
+	}
+	var errs field.ErrorList
+	for i, s := range spec.ClusterIPs {
+		if s == corev1.ClusterIPNone {
+			break
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil || i < len(spec.IPFamilies) {
+			continue
+		}
+		fam := corev1.IPv4Protocol
+		if !ip.Is4() {
+			fam = corev1.IPv6Protocol
+		}
+		if fam != a.family() {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "clusterIPs").Index(i), spec.ClusterIPs, fmt.Sprintf("%s is not configured on this cluster", fam)))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if spec.IPFamilyPolicy != nil && *spec.IPFamilyPolicy == corev1.IPFamilyPolicyRequireDualStack {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "ipFamilyPolicy"), *spec.IPFamilyPolicy, "this cluster is not configured for dual-stack services"))
+	}
+	for i, f := range spec.IPFamilies {
+		if f != a.family() {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "ipFamilies").Index(i), f, "not configured on this cluster"))
+		}
+	}
+	return errs
+}
+
 func needsNodePorts(svc *corev1.Service) bool {
 	switch svc.Spec.Type {
 	case corev1.ServiceTypeNodePort:
@@ -211,6 +260,9 @@ func (s *Server) allocateService(svc, old *corev1.Service) error {
 				svc.Spec.AllocateLoadBalancerNodePorts = nil
 			}
 		}
+	}
+	if errs := s.alloc.checkFamilies(svc); len(errs) > 0 {
+		return apierrors.NewInvalid(gk, svc.Name, errs)
 	}
 	var errs field.ErrorList
 	spec := &svc.Spec

@@ -286,7 +286,7 @@ func bodyJSON(c *gin.Context) ([]byte, error) {
 
 // decodeInto decodes JSON data strictly as want (the kind the path
 // serves) into a new object from newObj. Unknown and duplicate fields
-// become Warning headers, or a 422 under fieldValidation=Strict.
+// become Warning headers, or an error under fieldValidation=Strict.
 func (s *Server) decodeInto(c *gin.Context, data []byte, want schema.GroupVersionKind, newObj func() runtime.Object) (runtime.Object, error) {
 	into := newObj()
 	obj, gvk, err := s.strict.Decode(data, &want, into)
@@ -308,7 +308,7 @@ func (s *Server) decodeInto(c *gin.Context, data []byte, want schema.GroupVersio
 	if obj != into {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body decoded to %T, want %T", obj, into))
 	}
-	if err := fieldValidation(c, strictErrs); err != nil {
+	if err := fieldValidation(c, strictErrs, want, data, c.Request.Method == http.MethodPatch); err != nil {
 		return nil, err
 	}
 	// The typed object carries its kind so it is stored with it.
@@ -316,8 +316,12 @@ func (s *Server) decodeInto(c *gin.Context, data []byte, want schema.GroupVersio
 	return obj, nil
 }
 
-// fieldValidation applies ?fieldValidation= to strict decoding errors.
-func fieldValidation(c *gin.Context, errs []error) error {
+// fieldValidation applies ?fieldValidation= to strict decoding errors,
+// with upstream's answers under Strict: a body that cannot be handled is
+// 400 (`Pod in version "v1" cannot be handled as a Pod: strict decoding
+// error: unknown field "spec.foo"`), a patch whose result has unknown
+// fields is 422 on the field "patch" (data is the patched object).
+func fieldValidation(c *gin.Context, errs []error, want schema.GroupVersionKind, data []byte, patched bool) error {
 	if len(errs) == 0 {
 		return nil
 	}
@@ -325,21 +329,11 @@ func fieldValidation(c *gin.Context, errs []error) error {
 	case "Ignore":
 		return nil
 	case "Strict":
-		var list field.ErrorList
-		var msgs []string
-		for _, e := range errs {
-			msg := e.Error()
-			msgs = append(msgs, msg)
-			// `unknown field "spec.foo"` → field spec.foo, "unknown field".
-			path, detail := "", msg
-			if i := strings.Index(msg, ` "`); i > 0 && strings.HasSuffix(msg, `"`) {
-				path, detail = msg[i+2:len(msg)-1], msg[:i]
-			}
-			list = append(list, &field.Error{Type: field.ErrorTypeInvalid, Field: path, BadValue: field.OmitValueType{}, Detail: detail})
+		strictErr := runtime.NewStrictDecodingError(errs)
+		if patched {
+			return apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), string(data), strictErr.Error())})
 		}
-		st := apierrors.NewInvalid(schema.GroupKind{}, "", list)
-		st.ErrStatus.Message = "strict decoding error: " + strings.Join(msgs, ", ")
-		return st
+		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", want.Kind, want.Version, want.Kind, strictErr))
 	default:
 		for _, e := range errs {
 			addWarning(c, e.Error())

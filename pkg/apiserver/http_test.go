@@ -77,7 +77,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 		{"unknown group", "GET", "/apis/example.com/v1/widgets", "", 404, metav1.StatusReasonNotFound, ""},
 		{"invalid object", "POST", "/api/v1/namespaces/default/pods", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"Bad_Name"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}`, 422, metav1.StatusReasonInvalid, "metadata.name"},
 		{"missing namespace", "POST", "/api/v1/namespaces/nope/pods", fmt.Sprintf(podJSON, "x"), 404, metav1.StatusReasonNotFound, ""},
-		{"strict unknown field", "POST", "/api/v1/namespaces/default/pods?fieldValidation=Strict", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":{"foo":1,"containers":[{"name":"c","image":"busybox"}]}}`, 422, metav1.StatusReasonInvalid, "spec.foo"},
+		{"strict unknown field", "POST", "/api/v1/namespaces/default/pods?fieldValidation=Strict", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":{"foo":1,"containers":[{"name":"c","image":"busybox"}]}}`, 400, metav1.StatusReasonBadRequest, ""},
 		{"unsupported patch", "PATCH", "/api/v1/namespaces/default/pods/x", `{}`, 415, metav1.StatusReasonUnsupportedMediaType, ""},
 	}
 	for _, tt := range tests {
