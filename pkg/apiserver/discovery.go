@@ -38,6 +38,10 @@ func (s *Server) serverAddress(c *gin.Context) []metav1.ServerAddressByClientCID
 }
 
 func (s *Server) coreVersions(c *gin.Context) {
+	if wantsAggregated(c) {
+		aggregatedDiscovery(c, true)
+		return
+	}
 	writeJSON(c, http.StatusOK, &metav1.APIVersions{
 		TypeMeta:                   metav1.TypeMeta{Kind: "APIVersions"},
 		Versions:                   []string{"v1"},
@@ -74,6 +78,10 @@ func groups() []metav1.APIGroup {
 }
 
 func (s *Server) groupList(c *gin.Context) {
+	if wantsAggregated(c) {
+		aggregatedDiscovery(c, false)
+		return
+	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
 	for _, g := range groups() {
 		g.ServerAddressByClientCIDRs = s.serverAddress(c)

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"minik8s/pkg/apiserver/apiservertest"
 
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/metadata"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,5 +148,84 @@ func TestMetadataClient(t *testing.T) {
 	ev := nextEvent(t, w)
 	if pm, ok := ev.Object.(*metav1.PartialObjectMetadata); !ok || ev.Type != "DELETED" || pm.Name != "m" {
 		t.Fatalf("metadata watch: %s %T", ev.Type, ev.Object)
+	}
+}
+
+// TestAggregatedDiscovery: /api and /apis answer client-go's first
+// request (aggregated discovery, apidiscovery.k8s.io/v2) with everything
+// the per-version lists say, in one answer each.
+func TestAggregatedDiscovery(t *testing.T) {
+	s := apiservertest.Start(t)
+	get := func(path, accept string) ([]byte, string) {
+		req, _ := http.NewRequest("GET", s.URL+path, nil)
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		return body, resp.Header.Get("Content-Type")
+	}
+	var all apidiscoveryv2.APIGroupDiscoveryList
+	for _, path := range []string{"/api", "/apis"} {
+		body, ct := get(path, discovery.AcceptV2+","+discovery.AcceptV1)
+		if ok, _ := discovery.ContentTypeIsGVK(ct, apidiscoveryv2.SchemeGroupVersion.WithKind("APIGroupDiscoveryList")); !ok {
+			t.Fatalf("GET %s: content type %q is not aggregated discovery", path, ct)
+		}
+		var list apidiscoveryv2.APIGroupDiscoveryList
+		if err := json.Unmarshal(body, &list); err != nil {
+			t.Fatal(err)
+		}
+		all.Items = append(all.Items, list.Items...)
+		if _, ct := get(path, discovery.AcceptV1); strings.Contains(ct, "apidiscovery") {
+			t.Fatalf("GET %s with plain JSON: got %q", path, ct)
+		}
+	}
+	_, aggregated, failed := discovery.SplitGroupsAndResources(all)
+	if len(failed) > 0 {
+		t.Fatalf("stale group versions: %v", failed)
+	}
+	legacy, err := discovery.NewDiscoveryClientForConfig(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy.UseLegacyDiscovery = true // the per-version lists, one request each
+	_, lists, err := legacy.ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lists) != len(aggregated) {
+		t.Fatalf("aggregated has %d group versions, the per-version lists %d", len(aggregated), len(lists))
+	}
+	for _, l := range lists {
+		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
+		agg, ok := aggregated[gv]
+		if !ok {
+			t.Errorf("%s missing from aggregated discovery", gv)
+			continue
+		}
+		want := map[string]metav1.APIResource{}
+		for _, r := range l.APIResources {
+			want[r.Name] = r
+		}
+		for _, r := range agg.APIResources {
+			w, ok := want[r.Name]
+			if !ok {
+				t.Errorf("%s: aggregated has %s, the list does not", gv, r.Name)
+				continue
+			}
+			if r.Kind != w.Kind || r.Namespaced != w.Namespaced || strings.Join(r.Verbs, ",") != strings.Join(w.Verbs, ",") ||
+				strings.Join(r.ShortNames, ",") != strings.Join(w.ShortNames, ",") {
+				t.Errorf("%s %s: aggregated %+v, list %+v", gv, r.Name, r, w)
+			}
+			delete(want, r.Name)
+		}
+		for name := range want {
+			t.Errorf("%s: %s missing from aggregated discovery", gv, name)
+		}
 	}
 }
