@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -227,5 +228,62 @@ func TestAggregatedDiscovery(t *testing.T) {
 		for name := range want {
 			t.Errorf("%s: %s missing from aggregated discovery", gv, name)
 		}
+	}
+}
+
+// TestOpenAPIV3Schemas: each group/version document carries the real
+// schemas of its kinds, found by their x-kubernetes-group-version-kind as
+// kubectl explain finds them, with the references they need resolvable in
+// the same document.
+func TestOpenAPIV3Schemas(t *testing.T) {
+	s := apiservertest.Start(t)
+	tests := []struct {
+		path, group, version, kind, field string
+	}{
+		{"/openapi/v3/apis/apps/v1", "apps", "v1", "Deployment", "spec"},
+		{"/openapi/v3/apis/batch/v1", "batch", "v1", "CronJob", "spec"},
+		{"/openapi/v3/api/v1", "", "v1", "ConfigMap", "data"},
+		{"/openapi/v3/apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "Role", "rules"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			resp, err := http.Get(s.URL + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var doc struct {
+				Components struct {
+					Schemas map[string]struct {
+						Properties map[string]json.RawMessage `json:"properties"`
+						GVK        []map[string]string        `json:"x-kubernetes-group-version-kind"`
+					} `json:"schemas"`
+				} `json:"components"`
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || json.Unmarshal(body, &doc) != nil {
+				t.Fatalf("GET %s: %d %.200s", tt.path, resp.StatusCode, body)
+			}
+			found := false
+			for name, sch := range doc.Components.Schemas {
+				for _, gvk := range sch.GVK {
+					if gvk["group"] == tt.group && gvk["version"] == tt.version && gvk["kind"] == tt.kind {
+						found = true
+						if _, ok := sch.Properties[tt.field]; !ok {
+							t.Errorf("%s has no property %s", name, tt.field)
+						}
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("no schema of %s/%s %s among %d", tt.group, tt.version, tt.kind, len(doc.Components.Schemas))
+			}
+			// Every $ref points into this document.
+			for _, ref := range regexp.MustCompile(`"\$ref":"#/components/schemas/([^"]+)"`).FindAllStringSubmatch(string(body), -1) {
+				if _, ok := doc.Components.Schemas[ref[1]]; !ok {
+					t.Fatalf("reference to %s, which the document lacks", ref[1])
+				}
+			}
+		})
 	}
 }

@@ -1,22 +1,32 @@
 package apiserver
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"minik8s/pkg/api"
 
 	"github.com/gin-gonic/gin"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	"k8s.io/kube-openapi/pkg/builder3"
+	"k8s.io/kube-openapi/pkg/common"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+	generatedopenapi "k8s.io/kubernetes/pkg/generated/openapi"
 )
 
-// OpenAPI: this server publishes no schemas. It serves just enough of
-// /openapi/v3 for kubectl: a root listing one document per group/version,
-// and per group/version the PATCH operations of each kind, naming the
-// fieldValidation query parameter. kubectl's default validation then
-// leaves the checking to the server (fieldValidation=Strict) instead of
-// failing to download schemas; with no patch request body declared,
-// kubectl apply builds strategic merge patches from its own types.
-// /openapi/v2 is 404 (kubectl only falls back to it when v3 fails).
+// OpenAPI v3: a root listing one document per group/version, and per
+// group/version the real schemas of its kinds (Kubernetes' generated
+// OpenAPI definitions, with their x-kubernetes-group-version-kind, which
+// `ctl explain` and kubectl's schema lookups read) plus the PATCH
+// operation of each kind naming the fieldValidation query parameter, so
+// kubectl leaves field validation to the server (fieldValidation=Strict).
+// The operations declare no request bodies: kubectl apply then builds
+// strategic merge patches from its own types. /openapi/v2 is 404 (kubectl
+// only falls back to it when v3 fails).
 
 func gvPath(group, version string) string {
 	if group == "" {
@@ -61,12 +71,60 @@ func (s *Server) openAPIGroupVersion(c *gin.Context, gv string) bool {
 	if len(paths) == 0 {
 		return false
 	}
+	schemas, err := gvSchemas(gv)
+	if err != nil {
+		writeError(c, apierrors.NewInternalError(err))
+		return true
+	}
 	writeJSON(c, http.StatusOK, map[string]any{
-		"openapi": "3.0.0",
-		"info":    map[string]string{"title": "Kubernetes", "version": Version.GitVersion},
-		"paths":   paths,
+		"openapi":    "3.0.0",
+		"info":       map[string]string{"title": "Kubernetes", "version": Version.GitVersion},
+		"paths":      paths,
+		"components": map[string]any{"schemas": schemas},
 	})
 	return true
+}
+
+// modelNamer is what k8s.io/api types answer: their OpenAPI model name
+// ("io.k8s.api.apps.v1.Deployment").
+type modelNamer interface{ OpenAPIModelName() string }
+
+var (
+	// definitionNamer adds x-kubernetes-group-version-kind to the
+	// schemas of kinds.
+	definitionNamer = sync.OnceValue(func() *openapinamer.DefinitionNamer { return openapinamer.NewDefinitionNamer(api.Scheme) })
+	// schemasByGV caches each group/version's schemas (built on first
+	// use: the generated definitions are large).
+	schemasByGV sync.Map
+)
+
+// gvSchemas is the closure of the schemas of gv's kinds.
+func gvSchemas(gv string) (map[string]*spec.Schema, error) {
+	if v, ok := schemasByGV.Load(gv); ok {
+		return v.(map[string]*spec.Schema), nil
+	}
+	var names []string
+	for _, r := range api.Resources() {
+		if gvPath(r.Group, r.Version) != gv {
+			continue
+		}
+		for _, obj := range []runtime.Object{r.New(), r.NewList()} {
+			if m, ok := obj.(modelNamer); ok {
+				names = append(names, m.OpenAPIModelName())
+			}
+		}
+	}
+	cfg := &common.OpenAPIV3Config{
+		Info:              &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: Version.GitVersion}},
+		GetDefinitions:    generatedopenapi.GetOpenAPIDefinitions,
+		GetDefinitionName: definitionNamer().GetDefinitionName,
+	}
+	schemas, err := builder3.BuildOpenAPIDefinitionsForResources(cfg, names...)
+	if err != nil {
+		return nil, fmt.Errorf("building the OpenAPI schemas of %s: %w", gv, err)
+	}
+	schemasByGV.Store(gv, schemas)
+	return schemas, nil
 }
 
 // serveOpenAPI handles /openapi/...; false when the path is not served.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/describe"
 	"k8s.io/kubectl/pkg/cmd/drain"
 	"k8s.io/kubectl/pkg/cmd/exec"
+	"k8s.io/kubectl/pkg/cmd/explain"
 	"k8s.io/kubectl/pkg/cmd/get"
 	"k8s.io/kubectl/pkg/cmd/label"
 	"k8s.io/kubectl/pkg/cmd/logs"
@@ -77,6 +78,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		logs.NewCmdLogs(f, streams),
 		exec.NewCmdExec(f, streams),
 		apiresources.NewCmdAPIResources(conn, streams),
+		explain.NewCmdExplain("ctl", f, streams),
 		newVersionCommand(conn, streams),
 	}
 	for _, verb := range verbs {
@@ -88,9 +90,12 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 }
 
 // newCreateCommand is kubectl's create (-f FILE) with the generators for
-// the kinds minik8s serves.
+// the kinds minik8s serves (all of kubectl's but token: ServiceAccount
+// tokens are not issued yet).
 func newCreateCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	return keepSubcommands(create.NewCmdCreate(f, streams), "namespace", "deployment", "service")
+	return keepSubcommands(create.NewCmdCreate(f, streams), "namespace", "deployment", "service",
+		"configmap", "secret", "serviceaccount", "job", "cronjob", "ingress", "poddisruptionbudget", "priorityclass",
+		"quota", "role", "rolebinding", "clusterrole", "clusterrolebinding")
 }
 
 // newSetCommand is kubectl's set with the setters that apply to pod

@@ -208,6 +208,39 @@ func TestCreate(t *testing.T) {
 	}
 }
 
+// TestCreateNewKinds: kubectl's generators for the kinds served through
+// Kubernetes' strategies, and the server's verdict on a bad one.
+func TestCreateNewKinds(t *testing.T) {
+	c := startCluster(t)
+	wantLines(t, c.ctl("create", "configmap", "cfg", "--from-literal=a=b"), "configmap/cfg created")
+	wantLines(t, c.ctl("create", "secret", "generic", "pw", "--from-literal=p=q"), "secret/pw created")
+	wantLines(t, c.ctl("create", "serviceaccount", "robot"), "serviceaccount/robot created")
+	wantLines(t, c.ctl("create", "job", "once", "--image=minik8s/echo"), "job.batch/once created")
+	wantLines(t, c.ctl("create", "role", "reader", "--verb=get", "--resource=pods"), "role.rbac.authorization.k8s.io/reader created")
+	_, errOut, err := c.try("create", "cronjob", "bad", "--image=minik8s/echo", "--schedule=nope")
+	if err == nil || !strings.Contains(errOut, `spec.schedule: Invalid value: "nope"`) {
+		t.Errorf("bad schedule: got err %v, stderr %q, want the field path", err, errOut)
+	}
+	out := c.ctl("get", "jobs")
+	if !strings.Contains(out, "COMPLETIONS") || !strings.Contains(out, "once") {
+		t.Errorf("get jobs: got %q, want kubectl's columns and the job", out)
+	}
+}
+
+// TestExplain: ctl explain reads the server's OpenAPI v3 schemas.
+func TestExplain(t *testing.T) {
+	c := startCluster(t)
+	out := c.ctl("explain", "deployment.spec.strategy")
+	for _, want := range []string{"KIND:       Deployment", "FIELD: strategy <DeploymentStrategy>", "rollingUpdate"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain deployment.spec.strategy: no %q in\n%s", want, out)
+		}
+	}
+	if out := c.ctl("explain", "cronjob.spec.schedule"); !strings.Contains(out, "FIELD: schedule <string>") {
+		t.Errorf("explain cronjob.spec.schedule: got\n%s", out)
+	}
+}
+
 func TestGet(t *testing.T) {
 	c := startCluster(t)
 	c.ctl("apply", "-f", c.file("web.yaml", webYAML))
