@@ -300,3 +300,29 @@ func (u *upstream) printed() bool {
 	})
 	return u.hasPrinter
 }
+
+// Internal converts a served object to Kubernetes' internal version, for
+// upstream code that works on it (admission plugins).
+func Internal(obj runtime.Object) (runtime.Object, error) {
+	gvks, _, err := Scheme.ObjectKinds(obj)
+	if err != nil {
+		return nil, err
+	}
+	return (&upstream{gvk: gvks[0]}).toInternal(obj)
+}
+
+// External writes in, the internal form of obj's kind, back into obj.
+func External(in, obj runtime.Object) error {
+	gvks, _, err := Scheme.ObjectKinds(obj)
+	if err != nil {
+		return err
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	v := reflect.ValueOf(obj).Elem()
+	v.Set(reflect.Zero(v.Type()))
+	if err := legacyscheme.Scheme.Convert(in, obj, nil); err != nil {
+		return fmt.Errorf("converting %s from the internal version: %w", gvks[0].Kind, err)
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"minik8s/pkg/api"
 	"minik8s/pkg/apiserver/apiservertest"
@@ -13,8 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 )
 
@@ -306,5 +309,61 @@ func TestStatusWritesKeepMetadataAsUpstream(t *testing.T) {
 	got2, err := cs.CoreV1().Services("default").UpdateStatus(ctx, svc, metav1.UpdateOptions{})
 	if err != nil || got2.Annotations["patched"] != "status" {
 		t.Fatalf("service status write: %v, annotations %v", err, got2.Annotations)
+	}
+}
+
+// TestLimitRangerAdmission: a namespace's LimitRange defaults the
+// resources of new pods' containers and refuses a pod over its max, with
+// upstream's LimitRanger plugin and its words.
+func TestLimitRangerAdmission(t *testing.T) {
+	s := apiservertest.Start(t)
+	cs := clientset(t, s)
+	ctx := context.Background()
+	lr := &corev1.LimitRange{
+		ObjectMeta: metav1.ObjectMeta{Name: "limits"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+			Type:           corev1.LimitTypeContainer,
+			Default:        corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+			DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+			Max:            corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+		}}},
+	}
+	if _, err := cs.CoreV1().LimitRanges("default").Create(ctx, lr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := func(name, cpuLimit string) *corev1.Pod {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		}
+		if cpuLimit != "" {
+			p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpuLimit)}
+		}
+		return p
+	}
+	// The informer of LimitRanges may lag the create by a moment.
+	var got *corev1.Pod
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		_ = cs.CoreV1().Pods("default").Delete(ctx, "plain", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+		p, err := cs.CoreV1().Pods("default").Create(ctx, pod("plain", ""), metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		got = p
+		return p.Spec.Containers[0].Resources.Limits.Cpu().String() == "500m", nil
+	})
+	if err != nil {
+		t.Fatalf("defaults not applied: %v; resources %+v", err, got.Spec.Containers[0].Resources)
+	}
+	res := got.Spec.Containers[0].Resources
+	if res.Requests.Cpu().String() != "100m" || res.Limits.Memory().String() != "128Mi" || res.Requests.Memory().String() != "128Mi" {
+		t.Errorf("got resources %+v, want limits 500m/128Mi and requests 100m/128Mi", res)
+	}
+	if got.Annotations["kubernetes.io/limit-ranger"] == "" {
+		t.Errorf("no kubernetes.io/limit-ranger annotation: %v", got.Annotations)
+	}
+	_, err = cs.CoreV1().Pods("default").Create(ctx, pod("big", "2"), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "maximum cpu usage per Container is 1, but limit is 2") {
+		t.Fatalf("pod over max: got %v, want 403 from the LimitRanger", err)
 	}
 }

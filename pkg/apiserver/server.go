@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"log"
 	"net"
 	"net/http"
@@ -105,7 +108,22 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		go storage.Compact(runCtx, client, 5*time.Minute)
 	}
 	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
+	// Admission plugins that read the API do it through informers on this
+	// server itself, as kube-apiserver's loopback client does; they start
+	// once the listeners serve.
+	loopback, err := kubernetes.NewForConfig(&rest.Config{Host: "http://" + s.listeners[0].Addr().String(), QPS: -1})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	informerFactory := informers.NewSharedInformerFactory(loopback, 0)
+	limits, err := newLimitRanger(informerFactory, loopback)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("LimitRanger admission: %w", err)
+	}
 	s.admission = []admissionPlugin{
+		limits,
 		priority{s},
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
@@ -132,6 +150,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
+	informerFactory.Start(runCtx.Done())
 	if s.etcd != nil {
 		go func() {
 			select {
