@@ -1,8 +1,10 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -71,7 +73,7 @@ func (s *Server) openAPIGroupVersion(c *gin.Context, gv string) bool {
 	if len(paths) == 0 {
 		return false
 	}
-	schemas, err := gvSchemas(gv)
+	schemas, err := openAPISchemas()
 	if err != nil {
 		writeError(c, apierrors.NewInternalError(err))
 		return true
@@ -80,7 +82,7 @@ func (s *Server) openAPIGroupVersion(c *gin.Context, gv string) bool {
 		"openapi":    "3.0.0",
 		"info":       map[string]string{"title": "Kubernetes", "version": Version.GitVersion},
 		"paths":      paths,
-		"components": map[string]any{"schemas": schemas},
+		"components": map[string]json.RawMessage{"schemas": schemas[gv]},
 	})
 	return true
 }
@@ -89,43 +91,50 @@ func (s *Server) openAPIGroupVersion(c *gin.Context, gv string) bool {
 // ("io.k8s.api.apps.v1.Deployment").
 type modelNamer interface{ OpenAPIModelName() string }
 
-var (
-	// definitionNamer adds x-kubernetes-group-version-kind to the
-	// schemas of kinds.
-	definitionNamer = sync.OnceValue(func() *openapinamer.DefinitionNamer { return openapinamer.NewDefinitionNamer(api.Scheme) })
-	// schemasByGV caches each group/version's schemas (built on first
-	// use: the generated definitions are large).
-	schemasByGV sync.Map
-)
-
-// gvSchemas is the closure of the schemas of gv's kinds.
-func gvSchemas(gv string) (map[string]*spec.Schema, error) {
-	if v, ok := schemasByGV.Load(gv); ok {
-		return v.(map[string]*spec.Schema), nil
-	}
-	var names []string
+// openAPISchemas holds, per group/version path ("apis/apps/v1"), the JSON
+// of the closure of the schemas of its kinds. They are built together on
+// the first request: Kubernetes' generated definitions are built all at
+// once (about 20 MiB that are garbage afterwards), so the memory is handed
+// back to the system after the build and only the documents (a few MiB)
+// stay.
+var openAPISchemas = sync.OnceValues(func() (map[string]json.RawMessage, error) {
+	byGV := map[string][]string{}
 	for _, r := range api.Resources() {
-		if gvPath(r.Group, r.Version) != gv {
-			continue
-		}
+		gv := gvPath(r.Group, r.Version)
 		for _, obj := range []runtime.Object{r.New(), r.NewList()} {
 			if m, ok := obj.(modelNamer); ok {
-				names = append(names, m.OpenAPIModelName())
+				byGV[gv] = append(byGV[gv], m.OpenAPIModelName())
 			}
 		}
 	}
+	namer := openapinamer.NewDefinitionNamer(api.Scheme)
+	defs := generatedopenapi.GetOpenAPIDefinitions
+	var all map[string]common.OpenAPIDefinition
 	cfg := &common.OpenAPIV3Config{
-		Info:              &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: Version.GitVersion}},
-		GetDefinitions:    generatedopenapi.GetOpenAPIDefinitions,
-		GetDefinitionName: definitionNamer().GetDefinitionName,
+		Info: &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: Version.GitVersion}},
+		// One build of the definitions serves every group/version.
+		GetDefinitions: func(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
+			if all == nil {
+				all = defs(ref)
+			}
+			return all
+		},
+		GetDefinitionName: namer.GetDefinitionName,
 	}
-	schemas, err := builder3.BuildOpenAPIDefinitionsForResources(cfg, names...)
-	if err != nil {
-		return nil, fmt.Errorf("building the OpenAPI schemas of %s: %w", gv, err)
+	out := map[string]json.RawMessage{}
+	for gv, names := range byGV {
+		schemas, err := builder3.BuildOpenAPIDefinitionsForResources(cfg, names...)
+		if err != nil {
+			return nil, fmt.Errorf("building the OpenAPI schemas of %s: %w", gv, err)
+		}
+		if out[gv], err = json.Marshal(schemas); err != nil {
+			return nil, err
+		}
 	}
-	schemasByGV.Store(gv, schemas)
-	return schemas, nil
-}
+	all = nil
+	debug.FreeOSMemory()
+	return out, nil
+})
 
 // serveOpenAPI handles /openapi/...; false when the path is not served.
 func (s *Server) serveOpenAPI(c *gin.Context, path string) bool {
