@@ -25,10 +25,14 @@ const (
 	TaintEviction    = "tainteviction"
 	NodeIPAM         = "nodeipam"
 	LoadBalancer     = "loadbalancer"
+	// ServiceAccount and RootCACertPublisher: upstream's short names for
+	// serviceaccount-controller and root-ca-certificate-publisher-controller.
+	ServiceAccount      = "serviceaccount"
+	RootCACertPublisher = "root-ca-cert-publisher"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher}
 
 // Config holds the controller-manager's settings.
 type Config struct {
@@ -47,6 +51,10 @@ type Config struct {
 	// so that several controller-managers can run and one of them works.
 	// On by default, as in kube-controller-manager.
 	LeaderElection election.Config
+	// RootCAFile is the CA bundle published in every namespace's
+	// kube-root-ca.crt (empty: the CA of the connection to the apiserver,
+	// if any, else an empty ca.crt).
+	RootCAFile string
 }
 
 // NewConfig returns the defaults.
@@ -75,6 +83,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"addresses for LoadBalancer Services: a range a.b.c.d-a.b.c.e or a CIDR; repeat or comma-separate for more (empty: LoadBalancer Services stay pending)")
 	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", c.ClusterCIDR, "CIDR that node pod CIDRs are carved from")
 	fs.IntVar(&c.NodeCIDRMaskSize, "node-cidr-mask-size", c.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
+	fs.StringVar(&c.RootCAFile, "root-ca-file", c.RootCAFile,
+		"PEM CA bundle published as ca.crt in every namespace's kube-root-ca.crt ConfigMap (default: the CA the kubeconfig trusts for the apiserver; none over plain HTTP, which publishes an empty ca.crt)")
 	fs.IntVar(&c.ConcurrentSyncs, "concurrent-syncs", c.ConcurrentSyncs, "workers per controller")
 	fs.Float32Var(&c.QPS, "kube-api-qps", c.QPS, "requests per second to the API server")
 	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")

@@ -25,6 +25,8 @@ import (
 	"minik8s/pkg/controllers/nodeipam"
 	"minik8s/pkg/controllers/nodelifecycle"
 	"minik8s/pkg/controllers/replicaset"
+	"minik8s/pkg/controllers/rootcacertpublisher"
+	"minik8s/pkg/controllers/serviceaccount"
 	"minik8s/pkg/election"
 )
 
@@ -33,7 +35,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -161,6 +163,14 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 				return err
 			}
 			add(name, loadbalancer.New(cs, factory, recorder("loadbalancer-ip-controller"), pool))
+		case ServiceAccount:
+			add(name, serviceaccount.New(cs, factory))
+		case RootCACertPublisher:
+			ca, err := rootcacertpublisher.RootCA(cfg.RootCAFile, rc)
+			if err != nil {
+				return err
+			}
+			add(name, rootcacertpublisher.New(cs, factory, ca))
 		}
 	}
 	run := func(ctx context.Context) {
