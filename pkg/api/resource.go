@@ -37,6 +37,12 @@ type Resource struct {
 	NewList func() runtime.Object
 
 	Strategy Strategy
+
+	// Storage, when set, is the entry whose objects this one serves in
+	// another version (events.k8s.io/v1 Events are the core/v1 ones):
+	// same keys, stored in Storage's version, converted on each request,
+	// and Strategy works on objects of Storage's version (see Stored).
+	Storage *Resource
 }
 
 // Strategy is what the API server asks of a resource on each write. obj is

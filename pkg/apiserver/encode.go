@@ -114,7 +114,11 @@ func table(c *gin.Context, r *api.Resource, objs []runtime.Object, noHeaders boo
 		case obj == nil || include == "None":
 			t.Rows[i].Object = runtime.RawExtension{}
 		case include == "Object":
-			raw, err := json.Marshal(obj)
+			shown, err := toServed(c, obj)
+			if err != nil {
+				return nil, err
+			}
+			raw, err := json.Marshal(shown)
 			if err != nil {
 				return nil, apierrors.NewInternalError(err)
 			}
@@ -138,7 +142,7 @@ func represent(c *gin.Context, r *api.Resource, obj runtime.Object, mode output)
 	case asMetadata:
 		return partialMeta(obj), nil
 	}
-	return obj, nil
+	return toServed(c, obj)
 }
 
 func writeObject(c *gin.Context, code int, r *api.Resource, obj runtime.Object) {
@@ -169,6 +173,17 @@ func writeList(c *gin.Context, r *api.Resource, items []runtime.Object, lm metav
 		}
 		writeJSON(c, http.StatusOK, l)
 		return
+	}
+	if served := servedOf(c); served != nil {
+		shown := make([]runtime.Object, len(items))
+		for i, it := range items {
+			var err error
+			if shown[i], err = toServed(c, it); err != nil {
+				writeError(c, err)
+				return
+			}
+		}
+		items, r = shown, served
 	}
 	var buf bytes.Buffer
 	buf.Grow(256 + 1024*len(items))

@@ -76,6 +76,10 @@ func (s *Server) patch(k *call, status bool) {
 		writeError(k.c, err)
 		return
 	}
+	if pt == types.ApplyYAMLPatchType && k.served != nil {
+		writeError(k.c, unsupportedMediaType(fmt.Sprintf("server-side apply of %s is not supported by this server yet: apply to %s, the version it is stored in, or use a merge patch", k.served.GroupVersionResource(), k.r.GroupVersionResource())))
+		return
+	}
 	if pt == types.ApplyYAMLPatchType {
 		s.apply(k, status)
 		return
@@ -91,11 +95,17 @@ func (s *Server) patch(k *call, status bool) {
 	}
 	first := true
 	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
-		orig, err := json.Marshal(cur)
+		// The patch applies to the version the client sees.
+		wire := k.wire()
+		shown, err := toServed(k.c, cur)
+		if err != nil {
+			return nil, err
+		}
+		orig, err := json.Marshal(shown)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		patched, err := applyPatch(pt, orig, patch, k.r.New())
+		patched, err := applyPatch(pt, orig, patch, wire.New())
 		if err != nil {
 			return nil, err
 		}
@@ -104,8 +114,11 @@ func (s *Server) patch(k *call, status bool) {
 			c = &gin.Context{Request: k.c.Request, Writer: discardHeaders{k.c.Writer}}
 		}
 		first = false
-		obj, err := s.decodeInto(c, patched, k.r.GroupVersionKind(), k.r.New)
+		obj, err := s.decodeInto(c, patched, wire.GroupVersionKind(), wire.New)
 		if err != nil {
+			return nil, err
+		}
+		if obj, err = k.toStorage(obj); err != nil {
 			return nil, err
 		}
 		if err := checkNameMatches(k, obj); err != nil {

@@ -40,6 +40,9 @@ type call struct {
 	// applying: a server-side apply, whose field manager already recorded
 	// its manager.
 	applying bool
+	// served is the entry the request named when it stores through
+	// another (r is then served.Stored()); nil otherwise.
+	served *api.Resource
 }
 
 func (k *call) key() string    { return storage.Key(k.r.Plural, k.ns, k.name) }
@@ -48,7 +51,7 @@ func (k *call) ctx() context.Context {
 	return k.c.Request.Context()
 }
 func (k *call) gr() schema.GroupResource {
-	return schema.GroupResource{Group: k.r.Group, Resource: k.r.Plural}
+	return schema.GroupResource{Group: k.wire().Group, Resource: k.r.Plural}
 }
 func (k *call) dryRun() bool {
 	for _, v := range k.c.QueryArray("dryRun") {
@@ -86,7 +89,11 @@ func (s *Server) serveResource(c *gin.Context) {
 	c.Set(ctxVerb, info.Verb)
 	c.Set(ctxResource, info.Resource)
 	c.Set(ctxSubresource, info.Subresource)
-	k := &call{c: c, r: r, info: info, name: info.Name}
+	k := &call{c: c, r: r.Stored(), info: info, name: info.Name}
+	if r.Storage != nil {
+		k.served = r
+		c.Set(ctxServed, r)
+	}
 	if r.Namespaced {
 		k.ns = info.Namespace
 		if k.ns == "" && info.Verb != "list" && info.Verb != "watch" {
@@ -128,7 +135,7 @@ func (s *Server) serveResource(c *gin.Context) {
 func (s *Server) get(k *call) {
 	obj := k.r.New()
 	if err := s.store.Get(k.ctx(), k.key(), obj); err != nil {
-		writeError(k.c, storageError(k.r, k.name, err))
+		writeError(k.c, storageError(k.wire(), k.name, err))
 		return
 	}
 	writeObject(k.c, http.StatusOK, k.r, obj)
@@ -144,6 +151,12 @@ func (s *Server) predicate(k *call) (func(runtime.Object) bool, error) {
 	fs, err := fields.ParseSelector(k.c.Query("fieldSelector"))
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
+	}
+	if k.served != nil {
+		// The served version's labels, in the storage strategy's terms.
+		if fs, err = fs.Transform(k.served.ConvertFieldLabel); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
 	}
 	for _, req := range fs.Requirements() {
 		if !k.r.Strategy.FieldLabelSupported(req.Field) {
@@ -200,10 +213,11 @@ func (s *Server) list(k *call) {
 		opts.ExactRevision = rv
 	}
 	mode := outputOf(k.c)
-	opts.Raw = mode == asObject
+	// Stored bytes go out as they are only in the version they are in.
+	opts.Raw = mode == asObject && k.served == nil
 	res, err := s.store.List(k.ctx(), k.prefix(), k.r.New, opts)
 	if err != nil {
-		writeError(k.c, storageError(k.r, "", err))
+		writeError(k.c, storageError(k.wire(), "", err))
 		return
 	}
 	// Any other non-zero resourceVersion asks for a list not older than
@@ -251,7 +265,7 @@ func invalid(r *api.Resource, name string, errs field.ErrorList) error {
 }
 
 func (s *Server) create(k *call) {
-	obj, err := s.decodeRequest(k.c, k.r.GroupVersionKind(), k.r.New)
+	obj, err := s.decodeBody(k)
 	if err != nil {
 		writeError(k.c, err)
 		return
@@ -261,7 +275,7 @@ func (s *Server) create(k *call) {
 		writeError(k.c, err)
 		return
 	}
-	if k.raw != nil && outputOf(k.c) == asObject {
+	if k.raw != nil && outputOf(k.c) == asObject && k.served == nil {
 		k.c.Data(http.StatusCreated, "application/json", k.raw)
 		return
 	}
@@ -289,7 +303,7 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 		generated = true
 	}
 	if m.GetName() == "" {
-		return nil, invalid(k.r, "", field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
+		return nil, invalid(k.wire(), "", field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
 	}
 	k.name = m.GetName()
 	if k.r.Namespaced {
@@ -321,7 +335,7 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 	}
 	if errs := st.Validate(k.ctx(), obj); len(errs) > 0 {
 		release()
-		return nil, invalid(k.r, m.GetName(), errs)
+		return nil, invalid(k.wire(), m.GetName(), errs)
 	}
 	if k.dryRun() {
 		release()
@@ -329,7 +343,7 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 	}
 	for attempt := 0; ; attempt++ {
 		k.raw, err = s.store.CreateJSON(k.ctx(), storage.Key(k.r.Plural, k.ns, m.GetName()), obj)
-		if err != nil && generated && attempt < 8 && apierrors.IsAlreadyExists(storageError(k.r, m.GetName(), err)) {
+		if err != nil && generated && attempt < 8 && apierrors.IsAlreadyExists(storageError(k.wire(), m.GetName(), err)) {
 			m.SetName(m.GetGenerateName() + rand.String(5))
 			continue
 		}
@@ -337,7 +351,7 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 	}
 	if err != nil {
 		release()
-		return nil, storageError(k.r, m.GetName(), err)
+		return nil, storageError(k.wire(), m.GetName(), err)
 	}
 	s.namespaces.observe(obj)
 	return obj, nil
@@ -399,7 +413,7 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 		}
 	}
 	if len(errs) > 0 {
-		return nil, invalid(k.r, k.name, errs)
+		return nil, invalid(k.wire(), k.name, errs)
 	}
 	return obj, nil
 }
@@ -426,7 +440,7 @@ func checkNameMatches(k *call, obj runtime.Object) error {
 }
 
 func (s *Server) update(k *call, status bool) {
-	obj, err := s.decodeRequest(k.c, k.r.GroupVersionKind(), k.r.New)
+	obj, err := s.decodeBody(k)
 	if err != nil {
 		writeError(k.c, err)
 		return
@@ -451,12 +465,12 @@ func (s *Server) guaranteedUpdate(k *call, tryUpdate storage.UpdateFunc) (runtim
 	if k.dryRun() {
 		cur := k.r.New()
 		if err := s.store.Get(k.ctx(), k.key(), cur); err != nil {
-			return nil, storageError(k.r, k.name, err)
+			return nil, storageError(k.wire(), k.name, err)
 		}
 		out, err := tryUpdate(cur.DeepCopyObject())
 		s.afterUpdate(k)
 		if err != nil {
-			return nil, storageError(k.r, k.name, err)
+			return nil, storageError(k.wire(), k.name, err)
 		}
 		m, _ := meta.Accessor(out)
 		if cm, _ := meta.Accessor(cur); m.GetResourceVersion() != cm.GetResourceVersion() {
@@ -468,7 +482,7 @@ func (s *Server) guaranteedUpdate(k *call, tryUpdate storage.UpdateFunc) (runtim
 	err := s.store.GuaranteedUpdate(k.ctx(), k.key(), out, tryUpdate)
 	s.afterUpdate(k)
 	if err != nil {
-		return nil, storageError(k.r, k.name, err)
+		return nil, storageError(k.wire(), k.name, err)
 	}
 	s.namespaces.observe(out)
 	s.finishDeleteAfterUpdate(k, out)
@@ -510,7 +524,7 @@ func (s *Server) deleteCollection(k *call) {
 	}
 	res, err := s.store.List(k.ctx(), k.prefix(), k.r.New, storage.ListOptions{Predicate: pred})
 	if err != nil {
-		writeError(k.c, storageError(k.r, "", err))
+		writeError(k.c, storageError(k.wire(), "", err))
 		return
 	}
 	for _, obj := range res.Items {
@@ -602,7 +616,7 @@ func (s *Server) deleteObject(k *call, opts *metav1.DeleteOptions) (runtime.Obje
 	for attempt := 0; attempt < 16; attempt++ {
 		cur := k.r.New()
 		if err := s.store.Get(k.ctx(), k.key(), cur); err != nil {
-			return nil, storageError(k.r, k.name, err)
+			return nil, storageError(k.wire(), k.name, err)
 		}
 		cm, _ := meta.Accessor(cur)
 		if p := opts.Preconditions; p != nil {
@@ -650,7 +664,7 @@ func (s *Server) deleteObject(k *call, opts *metav1.DeleteOptions) (runtime.Obje
 			out := k.r.New()
 			err := s.store.GuaranteedUpdate(k.ctx(), k.key(), out, func(runtime.Object) (runtime.Object, error) { return upd, nil })
 			if err != nil {
-				if apiErr := storageError(k.r, k.name, err); apierrors.IsConflict(apiErr) {
+				if apiErr := storageError(k.wire(), k.name, err); apierrors.IsConflict(apiErr) {
 					continue
 				} else {
 					return nil, apiErr
@@ -665,7 +679,7 @@ func (s *Server) deleteObject(k *call, opts *metav1.DeleteOptions) (runtime.Obje
 		rv := cm.GetResourceVersion()
 		out := k.r.New()
 		if err := s.store.Delete(k.ctx(), k.key(), out, &storage.Preconditions{ResourceVersion: &rv}, nil); err != nil {
-			if apiErr := storageError(k.r, k.name, err); apierrors.IsConflict(apiErr) {
+			if apiErr := storageError(k.wire(), k.name, err); apierrors.IsConflict(apiErr) {
 				continue
 			} else {
 				return nil, apiErr

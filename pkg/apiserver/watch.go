@@ -64,8 +64,9 @@ func (s *Server) watch(k *call) {
 	mode := outputOf(k.c)
 	w := k.c.Writer
 	var enc eventEncoder = &jsonLines{}
+	wire := k.wire()
 	if mode == asObject && wantsProtobuf(k.c) {
-		enc = newProtoWatch(k.r.GroupVersion(), k.r.New)
+		enc = newProtoWatch(wire.GroupVersion(), wire.New)
 	}
 	events := s.store.Watch(ctx, k.prefix(), k.r.New, storage.WatchOptions{
 		ResourceVersion:   rv,
@@ -74,7 +75,8 @@ func (s *Server) watch(k *call) {
 		ProgressNotify:    bookmarks,
 		// Raw for protobuf too: decoding the stored JSON once here is
 		// cheaper than the store decoding the previous version as well.
-		Raw: mode == asObject,
+		// Not when the stored version is not the one served.
+		Raw: mode == asObject && k.served == nil,
 	})
 	w.Header().Set("Content-Type", enc.contentType())
 	w.Header().Set("Cache-Control", "no-cache, private")
@@ -85,13 +87,13 @@ func (s *Server) watch(k *call) {
 		var obj any = ev.Object
 		switch ev.Type {
 		case watch.Error:
-			obj = toStatus(storageError(k.r, "", ev.Err))
+			obj = toStatus(storageError(k.wire(), "", ev.Err))
 		case watch.Bookmark:
 			if !bookmarks {
 				continue
 			}
-			bm := k.r.New()
-			bm.GetObjectKind().SetGroupVersionKind(k.r.GroupVersionKind())
+			bm := wire.New()
+			bm.GetObjectKind().SetGroupVersionKind(wire.GroupVersionKind())
 			_ = storage.SetResourceVersion(bm, ev.Revision)
 			if ev.InitialEventsEnd {
 				m, _ := meta.Accessor(bm)
@@ -115,6 +117,16 @@ func (s *Server) watch(k *call) {
 				}
 			case asMetadata:
 				obj = partialMeta(ev.Object)
+			default:
+				if k.served != nil {
+					shown, err := toServed(k.c, ev.Object)
+					if err != nil {
+						obj = toStatus(err)
+						ev.Type = watch.Error
+					} else {
+						obj = shown
+					}
+				}
 			}
 		}
 		data, err := enc.encode(ev.Type, obj, ev.Raw)
