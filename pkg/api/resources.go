@@ -77,7 +77,7 @@ var ownResources = []*Resource{
 		Plural: "pods", Singular: "pod", ShortNames: []string{"po"},
 		Namespaced:   true,
 		Categories:   []string{"all"},
-		Subresources: []string{"status", "binding", "log", "exec"},
+		Subresources: []string{"status", "binding", "eviction", "log", "exec"},
 		Verbs:        verbsAll,
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
@@ -199,6 +199,7 @@ var subresourceAPI = map[string]struct {
 	"log":      {kind: "Pod", verbs: []string{"get"}},
 	"exec":     {kind: "PodExecOptions", verbs: []string{"create", "get"}},
 	"finalize": {kind: "Namespace", verbs: []string{"update"}},
+	"eviction": {group: "policy", version: "v1", kind: "Eviction", verbs: []string{"create"}},
 }
 
 // APIResources returns r's discovery entries: the resource itself, then

@@ -39,6 +39,10 @@ type Server struct {
 	alloc  *allocator
 	// admission is the admission chain, in Kubernetes' order.
 	admission []admissionPlugin
+	// loopback is a client of this server's own API, for the parts that
+	// read or write other objects as kube-apiserver's loopback client does
+	// (admission informers, evictions' PodDisruptionBudgets).
+	loopback kubernetes.Interface
 	// namespaces caches the namespaces for the create-time check.
 	namespaces *nsCache
 	// fields are the server-side apply field managers, per resource.
@@ -116,6 +120,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
+	s.loopback = loopback
 	informerFactory := informers.NewSharedInformerFactory(loopback, 0)
 	limits, err := newLimitRanger(informerFactory, loopback)
 	if err != nil {

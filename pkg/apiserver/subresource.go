@@ -45,6 +45,8 @@ func (s *Server) subresource(k *call) {
 		s.finalize(k)
 	case sub == "log" && verb == "get":
 		s.proxyToKubelet(k, "containerLogs")
+	case sub == "eviction" && verb == "create":
+		s.evict(k)
 	case sub == "exec" && (verb == "get" || verb == "create"):
 		s.proxyToKubelet(k, "exec")
 	default:

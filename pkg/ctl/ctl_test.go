@@ -239,14 +239,15 @@ func TestVerbs(t *testing.T) {
 		{"apply"}, {"create"}, {"create", "namespace"}, {"create", "deployment"}, {"get"}, {"describe"},
 		{"delete"}, {"scale"}, {"version"}, {"rollout", "status"}, {"rollout", "history"}, {"rollout", "undo"},
 		{"rollout", "restart"}, {"rollout", "pause"}, {"rollout", "resume"}, {"set", "image"}, {"cordon"},
-		{"uncordon"}, {"drain"}, {"taint"}, {"label"}, {"logs"}, {"exec"},
+		{"uncordon"}, {"drain"}, {"taint"}, {"label"}, {"logs"}, {"exec"}, {"explain"},
+		{"create", "secret", "generic"}, {"create", "configmap"}, {"create", "job"}, {"create", "role"},
 	} {
 		found, rest, err := cmd.Find(path)
 		if err != nil || len(rest) != 0 || found.Name() != path[len(path)-1] {
 			t.Errorf("ctl %s: not found (%v)", strings.Join(path, " "), err)
 		}
 	}
-	if found, _, _ := cmd.Find([]string{"create", "secret"}); found.Name() == "secret" {
-		t.Errorf("ctl create secret exists, want it removed (minik8s serves no Secrets)")
+	if found, _, _ := cmd.Find([]string{"create", "token"}); found.Name() == "token" {
+		t.Errorf("ctl create token exists, want it removed (minik8s issues no ServiceAccount tokens yet)")
 	}
 }
