@@ -131,8 +131,19 @@ func TestPriorityAdmission(t *testing.T) {
 	if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, def, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	defaulted, err := cs.CoreV1().Pods("default").Create(ctx, pod("defaulted", ""), metav1.CreateOptions{})
-	if err != nil || defaulted.Spec.PriorityClassName != "low" || *defaulted.Spec.Priority != 10 {
+	// The global default is read from an informer: it applies once the
+	// informer has seen the new class.
+	var defaulted *corev1.Pod
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		_ = cs.CoreV1().Pods("default").Delete(ctx, "defaulted", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+		p, err := cs.CoreV1().Pods("default").Create(ctx, pod("defaulted", ""), metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		defaulted = p
+		return p.Spec.PriorityClassName == "low", nil
+	})
+	if err != nil || *defaulted.Spec.Priority != 10 {
 		t.Fatalf("global default: got %v, class %q", err, defaulted.Spec.PriorityClassName)
 	}
 	second := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "other"}, Value: 20, GlobalDefault: true}

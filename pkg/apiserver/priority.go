@@ -10,8 +10,11 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -19,7 +22,19 @@ import (
 // (or the global default class) resolves into spec.priority and
 // spec.preemptionPolicy, a class that does not exist is refused, and only
 // one PriorityClass may be the global default.
-type priority struct{ s *Server }
+type priority struct {
+	s *Server
+	// classes is an informer's view of the PriorityClasses (the global
+	// default is looked up on every pod create); until it has synced the
+	// store is read.
+	classes schedulinglisters.PriorityClassLister
+	synced  func() bool
+}
+
+func newPriority(s *Server, factory informers.SharedInformerFactory) priority {
+	inf := factory.Scheduling().V1().PriorityClasses()
+	return priority{s: s, classes: inf.Lister(), synced: inf.Informer().HasSynced}
+}
 
 var (
 	podsResource          = schema.GroupResource{Resource: "pods"}
@@ -63,8 +78,7 @@ func (p priority) admitPod(k *call, pod *corev1.Pod) error {
 			}
 		}
 	} else {
-		var pc schedulingv1.PriorityClass
-		err := p.s.store.Get(k.ctx(), storage.Key("priorityclasses", "", pod.Spec.PriorityClassName), &pc)
+		pc, err := p.class(k, pod.Spec.PriorityClassName)
 		if err != nil {
 			if apiErr := storageError(priorityClasses(), pod.Spec.PriorityClassName, err); apierrors.IsNotFound(apiErr) {
 				return apierrors.NewForbidden(podsResource, pod.Name, fmt.Errorf("no PriorityClass with name %v was found", pod.Spec.PriorityClassName))
@@ -104,16 +118,43 @@ func (p priority) admitClass(k *call, pc *schedulingv1.PriorityClass, self strin
 	return nil
 }
 
+// class reads one PriorityClass.
+func (p priority) class(k *call, name string) (*schedulingv1.PriorityClass, error) {
+	if p.synced() {
+		// A class created a moment ago may not have reached the informer:
+		// one not found there is read from the store.
+		if pc, err := p.classes.Get(name); err == nil {
+			return pc, nil
+		}
+	}
+	var pc schedulingv1.PriorityClass
+	if err := p.s.store.Get(k.ctx(), storage.Key("priorityclasses", "", name), &pc); err != nil {
+		return nil, err
+	}
+	return &pc, nil
+}
+
 // globalDefault is the PriorityClass marked globalDefault with the lowest
 // value (nil when none), as upstream picks it.
 func (p priority) globalDefault(k *call) (*schedulingv1.PriorityClass, error) {
-	list, err := p.s.store.List(k.ctx(), storage.Prefix("priorityclasses", ""), func() runtime.Object { return &schedulingv1.PriorityClass{} }, storage.ListOptions{})
-	if err != nil {
-		return nil, storageError(priorityClasses(), "", err)
+	var all []*schedulingv1.PriorityClass
+	if p.synced() {
+		list, err := p.classes.List(labels.Everything())
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		all = list
+	} else {
+		list, err := p.s.store.List(k.ctx(), storage.Prefix("priorityclasses", ""), func() runtime.Object { return &schedulingv1.PriorityClass{} }, storage.ListOptions{})
+		if err != nil {
+			return nil, storageError(priorityClasses(), "", err)
+		}
+		for _, obj := range list.Items {
+			all = append(all, obj.(*schedulingv1.PriorityClass))
+		}
 	}
 	var def *schedulingv1.PriorityClass
-	for _, obj := range list.Items {
-		pc := obj.(*schedulingv1.PriorityClass)
+	for _, pc := range all {
 		if pc.GlobalDefault && (def == nil || pc.Value < def.Value) {
 			def = pc
 		}

@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	}
 	s.admission = []admissionPlugin{
 		limits,
-		priority{s},
+		newPriority(s, informerFactory),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
 	}
