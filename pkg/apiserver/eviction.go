@@ -69,7 +69,7 @@ func (s *Server) evictPod(k *call, opts *metav1.DeleteOptions) (*metav1.Status, 
 	}
 	err := retry.OnError(evictionsRetry, shouldRetry, func() error {
 		var err error
-		if pod, err = s.loopback.CoreV1().Pods(k.ns).Get(ctx, k.name, metav1.GetOptions{}); err != nil {
+		if pod, err = s.loopback.core.Pods(k.ns).Get(ctx, k.name, metav1.GetOptions{}); err != nil {
 			return err
 		}
 		if !ignoresPDB(pod) {
@@ -123,7 +123,7 @@ func (s *Server) evictPod(k *call, opts *metav1.DeleteOptions) (*metav1.Status, 
 			refresh := false
 			err := retry.RetryOnConflict(evictionsRetry, func() error {
 				if refresh {
-					p, err := s.loopback.PolicyV1().PodDisruptionBudgets(k.ns).Get(ctx, pdb.Name, metav1.GetOptions{})
+					p, err := s.loopback.policy.PodDisruptionBudgets(k.ns).Get(ctx, pdb.Name, metav1.GetOptions{})
 					if err != nil {
 						return err
 					}
@@ -158,7 +158,7 @@ func (s *Server) evictPod(k *call, opts *metav1.DeleteOptions) (*metav1.Status, 
 func (s *Server) markAndDelete(ctx context.Context, k *call, opts *metav1.DeleteOptions) error {
 	if !isDryRun(opts) {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			pod, err := s.loopback.CoreV1().Pods(k.ns).Get(ctx, k.name, metav1.GetOptions{})
+			pod, err := s.loopback.core.Pods(k.ns).Get(ctx, k.name, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
@@ -179,7 +179,7 @@ func (s *Server) markAndDelete(ctx context.Context, k *call, opts *metav1.Delete
 				Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now(),
 				Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting",
 			})
-			updated, err := s.loopback.CoreV1().Pods(k.ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+			updated, err := s.loopback.core.Pods(k.ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 			if err != nil {
 				return err
 			}
@@ -242,13 +242,13 @@ func (s *Server) takeDisruption(ctx context.Context, podName string, pdb *policy
 		pdb.Status.DisruptedPods = map[string]metav1.Time{}
 	}
 	pdb.Status.DisruptedPods[podName] = metav1.Now()
-	_, err := s.loopback.PolicyV1().PodDisruptionBudgets(pdb.Namespace).UpdateStatus(ctx, pdb, metav1.UpdateOptions{})
+	_, err := s.loopback.policy.PodDisruptionBudgets(pdb.Namespace).UpdateStatus(ctx, pdb, metav1.UpdateOptions{})
 	return err
 }
 
 // podBudgets are the PodDisruptionBudgets whose selector matches pod.
 func (s *Server) podBudgets(ctx context.Context, pod *corev1.Pod) ([]policyv1.PodDisruptionBudget, error) {
-	list, err := s.loopback.PolicyV1().PodDisruptionBudgets(pod.Namespace).List(ctx, metav1.ListOptions{})
+	list, err := s.loopback.policy.PodDisruptionBudgets(pod.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}

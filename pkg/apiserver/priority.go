@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
 	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
 	"k8s.io/utils/ptr"
 )
@@ -31,15 +30,14 @@ type priority struct {
 	synced  func() bool
 }
 
-func newPriority(s *Server, factory informers.SharedInformerFactory) priority {
-	inf := factory.Scheduling().V1().PriorityClasses()
-	return priority{s: s, classes: inf.Lister(), synced: inf.Informer().HasSynced}
-}
-
 var (
 	podsResource          = schema.GroupResource{Resource: "pods"}
 	priorityClassResource = schema.GroupResource{Group: "scheduling.k8s.io", Resource: "priorityclasses"}
 )
+
+func newPriority(s *Server, lb *loopback) priority {
+	return priority{s: s, classes: lb.priorityClassLister(), synced: lb.priorityClasses.HasSynced}
+}
 
 func (priority) handles(gr schema.GroupResource) bool {
 	return gr == podsResource || gr == priorityClassResource

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"log"
 	"net"
 	"net/http"
@@ -39,10 +36,8 @@ type Server struct {
 	alloc  *allocator
 	// admission is the admission chain, in Kubernetes' order.
 	admission []admissionPlugin
-	// loopback is a client of this server's own API, for the parts that
-	// read or write other objects as kube-apiserver's loopback client does
-	// (admission informers, evictions' PodDisruptionBudgets).
-	loopback kubernetes.Interface
+	// loopback reaches the server's own API.
+	loopback *loopback
 	// namespaces caches the namespaces for the create-time check.
 	namespaces *nsCache
 	// fields are the server-side apply field managers, per resource.
@@ -113,23 +108,14 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	}
 	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
 	// Admission plugins that read the API do it through informers on this
-	// server itself, as kube-apiserver's loopback client does; they start
-	// once the listeners serve.
-	loopback, err := kubernetes.NewForConfig(&rest.Config{Host: "http://" + s.listeners[0].Addr().String(), QPS: -1})
-	if err != nil {
+	// server itself; they start once the listeners serve.
+	if s.loopback, err = newLoopback(s.listeners[0].Addr().String()); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("loopback client: %w", err)
-	}
-	s.loopback = loopback
-	informerFactory := informers.NewSharedInformerFactory(loopback, 0)
-	limits, err := newLimitRanger(informerFactory, loopback)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("LimitRanger admission: %w", err)
+		return nil, err
 	}
 	s.admission = []admissionPlugin{
-		limits,
-		newPriority(s, informerFactory),
+		&limitRanger{limits: s.loopback.limitRangeLister()},
+		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
 	}
@@ -155,7 +141,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
-	informerFactory.Start(runCtx.Done())
+	s.loopback.start(runCtx)
 	if s.etcd != nil {
 		go func() {
 			select {

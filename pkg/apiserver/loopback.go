@@ -1,0 +1,82 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	policyv1client "k8s.io/client-go/kubernetes/typed/policy/v1"
+	schedulingv1client "k8s.io/client-go/kubernetes/typed/scheduling/v1"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+// loopback is a client of the server's own API, for the parts that read
+// or write other objects as kube-apiserver's loopback client does
+// (admission's informers, evictions' PodDisruptionBudgets). It holds
+// only the group clients and informers used: client-go's whole clientset
+// and informer factory would link every group's code into the binary
+// (31 MB).
+type loopback struct {
+	core       corev1client.CoreV1Interface
+	policy     policyv1client.PolicyV1Interface
+	scheduling schedulingv1client.SchedulingV1Interface
+
+	limitRanges     cache.SharedIndexInformer
+	priorityClasses cache.SharedIndexInformer
+}
+
+func newLoopback(addr string) (*loopback, error) {
+	cfg := &rest.Config{Host: "http://" + addr, QPS: -1}
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	policy, err := policyv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	scheduling, err := schedulingv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	l := &loopback{core: core, policy: policy, scheduling: scheduling}
+	l.limitRanges = cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return core.LimitRanges(metav1.NamespaceAll).List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return core.LimitRanges(metav1.NamespaceAll).Watch(ctx, opts)
+		},
+	}, &corev1.LimitRange{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	l.priorityClasses = cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return scheduling.PriorityClasses().List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return scheduling.PriorityClasses().Watch(ctx, opts)
+		},
+	}, &schedulingv1.PriorityClass{}, 0, cache.Indexers{})
+	return l, nil
+}
+
+// start runs the informers until ctx ends.
+func (l *loopback) start(ctx context.Context) {
+	go l.limitRanges.RunWithContext(ctx)
+	go l.priorityClasses.RunWithContext(ctx)
+}
+
+func (l *loopback) limitRangeLister() corev1listers.LimitRangeLister {
+	return corev1listers.NewLimitRangeLister(l.limitRanges.GetIndexer())
+}
+
+func (l *loopback) priorityClassLister() schedulinglisters.PriorityClassLister {
+	return schedulinglisters.NewPriorityClassLister(l.priorityClasses.GetIndexer())
+}
