@@ -100,15 +100,11 @@ func (u *upstream) toInternal(obj runtime.Object) (runtime.Object, error) {
 
 // fromInternal writes in back into the served object obj.
 func (u *upstream) fromInternal(in, obj runtime.Object) {
-	gvk := obj.GetObjectKind().GroupVersionKind()
-	v := reflect.ValueOf(obj).Elem()
-	v.Set(reflect.Zero(v.Type()))
-	if err := legacyscheme.Scheme.Convert(in, obj, nil); err != nil {
+	if err := External(in, obj); err != nil {
 		// Conversions out of the internal version of a valid object do
 		// not fail; an object that cannot be converted is a bug here.
-		panic(fmt.Sprintf("converting %s from the internal version: %v", u.gvk.Kind, err))
+		panic(err)
 	}
-	obj.GetObjectKind().SetGroupVersionKind(gvk)
 }
 
 // mutate runs f on the internal form of obj and writes the result back.
