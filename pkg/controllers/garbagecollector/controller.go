@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,8 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/informers"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -25,66 +30,64 @@ import (
 
 const ownerIndex = "gc-owner-uid"
 
-// resource is one kind the collector follows.
-type resource struct {
-	gvr        schema.GroupVersionResource
-	kind       string
-	namespaced bool
-	informer   cache.SharedIndexInformer
-}
+// DiscoveryPeriod is how often the collector asks discovery which resources
+// exist, so that kinds added later are followed without a restart.
+const DiscoveryPeriod = 30 * time.Second
 
-// Controller is the garbage collector.
+// Controller is the garbage collector. It follows every resource that
+// discovery lists with the verbs list, watch and delete (Events aside),
+// holding only their metadata.
 type Controller struct {
-	dyn       dynamic.Interface
-	resources []*resource
-	byKind    map[string]*resource // "apiVersion/Kind"
-	byName    map[string]*resource // resource name
-	queue     workqueue.TypedRateLimitingInterface[string]
-	recorder  record.EventRecorder
+	dyn      dynamic.Interface
+	md       metadata.Interface
+	disc     discovery.DiscoveryInterface
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder record.EventRecorder
+
+	mu         sync.RWMutex
+	resources  map[schema.GroupResource]*resource
+	mapper     meta.RESTMapper
+	discovered bool
 }
 
-// New follows Deployments, ReplicaSets, Pods, Services and EndpointSlices
-// through the factory's informers; writes go through dyn.
-func New(dyn dynamic.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) (*Controller, error) {
-	c := &Controller{
-		dyn:      dyn,
-		byKind:   map[string]*resource{},
-		byName:   map[string]*resource{},
-		queue:    reconcile.NewQueue("garbagecollector"),
-		recorder: recorder,
+// New returns a collector that finds resources through disc, follows them
+// with metadata informers of md and writes through dyn. Nothing is asked
+// of the API before Run.
+func New(dyn dynamic.Interface, md metadata.Interface, disc discovery.DiscoveryInterface, recorder record.EventRecorder) (*Controller, error) {
+	if dyn == nil || md == nil || disc == nil {
+		return nil, errors.New("garbage collector: a dynamic, a metadata and a discovery client are needed")
 	}
-	add := func(gvr schema.GroupVersionResource, kind string, inf cache.SharedIndexInformer) error {
-		r := &resource{gvr: gvr, kind: kind, namespaced: true, informer: inf}
-		if err := inf.AddIndexers(cache.Indexers{ownerIndex: ownerUIDs}); err != nil {
-			return fmt.Errorf("indexing %s by owner: %w", gvr.Resource, err)
-		}
-		c.resources = append(c.resources, r)
-		c.byKind[gvr.GroupVersion().String()+"/"+kind] = r
-		c.byName[gvr.Resource] = r
-		name := gvr.Resource
-		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { c.onChange(name, obj) },
-			UpdateFunc: func(_, cur any) { c.onChange(name, cur) },
-			DeleteFunc: func(obj any) { c.onDelete(name, obj) },
-		})
-		return err
+	return &Controller{
+		dyn:       dyn,
+		md:        md,
+		disc:      disc,
+		queue:     reconcile.NewQueue("garbagecollector"),
+		recorder:  recorder,
+		resources: map[schema.GroupResource]*resource{},
+	}, nil
+}
+
+// NewForConfig is New with clients made from rc, whose user agent gets
+// "/garbagecollector" appended.
+func NewForConfig(rc *rest.Config, recorder record.EventRecorder) (*Controller, error) {
+	rc = rest.CopyConfig(rc)
+	if rc.UserAgent == "" {
+		rc.UserAgent = rest.DefaultKubernetesUserAgent()
 	}
-	for _, r := range []struct {
-		gvr  schema.GroupVersionResource
-		kind string
-		inf  cache.SharedIndexInformer
-	}{
-		{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, "Deployment", factory.Apps().V1().Deployments().Informer()},
-		{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}, "ReplicaSet", factory.Apps().V1().ReplicaSets().Informer()},
-		{schema.GroupVersionResource{Version: "v1", Resource: "pods"}, "Pod", factory.Core().V1().Pods().Informer()},
-		{schema.GroupVersionResource{Version: "v1", Resource: "services"}, "Service", factory.Core().V1().Services().Informer()},
-		{schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}, "EndpointSlice", factory.Discovery().V1().EndpointSlices().Informer()},
-	} {
-		if err := add(r.gvr, r.kind, r.inf); err != nil {
-			return nil, err
-		}
+	rc.UserAgent += "/garbagecollector"
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("creating the garbage collector's dynamic client: %w", err)
 	}
-	return c, nil
+	md, err := metadata.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("creating the garbage collector's metadata client: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("creating the garbage collector's discovery client: %w", err)
+	}
+	return New(dyn, md, disc, recorder)
 }
 
 func ownerUIDs(obj any) ([]string, error) {
@@ -99,6 +102,8 @@ func ownerUIDs(obj any) ([]string, error) {
 	return out, nil
 }
 
+// itemKey names an object in the queue: its resource as "plural.group"
+// (schema.GroupResource), then its namespace and name.
 func itemKey(resource, ns, name string) string {
 	if ns == "" {
 		return resource + "|" + name
@@ -127,23 +132,23 @@ func (c *Controller) onChange(res string, obj any) {
 	}
 }
 
-func (c *Controller) onDelete(res string, obj any) {
+func (c *Controller) onDelete(obj any) {
 	m := accessor(obj)
 	if m == nil {
 		return
 	}
 	// Its dependents may now be orphans…
 	for _, d := range c.dependents(m.GetUID()) {
-		c.queue.Add(itemKey(d.res.gvr.Resource, d.obj.GetNamespace(), d.obj.GetName()))
+		c.queue.Add(itemKey(d.res.gvr.GroupResource().String(), d.obj.GetNamespace(), d.obj.GetName()))
 	}
 	// …and owners waiting for it in foreground deletion may go on.
 	for _, ref := range m.GetOwnerReferences() {
-		if r := c.byKind[ref.APIVersion+"/"+ref.Kind]; r != nil {
+		if o, ok := c.ownerOf(ref); ok && o.followed != nil {
 			ns := m.GetNamespace()
-			if !r.namespaced {
+			if !o.namespaced {
 				ns = ""
 			}
-			c.queue.Add(itemKey(r.gvr.Resource, ns, ref.Name))
+			c.queue.Add(itemKey(o.gvr.GroupResource().String(), ns, ref.Name))
 		}
 	}
 }
@@ -155,7 +160,7 @@ type node struct {
 
 func (c *Controller) dependents(uid types.UID) []node {
 	var out []node
-	for _, r := range c.resources {
+	for _, r := range c.snapshot() {
 		objs, err := r.informer.GetIndexer().ByIndex(ownerIndex, string(uid))
 		if err != nil {
 			continue
@@ -169,13 +174,42 @@ func (c *Controller) dependents(uid types.UID) []node {
 	return out
 }
 
-// Run starts workers and blocks until ctx is done.
+// Run follows what discovery lists, again every DiscoveryPeriod, starts
+// workers once the caches of the first pass have synced, and blocks until
+// ctx is done; the informers end with ctx.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	synced := make([]cache.InformerSynced, 0, len(c.resources))
-	for _, r := range c.resources {
-		synced = append(synced, r.informer.HasSynced)
+	go c.rediscover(ctx)
+	reconcile.Run(ctx, "garbagecollector", c.queue, workers, []cache.InformerSynced{c.hasSynced}, c.sync,
+		reconcile.Quiet(func(err error) bool { return errors.Is(err, errSyncing) }))
+}
+
+// rediscover makes the first pass over discovery, retried until it works
+// (the API may not be up yet), then one every DiscoveryPeriod.
+func (c *Controller) rediscover(ctx context.Context) {
+	for {
+		err := c.syncResources(ctx, true)
+		if err == nil {
+			break
+		}
+		utilruntime.HandleErrorWithContext(ctx, err, "garbage collector: discovery failed; retrying")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
-	reconcile.Run(ctx, "garbagecollector", c.queue, workers, synced, c.sync)
+	tick := time.NewTicker(DiscoveryPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := c.syncResources(ctx, true); err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "garbage collector: discovery failed; following the resources found before")
+		}
+	}
 }
 
 func hasFinalizer(m metav1.Object, f string) bool {
@@ -189,8 +223,12 @@ func hasFinalizer(m metav1.Object, f string) bool {
 
 func (c *Controller) sync(ctx context.Context, key string) error {
 	resName, objKey, ok := strings.Cut(key, "|")
-	r := c.byName[resName]
-	if !ok || r == nil {
+	if !ok {
+		return nil
+	}
+	r := c.resourceFor(resName)
+	if r == nil {
+		// No longer served: its objects went with it.
 		return nil
 	}
 	obj, exists, err := r.informer.GetIndexer().GetByKey(objKey)
@@ -218,27 +256,40 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 // ownerState says whether an owner exists (under the referenced UID) and
 // whether it is being deleted in the foreground.
 func (c *Controller) ownerState(ctx context.Context, dep metav1.Object, ref metav1.OwnerReference) (exists, foreground bool, err error) {
-	r := c.byKind[ref.APIVersion+"/"+ref.Kind]
-	if r == nil {
-		// A kind we do not follow: never collect on its account.
+	o, ok := c.ownerOf(ref)
+	if !ok {
+		// A kind the API does not serve (yet: a CRD may come): never
+		// collect on its account.
 		return true, false, nil
 	}
 	ns := ""
-	if r.namespaced {
+	if o.namespaced {
+		if dep.GetNamespace() == "" {
+			// A cluster-scoped object cannot be owned by a namespaced one.
+			// As in Kubernetes, such a reference is unresolvable and
+			// never gets the object collected.
+			if ro, ok := dep.(runtime.Object); ok {
+				c.recorder.Eventf(ro, corev1.EventTypeWarning, "OwnerRefInvalidNamespace",
+					"ownerRef [%s/%s, name: %s, uid: %s] is namespaced; a cluster-scoped object cannot refer to it", ref.APIVersion, ref.Kind, ref.Name, ref.UID)
+			}
+			return true, false, nil
+		}
 		ns = dep.GetNamespace()
 	}
-	obj, ok, err := r.informer.GetIndexer().GetByKey(keyOf(ns, ref.Name))
-	if err != nil {
-		return false, false, err
-	}
 	var owner metav1.Object
-	if ok {
-		owner = accessor(obj)
+	if o.followed != nil {
+		obj, ok, err := o.followed.informer.GetIndexer().GetByKey(keyOf(ns, ref.Name))
+		if err != nil {
+			return false, false, err
+		}
+		if ok {
+			owner = accessor(obj)
+		}
 	}
 	if owner == nil || owner.GetUID() != ref.UID {
 		// The cache may lag behind a just-created owner: ask the API.
 		var live *unstructuredObj
-		live, err = c.get(ctx, r, ns, ref.Name)
+		live, err = c.get(ctx, o.gvr, o.namespaced, ns, ref.Name)
 		if apierrors.IsNotFound(err) {
 			return false, false, nil
 		}
@@ -261,16 +312,20 @@ func keyOf(ns, name string) string {
 }
 
 func (c *Controller) client(r *resource, ns string) dynamic.ResourceInterface {
-	if r.namespaced {
-		return c.dyn.Resource(r.gvr).Namespace(ns)
+	return c.clientFor(r.gvr, r.namespaced, ns)
+}
+
+func (c *Controller) clientFor(gvr schema.GroupVersionResource, namespaced bool, ns string) dynamic.ResourceInterface {
+	if namespaced {
+		return c.dyn.Resource(gvr).Namespace(ns)
 	}
-	return c.dyn.Resource(r.gvr)
+	return c.dyn.Resource(gvr)
 }
 
 type unstructuredObj = metav1.PartialObjectMetadata
 
-func (c *Controller) get(ctx context.Context, r *resource, ns, name string) (*unstructuredObj, error) {
-	u, err := c.client(r, ns).Get(ctx, name, metav1.GetOptions{})
+func (c *Controller) get(ctx context.Context, gvr schema.GroupVersionResource, namespaced bool, ns, name string) (*unstructuredObj, error) {
+	u, err := c.clientFor(gvr, namespaced, ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +460,9 @@ func (c *Controller) removeOwnerRefs(ctx context.Context, r *resource, m metav1.
 }
 
 func (c *Controller) orphanDependents(ctx context.Context, r *resource, owner metav1.Object) error {
+	if !c.dependentsKnown() {
+		return errSyncing
+	}
 	var errs []error
 	for _, d := range c.dependents(owner.GetUID()) {
 		var refs []metav1.OwnerReference
@@ -424,6 +482,9 @@ func (c *Controller) orphanDependents(ctx context.Context, r *resource, owner me
 }
 
 func (c *Controller) deleteDependentsForeground(ctx context.Context, r *resource, owner metav1.Object) error {
+	if !c.dependentsKnown() {
+		return errSyncing
+	}
 	var (
 		errs     []error
 		blocking int

@@ -2,6 +2,7 @@ package garbagecollector
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -10,10 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 )
@@ -36,21 +37,56 @@ func podOwnedBy(name string, owners ...*appsv1.ReplicaSet) *corev1.Pod {
 	return p
 }
 
+func apiResources(gv string, rs ...metav1.APIResource) *metav1.APIResourceList {
+	for i := range rs {
+		rs[i].Verbs = metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
+	}
+	return &metav1.APIResourceList{GroupVersion: gv, APIResources: rs}
+}
+
+// served is what the fake discovery lists: pods and ReplicaSets, and
+// what the collector must not follow (Events, a kind without watch, a
+// subresource).
+func served() []*metav1.APIResourceList {
+	core := apiResources("v1",
+		metav1.APIResource{Name: "pods", Kind: "Pod", Namespaced: true},
+		metav1.APIResource{Name: "events", Kind: "Event", Namespaced: true},
+		metav1.APIResource{Name: "bindings", Kind: "Binding", Namespaced: true},
+		metav1.APIResource{Name: "pods/status", Kind: "Pod", Namespaced: true})
+	core.APIResources[2].Verbs = metav1.Verbs{"create"}
+	return []*metav1.APIResourceList{core, apiResources("apps/v1", metav1.APIResource{Name: "replicasets", Kind: "ReplicaSet", Namespaced: true})}
+}
+
+func fakeDiscovery(lists []*metav1.APIResourceList) *fakediscovery.FakeDiscovery {
+	return &fakediscovery.FakeDiscovery{Fake: &k8stesting.Fake{Resources: lists}}
+}
+
 // newGC seeds the informer caches with cached and the API with live.
 func newGC(t *testing.T, cached, live []runtime.Object) (*Controller, *dynamicfake.FakeDynamicClient) {
 	t.Helper()
 	dyn := dynamicfake.NewSimpleDynamicClient(scheme.Scheme, live...)
-	f := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
-	c, err := New(dyn, f, record.NewFakeRecorder(100))
+	md := metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme())
+	c, err := New(dyn, md, fakeDiscovery(served()), record.NewFakeRecorder(100))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := c.syncResources(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range cached {
+		var (
+			r  *resource
+			om metav1.ObjectMeta
+		)
 		switch o := o.(type) {
 		case *appsv1.ReplicaSet:
-			f.Apps().V1().ReplicaSets().Informer().GetIndexer().Add(o)
+			r, om = c.resourceFor("replicasets.apps"), o.ObjectMeta
 		case *corev1.Pod:
-			f.Core().V1().Pods().Informer().GetIndexer().Add(o)
+			r, om = c.resourceFor("pods"), o.ObjectMeta
+		}
+		pm, _ := r.trim(&metav1.PartialObjectMetadata{ObjectMeta: om})
+		if err := r.informer.GetIndexer().Add(pm); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return c, dyn
@@ -125,7 +161,7 @@ func TestOrphanFinalizer(t *testing.T) {
 	owner := rs("owner", metav1.FinalizerOrphanDependents)
 	p := podOwnedBy("p", owner)
 	c, dyn := newGC(t, []runtime.Object{owner, p}, []runtime.Object{owner, p})
-	if err := c.sync(context.Background(), "replicasets|default/owner"); err != nil {
+	if err := c.sync(context.Background(), "replicasets.apps|default/owner"); err != nil {
 		t.Fatal(err)
 	}
 	want := []call{{"patch", "pods", ""}, {"update", "replicasets", ""}}
@@ -133,14 +169,14 @@ func TestOrphanFinalizer(t *testing.T) {
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	u, err := dyn.Resource(c.byName["replicasets"].gvr).Namespace("default").Get(context.Background(), "owner", metav1.GetOptions{})
+	u, err := dyn.Resource(c.resourceFor("replicasets.apps").gvr).Namespace("default").Get(context.Background(), "owner", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(u.GetFinalizers()) != 0 {
 		t.Errorf("finalizers %v, want none", u.GetFinalizers())
 	}
-	pu, _ := dyn.Resource(c.byName["pods"].gvr).Namespace("default").Get(context.Background(), "p", metav1.GetOptions{})
+	pu, _ := dyn.Resource(c.resourceFor("pods").gvr).Namespace("default").Get(context.Background(), "p", metav1.GetOptions{})
 	if len(pu.GetOwnerReferences()) != 0 {
 		t.Errorf("orphaned pod still refers to %v", pu.GetOwnerReferences())
 	}
@@ -150,7 +186,7 @@ func TestForegroundFinalizer(t *testing.T) {
 	owner := rs("owner", metav1.FinalizerDeleteDependents)
 	p := podOwnedBy("p", owner)
 	c, dyn := newGC(t, []runtime.Object{owner, p}, []runtime.Object{owner, p})
-	if err := c.sync(context.Background(), "replicasets|default/owner"); err != nil {
+	if err := c.sync(context.Background(), "replicasets.apps|default/owner"); err != nil {
 		t.Fatal(err)
 	}
 	if got := writes(dyn); len(got) != 1 || got[0] != (call{"delete", "pods", "Foreground"}) {
@@ -158,10 +194,37 @@ func TestForegroundFinalizer(t *testing.T) {
 	}
 	// The dependent is gone: the owner may go.
 	c2, dyn2 := newGC(t, []runtime.Object{owner}, []runtime.Object{owner})
-	if err := c2.sync(context.Background(), "replicasets|default/owner"); err != nil {
+	if err := c2.sync(context.Background(), "replicasets.apps|default/owner"); err != nil {
 		t.Fatal(err)
 	}
 	if got := writes(dyn2); len(got) != 1 || got[0] != (call{"update", "replicasets", ""}) {
 		t.Fatalf("without dependents: got %v, want the finalizer removed", got)
+	}
+}
+
+// TestFinalizersWaitForNewCaches: an owner's finalizer stays while a
+// resource just followed has not listed its objects (one of them may be a
+// dependent), but not beyond syncGrace.
+func TestFinalizersWaitForNewCaches(t *testing.T) {
+	for _, f := range []string{metav1.FinalizerOrphanDependents, metav1.FinalizerDeleteDependents} {
+		t.Run(f, func(t *testing.T) {
+			owner := rs("owner", f)
+			c, dyn := newGC(t, []runtime.Object{owner}, []runtime.Object{owner})
+			// The pod informer "started" a moment ago and has not synced.
+			c.resourceFor("pods").started = time.Now()
+			if err := c.sync(context.Background(), "replicasets.apps|default/owner"); !errors.Is(err, errSyncing) {
+				t.Fatalf("got %v, want errSyncing", err)
+			}
+			if got := writes(dyn); len(got) != 0 {
+				t.Fatalf("got writes %v before the pod cache synced, want none", got)
+			}
+			c.resourceFor("pods").started = time.Now().Add(-syncGrace)
+			if err := c.sync(context.Background(), "replicasets.apps|default/owner"); err != nil {
+				t.Fatal(err)
+			}
+			if got := writes(dyn); len(got) != 1 || got[0] != (call{"update", "replicasets", ""}) {
+				t.Fatalf("after the grace: got %v, want the finalizer removed", got)
+			}
+		})
 	}
 }

@@ -124,11 +124,7 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		case EndpointSlice:
 			add(name, endpointslice.New(cs, factory, recorder("endpointslice-controller")))
 		case GarbageCollector:
-			dyn, err := dynFor(name)
-			if err != nil {
-				return err
-			}
-			gc, err := garbagecollector.New(dyn, factory, recorder("garbage-collector-controller"))
+			gc, err := garbagecollector.NewForConfig(rc, recorder("garbage-collector-controller"))
 			if err != nil {
 				return err
 			}
