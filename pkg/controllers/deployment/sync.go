@@ -91,6 +91,21 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment,
 		errs []error
 	)
 	rsClient := c.client.AppsV1().ReplicaSets(d.Namespace)
+	// As upstream's RecheckDeletionTimestamp: the cached d may not show a
+	// deletion the garbage collector already acts on (orphaning removes
+	// the references this would put back), so adoption asks the API once.
+	var alive *bool
+	canAdopt := func() (bool, error) {
+		if alive == nil {
+			fresh, err := c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return false, err
+			}
+			ok := err == nil && fresh.UID == d.UID && fresh.DeletionTimestamp == nil
+			alive = &ok
+		}
+		return *alive, nil
+	}
 	for _, rs := range all {
 		ref := metav1.GetControllerOf(rs)
 		matches := sel.Matches(labels.Set(rs.Labels))
@@ -108,6 +123,12 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment,
 				errs = append(errs, err)
 			}
 		case matches && d.DeletionTimestamp == nil && rs.DeletionTimestamp == nil:
+			if ok, err := canAdopt(); err != nil || !ok {
+				if err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
 			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
 				"ownerReferences": []metav1.OwnerReference{ownerRef(d)}, "uid": rs.UID}})
 			adopted, err := rsClient.Patch(ctx, rs.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
