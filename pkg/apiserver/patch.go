@@ -17,8 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
-
 // patchType reads the Content-Type of a PATCH; anything but the three
 // patch types we apply and server-side apply in YAML (JSON is YAML) is a
 // 415.
