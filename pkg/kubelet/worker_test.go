@@ -144,11 +144,24 @@ func startWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *fake.Clien
 // until the test ends (or cancel).
 func runWorker(t *testing.T, client *fake.Clientset, pod *v1.Pod, rt Runtime, resync time.Duration) (*podWorker, context.CancelFunc) {
 	t.Helper()
-	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: record.NewFakeRecorder(1000), rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
+	rec := record.NewFakeRecorder(1000)
+	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: rec, rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
 		maxBackoff: 40 * time.Millisecond, resync: resync}
 	w := newPodWorker(deps, pod, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	go w.run(ctx)
+	// The fake recorder blocks once its buffer is full; a worker that
+	// restarts a container every few milliseconds fills it, and would then
+	// never see the cancel. Nothing here reads the events.
+	go func() {
+		for {
+			select {
+			case <-rec.Events:
+			case <-w.done:
+				return
+			}
+		}
+	}()
 	t.Cleanup(func() { cancel(); <-w.done })
 	return w, cancel
 }
