@@ -91,6 +91,9 @@ type builtin struct {
 	strategy   upstreamStrategy
 	status     rest.RESTUpdateStrategy
 	getAttrs   func(runtime.Object) (labels.Set, fields.Set, error)
+	// statusLike are subresources written like status with their own
+	// upstream update strategy (Resource.StatusLike).
+	statusLike map[string]rest.RESTUpdateStrategy
 }
 
 func (b builtin) resource() *Resource {
@@ -99,13 +102,21 @@ func (b builtin) resource() *Resource {
 	if b.status != nil && !hasString(subs, "status") {
 		subs = append([]string{"status"}, subs...)
 	}
-	return &Resource{
+	r := &Resource{
 		Group: b.gv.Group, Version: b.gv.Version, Kind: b.kind, ListKind: b.kind + "List",
 		Plural: plural.Resource, Singular: strings.ToLower(b.kind), ShortNames: b.short, Categories: b.categories,
 		Namespaced: b.namespaced, Subresources: subs, Verbs: verbsAll,
 		New: b.newObj, NewList: b.newList,
 		Strategy: fromUpstream(b.gv.WithKind(b.kind), b.strategy, b.status, b.getAttrs),
 	}
+	for sub, st := range b.statusLike {
+		if r.StatusLike == nil {
+			r.StatusLike = map[string]Strategy{}
+		}
+		r.StatusLike[sub] = fromUpstream(b.gv.WithKind(b.kind), b.strategy, st, b.getAttrs)
+		r.Subresources = append(r.Subresources, sub)
+	}
+	return r
 }
 
 func hasString(list []string, s string) bool {
@@ -251,7 +262,7 @@ var builtins = []builtin{
 		strategy: runtimeclass.Strategy},
 
 	// certificates.k8s.io/v1
-	{gv: certificatesv1.SchemeGroupVersion, kind: "CertificateSigningRequest", short: []string{"csr"},
+	{gv: certificatesv1.SchemeGroupVersion, kind: "CertificateSigningRequest", short: []string{"csr"}, statusLike: map[string]rest.RESTUpdateStrategy{"approval": certificates.ApprovalStrategy},
 		newObj: func() runtime.Object { return &certificatesv1.CertificateSigningRequest{} }, newList: func() runtime.Object { return &certificatesv1.CertificateSigningRequestList{} },
 		strategy: certificates.Strategy, status: certificates.StatusStrategy, getAttrs: certificates.GetAttrs},
 	{gv: certificatesv1.SchemeGroupVersion, kind: "PodCertificateRequest", namespaced: true,

@@ -1664,7 +1664,7 @@ func TestKindDiscovery(t *testing.T) {
 		{"VolumeAttachment", "storage.k8s.io", "volumeattachments", nil, false, []string{"status"}},
 		{"PriorityClass", "scheduling.k8s.io", "priorityclasses", []string{"pc"}, false, nil},
 		{"RuntimeClass", "node.k8s.io", "runtimeclasses", nil, false, nil},
-		{"CertificateSigningRequest", "certificates.k8s.io", "certificatesigningrequests", []string{"csr"}, false, []string{"status"}},
+		{"CertificateSigningRequest", "certificates.k8s.io", "certificatesigningrequests", []string{"csr"}, false, []string{"approval", "status"}},
 		{"MutatingWebhookConfiguration", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", nil, false, nil},
 		{"ValidatingWebhookConfiguration", "admissionregistration.k8s.io", "validatingwebhookconfigurations", nil, false, nil},
 		{"ValidatingAdmissionPolicy", "admissionregistration.k8s.io", "validatingadmissionpolicies", nil, false, []string{"status"}},

@@ -37,6 +37,10 @@ type Resource struct {
 	NewList func() runtime.Object
 
 	Strategy Strategy
+	// StatusLike are subresources written like status (the rest of the
+	// object kept, PrepareForStatusUpdate and ValidateStatusUpdate) through
+	// a strategy of their own: certificatesigningrequests/approval.
+	StatusLike map[string]Strategy
 
 	// Storage, when set, is the entry whose objects this one serves in
 	// another version (events.k8s.io/v1 Events are the core/v1 ones):

@@ -194,6 +194,7 @@ var subresourceAPI = map[string]struct {
 	verbs                []string
 }{
 	"status":   {verbs: []string{"get", "patch", "update"}},
+	"approval": {verbs: []string{"get", "patch", "update"}},
 	"scale":    {group: "autoscaling", version: "v1", kind: "Scale", verbs: []string{"get", "patch", "update"}},
 	"binding":  {kind: "Binding", verbs: []string{"create"}},
 	"log":      {kind: "Pod", verbs: []string{"get"}},

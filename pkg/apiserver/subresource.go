@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"minik8s/pkg/storage"
 
@@ -26,6 +27,10 @@ func (s *Server) subresource(k *call) {
 	sub, verb := k.info.Subresource, k.info.Verb
 	if !k.r.HasSubresource(sub) || k.name == "" {
 		writeError(k.c, notFoundPath(k.c.Request.URL.Path))
+		return
+	}
+	if st, ok := k.r.StatusLike[sub]; ok {
+		s.statusLike(k, sub, st)
 		return
 	}
 	switch {
@@ -316,4 +321,37 @@ func (p proxyResponder) Error(w http.ResponseWriter, req *http.Request, err erro
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(int(st.Code))
 	_, _ = w.Write(data)
+}
+
+// statusLikeViews are the resources as their status-like subresources
+// see them: the same entry with the subresource's strategy, made once.
+var statusLikeViews sync.Map // statusLikeKey → *api.Resource
+
+type statusLikeKey struct {
+	r   *api.Resource
+	sub string
+}
+
+// statusLike serves a subresource written like status through a strategy
+// of its own (certificatesigningrequests/approval): get, update, patch.
+func (s *Server) statusLike(k *call, sub string, st api.Strategy) {
+	key := statusLikeKey{k.r, sub}
+	v, ok := statusLikeViews.Load(key)
+	if !ok {
+		view := *k.r
+		view.Strategy = st
+		v, _ = statusLikeViews.LoadOrStore(key, &view)
+	}
+	one := *k
+	one.r = v.(*api.Resource)
+	switch k.info.Verb {
+	case "get":
+		s.get(&one)
+	case "update":
+		s.update(&one, true)
+	case "patch":
+		s.patch(&one, true)
+	default:
+		writeError(k.c, apierrors.NewMethodNotSupported(schema.GroupResource{Group: k.r.Group, Resource: k.r.Plural + "/" + sub}, k.info.Verb))
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/annotate"
 	"k8s.io/kubectl/pkg/cmd/apiresources"
 	"k8s.io/kubectl/pkg/cmd/apply"
+	"k8s.io/kubectl/pkg/cmd/certificates"
 	"k8s.io/kubectl/pkg/cmd/create"
 	"k8s.io/kubectl/pkg/cmd/delete"
 	"k8s.io/kubectl/pkg/cmd/describe"
@@ -79,6 +80,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		exec.NewCmdExec(f, streams),
 		apiresources.NewCmdAPIResources(conn, streams),
 		explain.NewCmdExplain("ctl", f, streams),
+		certificates.NewCmdCertificate(f, streams),
 		newVersionCommand(conn, streams),
 	}
 	for _, verb := range verbs {

@@ -240,7 +240,7 @@ func TestVerbs(t *testing.T) {
 		{"delete"}, {"scale"}, {"version"}, {"rollout", "status"}, {"rollout", "history"}, {"rollout", "undo"},
 		{"rollout", "restart"}, {"rollout", "pause"}, {"rollout", "resume"}, {"set", "image"}, {"cordon"},
 		{"uncordon"}, {"drain"}, {"taint"}, {"label"}, {"logs"}, {"exec"}, {"explain"},
-		{"create", "secret", "generic"}, {"create", "configmap"}, {"create", "job"}, {"create", "role"},
+		{"create", "secret", "generic"}, {"certificate", "approve"}, {"certificate", "deny"}, {"create", "configmap"}, {"create", "job"}, {"create", "role"},
 	} {
 		found, rest, err := cmd.Find(path)
 		if err != nil || len(rest) != 0 || found.Name() != path[len(path)-1] {
