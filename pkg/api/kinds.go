@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -99,7 +100,7 @@ type builtin struct {
 func (b builtin) resource() *Resource {
 	plural, _ := meta.UnsafeGuessKindToResource(b.gv.WithKind(b.kind))
 	subs := b.subs
-	if b.status != nil && !hasString(subs, "status") {
+	if b.status != nil && !slices.Contains(subs, "status") {
 		subs = append([]string{"status"}, subs...)
 	}
 	r := &Resource{
@@ -117,15 +118,6 @@ func (b builtin) resource() *Resource {
 		r.Subresources = append(r.Subresources, sub)
 	}
 	return r
-}
-
-func hasString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 var (

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"slices"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -111,12 +113,30 @@ func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
 	return r.GroupVersion().WithResource(r.Plural)
 }
 
+// strategyViews holds the views WithStrategy made.
+var strategyViews sync.Map // viewKey → *Resource
+
+type viewKey struct {
+	r  *Resource
+	st Strategy
+}
+
+// WithStrategy is r written through st: the same entry with another
+// strategy (a second version's requests on the storage entry, a
+// status-like subresource). Each view is made once, so it is the same
+// *Resource on every request (the server keys its field managers by it).
+func (r *Resource) WithStrategy(st Strategy) *Resource {
+	key := viewKey{r, st}
+	if v, ok := strategyViews.Load(key); ok {
+		return v.(*Resource)
+	}
+	view := *r
+	view.Strategy = st
+	v, _ := strategyViews.LoadOrStore(key, &view)
+	return v.(*Resource)
+}
+
 // HasSubresource tells whether r serves sub.
 func (r *Resource) HasSubresource(sub string) bool {
-	for _, s := range r.Subresources {
-		if s == sub {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(r.Subresources, sub)
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"sync"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -64,8 +63,6 @@ func init() {
 	resources = append(resources, servedVersions...)
 }
 
-var storedViews sync.Map // *Resource → *Resource
-
 // Stored is the entry the server works with for r's requests: r itself,
 // or for an entry with Storage a copy of the storage entry (its keys,
 // types and version) carrying r's Strategy.
@@ -73,13 +70,7 @@ func (r *Resource) Stored() *Resource {
 	if r.Storage == nil {
 		return r
 	}
-	if v, ok := storedViews.Load(r); ok {
-		return v.(*Resource)
-	}
-	view := *r.Storage
-	view.Strategy = r.Strategy
-	v, _ := storedViews.LoadOrStore(r, &view)
-	return v.(*Resource)
+	return r.Storage.WithStrategy(r.Strategy)
 }
 
 // ToStorage converts obj, of r's served version, to a new object of the

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 
 	"minik8s/pkg/storage"
 
@@ -323,27 +322,11 @@ func (p proxyResponder) Error(w http.ResponseWriter, req *http.Request, err erro
 	_, _ = w.Write(data)
 }
 
-// statusLikeViews are the resources as their status-like subresources
-// see them: the same entry with the subresource's strategy, made once.
-var statusLikeViews sync.Map // statusLikeKey → *api.Resource
-
-type statusLikeKey struct {
-	r   *api.Resource
-	sub string
-}
-
 // statusLike serves a subresource written like status through a strategy
 // of its own (certificatesigningrequests/approval): get, update, patch.
 func (s *Server) statusLike(k *call, sub string, st api.Strategy) {
-	key := statusLikeKey{k.r, sub}
-	v, ok := statusLikeViews.Load(key)
-	if !ok {
-		view := *k.r
-		view.Strategy = st
-		v, _ = statusLikeViews.LoadOrStore(key, &view)
-	}
 	one := *k
-	one.r = v.(*api.Resource)
+	one.r = k.r.WithStrategy(st)
 	switch k.info.Verb {
 	case "get":
 		s.get(&one)
