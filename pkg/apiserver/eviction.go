@@ -69,7 +69,7 @@ func (s *Server) evictPod(k *call, opts *metav1.DeleteOptions) (*metav1.Status, 
 	}
 	err := retry.OnError(evictionsRetry, shouldRetry, func() error {
 		var err error
-		if pod, err = s.loopback.core.Pods(k.ns).Get(ctx, k.name, metav1.GetOptions{}); err != nil {
+		if pod, err = s.storedPod(ctx, k); err != nil {
 			return err
 		}
 		if !ignoresPDB(pod) {
@@ -158,7 +158,7 @@ func (s *Server) evictPod(k *call, opts *metav1.DeleteOptions) (*metav1.Status, 
 func (s *Server) markAndDelete(ctx context.Context, k *call, opts *metav1.DeleteOptions) error {
 	if !isDryRun(opts) {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			pod, err := s.loopback.core.Pods(k.ns).Get(ctx, k.name, metav1.GetOptions{})
+			pod, err := s.storedPod(ctx, k)
 			if err != nil {
 				return err
 			}
@@ -196,6 +196,15 @@ func (s *Server) markAndDelete(ctx context.Context, k *call, opts *metav1.Delete
 	}
 	_, err := s.deleteObject(k, opts)
 	return err
+}
+
+// storedPod reads the pod of k from the store.
+func (s *Server) storedPod(ctx context.Context, k *call) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	if err := s.store.Get(ctx, k.key(), pod); err != nil {
+		return nil, storageError(k.r, k.name, err)
+	}
+	return pod, nil
 }
 
 // takeDisruption checks that pdb allows a disruption and records it:

@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,7 +191,7 @@ func TestSingleStackServices(t *testing.T) {
 				t.Fatalf("got %v, want 422 saying it is not configured", err)
 			}
 			st = err.(apierrors.APIStatus)
-			if fields := causeFields(st.Status()); !contains(fields, tt.field) {
+			if fields := causeFields(st.Status()); !slices.Contains(fields, tt.field) {
 				t.Fatalf("got fields %v, want %s", fields, tt.field)
 			}
 		})
@@ -209,15 +210,6 @@ func TestSingleStackServices(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestEphemeralContainersOnCreate: a Pod may not be created with
 // ephemeral containers (upstream's ValidatePodCreate).
 func TestEphemeralContainersOnCreate(t *testing.T) {
@@ -231,7 +223,7 @@ func TestEphemeralContainersOnCreate(t *testing.T) {
 		},
 	}
 	_, err := cs.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{})
-	if !apierrors.IsInvalid(err) || !contains(causeFields(err.(apierrors.APIStatus).Status()), "spec.ephemeralContainers") {
+	if !apierrors.IsInvalid(err) || !slices.Contains(causeFields(err.(apierrors.APIStatus).Status()), "spec.ephemeralContainers") {
 		t.Fatalf("got %v, want 422 on spec.ephemeralContainers", err)
 	}
 }

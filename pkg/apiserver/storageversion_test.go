@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,7 +270,7 @@ func TestEventsV1Invalid(t *testing.T) {
 			}
 			st := err.(apierrors.APIStatus).Status()
 			for _, f := range tt.want {
-				if !contains(causeFields(st), f) {
+				if !slices.Contains(causeFields(st), f) {
 					t.Errorf("causes %v lack %s", causeFields(st), f)
 				}
 			}
@@ -450,7 +451,7 @@ func TestHPAv1Invalid(t *testing.T) {
 			if !apierrors.IsInvalid(err) {
 				t.Fatalf("got %v, want 422", err)
 			}
-			if f := causeFields(err.(apierrors.APIStatus).Status()); !contains(f, tt.want) {
+			if f := causeFields(err.(apierrors.APIStatus).Status()); !slices.Contains(f, tt.want) {
 				t.Errorf("causes %v, want %s", f, tt.want)
 			}
 		})
