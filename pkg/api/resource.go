@@ -49,6 +49,10 @@ type Resource struct {
 	// same keys, stored in Storage's version, converted on each request,
 	// and Strategy works on objects of Storage's version (see Stored).
 	Storage *Resource
+
+	// CRD is set on custom resources: what the entry keeps of its
+	// CustomResourceDefinition.
+	CRD *CustomResourceInfo
 }
 
 // Strategy is what the API server asks of a resource on each write. obj is

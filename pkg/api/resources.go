@@ -164,28 +164,19 @@ var ownResources = []*Resource{
 	},
 }
 
-// Resources returns every served resource, in discovery order. The slice
-// is shared: do not modify it.
+// Resources returns every built-in resource, in discovery order. The
+// slice is shared: do not modify it.
 func Resources() []*Resource { return resources }
 
-// Lookup finds a resource by group, version and plural ("", "v1", "pods").
+// Lookup finds a built-in resource by group, version and plural ("",
+// "v1", "pods").
 func Lookup(group, version, plural string) (*Resource, bool) {
-	for _, r := range resources {
-		if r.Group == group && r.Version == version && r.Plural == plural {
-			return r, true
-		}
-	}
-	return nil, false
+	return (*Table)(nil).Lookup(group, version, plural)
 }
 
-// LookupKind finds a resource by its group/version/kind.
+// LookupKind finds a built-in resource by its group/version/kind.
 func LookupKind(gvk schema.GroupVersionKind) (*Resource, bool) {
-	for _, r := range resources {
-		if r.Group == gvk.Group && r.Version == gvk.Version && r.Kind == gvk.Kind {
-			return r, true
-		}
-	}
-	return nil, false
+	return (*Table)(nil).LookupKind(gvk)
 }
 
 // subresourceAPI is what discovery says of each subresource.

@@ -7,14 +7,18 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// ScaleOf reads the autoscaling/v1 Scale view of a kind with the scale
+// ScaleOf reads the autoscaling/v1 Scale view of an object of r with the scale
 // subresource: spec.replicas (unset counts as 1), status.replicas and the
 // selector, a LabelSelector or (ReplicationController) a label map.
-func ScaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+func (r *Resource) ScaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok && r.CRD != nil && r.CRD.Scale != nil {
+		return customScaleOf(r.CRD.Scale, u)
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
@@ -60,8 +64,12 @@ func ScaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 	}, nil
 }
 
-// SetReplicas sets spec.replicas of a kind ScaleOf reads.
-func SetReplicas(obj runtime.Object, n int32) error {
+// SetReplicas sets the replicas ScaleOf reads (spec.replicas, or a
+// custom resource's specReplicasPath).
+func (r *Resource) SetReplicas(obj runtime.Object, n int32) error {
+	if u, ok := obj.(*unstructured.Unstructured); ok && r.CRD != nil && r.CRD.Scale != nil {
+		return customSetReplicas(r.CRD.Scale, u, n)
+	}
 	spec := structField(obj, "Spec")
 	if !spec.IsValid() {
 		return fmt.Errorf("%T has no spec to scale", obj)

@@ -79,6 +79,9 @@ func (r *Resource) ToStorage(obj runtime.Object) (runtime.Object, error) {
 	if r.Storage == nil {
 		return obj, nil
 	}
+	if r.CRD != nil {
+		return ConvertCustom(obj, r.Storage)
+	}
 	return convertThroughInternal(obj, r.Storage)
 }
 
@@ -87,6 +90,9 @@ func (r *Resource) ToStorage(obj runtime.Object) (runtime.Object, error) {
 func (r *Resource) FromStorage(obj runtime.Object) (runtime.Object, error) {
 	if r.Storage == nil {
 		return obj, nil
+	}
+	if r.CRD != nil {
+		return ConvertCustom(obj, r)
 	}
 	return convertThroughInternal(obj, r)
 }
@@ -120,7 +126,7 @@ func convertThroughInternal(obj runtime.Object, to *Resource) (runtime.Object, e
 // conversions do; an error for a label the served version does not
 // support.
 func (r *Resource) ConvertFieldLabel(label, value string) (string, string, error) {
-	if r.Storage == nil {
+	if r.Storage == nil || r.CRD != nil {
 		return label, value, nil
 	}
 	return legacyscheme.Scheme.ConvertFieldLabel(r.GroupVersionKind(), label, value)

@@ -35,10 +35,10 @@ func wantsAggregated(c *gin.Context) bool {
 
 // aggregatedDiscovery serves /api (core) or /apis (the named groups) as
 // one APIGroupDiscoveryList, in table order.
-func aggregatedDiscovery(c *gin.Context, core bool) {
+func aggregatedDiscovery(c *gin.Context, resources []*api.Resource, core bool) {
 	list := &apidiscoveryv2.APIGroupDiscoveryList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: "apidiscovery.k8s.io/v2"}}
 	groupIdx := map[string]int{}
-	for _, r := range api.Resources() {
+	for _, r := range resources {
 		if (r.Group == "") != core {
 			continue
 		}

@@ -66,7 +66,18 @@ func (f *fieldManagers) get(r *api.Resource) (*managedfields.FieldManager, error
 			fieldpath.APIVersion(gvk.GroupVersion().String()): fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status"))),
 		}
 	}
-	fm, err := managedfields.NewDefaultFieldManager(typeConverter(), api.Scheme, strategyDefaulter{r}, api.Scheme, gvk, gvk.GroupVersion(), "", reset)
+	var tc managedfields.TypeConverter
+	var conv runtime.ObjectConvertor = api.Scheme
+	var creater runtime.ObjectCreater = api.Scheme
+	if r.CRD != nil {
+		// Custom resources: fields deduced from the objects (no OpenAPI
+		// models yet), converted and created as unstructured.
+		tc = managedfields.NewDeducedTypeConverter()
+		conv, creater = unstructuredConvertor{}, unstructuredCreater{}
+	} else {
+		tc = typeConverter()
+	}
+	fm, err := managedfields.NewDefaultFieldManager(tc, conv, strategyDefaulter{r}, creater, gvk, gvk.GroupVersion(), "", reset)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("field manager for %s: %w", gvk, err))
 	}
@@ -240,4 +251,44 @@ func gvkString(gvk schema.GroupVersionKind) string {
 		return "(no apiVersion and kind)"
 	}
 	return gvk.GroupVersion().String() + ", Kind=" + gvk.Kind
+}
+
+// unstructuredConvertor converts custom resources between versions as
+// the None conversion does: apiVersion only.
+type unstructuredConvertor struct{}
+
+func (unstructuredConvertor) Convert(in, out, _ any) error {
+	u, ok := in.(*unstructured.Unstructured)
+	o, ok2 := out.(*unstructured.Unstructured)
+	if !ok || !ok2 {
+		return fmt.Errorf("converting %T to %T: only custom resources", in, out)
+	}
+	o.Object = runtime.DeepCopyJSON(u.Object)
+	return nil
+}
+
+func (unstructuredConvertor) ConvertToVersion(in runtime.Object, gv runtime.GroupVersioner) (runtime.Object, error) {
+	u, ok := in.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("converting %T: only custom resources", in)
+	}
+	target, ok := gv.KindForGroupVersionKinds([]schema.GroupVersionKind{u.GroupVersionKind()})
+	if !ok {
+		return nil, fmt.Errorf("%s cannot be converted to %v", u.GroupVersionKind(), gv)
+	}
+	out := u.DeepCopy()
+	out.SetGroupVersionKind(target)
+	return out, nil
+}
+
+func (unstructuredConvertor) ConvertFieldLabel(_ schema.GroupVersionKind, label, value string) (string, string, error) {
+	return label, value, nil
+}
+
+type unstructuredCreater struct{}
+
+func (unstructuredCreater) New(gvk schema.GroupVersionKind) (runtime.Object, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u, nil
 }

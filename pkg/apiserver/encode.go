@@ -14,8 +14,10 @@ import (
 	"minik8s/pkg/storage"
 
 	"github.com/gin-gonic/gin"
+	schemaobjectmeta "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/objectmeta"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -69,6 +71,11 @@ func outputOf(c *gin.Context) output {
 // is application/vnd.kubernetes.protobuf with no "as=" (client-go's typed
 // clients send "application/vnd.kubernetes.protobuf,application/json").
 func wantsProtobuf(c *gin.Context) bool {
+	if r, ok := c.Get(ctxCustom); ok && r.(bool) {
+		// Custom resources have no protobuf form: JSON, as
+		// kube-apiserver answers them.
+		return false
+	}
 	for _, part := range strings.Split(c.GetHeader("Accept"), ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
@@ -88,8 +95,14 @@ func wantsProtobuf(c *gin.Context) bool {
 
 func partialMeta(obj runtime.Object) *metav1.PartialObjectMetadata {
 	pm := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
-	if o, ok := obj.(interface{ GetObjectMeta() metav1.Object }); ok {
+	switch o := obj.(type) {
+	case interface{ GetObjectMeta() metav1.Object }:
 		if om, ok := o.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			pm.ObjectMeta = *om
+		}
+	case *unstructured.Unstructured:
+		// A custom resource: its metadata read as ObjectMeta.
+		if om, _, err := schemaobjectmeta.GetObjectMeta(o.Object, true); err == nil && om != nil {
 			pm.ObjectMeta = *om
 		}
 	}
@@ -323,6 +336,17 @@ func (s *Server) decodeInto(c *gin.Context, data []byte, want schema.GroupVersio
 	if obj != into {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body decoded to %T, want %T", obj, into))
 	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		// A custom resource: pruned and normalized as its schema says;
+		// what was pruned is an unknown field.
+		unknown, err := s.coerceCustom(want, u)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request could not be decoded as %s: %v", want.Kind, err))
+		}
+		for _, p := range unknown {
+			strictErrs = append(strictErrs, fmt.Errorf("unknown field %q", p))
+		}
+	}
 	if err := fieldValidation(c, strictErrs, want, data, c.Request.Method == http.MethodPatch); err != nil {
 		return nil, err
 	}
@@ -359,4 +383,14 @@ func fieldValidation(c *gin.Context, errs []error, want schema.GroupVersionKind,
 
 func addWarning(c *gin.Context, msg string) {
 	c.Writer.Header().Add("Warning", "299 - "+strconv.Quote(msg))
+}
+
+// coerceCustom prunes and normalizes a decoded custom resource of kind
+// want (see api.CustomResourceInfo.Coerce).
+func (s *Server) coerceCustom(want schema.GroupVersionKind, u *unstructured.Unstructured) ([]string, error) {
+	r, ok := s.table().LookupKind(want)
+	if !ok || r.CRD == nil {
+		return nil, nil
+	}
+	return r.CRD.Coerce(u)
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	policyv1client "k8s.io/client-go/kubernetes/typed/policy/v1"
 	schedulingv1client "k8s.io/client-go/kubernetes/typed/scheduling/v1"
@@ -28,6 +29,8 @@ type loopback struct {
 	core       corev1client.CoreV1Interface
 	policy     policyv1client.PolicyV1Interface
 	scheduling schedulingv1client.SchedulingV1Interface
+	// dyn serves the custom resource definitions' controllers.
+	dyn dynamic.Interface
 
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
@@ -47,7 +50,11 @@ func newLoopback(addr string) (*loopback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
-	l := &loopback{core: core, policy: policy, scheduling: scheduling}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	l := &loopback{core: core, policy: policy, scheduling: scheduling, dyn: dyn}
 	l.limitRanges = cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return core.LimitRanges(metav1.NamespaceAll).List(ctx, opts)

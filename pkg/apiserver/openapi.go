@@ -39,7 +39,7 @@ func gvPath(group, version string) string {
 
 func (s *Server) openAPIRoot(c *gin.Context) {
 	paths := map[string]any{}
-	for _, r := range api.Resources() {
+	for _, r := range s.table().Resources() {
 		p := gvPath(r.Group, r.Version)
 		paths[p] = map[string]string{"serverRelativeURL": "/openapi/v3/" + p}
 	}
@@ -48,7 +48,7 @@ func (s *Server) openAPIRoot(c *gin.Context) {
 
 func (s *Server) openAPIGroupVersion(c *gin.Context, gv string) bool {
 	paths := map[string]any{}
-	for _, r := range api.Resources() {
+	for _, r := range s.table().Resources() {
 		if gvPath(r.Group, r.Version) != gv {
 			continue
 		}

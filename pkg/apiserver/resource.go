@@ -45,8 +45,8 @@ type call struct {
 	served *api.Resource
 }
 
-func (k *call) key() string    { return storage.Key(k.r.Plural, k.ns, k.name) }
-func (k *call) prefix() string { return storage.Prefix(k.r.Plural, k.ns) }
+func (k *call) key() string    { return storage.Key(k.r.StorageName(), k.ns, k.name) }
+func (k *call) prefix() string { return storage.Prefix(k.r.StorageName(), k.ns) }
 func (k *call) ctx() context.Context {
 	return k.c.Request.Context()
 }
@@ -81,12 +81,13 @@ func (s *Server) serveResource(c *gin.Context) {
 		writeError(c, notFoundPath(path))
 		return
 	}
-	r, ok := api.Lookup(info.APIGroup, info.APIVersion, info.Resource)
+	r, ok := s.table().Lookup(info.APIGroup, info.APIVersion, info.Resource)
 	if !ok {
 		writeError(c, notFoundPath(path))
 		return
 	}
 	c.Set(ctxVerb, info.Verb)
+	c.Set(ctxCustom, r.CRD != nil)
 	c.Set(ctxResource, info.Resource)
 	c.Set(ctxSubresource, info.Subresource)
 	k := &call{c: c, r: r.Stored(), info: info, name: info.Name}
@@ -116,6 +117,14 @@ func (s *Server) serveResource(c *gin.Context) {
 	case "create":
 		if k.name != "" {
 			writeError(c, apierrors.NewMethodNotSupported(k.gr(), "create on a named object"))
+			return
+		}
+		if r.CRD != nil && r.CRD.Terminating {
+			// As kube-apiserver: no new objects of a definition being
+			// deleted.
+			err := apierrors.NewMethodNotSupported(k.gr(), "create")
+			err.ErrStatus.Message = "create not allowed while custom resource definition is terminating"
+			writeError(c, err)
 			return
 		}
 		s.create(k)
@@ -342,7 +351,7 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 		return obj, nil
 	}
 	for attempt := 0; ; attempt++ {
-		k.raw, err = s.store.CreateJSON(k.ctx(), storage.Key(k.r.Plural, k.ns, m.GetName()), obj)
+		k.raw, err = s.store.CreateJSON(k.ctx(), storage.Key(k.r.StorageName(), k.ns, m.GetName()), obj)
 		if err != nil && generated && attempt < 8 && apierrors.IsAlreadyExists(storageError(k.wire(), m.GetName(), err)) {
 			m.SetName(m.GetGenerateName() + rand.String(5))
 			continue

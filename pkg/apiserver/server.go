@@ -40,6 +40,8 @@ type Server struct {
 	loopback *loopback
 	// namespaces caches the namespaces for the create-time check.
 	namespaces *nsCache
+	// crds serves the custom resources.
+	crds *crds
 	// fields are the server-side apply field managers, per resource.
 	fields fieldManagers
 	infos  *request.RequestInfoFactory
@@ -121,11 +123,18 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	}
 	s.namespaces = newNSCache()
 	go s.namespaces.run(runCtx, s.store)
+	s.crds = newCRDs(s, s.loopback.dyn)
 	bctx, bcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer bcancel()
 	if err := s.alloc.rebuild(bctx, s.store); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("rebuilding service allocations: %w", err)
+	}
+	// The custom resources of established definitions are served from the
+	// first request on.
+	if _, err := s.crds.sync(bctx, false); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reading the custom resource definitions: %w", err)
 	}
 	s.engine = s.routes()
 	for _, l := range s.listeners {
@@ -142,6 +151,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
 	s.loopback.start(runCtx)
+	go s.crds.run(runCtx)
 	if s.etcd != nil {
 		go func() {
 			select {

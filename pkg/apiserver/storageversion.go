@@ -23,6 +23,9 @@ import (
 // stored through another entry.
 const ctxServed = "minik8s.served"
 
+// ctxCustom is true for requests on custom resources.
+const ctxCustom = "minik8s.custom"
+
 func servedOf(c *gin.Context) *api.Resource {
 	if c == nil || c.Keys == nil {
 		return nil

@@ -66,7 +66,7 @@ func (s *Server) getScale(k *call) {
 		writeError(k.c, storageError(k.r, k.name, err))
 		return
 	}
-	sc, err := api.ScaleOf(obj)
+	sc, err := k.r.ScaleOf(obj)
 	if err != nil {
 		writeError(k.c, apierrors.NewInternalError(err))
 		return
@@ -99,7 +99,7 @@ func (s *Server) updateScale(k *call, isPatch bool) {
 		return
 	}
 	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
-		curScale, err := api.ScaleOf(cur)
+		curScale, err := k.r.ScaleOf(cur)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
@@ -122,7 +122,7 @@ func (s *Server) updateScale(k *call, isPatch bool) {
 			return nil, apierrors.NewInvalid(schema.GroupKind{Group: "autoscaling", Kind: "Scale"}, k.name, field.ErrorList{field.Invalid(field.NewPath("spec", "replicas"), sc.Spec.Replicas, "must be greater than or equal to 0")})
 		}
 		upd := cur.DeepCopyObject()
-		if err := api.SetReplicas(upd, sc.Spec.Replicas); err != nil {
+		if err := k.r.SetReplicas(upd, sc.Spec.Replicas); err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
 		if sc.ResourceVersion != "" {
@@ -136,7 +136,7 @@ func (s *Server) updateScale(k *call, isPatch bool) {
 		writeError(k.c, err)
 		return
 	}
-	sc, err := api.ScaleOf(out)
+	sc, err := k.r.ScaleOf(out)
 	if err != nil {
 		writeError(k.c, apierrors.NewInternalError(err))
 		return

@@ -1,0 +1,476 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
+	apiextensionsinternal "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	schemaobjectmeta "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/objectmeta"
+	structuralpruning "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
+	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	"k8s.io/apiextensions-apiserver/pkg/registry/customresource"
+	"k8s.io/apiextensions-apiserver/pkg/registry/customresource/tableconvertor"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/warning"
+)
+
+// Custom resources: the entries of Established CustomResourceDefinitions,
+// made from the definition (SetCustomResources) and served like the
+// others. Objects are *unstructured.Unstructured; the rules are
+// apiextensions-apiserver's: structural pruning and defaulting on decode,
+// its custom resource strategy (schema and CEL validation, status and
+// scale), its table convertor for additionalPrinterColumns.
+
+// Table is the built-in resources followed by a set of custom ones: what
+// one server serves (each server keeps its own, made from the
+// definitions in its etcd).
+type Table struct{ all []*Resource }
+
+// NewTable is the built-in table plus custom.
+func NewTable(custom []*Resource) *Table {
+	return &Table{all: append(slices.Clip(resources), custom...)}
+}
+
+// Resources returns every resource of t, in discovery order; nil t is
+// the built-in table. The slice is shared: do not modify it.
+func (t *Table) Resources() []*Resource {
+	if t == nil {
+		return resources
+	}
+	return t.all
+}
+
+// Lookup finds a resource of t by group, version and plural.
+func (t *Table) Lookup(group, version, plural string) (*Resource, bool) {
+	for _, r := range t.Resources() {
+		if r.Group == group && r.Version == version && r.Plural == plural {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// LookupKind finds a resource of t by its group/version/kind.
+func (t *Table) LookupKind(gvk schema.GroupVersionKind) (*Resource, bool) {
+	for _, r := range t.Resources() {
+		if r.Group == gvk.Group && r.Version == gvk.Version && r.Kind == gvk.Kind {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// Custom tells whether r is a custom resource.
+func (r *Resource) Custom() bool { return r.CRD != nil }
+
+// StorageName is the resource's segment of the storage keys: the plural
+// of a built-in kind, group/plural for a custom resource (as
+// kube-apiserver keys them), so that two groups' "certificates" do not
+// share keys.
+func (r *Resource) StorageName() string {
+	if r.CRD != nil {
+		return r.Group + "/" + r.Plural
+	}
+	return r.Plural
+}
+
+// CustomResources makes the entries of crd's served versions, the
+// storage version's first; the other versions are converted to it (the
+// None conversion strategy: only apiVersion changes). A definition whose
+// schema cannot be served is an error, as in kube-apiserver.
+func CustomResources(crd *apiextensionsv1.CustomResourceDefinition) ([]*Resource, error) {
+	storageVersion, err := apihelpers.GetCRDStorageVersion(crd)
+	if err != nil {
+		return nil, err
+	}
+	var stored *Resource
+	var others []*Resource
+	for _, v := range crd.Spec.Versions {
+		if !v.Served && !v.Storage {
+			continue
+		}
+		r, err := customResource(crd, v)
+		if err != nil {
+			return nil, fmt.Errorf("serving %s version %s: %w", crd.Name, v.Name, err)
+		}
+		if v.Name == storageVersion {
+			stored = r
+			continue
+		}
+		others = append(others, r)
+	}
+	if stored == nil {
+		return nil, fmt.Errorf("serving %s: no storage version", crd.Name)
+	}
+	var out []*Resource
+	if crd.Spec.Versions[slices.IndexFunc(crd.Spec.Versions, func(v apiextensionsv1.CustomResourceDefinitionVersion) bool { return v.Name == storageVersion })].Served {
+		out = append(out, stored)
+	}
+	for _, r := range others {
+		if !apihelpers.HasServedCRDVersion(crd, r.Version) {
+			continue
+		}
+		r.Storage = stored
+		out = append(out, r)
+	}
+	// Discovery lists versions by Kubernetes' version priority (v2 before
+	// v1beta1), and the first one is the group's preferred version.
+	slices.SortStableFunc(out, func(a, b *Resource) int {
+		return -versionCompare(a.Version, b.Version)
+	})
+	return out, nil
+}
+
+func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensionsv1.CustomResourceDefinitionVersion) (*Resource, error) {
+	names := crd.Status.AcceptedNames
+	gvk := schema.GroupVersionKind{Group: crd.Spec.Group, Version: v.Name, Kind: names.Kind}
+	listGVK := gvk.GroupVersion().WithKind(names.ListKind)
+	namespaced := crd.Spec.Scope == apiextensionsv1.NamespaceScoped
+
+	validation, err := apihelpers.GetSchemaForVersion(crd, v.Name)
+	if err != nil {
+		return nil, err
+	}
+	var internalSchema *apiextensionsinternal.JSONSchemaProps
+	var structural *structuralschema.Structural
+	if validation != nil && validation.OpenAPIV3Schema != nil {
+		in := &apiextensionsinternal.CustomResourceValidation{}
+		if err := apiextensionsv1.Convert_v1_CustomResourceValidation_To_apiextensions_CustomResourceValidation(validation, in, nil); err != nil {
+			return nil, err
+		}
+		internalSchema = in.OpenAPIV3Schema
+		s, err := structuralschema.NewStructural(internalSchema)
+		if err != nil && !crd.Spec.PreserveUnknownFields {
+			return nil, fmt.Errorf("the schema is not structural: %w", err)
+		}
+		if s != nil {
+			s = s.DeepCopy()
+			if err := structuraldefaulting.PruneDefaults(s); err != nil {
+				return nil, err
+			}
+		}
+		structural = s
+	}
+	validator, _, err := apiservervalidation.NewSchemaValidator(internalSchema)
+	if err != nil {
+		return nil, err
+	}
+
+	subresources, err := apihelpers.GetSubresourcesForVersion(crd, v.Name)
+	if err != nil {
+		return nil, err
+	}
+	var subs []string
+	var statusSpec *apiextensionsinternal.CustomResourceSubresourceStatus
+	var statusValidator apiservervalidation.SchemaValidator
+	var scaleSpec *apiextensionsinternal.CustomResourceSubresourceScale
+	if subresources != nil && subresources.Status != nil {
+		subs = append(subs, "status")
+		statusSpec = &apiextensionsinternal.CustomResourceSubresourceStatus{}
+		if internalSchema != nil {
+			if st, ok := internalSchema.Properties["status"]; ok {
+				if statusValidator, _, err = apiservervalidation.NewSchemaValidator(&st); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if subresources != nil && subresources.Scale != nil {
+		subs = append(subs, "scale")
+		scaleSpec = &apiextensionsinternal.CustomResourceSubresourceScale{}
+		if err := apiextensionsv1.Convert_v1_CustomResourceSubresourceScale_To_apiextensions_CustomResourceSubresourceScale(subresources.Scale, scaleSpec, nil); err != nil {
+			return nil, err
+		}
+	}
+
+	columns := v.AdditionalPrinterColumns
+	if len(columns) == 0 {
+		columns = []apiextensionsv1.CustomResourceColumnDefinition{{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"}}
+	}
+	table, err := tableconvertor.New(columns)
+	if err != nil {
+		// As kube-apiserver: an invalid printer specification falls back to
+		// the default columns.
+		table = rest.NewDefaultTableConvertor(schema.GroupResource{Group: crd.Spec.Group, Resource: names.Plural})
+	}
+
+	st := customresource.NewStrategy(unstructuredTyper{}, namespaced, gvk, validator, statusValidator, structural, statusSpec, scaleSpec, v.SelectableFields)
+	cs := &crStrategy{
+		gvk:        gvk,
+		namespaced: namespaced,
+		structural: structural,
+		preserve:   crd.Spec.PreserveUnknownFields,
+		main:       st,
+		table:      table,
+	}
+	if statusSpec != nil {
+		cs.status = customresource.NewStatusStrategy(st)
+	}
+	cs.selectable = sets.New("metadata.name")
+	if namespaced {
+		cs.selectable.Insert("metadata.namespace")
+	}
+	for _, f := range v.SelectableFields {
+		cs.selectable.Insert(f.JSONPath[1:])
+	}
+	verbs := verbsAll
+	return &Resource{
+		Group: crd.Spec.Group, Version: v.Name, Kind: names.Kind, ListKind: names.ListKind,
+		Plural: names.Plural, Singular: names.Singular, ShortNames: names.ShortNames, Categories: names.Categories,
+		Namespaced: namespaced, Subresources: subs, Verbs: verbs,
+		New: func() runtime.Object {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			return u
+		},
+		NewList: func() runtime.Object {
+			l := &unstructured.UnstructuredList{}
+			l.SetGroupVersionKind(listGVK)
+			return l
+		},
+		Strategy: cs,
+		CRD:      &CustomResourceInfo{UID: string(crd.UID), Name: crd.Name, Generation: crd.Generation, Scale: scaleOf(subresources), Coerce: cs.coerce},
+	}, nil
+}
+
+// CustomResourceInfo is what a custom resource's entry keeps of its
+// definition.
+type CustomResourceInfo struct {
+	UID, Name  string
+	Generation int64
+	// Scale is the scale subresource's paths, nil without one.
+	Scale *apiextensionsv1.CustomResourceSubresourceScale
+	// Coerce prunes what the schema does not know and normalizes
+	// metadata of a decoded object, as kube-apiserver's decoder does; it
+	// returns the pruned paths ("spec.foo"), which are unknown fields for
+	// fieldValidation.
+	Coerce func(obj runtime.Object) ([]string, error)
+	// Terminating: the definition is being deleted; new objects are
+	// refused.
+	Terminating bool
+}
+
+// unstructuredTyper gives an unstructured object's own kind, as
+// apiextensions-apiserver's unstructuredObjectTyper does.
+type unstructuredTyper struct{}
+
+func (unstructuredTyper) ObjectKinds(obj runtime.Object) ([]schema.GroupVersionKind, bool, error) {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if gvk.Kind == "" {
+		return nil, false, fmt.Errorf("object has no kind")
+	}
+	return []schema.GroupVersionKind{gvk}, false, nil
+}
+
+func (unstructuredTyper) Recognizes(schema.GroupVersionKind) bool { return false }
+
+// crStrategy adapts apiextensions-apiserver's custom resource strategy
+// to ours.
+type crStrategy struct {
+	gvk        schema.GroupVersionKind
+	namespaced bool
+	structural *structuralschema.Structural
+	preserve   bool
+	main       upstreamStrategy
+	status     rest.RESTUpdateStrategy
+	table      rest.TableConvertor
+	selectable sets.Set[string]
+}
+
+var _ Strategy = (*crStrategy)(nil)
+
+// coerce does what kube-apiserver's unstructuredSchemaCoercer does on
+// decode: metadata read as ObjectMeta (unknown metadata fields dropped),
+// unknown fields pruned, nulls without defaults removed, embedded
+// ObjectMeta normalized.
+func (s *crStrategy) coerce(obj runtime.Object) ([]string, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, nil
+	}
+	kind, apiVersion := u.GetKind(), u.GetAPIVersion()
+	om, found, unknown, err := schemaobjectmeta.GetObjectMetaWithOptions(u.Object, schemaobjectmeta.ObjectMetaOptions{ReturnUnknownFieldPaths: true})
+	if err != nil {
+		return nil, err
+	}
+	if !s.preserve {
+		unknown = append(unknown, structuralpruning.PruneWithOptions(u.Object, s.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})...)
+		structuraldefaulting.PruneNonNullableNullsWithoutDefaults(u.Object, s.structural)
+	}
+	if s.structural != nil {
+		ferr, paths := schemaobjectmeta.CoerceWithOptions(nil, u.Object, s.structural, false, schemaobjectmeta.CoerceOptions{ReturnUnknownFieldPaths: true})
+		if ferr != nil {
+			return nil, ferr
+		}
+		unknown = append(unknown, paths...)
+	}
+	u.SetKind(kind)
+	u.SetAPIVersion(apiVersion)
+	if found {
+		if err := schemaobjectmeta.SetObjectMeta(u.Object, om); err != nil {
+			return nil, err
+		}
+	}
+	return unknown, nil
+}
+
+func (s *crStrategy) Default(obj runtime.Object) {
+	if u, ok := obj.(*unstructured.Unstructured); ok && s.structural != nil {
+		structuraldefaulting.Default(u.Object, s.structural)
+	}
+}
+
+func (s *crStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
+	s.main.PrepareForCreate(ctx, obj)
+	s.main.Canonicalize(obj)
+}
+
+func (s *crStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
+	m, oldm, old, ok := beginUpdate(obj, old)
+	if !ok {
+		return
+	}
+	m.SetGeneration(oldm.GetGeneration())
+	s.main.PrepareForUpdate(ctx, obj, old)
+	s.main.Canonicalize(obj)
+}
+
+func (s *crStrategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
+	m, oldm, old, ok := beginUpdate(obj, old)
+	if !ok {
+		return
+	}
+	m.SetGeneration(oldm.GetGeneration())
+	if s.status != nil {
+		s.status.PrepareForUpdate(ctx, obj, old)
+	}
+}
+
+func (s *crStrategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
+	errs := rest.ValidateCreate(ctx, obj, s.main)
+	if len(errs) == 0 {
+		for _, w := range s.main.WarningsOnCreate(ctx, obj) {
+			warning.AddWarning(ctx, "", w)
+		}
+	}
+	return errs
+}
+
+func (s *crStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	errs := rest.ValidateUpdate(ctx, obj, old, s.main)
+	if len(errs) == 0 {
+		for _, w := range s.main.WarningsOnUpdate(ctx, obj, old) {
+			warning.AddWarning(ctx, "", w)
+		}
+	}
+	return errs
+}
+
+func (s *crStrategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	if s.status == nil {
+		return nil
+	}
+	return rest.ValidateUpdate(ctx, obj, old, s.status)
+}
+
+func (s *crStrategy) Attrs(obj runtime.Object) (labels.Set, fields.Set, error) {
+	return s.main.(interface {
+		GetAttrs(runtime.Object) (labels.Set, fields.Set, error)
+	}).GetAttrs(obj)
+}
+
+func (s *crStrategy) FieldLabelSupported(label string) bool { return s.selectable.Has(label) }
+
+func (s *crStrategy) BeforeDelete(runtime.Object, *metav1.DeleteOptions, metav1.Time) (mark, done bool) {
+	return false, false
+}
+
+func (s *crStrategy) Finalizing(runtime.Object) bool { return false }
+
+func (s *crStrategy) Table(objs []runtime.Object, opts TableOptions) (*metav1.Table, error) {
+	list := &unstructured.UnstructuredList{}
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return nil, fmt.Errorf("custom resource table: got %T", o)
+		}
+		list.Items = append(list.Items, *u)
+	}
+	return s.table.ConvertToTable(context.Background(), list, &metav1.TableOptions{NoHeaders: opts.NoHeaders})
+}
+
+// ConvertCustom converts a custom resource to another version of its
+// kind: kube-apiserver's None conversion, which sets apiVersion only.
+func ConvertCustom(obj runtime.Object, to *Resource) (runtime.Object, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("converting a custom resource: got %T", obj)
+	}
+	out := u.DeepCopy()
+	out.SetAPIVersion(to.GroupVersion().String())
+	return out, nil
+}
+
+// versionCompare orders Kubernetes API versions as discovery does (GA >
+// beta > alpha, higher numbers first): >0 when a has the higher priority.
+func versionCompare(a, b string) int { return version.CompareKubeAwareVersionStrings(a, b) }
+
+func scaleOf(s *apiextensionsv1.CustomResourceSubresources) *apiextensionsv1.CustomResourceSubresourceScale {
+	if s == nil {
+		return nil
+	}
+	return s.Scale
+}
+
+func jsonPath(p string) []string { return strings.Split(strings.TrimPrefix(p, "."), ".") }
+
+// customScaleOf is apiextensions-apiserver's scaleFromCustomResource:
+// the replicas at the definition's paths (0 when absent) and the label
+// selector string at labelSelectorPath.
+func customScaleOf(sc *apiextensionsv1.CustomResourceSubresourceScale, u *unstructured.Unstructured) (*autoscalingv1.Scale, error) {
+	spec, _, err := unstructured.NestedInt64(u.Object, jsonPath(sc.SpecReplicasPath)...)
+	if err != nil {
+		return nil, err
+	}
+	var status int64
+	if sc.StatusReplicasPath != "" {
+		if status, _, err = unstructured.NestedInt64(u.Object, jsonPath(sc.StatusReplicasPath)...); err != nil {
+			return nil, err
+		}
+	}
+	var selector string
+	if sc.LabelSelectorPath != nil && *sc.LabelSelectorPath != "" {
+		if selector, _, err = unstructured.NestedString(u.Object, jsonPath(*sc.LabelSelectorPath)...); err != nil {
+			return nil, err
+		}
+	}
+	return &autoscalingv1.Scale{
+		TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v1", Kind: "Scale"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(),
+			ResourceVersion: u.GetResourceVersion(), CreationTimestamp: u.GetCreationTimestamp(),
+		},
+		Spec:   autoscalingv1.ScaleSpec{Replicas: int32(spec)},
+		Status: autoscalingv1.ScaleStatus{Replicas: int32(status), Selector: selector},
+	}, nil
+}
+
+func customSetReplicas(sc *apiextensionsv1.CustomResourceSubresourceScale, u *unstructured.Unstructured, n int32) error {
+	return unstructured.SetNestedField(u.Object, int64(n), jsonPath(sc.SpecReplicasPath)...)
+}
