@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
@@ -15,6 +17,7 @@ import (
 	schemaobjectmeta "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/objectmeta"
 	structuralpruning "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	"k8s.io/apiextensions-apiserver/pkg/controller/openapi/builder"
 	"k8s.io/apiextensions-apiserver/pkg/registry/customresource"
 	"k8s.io/apiextensions-apiserver/pkg/registry/customresource/tableconvertor"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,6 +98,7 @@ func (r *Resource) StorageName() string {
 // None conversion strategy: only apiVersion changes). A definition whose
 // schema cannot be served is an error, as in kube-apiserver.
 func CustomResources(crd *apiextensionsv1.CustomResourceDefinition) ([]*Resource, error) {
+	crd = crd.DeepCopy() // the entries keep it
 	storageVersion, err := apihelpers.GetCRDStorageVersion(crd)
 	if err != nil {
 		return nil, err
@@ -245,7 +249,16 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 			return l
 		},
 		Strategy: cs,
-		CRD:      &CustomResourceInfo{UID: string(crd.UID), Name: crd.Name, Generation: crd.Generation, Scale: scaleOf(subresources), Coerce: cs.coerce},
+		CRD: &CustomResourceInfo{
+			UID: string(crd.UID), Name: crd.Name, Generation: crd.Generation, Scale: scaleOf(subresources), Coerce: cs.coerce,
+			OpenAPI: sync.OnceValues(func() ([]byte, error) {
+				doc, err := builder.BuildOpenAPIV3(crd, v.Name, builder.Options{})
+				if err != nil {
+					return nil, err
+				}
+				return json.Marshal(doc)
+			}),
+		},
 	}, nil
 }
 
@@ -264,6 +277,10 @@ type CustomResourceInfo struct {
 	// Terminating: the definition is being deleted; new objects are
 	// refused.
 	Terminating bool
+	// OpenAPI is the version's OpenAPI v3 document as kube-apiserver
+	// builds it (paths, the schema, ObjectMeta and the rest it refers
+	// to), made on first use.
+	OpenAPI func() ([]byte, error)
 }
 
 // unstructuredTyper gives an unstructured object's own kind, as

@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"fmt"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsapply "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
 	"net/http"
 	"strings"
 	"sync"
@@ -40,6 +42,12 @@ var typeConverter = sync.OnceValue(func() managedfields.TypeConverter {
 	return applyconfigurations.NewTypeConverter(api.Scheme)
 })
 
+// crdTypeConverter knows the CustomResourceDefinition's schema, which
+// apiextensions-apiserver's client ships.
+var crdTypeConverter = sync.OnceValue(func() managedfields.TypeConverter {
+	return apiextensionsapply.NewTypeConverter(api.Scheme)
+})
+
 // fieldManagers holds one FieldManager per resource, made on first use.
 type fieldManagers struct {
 	mu sync.Mutex
@@ -74,6 +82,8 @@ func (f *fieldManagers) get(r *api.Resource) (*managedfields.FieldManager, error
 		// models yet), converted and created as unstructured.
 		tc = managedfields.NewDeducedTypeConverter()
 		conv, creater = unstructuredConvertor{}, unstructuredCreater{}
+	} else if r.Group == apiextensionsv1.GroupName {
+		tc = crdTypeConverter()
 	} else {
 		tc = typeConverter()
 	}

@@ -230,3 +230,47 @@ func getTable(t *testing.T, s *apiservertest.Server, path string) metav1.Table {
 	}
 	return table
 }
+
+// TestCustomResourceOpenAPIAndApply: a custom resource's group/version
+// has its OpenAPI v3 document (kubectl explain reads it) and both the
+// definition and its objects take server-side apply.
+func TestCustomResourceOpenAPIAndApply(t *testing.T) {
+	s := apiservertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ext := apiextensionsclient.NewForConfigOrDie(s.Config)
+	crd := widgetCRD()
+	crd.TypeMeta = metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"}
+	body, _ := json.Marshal(crd)
+	if r := do(t, s, "PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com?fieldManager=test", "application/apply-patch+yaml", body); r.code != 201 {
+		t.Fatalf("applying the CRD: got %d %s", r.code, r.body)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "widgets.example.com", metav1.GetOptions{})
+		return err == nil && established(got), nil
+	}); err != nil {
+		t.Fatal("the CRD is not Established")
+	}
+	r := do(t, s, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/w?fieldManager=test", "application/apply-patch+yaml",
+		[]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":3}}`))
+	if r.code != 201 || !strings.Contains(string(r.body), `"manager":"test"`) || !strings.Contains(string(r.body), `"color":"blue"`) {
+		t.Fatalf("applying a widget: got %d %s", r.code, r.body)
+	}
+	r = do(t, s, "GET", "/openapi/v3/apis/example.com/v1", "", nil)
+	var doc struct {
+		Components struct {
+			Schemas map[string]json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil || r.code != 200 {
+		t.Fatalf("openapi: got %d %v", r.code, err)
+	}
+	for _, name := range []string{"com.example.v1.Widget", "com.example.v1.WidgetList", "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"} {
+		if _, ok := doc.Components.Schemas[name]; !ok {
+			t.Errorf("openapi: no schema %s", name)
+		}
+	}
+	if !strings.Contains(string(doc.Components.Schemas["com.example.v1.Widget"]), `"x-kubernetes-group-version-kind"`) {
+		t.Errorf("openapi: the Widget schema has no group-version-kind: %s", doc.Components.Schemas["com.example.v1.Widget"])
+	}
+}

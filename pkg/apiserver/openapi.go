@@ -47,6 +47,9 @@ func (s *Server) openAPIRoot(c *gin.Context) {
 }
 
 func (s *Server) openAPIGroupVersion(c *gin.Context, gv string) bool {
+	if s.customOpenAPI(c, gv) {
+		return true
+	}
 	paths := map[string]any{}
 	for _, r := range s.table().Resources() {
 		if gvPath(r.Group, r.Version) != gv {
@@ -146,4 +149,55 @@ func (s *Server) serveOpenAPI(c *gin.Context, path string) bool {
 		return s.openAPIGroupVersion(c, strings.Trim(strings.TrimPrefix(path, "/openapi/v3/"), "/"))
 	}
 	return false
+}
+
+// customOpenAPI serves the document of a custom resources' group/version:
+// each definition's, as kube-apiserver builds it, merged. It reports
+// false when gv has no custom resources.
+func (s *Server) customOpenAPI(c *gin.Context, gv string) bool {
+	var doc map[string]any
+	for _, r := range s.table().Resources() {
+		if r.CRD == nil || gvPath(r.Group, r.Version) != gv {
+			continue
+		}
+		data, err := r.CRD.OpenAPI()
+		if err != nil {
+			writeError(c, apierrors.NewInternalError(fmt.Errorf("the OpenAPI of %s: %w", r.GroupVersionResource(), err)))
+			return true
+		}
+		var one map[string]any
+		if err := json.Unmarshal(data, &one); err != nil {
+			writeError(c, apierrors.NewInternalError(err))
+			return true
+		}
+		if doc == nil {
+			doc = one
+			continue
+		}
+		mergeInto(doc, one, "paths")
+		if comps, ok := one["components"].(map[string]any); ok {
+			if dc, ok := doc["components"].(map[string]any); ok {
+				mergeInto(dc, comps, "schemas")
+			}
+		}
+	}
+	if doc == nil {
+		return false
+	}
+	writeJSON(c, http.StatusOK, doc)
+	return true
+}
+
+// mergeInto adds src[key]'s entries to dst[key] (both JSON objects).
+func mergeInto(dst, src map[string]any, key string) {
+	d, ok := dst[key].(map[string]any)
+	if !ok {
+		d = map[string]any{}
+		dst[key] = d
+	}
+	if s, ok := src[key].(map[string]any); ok {
+		for k, v := range s {
+			d[k] = v
+		}
+	}
 }
