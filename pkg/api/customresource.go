@@ -347,6 +347,27 @@ func (s *crStrategy) coerce(obj runtime.Object) ([]string, error) {
 	return unknown, nil
 }
 
+// served runs f with objs in s's version: an entry of a non-storage
+// version gets objects of the storage version (the server converts
+// first), and the None conversion between them is the apiVersion.
+func (s *crStrategy) served(f func(), objs ...runtime.Object) {
+	want := s.gvk.GroupVersion().String()
+	var restore []func()
+	for _, o := range objs {
+		if u, ok := o.(*unstructured.Unstructured); ok && u.GetAPIVersion() != want {
+			was := u.GetAPIVersion()
+			u.SetAPIVersion(want)
+			restore = append(restore, func() { u.SetAPIVersion(was) })
+		}
+	}
+	defer func() {
+		for _, r := range restore {
+			r()
+		}
+	}()
+	f()
+}
+
 func (s *crStrategy) Default(obj runtime.Object) {
 	if u, ok := obj.(*unstructured.Unstructured); ok && s.structural != nil {
 		structuraldefaulting.Default(u.Object, s.structural)
@@ -354,8 +375,10 @@ func (s *crStrategy) Default(obj runtime.Object) {
 }
 
 func (s *crStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
-	s.main.PrepareForCreate(ctx, obj)
-	s.main.Canonicalize(obj)
+	s.served(func() {
+		s.main.PrepareForCreate(ctx, obj)
+		s.main.Canonicalize(obj)
+	}, obj)
 }
 
 func (s *crStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
@@ -364,8 +387,10 @@ func (s *crStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Obje
 		return
 	}
 	m.SetGeneration(oldm.GetGeneration())
-	s.main.PrepareForUpdate(ctx, obj, old)
-	s.main.Canonicalize(obj)
+	s.served(func() {
+		s.main.PrepareForUpdate(ctx, obj, old)
+		s.main.Canonicalize(obj)
+	}, obj, old)
 }
 
 func (s *crStrategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
@@ -375,27 +400,31 @@ func (s *crStrategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtim
 	}
 	m.SetGeneration(oldm.GetGeneration())
 	if s.status != nil {
-		s.status.PrepareForUpdate(ctx, obj, old)
+		s.served(func() { s.status.PrepareForUpdate(ctx, obj, old) }, obj, old)
 	}
 }
 
-func (s *crStrategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
-	errs := rest.ValidateCreate(ctx, obj, s.main)
-	if len(errs) == 0 {
-		for _, w := range s.main.WarningsOnCreate(ctx, obj) {
-			warning.AddWarning(ctx, "", w)
+func (s *crStrategy) Validate(ctx context.Context, obj runtime.Object) (errs field.ErrorList) {
+	s.served(func() {
+		errs = rest.ValidateCreate(ctx, obj, s.main)
+		if len(errs) == 0 {
+			for _, w := range s.main.WarningsOnCreate(ctx, obj) {
+				warning.AddWarning(ctx, "", w)
+			}
 		}
-	}
+	}, obj)
 	return errs
 }
 
-func (s *crStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
-	errs := rest.ValidateUpdate(ctx, obj, old, s.main)
-	if len(errs) == 0 {
-		for _, w := range s.main.WarningsOnUpdate(ctx, obj, old) {
-			warning.AddWarning(ctx, "", w)
+func (s *crStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) (errs field.ErrorList) {
+	s.served(func() {
+		errs = rest.ValidateUpdate(ctx, obj, old, s.main)
+		if len(errs) == 0 {
+			for _, w := range s.main.WarningsOnUpdate(ctx, obj, old) {
+				warning.AddWarning(ctx, "", w)
+			}
 		}
-	}
+	}, obj, old)
 	return errs
 }
 
@@ -403,7 +432,9 @@ func (s *crStrategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.
 	if s.status == nil {
 		return nil
 	}
-	return rest.ValidateUpdate(ctx, obj, old, s.status)
+	var errs field.ErrorList
+	s.served(func() { errs = rest.ValidateUpdate(ctx, obj, old, s.status) }, obj, old)
+	return errs
 }
 
 func (s *crStrategy) Attrs(obj runtime.Object) (labels.Set, fields.Set, error) {

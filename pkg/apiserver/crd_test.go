@@ -274,3 +274,43 @@ func TestCustomResourceOpenAPIAndApply(t *testing.T) {
 		t.Errorf("openapi: the Widget schema has no group-version-kind: %s", doc.Components.Schemas["com.example.v1.Widget"])
 	}
 }
+
+// TestCustomResourceVersions: a definition with two served versions
+// stores in its storage version and answers each request in the version
+// asked for (the None conversion); discovery prefers the higher version.
+func TestCustomResourceVersions(t *testing.T) {
+	s := apiservertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ext := apiextensionsclient.NewForConfigOrDie(s.Config)
+	dyn := dynamic.NewForConfigOrDie(s.Config)
+	crd := widgetCRD()
+	beta := crd.Spec.Versions[0]
+	beta.Name, beta.Storage = "v1beta1", false
+	crd.Spec.Versions = append([]apiextensionsv1.CustomResourceDefinitionVersion{beta}, crd.Spec.Versions...)
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	betaGVR := widgetGVR.GroupVersion().WithResource("widgets")
+	betaGVR.Version = "v1beta1"
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := dyn.Resource(betaGVR).Namespace("default").List(ctx, metav1.ListOptions{})
+		return err == nil, nil
+	}); err != nil {
+		t.Fatal("v1beta1 is not served")
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "example.com/v1beta1", "kind": "Widget", "metadata": map[string]any{"name": "old"}, "spec": map[string]any{"size": int64(1)}}}
+	got, err := dyn.Resource(betaGVR).Namespace("default").Create(ctx, u, metav1.CreateOptions{})
+	if err != nil || got.GetAPIVersion() != "example.com/v1beta1" {
+		t.Fatalf("create through v1beta1: got %v %v", got, err)
+	}
+	v1, err := dyn.Resource(widgetGVR).Namespace("default").Get(ctx, "old", metav1.GetOptions{})
+	if err != nil || v1.GetAPIVersion() != "example.com/v1" {
+		t.Fatalf("read through v1: got %v %v", v1, err)
+	}
+	r := do(t, s, "GET", "/apis/example.com", "", nil)
+	var group metav1.APIGroup
+	if err := json.Unmarshal(r.body, &group); err != nil || group.PreferredVersion.Version != "v1" || len(group.Versions) != 2 {
+		t.Errorf("group discovery: got %s", r.body)
+	}
+}
