@@ -10,10 +10,9 @@ import (
 	"sync"
 	"syscall"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"minik8s/pkg/restconfig"
 )
@@ -70,16 +69,6 @@ func (c *connection) wrapConfig(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
-// ToRESTMapper replaces kubectl's "no matches for kind" (which advises
-// installing CRDs, which minik8s does not have) with a plain statement.
-func (c *connection) ToRESTMapper() (meta.RESTMapper, error) {
-	m, err := c.ConfigFlags.ToRESTMapper()
-	if err != nil {
-		return nil, err
-	}
-	return kindMapper{m}, nil
-}
-
 func (c *connection) recordDialError(err *unreachableError) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -130,50 +119,18 @@ func (d *dialRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (d *dialRecorder) WrappedRoundTripper() http.RoundTripper { return d.next }
 
-// kindMapper rewrites NoKindMatchError; everything else passes through.
-type kindMapper struct{ meta.RESTMapper }
-
-func (m kindMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
-	mapping, err := m.RESTMapper.RESTMapping(gk, versions...)
-	return mapping, unknownKind(err)
-}
-
-func (m kindMapper) RESTMappings(gk schema.GroupKind, versions ...string) ([]*meta.RESTMapping, error) {
-	mappings, err := m.RESTMapper.RESTMappings(gk, versions...)
-	return mappings, unknownKind(err)
-}
-
-// Reset lets kubectl invalidate the discovery cache under the wrapper.
-func (m kindMapper) Reset() { meta.MaybeResetRESTMapper(m.RESTMapper) }
-
-func unknownKind(err error) error {
-	var nk *meta.NoKindMatchError
-	if errors.As(err, &nk) {
-		return &unknownKindError{nk}
-	}
-	return err
-}
-
-// unknownKindError keeps meta.IsNoMatchError true (kubectl retries after a
-// discovery refresh on it) while reading like the API machinery's own
-// "no kind is registered" message.
-type unknownKindError struct{ *meta.NoKindMatchError }
-
-func (e *unknownKindError) Error() string {
-	gk := e.GroupKind
-	switch len(e.SearchedVersions) {
-	case 0:
-		if gk.Group == "" {
-			return fmt.Sprintf("no kind %q is served by this API server", gk.Kind)
+// pathOptions is where `ctl config` reads and writes kubeconfig files,
+// in the order ctl connects: --kubeconfig, $KUBECONFIG, the lab's
+// kubeconfig when there is one, ~/.kube/config.
+func (c *connection) pathOptions() *clientcmd.PathOptions {
+	po := clientcmd.NewDefaultPathOptions()
+	if os.Getenv("KUBECONFIG") == "" {
+		if lab := restconfig.LabKubeconfig(); fileExists(lab) {
+			po.GlobalFile = lab
 		}
-		return fmt.Sprintf("no kind %q is registered in group %q", gk.Kind, gk.Group)
-	default:
-		gv := schema.GroupVersion{Group: gk.Group, Version: e.SearchedVersions[0]}
-		return fmt.Sprintf("no kind %q is registered for version %q", gk.Kind, gv.String())
 	}
+	return po
 }
-
-func (e *unknownKindError) Unwrap() error { return e.NoKindMatchError }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

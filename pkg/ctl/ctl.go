@@ -8,6 +8,20 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/cmd/annotate"
+	"k8s.io/kubectl/pkg/cmd/autoscale"
+	"k8s.io/kubectl/pkg/cmd/clusterinfo"
+	"k8s.io/kubectl/pkg/cmd/config"
+	"k8s.io/kubectl/pkg/cmd/cp"
+	"k8s.io/kubectl/pkg/cmd/diff"
+	"k8s.io/kubectl/pkg/cmd/edit"
+	"k8s.io/kubectl/pkg/cmd/events"
+	"k8s.io/kubectl/pkg/cmd/expose"
+	"k8s.io/kubectl/pkg/cmd/kustomize"
+	"k8s.io/kubectl/pkg/cmd/patch"
+	"k8s.io/kubectl/pkg/cmd/replace"
+	"k8s.io/kubectl/pkg/cmd/run"
+	"k8s.io/kubectl/pkg/cmd/top"
+	"k8s.io/kubectl/pkg/cmd/wait"
 	"k8s.io/kubectl/pkg/cmd/apiresources"
 	"k8s.io/kubectl/pkg/cmd/apply"
 	"k8s.io/kubectl/pkg/cmd/certificates"
@@ -82,6 +96,20 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		explain.NewCmdExplain("ctl", f, streams),
 		certificates.NewCmdCertificate(f, streams),
 		newVersionCommand(conn, streams),
+		patch.NewCmdPatch(f, streams),
+		replace.NewCmdReplace(f, streams),
+		edit.NewCmdEdit(f, streams),
+		diff.NewCmdDiff(f, streams),
+		wait.NewCmdWait(f, streams),
+		run.NewCmdRun(f, streams),
+		expose.NewCmdExposeService(f, streams),
+		autoscale.NewCmdAutoscale(f, streams),
+		events.NewCmdEvents(f, streams),
+		cp.NewCmdCp(f, streams),
+		top.NewCmdTop(f, streams),
+		clusterinfo.NewCmdClusterInfo(f, streams),
+		kustomize.NewCmdKustomize(streams),
+		config.NewCmdConfig(f, conn.pathOptions(), streams),
 	}
 	for _, verb := range verbs {
 		conn.adopt(ctx, verb, streams.ErrOut)

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"minik8s/pkg/restconfig"
@@ -164,44 +162,6 @@ func TestUnreachableErrorMessage(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestUnknownKindError(t *testing.T) {
-	tests := []struct {
-		name string
-		err  *meta.NoKindMatchError
-		want string
-	}{
-		{
-			name: "group and version",
-			err:  &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "example.com", Kind: "Widget"}, SearchedVersions: []string{"v1"}},
-			want: `no kind "Widget" is registered for version "example.com/v1"`,
-		},
-		{
-			name: "core group",
-			err:  &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Widget"}, SearchedVersions: []string{"v1"}},
-			want: `no kind "Widget" is registered for version "v1"`,
-		},
-		{
-			name: "no version",
-			err:  &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "example.com", Kind: "Widget"}},
-			want: `no kind "Widget" is registered in group "example.com"`,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := unknownKind(fmt.Errorf("wrapped: %w", tt.err))
-			if got := err.Error(); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-			if !meta.IsNoMatchError(err) {
-				t.Errorf("meta.IsNoMatchError(%v) = false, want true (kubectl relies on it)", err)
-			}
-		})
-	}
-	if err := unknownKind(errors.New("other")); err.Error() != "other" {
-		t.Errorf("got %v, want other errors unchanged", err)
 	}
 }
 

@@ -492,7 +492,8 @@ func TestErrors(t *testing.T) {
 		{
 			name:     "unknown kind",
 			manifest: "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: bad\n",
-			want:     `no kind "Widget" is registered for version "example.com/v1"`,
+			// kubectl's own words: the kind may be a CRD not installed yet.
+			want: `no matches for kind "Widget" in version "example.com/v1"` + "\nensure CRDs are installed first",
 		},
 	}
 	for _, tt := range tests {
