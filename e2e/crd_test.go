@@ -120,8 +120,10 @@ func TestCustomResourcesOnTheLab(t *testing.T) {
 		t.Fatalf("ctl delete crd: %v\n%s", err, out)
 	}
 	eventually(t, 20*time.Second, "crontabs gone from the API", func() error {
+		// kubectl's answer depends on whether its discovery cache still
+		// has the resource: either way the API has it no more.
 		out, err := ctl("get", "-n", ns, "crontabs")
-		if err != nil && strings.Contains(out, `the server doesn't have a resource type "crontabs"`) {
+		if err != nil && (strings.Contains(out, `the server doesn't have a resource type "crontabs"`) || strings.Contains(out, "the server could not find the requested resource")) {
 			return nil
 		}
 		return fmt.Errorf("ctl get crontabs: %v %s", err, out)
