@@ -314,3 +314,41 @@ func TestCustomResourceVersions(t *testing.T) {
 		t.Errorf("group discovery: got %s", r.body)
 	}
 }
+
+// TestCustomResourceCELRules: x-kubernetes-validations rules are checked
+// as kube-apiserver checks them, transition rules (oldSelf) included.
+func TestCustomResourceCELRules(t *testing.T) {
+	s := apiservertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ext := apiextensionsclient.NewForConfigOrDie(s.Config)
+	crd := widgetCRD()
+	spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	spec.XValidations = apiextensionsv1.ValidationRules{
+		{Rule: "self.size <= 10", Message: "size is at most 10"},
+		{Rule: "!has(oldSelf.color) || self.color == oldSelf.color", Message: "color is immutable"},
+	}
+	crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		r := do(t, s, "GET", "/apis/example.com/v1/namespaces/default/widgets", "", nil)
+		return r.code == 200, nil
+	}); err != nil {
+		t.Fatal("widgets not served")
+	}
+	r := do(t, s, "POST", "/apis/example.com/v1/namespaces/default/widgets", "application/json",
+		[]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"big"},"spec":{"size":11}}`))
+	if r.code != 422 || fmt.Sprint(causeFields(r.status)) != "[spec]" || !strings.Contains(r.status.Message, "size is at most 10") {
+		t.Errorf("create over the rule: got %d %v %q", r.code, causeFields(r.status), r.status.Message)
+	}
+	if r := do(t, s, "POST", "/apis/example.com/v1/namespaces/default/widgets", "application/json",
+		[]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":2,"color":"red"}}`)); r.code != 201 {
+		t.Fatalf("create: got %d %s", r.code, r.body)
+	}
+	r = do(t, s, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/w", "application/merge-patch+json", []byte(`{"spec":{"color":"green"}}`))
+	if r.code != 422 || !strings.Contains(r.status.Message, "color is immutable") {
+		t.Errorf("transition rule: got %d %q", r.code, r.status.Message)
+	}
+}
