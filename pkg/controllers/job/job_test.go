@@ -558,3 +558,22 @@ func TestIntervals(t *testing.T) {
 		}
 	}
 }
+
+func TestSkipsACacheBehindItsOwnStatusWrite(t *testing.T) {
+	job := newJob(ptr.To[int32](2), ptr.To[int32](2))
+	job.ResourceVersion = "5"
+	f := newFixture(t, job)
+	f.c.written.Store("default/pi", writtenVersion{uid: job.UID, rv: 7})
+	f.sync()
+	if got := count(f.client.Actions(), "create", "pods"); got != 0 {
+		t.Fatalf("with a stale cache: got %d pods created, want 0", got)
+	}
+	job.ResourceVersion = "7"
+	if err := f.factory.Batch().V1().Jobs().Informer().GetIndexer().Update(job); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	if got := count(f.client.Actions(), "create", "pods"); got != 2 {
+		t.Errorf("once the cache caught up: got %d pods created, want 2", got)
+	}
+}
