@@ -46,8 +46,9 @@ func startController(t *testing.T) kubernetes.Interface {
 }
 
 // playKubelet ends each of the Job's running pods with the phase finish
-// picks for it, as the agent would, until the Job is finished.
-func playKubelet(t *testing.T, client kubernetes.Interface, name string, finish func(pod *corev1.Pod) corev1.PodPhase) *batchv1.Job {
+// picks for it, as the agent would, until the Job is finished; with
+// deleteFinished it deletes each pod right after ending it.
+func playKubelet(t *testing.T, client kubernetes.Interface, name string, deleteFinished bool, finish func(pod *corev1.Pod) corev1.PodPhase) *batchv1.Job {
 	t.Helper()
 	ctx := context.Background()
 	var job *batchv1.Job
@@ -81,6 +82,12 @@ func playKubelet(t *testing.T, client kubernetes.Interface, name string, finish 
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: at, FinishedAt: at}}}}
 			if _, err := client.CoreV1().Pods("default").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 				t.Logf("updating status of pod %s: %v", p.Name, err)
+				continue
+			}
+			if deleteFinished {
+				if err := client.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+					t.Logf("deleting pod %s: %v", p.Name, err)
+				}
 			}
 		}
 		return false, nil
@@ -112,7 +119,7 @@ func TestIntegrationJobCompletesDespiteAFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	failedOne := false
-	job := playKubelet(t, client, "work", func(*corev1.Pod) corev1.PodPhase {
+	job := playKubelet(t, client, "work", false, func(*corev1.Pod) corev1.PodPhase {
 		if !failedOne {
 			failedOne = true
 			return corev1.PodFailed
@@ -170,7 +177,7 @@ func TestIntegrationIndexedJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]string{}
-	job := playKubelet(t, client, "idx", func(p *corev1.Pod) corev1.PodPhase {
+	job := playKubelet(t, client, "idx", false, func(p *corev1.Pod) corev1.PodPhase {
 		seen[p.Annotations[batchv1.JobCompletionIndexAnnotation]] = p.Spec.Hostname
 		return corev1.PodSucceeded
 	})
@@ -192,12 +199,41 @@ func TestIntegrationBackoffLimit(t *testing.T) {
 	if _, err := client.BatchV1().Jobs("default").Create(ctx, j, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	job := playKubelet(t, client, "doomed", func(*corev1.Pod) corev1.PodPhase { return corev1.PodFailed })
+	job := playKubelet(t, client, "doomed", false, func(*corev1.Pod) corev1.PodPhase { return corev1.PodFailed })
 	want := []string{"FailureTarget=True/BackoffLimitExceeded", "Failed=True/BackoffLimitExceeded"}
 	if got := conditions(job); !slices.Equal(got, want) {
 		t.Errorf("got conditions %v, want %v", got, want)
 	}
 	if job.Status.Failed != 2 {
 		t.Errorf("got failed %d, want 2", job.Status.Failed)
+	}
+}
+
+// TestIntegrationPodsDeletedEarlyAreCounted: pods deleted as soon as they
+// end stay, held by the tracking finalizer, until the controller counted
+// them; then they go.
+func TestIntegrationPodsDeletedEarlyAreCounted(t *testing.T) {
+	client := startController(t)
+	ctx := context.Background()
+	if _, err := client.BatchV1().Jobs("default").Create(ctx, newAPIJob("hasty", 3, 3), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	failedOne := false
+	job := playKubelet(t, client, "hasty", true, func(*corev1.Pod) corev1.PodPhase {
+		if !failedOne {
+			failedOne = true
+			return corev1.PodFailed
+		}
+		return corev1.PodSucceeded
+	})
+	if !slices.Contains(conditions(job), "Complete=True/CompletionsReached") || job.Status.Succeeded != 3 || job.Status.Failed != 1 {
+		t.Errorf("got conditions %v succeeded %d failed %d, want Complete 3 1", conditions(job), job.Status.Succeeded, job.Status.Failed)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "job-name=hasty"})
+		return err == nil && len(pods.Items) == 0, err
+	})
+	if err != nil {
+		t.Errorf("deleted pods not gone once counted: %v", err)
 	}
 }
