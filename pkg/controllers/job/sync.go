@@ -677,7 +677,7 @@ func (c *Controller) createPod(ctx context.Context, job *batchv1.Job, t *corev1.
 	return nil
 }
 
-// deletePod deletes one pod with upstream's events; a pod already gone is
+// deletePodWithEvent deletes one pod with upstream's events; a pod already gone is
 // an error the callers ignore.
 func (c *Controller) deletePodWithEvent(ctx context.Context, job *batchv1.Job, pod *corev1.Pod) error {
 	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
