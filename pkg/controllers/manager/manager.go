@@ -20,6 +20,7 @@ import (
 	"minik8s/pkg/controllers/deployment"
 	"minik8s/pkg/controllers/endpointslice"
 	"minik8s/pkg/controllers/garbagecollector"
+	"minik8s/pkg/controllers/job"
 	"minik8s/pkg/controllers/loadbalancer"
 	"minik8s/pkg/controllers/namespace"
 	"minik8s/pkg/controllers/nodeipam"
@@ -35,7 +36,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -167,6 +168,8 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 				return err
 			}
 			add(name, rootcacertpublisher.New(cs, factory, ca))
+		case Job:
+			add(name, job.New(cs, factory, recorder("job-controller")))
 		}
 	}
 	run := func(ctx context.Context) {
