@@ -120,7 +120,7 @@ func TestSync(t *testing.T) {
 			}
 			opts := del.GetDeleteOptions()
 			if opts.PropagationPolicy == nil || *opts.PropagationPolicy != metav1.DeletePropagationForeground {
-				t.Errorf("got propagation %v, want Foreground", opts.PropagationPolicy)
+				t.Errorf("got propagation %q, want Foreground", ptr.Deref(opts.PropagationPolicy, ""))
 			}
 			if opts.Preconditions == nil || opts.Preconditions.UID == nil || *opts.Preconditions.UID != tt.cached.UID {
 				t.Errorf("got preconditions %+v, want the Job's UID %s", opts.Preconditions, tt.cached.UID)
