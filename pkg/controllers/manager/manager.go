@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"minik8s/pkg/controllers/cronjob"
 	"minik8s/pkg/controllers/deployment"
 	"minik8s/pkg/controllers/endpointslice"
 	"minik8s/pkg/controllers/garbagecollector"
@@ -27,6 +28,7 @@ import (
 	"minik8s/pkg/controllers/replicaset"
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
+	"minik8s/pkg/controllers/ttlafterfinished"
 	"minik8s/pkg/election"
 )
 
@@ -35,7 +37,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, CronJob, TTL after finished)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -167,6 +169,14 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 				return err
 			}
 			add(name, rootcacertpublisher.New(cs, factory, ca))
+		case CronJob:
+			cj, err := cronjob.New(cs, factory, recorder(cronjob.Name))
+			if err != nil {
+				return err
+			}
+			add(name, cj)
+		case TTLAfterFinished:
+			add(name, ttlafterfinished.New(cs, factory))
 		}
 	}
 	run := func(ctx context.Context) {
