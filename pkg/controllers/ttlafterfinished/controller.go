@@ -63,7 +63,9 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "ttl-after-finished", c.queue, workers, c.synced, c.syncKey)
+	// A conflict is a UID precondition that failed: the Job was replaced
+	// since the read, and the retry decides on the new one.
+	reconcile.Run(ctx, "ttl-after-finished", c.queue, workers, c.synced, c.syncKey, reconcile.Quiet(apierrors.IsConflict))
 }
 
 // syncKey syncs a Job and queues it again for when its TTL runs out.
