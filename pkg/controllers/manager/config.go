@@ -29,11 +29,15 @@ const (
 	// serviceaccount-controller and root-ca-certificate-publisher-controller.
 	ServiceAccount      = "serviceaccount"
 	RootCACertPublisher = "root-ca-cert-publisher"
-	Job                 = "job"
+	// CronJob and TTLAfterFinished: upstream's short names for
+	// cronjob-controller and ttl-after-finished-controller.
+	CronJob          = "cronjob"
+	TTLAfterFinished = "ttl-after-finished"
+	Job              = "job"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished}
 
 // Config holds the controller-manager's settings.
 type Config struct {

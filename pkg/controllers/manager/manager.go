@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"minik8s/pkg/controllers/cronjob"
 	"minik8s/pkg/controllers/deployment"
 	"minik8s/pkg/controllers/endpointslice"
 	"minik8s/pkg/controllers/garbagecollector"
@@ -28,6 +29,7 @@ import (
 	"minik8s/pkg/controllers/replicaset"
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
+	"minik8s/pkg/controllers/ttlafterfinished"
 	"minik8s/pkg/election"
 )
 
@@ -36,7 +38,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -170,6 +172,14 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 			add(name, rootcacertpublisher.New(cs, factory, ca))
 		case Job:
 			add(name, job.New(cs, factory, recorder("job-controller")))
+		case CronJob:
+			cj, err := cronjob.New(cs, factory, recorder(cronjob.Name))
+			if err != nil {
+				return err
+			}
+			add(name, cj)
+		case TTLAfterFinished:
+			add(name, ttlafterfinished.New(cs, factory))
 		}
 	}
 	run := func(ctx context.Context) {
