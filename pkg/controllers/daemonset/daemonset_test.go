@@ -128,7 +128,7 @@ func TestCreatedPodIsPlacedByTheScheduler(t *testing.T) {
 func TestPinToNodeKeepsOtherAffinity(t *testing.T) {
 	a := &corev1.Affinity{
 		PodAntiAffinity: &corev1.PodAntiAffinity{},
-		NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 1}}},
+		NodeAffinity:    &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 1}}},
 	}
 	got := pinToNode(a, "n1")
 	if got.PodAntiAffinity == nil || len(got.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
