@@ -129,8 +129,19 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 			}
 			c.nodeQueue.Add(cur.Name)
 		},
+		// Upstream leaves a deleted node to the pod garbage collector's
+		// pod deletions; recount at once instead, so desiredNumberScheduled
+		// does not wait for them.
+		DeleteFunc: c.deleteNode,
 	})
 	return c
+}
+
+func (c *Controller) deleteNode(any) {
+	sets, _ := c.dsLister.List(labels.Everything())
+	for _, ds := range sets {
+		c.queue.Add(key(ds))
+	}
 }
 
 func key(ds *appsv1.DaemonSet) string { return ds.Namespace + "/" + ds.Name }

@@ -320,3 +320,11 @@ func TestNodeEventsEnqueue(t *testing.T) {
 		t.Errorf("got %d keys queued for a new eligible node, want 1", n)
 	}
 }
+
+func TestDeletedNodeRecounts(t *testing.T) {
+	f := newFixture(t, newDS(), newNode("n1"))
+	f.c.deleteNode(newNode("n1"))
+	if n := f.c.queue.Len(); n != 1 {
+		t.Errorf("got %d keys queued after a node deletion, want 1", n)
+	}
+}

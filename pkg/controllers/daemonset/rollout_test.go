@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,5 +291,88 @@ func TestHistoryPruningSparesRevisionsOfLivePods(t *testing.T) {
 	}
 	if want := []int64{2, 3}; !slices.Equal(got, want) {
 		t.Errorf("got revisions %v, want %v (the one p1 runs and the current)", got, want)
+	}
+}
+
+func revisionOf(ds *appsv1.DaemonSet, name string, n int64) *appsv1.ControllerRevision {
+	patch, _ := templatePatch(ds)
+	return &appsv1.ControllerRevision{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default",
+			Labels:          map[string]string{"app": "d", appsv1.ControllerRevisionHashLabelKey: strings.TrimPrefix(name, "ds-")},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, controllerKind)}},
+		Data: runtime.RawExtension{Raw: patch}, Revision: n,
+	}
+}
+
+func TestHashCollision(t *testing.T) {
+	ds := newDS()
+	other := newDS(withImage("other"))
+	hash := ComputeHash(&ds.Spec.Template, nil)
+	// A revision of another template holds the name this one hashes to.
+	f := newFixture(t, ds, newNode("n1"), revisionOf(other, "ds-"+hash, 1))
+	err := f.c.sync(context.Background(), "default/ds")
+	if err == nil || !strings.Contains(err.Error(), "hash collision") {
+		t.Fatalf("got %v, want a hash collision error", err)
+	}
+	got := f.ds().Status.CollisionCount
+	if got == nil || *got != 1 {
+		t.Fatalf("got collisionCount %v, want 1", got)
+	}
+	f.refresh()
+	f.sync()
+	want := ComputeHash(&ds.Spec.Template, ptr(int32(1)))
+	revs := f.revisions()
+	if len(revs) != 2 || revs[1].Name != "ds-"+want || revs[1].Revision != 2 {
+		t.Errorf("got revisions %v, want ds-%s as revision 2 beside the colliding one", revs, want)
+	}
+	if pods := f.pods(); len(pods) != 1 || pods[0].Labels[appsv1.ControllerRevisionHashLabelKey] != want {
+		t.Errorf("got pods %v, want one labelled %s", pods, want)
+	}
+}
+
+func TestDuplicateCurrentRevisions(t *testing.T) {
+	ds := newDS()
+	f := newFixture(t, ds, newNode("n1"), revisionOf(ds, "ds-aaa", 1), revisionOf(ds, "ds-bbb", 2),
+		daemonPod("p1", ds, "n1", ready(), func(p *corev1.Pod) { p.Labels[appsv1.ControllerRevisionHashLabelKey] = "aaa" }))
+	f.sync()
+	revs := f.revisions()
+	if len(revs) != 1 || revs[0].Name != "ds-bbb" {
+		t.Errorf("got revisions %v, want only the newest, ds-bbb", revs)
+	}
+	if got := f.pods()[0].Labels[appsv1.ControllerRevisionHashLabelKey]; got != "bbb" {
+		t.Errorf("got pod hash label %q, want bbb", got)
+	}
+	if got := f.deleted(); len(got) != 0 {
+		t.Errorf("got deleted %v, want none (the pod runs the current template)", got)
+	}
+}
+
+func TestAdoptAndRelease(t *testing.T) {
+	ds := newDS()
+	orphan := daemonPod("orphan", ds, "n1", ready(), func(p *corev1.Pod) { p.OwnerReferences = nil })
+	strayed := daemonPod("strayed", ds, "n2", ready(), func(p *corev1.Pod) { p.Labels = map[string]string{"app": "other"} })
+	orphanRev := revisionOf(ds, "ds-"+ComputeHash(&ds.Spec.Template, nil), 1)
+	orphanRev.OwnerReferences = nil
+	f := newFixture(t, ds, newNode("n1"), newNode("n2"), orphan, strayed, orphanRev)
+	f.sync()
+	ctx := context.Background()
+	got, _ := f.client.CoreV1().Pods("default").Get(ctx, "orphan", metav1.GetOptions{})
+	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != ds.UID {
+		t.Errorf("orphan pod not adopted: %+v", got.OwnerReferences)
+	}
+	got, _ = f.client.CoreV1().Pods("default").Get(ctx, "strayed", metav1.GetOptions{})
+	if len(got.OwnerReferences) != 0 {
+		t.Errorf("pod whose labels stopped matching still owned: %+v", got.OwnerReferences)
+	}
+	rev, _ := f.client.AppsV1().ControllerRevisions("default").Get(ctx, orphanRev.Name, metav1.GetOptions{})
+	if ref := metav1.GetControllerOf(rev); ref == nil || ref.UID != ds.UID {
+		t.Errorf("orphan revision not adopted: %+v", rev.OwnerReferences)
+	}
+	if got := f.revisions(); len(got) != 1 {
+		t.Errorf("got %d revisions, want the adopted one only", len(got))
+	}
+	// The released pod's node gets a pod of its own.
+	if got := f.createdOn(); !slices.Equal(got, []string{"n2"}) {
+		t.Errorf("got created on %v, want [n2]", got)
 	}
 }
