@@ -135,6 +135,23 @@ func TestDaemonSetRollout(t *testing.T) {
 		t.Fatalf("rollout undo: %v\n%s", err, out)
 	}
 	allOn(t, ns, "1", 60*time.Second)
+	// 3 first pods, then 3 replaced twice.
+	eventually(t, 10*time.Second, "9 SuccessfulCreate and 6 SuccessfulDelete events of the daemonset-controller", func() error {
+		events, err := cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.kind=DaemonSet,involvedObject.name=agent"})
+		if err != nil {
+			return err
+		}
+		reasons := map[string]int{}
+		for _, e := range events.Items {
+			if e.Source.Component == "daemonset-controller" {
+				reasons[e.Reason] += int(max(e.Count, 1))
+			}
+		}
+		if reasons["SuccessfulCreate"] != 9 || reasons["SuccessfulDelete"] != 6 {
+			return fmt.Errorf("events by reason %v", reasons)
+		}
+		return nil
+	})
 	out, err = ctl("rollout", "history", "-n", ns, "daemonset/agent", "--revision=3")
 	if err != nil || !strings.Contains(out, "VERSION:\t1") && !strings.Contains(out, "VERSION: 1") {
 		t.Errorf("rollout history --revision=3 (the undone-to template, renumbered): %v\n%s", err, out)
@@ -150,13 +167,48 @@ func TestDaemonSetNodePowerCycle(t *testing.T) {
 			ctl("lab", "node", "start", "node3")
 		}
 	})
+	before := podOn(t, ns, "node3")
 	if out, err := ctl("lab", "node", "stop", "node3"); err != nil {
 		t.Fatalf("node stop: %v: %s", err, out)
 	}
 	eventually(t, 60*time.Second, "node3 NotReady", func() error { return nodeIsReady("node3", false) })
+	// The pod stays bound to the unreachable node: it tolerates the
+	// unreachable and not-ready taints forever (the apiserver's default
+	// tolerationSeconds do not apply to it).
+	if p := podOn(t, ns, "node3"); p != before {
+		t.Errorf("got pod %q on the NotReady node3, want %q still there", p, before)
+	}
+	pod, err := cs.CoreV1().Pods(ns).Get(context.Background(), before, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{corev1.TaintNodeUnreachable, corev1.TaintNodeNotReady} {
+		i := slices.IndexFunc(pod.Spec.Tolerations, func(tol corev1.Toleration) bool {
+			return tol.Key == key && tol.Effect == corev1.TaintEffectNoExecute
+		})
+		if i < 0 || pod.Spec.Tolerations[i].TolerationSeconds != nil {
+			t.Errorf("pod %s tolerations %+v, want %s:NoExecute without tolerationSeconds", before, pod.Spec.Tolerations, key)
+		}
+	}
 	if out, err := ctl("lab", "node", "start", "node3"); err != nil {
 		t.Fatalf("node start: %v: %s", err, out)
 	}
 	eventually(t, 60*time.Second, "node3 Ready again", func() error { return nodeIsReady("node3", true) })
 	allOn(t, ns, "1", 60*time.Second)
+	t.Logf("pod on node3 before the power cycle %s, after %s", before, podOn(t, ns, "node3"))
+}
+
+// podOn names the agent pod bound to node that is not being deleted.
+func podOn(t *testing.T, ns, node string) string {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=agent", FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			return p.Name
+		}
+	}
+	return ""
 }
