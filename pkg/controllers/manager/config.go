@@ -34,10 +34,11 @@ const (
 	CronJob          = "cronjob"
 	TTLAfterFinished = "ttl-after-finished"
 	Job              = "job"
+	DaemonSet        = "daemonset"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet}
 
 // Config holds the controller-manager's settings.
 type Config struct {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"minik8s/pkg/controllers/cronjob"
+	"minik8s/pkg/controllers/daemonset"
 	"minik8s/pkg/controllers/deployment"
 	"minik8s/pkg/controllers/endpointslice"
 	"minik8s/pkg/controllers/garbagecollector"
@@ -38,7 +39,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,6 +125,8 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 			add(name, replicaset.New(cs, factory, recorder("replicaset-controller")))
 		case Deployment:
 			add(name, deployment.New(cs, factory, recorder("deployment-controller")))
+		case DaemonSet:
+			add(name, daemonset.New(cs, factory, recorder("daemonset-controller")))
 		case EndpointSlice:
 			add(name, endpointslice.New(cs, factory, recorder("endpointslice-controller")))
 		case GarbageCollector:
