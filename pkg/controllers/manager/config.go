@@ -29,10 +29,11 @@ const (
 	// serviceaccount-controller and root-ca-certificate-publisher-controller.
 	ServiceAccount      = "serviceaccount"
 	RootCACertPublisher = "root-ca-cert-publisher"
+	StatefulSet         = "statefulset"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, StatefulSet}
 
 // Config holds the controller-manager's settings.
 type Config struct {

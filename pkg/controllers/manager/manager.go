@@ -27,6 +27,7 @@ import (
 	"minik8s/pkg/controllers/replicaset"
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
+	"minik8s/pkg/controllers/statefulset"
 	"minik8s/pkg/election"
 )
 
@@ -35,7 +36,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, StatefulSet, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -121,6 +122,8 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 			add(name, replicaset.New(cs, factory, recorder("replicaset-controller")))
 		case Deployment:
 			add(name, deployment.New(cs, factory, recorder("deployment-controller")))
+		case StatefulSet:
+			add(name, statefulset.New(cs, factory, recorder("statefulset-controller")))
 		case EndpointSlice:
 			add(name, endpointslice.New(cs, factory, recorder("endpointslice-controller")))
 		case GarbageCollector:
