@@ -203,6 +203,17 @@ func TestStatefulSetAgainstAPIServer(t *testing.T) {
 		t.Errorf("rollout status: got %q", out)
 	}
 
+	if out := c.ctl("get", "statefulset", "web"); !strings.Contains(out, "3/3") {
+		t.Errorf("get statefulset: got\n%s\nwant READY 3/3", out)
+	}
+	// Events reach the API asynchronously.
+	c.waitFor("describe with pods and events", func() (bool, error) {
+		out := c.ctl("describe", "statefulset", "web")
+		ok := strings.Contains(out, "3 Running / 0 Waiting / 0 Succeeded / 0 Failed") &&
+			strings.Contains(out, "create Pod web-2 in StatefulSet web successful")
+		return ok, fmt.Errorf("describe statefulset:\n%s", out)
+	})
+
 	kubeletCtx, stopKubelet := context.WithCancel(c.ctx)
 	var kubelet sync.WaitGroup
 	kubelet.Go(func() { c.kubelet(kubeletCtx) })
