@@ -35,10 +35,11 @@ const (
 	TTLAfterFinished = "ttl-after-finished"
 	Job              = "job"
 	DaemonSet        = "daemonset"
+	StatefulSet      = "statefulset"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet}
 
 // Config holds the controller-manager's settings.
 type Config struct {

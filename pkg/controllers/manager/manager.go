@@ -30,6 +30,7 @@ import (
 	"minik8s/pkg/controllers/replicaset"
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
+	"minik8s/pkg/controllers/statefulset"
 	"minik8s/pkg/controllers/ttlafterfinished"
 	"minik8s/pkg/election"
 )
@@ -39,7 +40,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -126,7 +127,9 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		case Deployment:
 			add(name, deployment.New(cs, factory, recorder("deployment-controller")))
 		case DaemonSet:
+		case StatefulSet:
 			add(name, daemonset.New(cs, factory, recorder("daemonset-controller")))
+			add(name, statefulset.New(cs, factory, recorder("statefulset-controller")))
 		case EndpointSlice:
 			add(name, endpointslice.New(cs, factory, recorder("endpointslice-controller")))
 		case GarbageCollector:
