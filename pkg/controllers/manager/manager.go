@@ -21,9 +21,11 @@ import (
 	"minik8s/pkg/controllers/endpointslice"
 	"minik8s/pkg/controllers/garbagecollector"
 	"minik8s/pkg/controllers/loadbalancer"
+	"minik8s/pkg/controllers/localpath"
 	"minik8s/pkg/controllers/namespace"
 	"minik8s/pkg/controllers/nodeipam"
 	"minik8s/pkg/controllers/nodelifecycle"
+	"minik8s/pkg/controllers/pvbinder"
 	"minik8s/pkg/controllers/replicaset"
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
@@ -35,7 +37,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, PersistentVolume binder, local-path provisioner)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -167,6 +169,10 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 				return err
 			}
 			add(name, rootcacertpublisher.New(cs, factory, ca))
+		case PersistentVolumeBinder:
+			add(name, pvbinder.New(cs, factory, recorder(pvbinder.Component)))
+		case LocalPathProvisioner:
+			add(name, localpath.New(cs, factory, recorder(localpath.Provisioner), cfg.LocalPath))
 		}
 	}
 	run := func(ctx context.Context) {
