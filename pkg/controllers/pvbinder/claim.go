@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -17,6 +18,7 @@ import (
 const (
 	EventFailedBinding        = "FailedBinding"
 	EventWaitForFirstConsumer = "WaitForFirstConsumer"
+	EventWaitForPodScheduled  = "WaitForPodScheduled"
 	EventExternalProvisioning = "ExternalProvisioning"
 	EventProvisioningFailed   = "ProvisioningFailed"
 	EventVolumeMismatch       = "VolumeMismatch"
@@ -80,7 +82,7 @@ func (c *Controller) syncUnboundClaim(ctx context.Context, claim *corev1.Persist
 	}
 	switch {
 	case delayBinding && !storagehelpers.IsDelayBindingProvisioning(claim):
-		c.recorder.Event(claim, corev1.EventTypeNormal, EventWaitForFirstConsumer, "waiting for first consumer to be created before binding")
+		c.waitingForConsumer(claim)
 	case storagehelpers.GetPersistentVolumeClaimClass(claim) != "":
 		// The provisioner's volume arrives with a claimRef to this claim
 		// and is bound by a later sync.
@@ -90,6 +92,33 @@ func (c *Controller) syncUnboundClaim(ctx context.Context, claim *corev1.Persist
 	}
 	_, err = c.updateClaimStatus(ctx, claim, corev1.ClaimPending, nil)
 	return err
+}
+
+// waitingForConsumer says what a delayed claim waits for: a pod using it,
+// or the scheduling of the pods that do.
+func (c *Controller) waitingForConsumer(claim *corev1.PersistentVolumeClaim) {
+	var names []string
+	pods, _ := c.pods.Pods(claim.Namespace).List(labelsEverything)
+	for _, pod := range pods {
+		if pod.Spec.NodeName != "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		for _, v := range pod.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim.Name {
+				names = append(names, pod.Name)
+				break
+			}
+		}
+	}
+	sort.Strings(names)
+	switch len(names) {
+	case 0:
+		c.recorder.Event(claim, corev1.EventTypeNormal, EventWaitForFirstConsumer, "waiting for first consumer to be created before binding")
+	case 1:
+		c.recorder.Event(claim, corev1.EventTypeNormal, EventWaitForPodScheduled, fmt.Sprintf("waiting for pod %s to be scheduled", names[0]))
+	default:
+		c.recorder.Event(claim, corev1.EventTypeNormal, EventWaitForPodScheduled, fmt.Sprintf("waiting for pods %s to be scheduled", strings.Join(names, ",")))
+	}
 }
 
 // syncPreboundClaim handles a claim that names its volume.

@@ -44,6 +44,7 @@ type Controller struct {
 	recorder record.EventRecorder
 	pvLister corelisters.PersistentVolumeLister
 	claims   corelisters.PersistentVolumeClaimLister
+	pods     corelisters.PodLister
 	classes  storagelisters.StorageClassLister
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -66,13 +67,15 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	pvInf := factory.Core().V1().PersistentVolumes()
 	pvcInf := factory.Core().V1().PersistentVolumeClaims()
 	scInf := factory.Storage().V1().StorageClasses()
+	podInf := factory.Core().V1().Pods()
 	c := &Controller{
 		client:   client,
 		recorder: recorder,
 		pvLister: pvInf.Lister(),
 		claims:   pvcInf.Lister(),
+		pods:     podInf.Lister(),
 		classes:  scInf.Lister(),
-		synced:   []cache.InformerSynced{pvInf.Informer().HasSynced, pvcInf.Informer().HasSynced, scInf.Informer().HasSynced},
+		synced:   []cache.InformerSynced{pvInf.Informer().HasSynced, pvcInf.Informer().HasSynced, scInf.Informer().HasSynced, podInf.Informer().HasSynced},
 		queue:    reconcile.NewQueue("persistentvolume"),
 		written:  map[string]writtenObject{},
 	}

@@ -19,7 +19,8 @@
 // retroactive default class assignment: the apiserver has no
 // DefaultStorageClass admission. A claim of a class whose volumeBindingMode
 // is WaitForFirstConsumer is left to the scheduler until it sets
-// volume.kubernetes.io/selected-node; then, or at once for an Immediate
+// volume.kubernetes.io/selected-node (the claim's events say whether it
+// waits for a pod to use it or for its pods to be scheduled); then, or at once for an Immediate
 // class, a claim no volume fits is handed to the class's provisioner by the
 // volume.kubernetes.io/storage-provisioner annotation (every provisioner is
 // external here: the binder itself creates no volumes).

@@ -66,6 +66,15 @@ func class(name, provisioner string, mode storagev1.VolumeBindingMode, isDefault
 
 func str(s string) *string { return &s }
 
+func podUsing(name, claim, node string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		Spec: corev1.PodSpec{NodeName: node, Volumes: []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim},
+		}}}},
+	}
+}
+
 func claimRef(c *corev1.PersistentVolumeClaim, withUID bool) func(*corev1.PersistentVolume) {
 	return func(v *corev1.PersistentVolume) {
 		v.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name}
@@ -109,6 +118,8 @@ func newHarness(t *testing.T, objs ...runtime.Object) *harness {
 			err = f.Core().V1().PersistentVolumeClaims().Informer().GetIndexer().Add(o)
 		case *storagev1.StorageClass:
 			err = f.Storage().V1().StorageClasses().Informer().GetIndexer().Add(o)
+		case *corev1.Pod:
+			err = f.Core().V1().Pods().Informer().GetIndexer().Add(o)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -273,6 +284,20 @@ func TestSyncClaim(t *testing.T) {
 			objs:      []runtime.Object{local, pv("free", "5Gi", "local-path")},
 			wantPhase: corev1.ClaimPending, wantClass: "local-path",
 			wantEvent: "Normal WaitForFirstConsumer waiting for first consumer to be created before binding",
+		},
+		{
+			name:      "WaitForFirstConsumer with an unscheduled pod waits for it",
+			claim:     pvc("data", "1Gi", str("local-path")),
+			objs:      []runtime.Object{local, podUsing("web", "data", ""), podUsing("elsewhere", "data", "node-1"), podUsing("other", "logs", "")},
+			wantPhase: corev1.ClaimPending, wantClass: "local-path",
+			wantEvent: "Normal WaitForPodScheduled waiting for pod web to be scheduled",
+		},
+		{
+			name:      "WaitForFirstConsumer with unscheduled pods waits for them",
+			claim:     pvc("data", "1Gi", str("local-path")),
+			objs:      []runtime.Object{local, podUsing("b", "data", ""), podUsing("a", "data", "")},
+			wantPhase: corev1.ClaimPending, wantClass: "local-path",
+			wantEvent: "Normal WaitForPodScheduled waiting for pods a,b to be scheduled",
 		},
 		{
 			name: "WaitForFirstConsumer with a selected node goes to the provisioner",
