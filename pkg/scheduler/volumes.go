@@ -68,22 +68,32 @@ type volumeListers struct {
 func (l volumeListers) podVolumes(pod *v1.Pod) (*PodVolumes, string, error) {
 	var pv *PodVolumes
 	for i := range pod.Spec.Volumes {
-		src := pod.Spec.Volumes[i].PersistentVolumeClaim
-		if src == nil {
+		v := &pod.Spec.Volumes[i]
+		var name string
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			name = v.PersistentVolumeClaim.ClaimName
+		case v.Ephemeral != nil:
+			// A generic ephemeral volume's claim, made for the pod.
+			name = pod.Name + "-" + v.Name
+		default:
 			continue
 		}
 		if pv == nil {
 			pv = &PodVolumes{}
 		}
-		claim, err := l.claims.PersistentVolumeClaims(pod.Namespace).Get(src.ClaimName)
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Sprintf("persistentvolumeclaim %q not found", src.ClaimName), nil
-		}
-		if err != nil {
+		claim, err := l.claims.PersistentVolumeClaims(pod.Namespace).Get(name)
+		switch {
+		case apierrors.IsNotFound(err) && v.Ephemeral != nil:
+			return nil, fmt.Sprintf("waiting for ephemeral volume controller to create the persistentvolumeclaim %q", name), nil
+		case apierrors.IsNotFound(err):
+			return nil, fmt.Sprintf("persistentvolumeclaim %q not found", name), nil
+		case err != nil:
 			return nil, "", err
-		}
-		if claim.DeletionTimestamp != nil {
-			return nil, fmt.Sprintf("persistentvolumeclaim %q is being deleted", src.ClaimName), nil
+		case claim.DeletionTimestamp != nil:
+			return nil, fmt.Sprintf("persistentvolumeclaim %q is being deleted", name), nil
+		case v.Ephemeral != nil && !metav1.IsControlledBy(claim, pod):
+			return nil, fmt.Sprintf("PVC %s/%s was not created for pod %s/%s (pod is not owner)", claim.Namespace, claim.Name, pod.Namespace, pod.Name), nil
 		}
 		if fullyBound(claim) {
 			vol, err := l.volumes.Get(claim.Spec.VolumeName)

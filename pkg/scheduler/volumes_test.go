@@ -119,6 +119,10 @@ func TestPodVolumes(t *testing.T) {
 			now := metav1.Now()
 			c.DeletionTimestamp = &now
 		})}, `persistentvolumeclaim "x" is being deleted`, 0, 0},
+		{"ephemeral volume's claim not made yet", &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}, Spec: v1.PodSpec{Volumes: []v1.Volume{{Name: "scratch", VolumeSource: v1.VolumeSource{Ephemeral: &v1.EphemeralVolumeSource{}}}}}},
+			nil, `waiting for ephemeral volume controller to create the persistentvolumeclaim "p-scratch"`, 0, 0},
+		{"ephemeral volume's claim not the pod's", &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}, Spec: v1.PodSpec{Volumes: []v1.Volume{{Name: "scratch", VolumeSource: v1.VolumeSource{Ephemeral: &v1.EphemeralVolumeSource{}}}}}},
+			[]runtime.Object{claim("p-scratch", "fast")}, "PVC ns/p-scratch was not created for pod ns/p (pod is not owner)", 0, 0},
 		{"unbound Immediate claim", podWithClaims("x"), []runtime.Object{immediate, claim("x", "fast")}, MsgUnboundImmediate, 0, 0},
 		{"claim of no class", podWithClaims("x"), []runtime.Object{claim("x", "")}, MsgUnboundImmediate, 0, 0},
 		{"claim naming a volume, not bound yet", podWithClaims("x"), []runtime.Object{wffc, claim("x", "local-path", func(c *v1.PersistentVolumeClaim) { c.Spec.VolumeName = "v" })}, MsgUnboundImmediate, 0, 0},

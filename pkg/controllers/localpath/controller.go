@@ -225,7 +225,10 @@ func (c *Controller) syncClaim(ctx context.Context, namespace, name string) erro
 	}
 	node, err := c.nodes.Get(nodeName)
 	if apierrors.IsNotFound(err) {
-		return fail(fmt.Errorf("node %q not found", nodeName))
+		// The node may be registering: tried again with back-off.
+		err = fmt.Errorf("node %q not found", nodeName)
+		_ = fail(err)
+		return err
 	}
 	if err != nil {
 		return err

@@ -96,22 +96,23 @@ func TestProvision(t *testing.T) {
 		objs      []runtime.Object
 		wantPV    bool
 		wantEvent string
+		wantErr   bool
 	}{
-		{"provisions on the selected node", claim(), []runtime.Object{Class(), node("node-2")}, true, "Normal ProvisioningSucceeded Successfully provisioned volume pvc-1234"},
-		{"not handed to us yet", claim(func(c *corev1.PersistentVolumeClaim) { delete(c.Annotations, storagehelpers.AnnStorageProvisioner) }), []runtime.Object{Class(), node("node-2")}, false, ""},
-		{"another provisioner's class", claim(func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = &other.Name }), []runtime.Object{other, node("node-2")}, false, ""},
-		{"already bound", claim(func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "v" }), []runtime.Object{Class(), node("node-2")}, false, ""},
+		{"provisions on the selected node", claim(), []runtime.Object{Class(), node("node-2")}, true, "Normal ProvisioningSucceeded Successfully provisioned volume pvc-1234", false},
+		{"not handed to us yet", claim(func(c *corev1.PersistentVolumeClaim) { delete(c.Annotations, storagehelpers.AnnStorageProvisioner) }), []runtime.Object{Class(), node("node-2")}, false, "", false},
+		{"another provisioner's class", claim(func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = &other.Name }), []runtime.Object{other, node("node-2")}, false, "", false},
+		{"already bound", claim(func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "v" }), []runtime.Object{Class(), node("node-2")}, false, "", false},
 		{"no selected node", claim(func(c *corev1.PersistentVolumeClaim) { delete(c.Annotations, storagehelpers.AnnSelectedNode) }), []runtime.Object{Class(), node("node-2")},
-			false, `Warning ProvisioningFailed failed to provision volume with StorageClass "local-path": configuration error, no node was specified`},
+			false, `Warning ProvisioningFailed failed to provision volume with StorageClass "local-path": configuration error, no node was specified`, false},
 		{"selector", claim(func(c *corev1.PersistentVolumeClaim) { c.Spec.Selector = &metav1.LabelSelector{} }), []runtime.Object{Class(), node("node-2")},
-			false, `Warning ProvisioningFailed failed to provision volume with StorageClass "local-path": claim.Spec.Selector is not supported`},
-		{"selected node missing", claim(), []runtime.Object{Class()}, false, `Warning ProvisioningFailed failed to provision volume with StorageClass "local-path": node "node-2" not found`},
+			false, `Warning ProvisioningFailed failed to provision volume with StorageClass "local-path": claim.Spec.Selector is not supported`, false},
+		{"selected node missing: retried", claim(), []runtime.Object{Class()}, false, `Warning ProvisioningFailed failed to provision volume with StorageClass "local-path": node "node-2" not found`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, append([]runtime.Object{tt.claim}, tt.objs...)...)
-			if err := h.c.sync(context.Background(), claimPrefix+"ns/data"); err != nil {
-				t.Fatalf("sync: %v", err)
+			if err := h.c.sync(context.Background(), claimPrefix+"ns/data"); (err != nil) != tt.wantErr {
+				t.Fatalf("got sync error %v, want one: %v", err, tt.wantErr)
 			}
 			pv, err := h.client.CoreV1().PersistentVolumes().Get(context.Background(), "pvc-1234", metav1.GetOptions{})
 			if (err == nil) != tt.wantPV {

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -79,8 +80,8 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		queue:    reconcile.NewQueue("persistentvolume"),
 		written:  map[string]writtenObject{},
 	}
-	_, _ = pvInf.Informer().AddEventHandlerWithResyncPeriod(reconcile.Handler(c.volumeChanged), ResyncPeriod)
-	_, _ = pvcInf.Informer().AddEventHandlerWithResyncPeriod(reconcile.Handler(c.claimChanged), ResyncPeriod)
+	pvInf.Informer().AddEventHandler(reconcile.Handler(c.volumeChanged))
+	pvcInf.Informer().AddEventHandler(reconcile.Handler(c.claimChanged))
 	// A new or changed class (a default one appearing) may let waiting
 	// claims go on.
 	scInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -126,9 +127,23 @@ func (c *Controller) enqueueUnboundClaims() {
 	}
 }
 
-// Run starts workers and blocks until ctx is done.
+// Run starts workers and blocks until ctx is done. Every ResyncPeriod all
+// claims and volumes are queued again (the shared informers do not
+// resync).
 func (c *Controller) Run(ctx context.Context, workers int) {
+	go wait.UntilWithContext(ctx, c.resync, ResyncPeriod)
 	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync)
+}
+
+func (c *Controller) resync(context.Context) {
+	pvs, _ := c.pvLister.List(labelsEverything)
+	for _, pv := range pvs {
+		c.queue.Add(volumePrefix + pv.Name)
+	}
+	claims, _ := c.claims.List(labelsEverything)
+	for _, pvc := range claims {
+		c.queue.Add(claimPrefix + pvc.Namespace + "/" + pvc.Name)
+	}
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {
