@@ -55,19 +55,19 @@ type Scheduler struct {
 	// call (from several goroutines at once).
 	OnBound func(Bound)
 
-	client  kubernetes.Interface
-	names   map[string]bool
-	cache   *Cache
-	queue   *Queue
-	algo    *Algorithm
-	factory informers.SharedInformerFactory
-	pods    corelisters.PodLister
-	volumes volumeListers
+	client   kubernetes.Interface
+	names    map[string]bool
+	cache    *Cache
+	queue    *Queue
+	algo     *Algorithm
+	factory  informers.SharedInformerFactory
+	pods     corelisters.PodLister
+	volumes  volumeListers
+	events   record.EventBroadcaster
+	recorder record.EventRecorderLogger
+	writer   *eventWriter
 	// volumeBindTimeout bounds the wait for a pod's claims to be bound.
 	volumeBindTimeout time.Duration
-	events            record.EventBroadcaster
-	recorder          record.EventRecorderLogger
-	writer            *eventWriter
 	// slots holds one token per bind or status write in flight: the loop
 	// takes one before it decides, so a decision is made only when a binder
 	// is free to act on it at once (bind latency stays the API's round trip,
