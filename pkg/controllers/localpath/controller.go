@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -83,6 +84,7 @@ type Controller struct {
 	pods     corelisters.PodLister
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
+	now      func() time.Time
 }
 
 // Queue keys: "pvc/<namespace>/<name>" to provision, "pv/<name>" to delete.
@@ -110,6 +112,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		synced: []cache.InformerSynced{pvInf.Informer().HasSynced, pvcInf.Informer().HasSynced, scInf.Informer().HasSynced,
 			nodeInf.Informer().HasSynced, podInf.Informer().HasSynced},
 		queue: reconcile.NewQueue("local-path"),
+		now:   time.Now,
 	}
 	pvcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.claimChanged,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,6 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	storagehelpers "k8s.io/component-helpers/storage/volume"
 )
+
+// HelperTimeout is how long a helper pod may take (rancher's default).
+const HelperTimeout = 2 * time.Minute
 
 // HelperPodName is the name of the pod that deletes a volume's data.
 func HelperPodName(pvName string) string { return "helper-pod-delete-" + pvName }
@@ -70,7 +74,18 @@ func (c *Controller) syncVolume(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("helper pod for volume %s failed", name)
 	}
-	return nil // running: its completion brings us back
+	// Pending or running: its completion brings us back, unless it takes
+	// longer than HelperTimeout (its node is down, say); then it is
+	// deleted and tried again with back-off, as rancher's times out.
+	if age := c.now().Sub(pod.CreationTimestamp.Time); age < HelperTimeout {
+		c.queue.AddAfter(volumePrefix+name, HelperTimeout-age)
+		return nil
+	}
+	c.recorder.Event(pv, corev1.EventTypeWarning, EventVolumeFailedDelete, fmt.Sprintf("helper pod %s/%s did not finish within %s; trying again", pod.Namespace, pod.Name, HelperTimeout))
+	if err := c.deletePod(ctx, pod); err != nil {
+		return err
+	}
+	return fmt.Errorf("helper pod for volume %s timed out", name)
 }
 
 func finished(pod *corev1.Pod) bool {

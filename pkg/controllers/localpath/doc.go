@@ -14,6 +14,7 @@
 // helper pod on its node (helper-pod-delete-<volume> in kube-system,
 // spec.nodeName set, the helper image) runs rm -rf on the volume's
 // directory through a hostPath mount of its parent; once the pod has
-// Succeeded the volume and the pod are deleted. A Failed helper is deleted
-// and tried again with back-off. Paths outside the root are never removed.
+// Succeeded the volume and the pod are deleted. A helper that Failed, or
+// has not finished within HelperTimeout, is deleted and tried again with
+// back-off. Paths outside the root are never removed.
 package localpath

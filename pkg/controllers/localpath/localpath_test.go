@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -196,10 +197,13 @@ func released(mods ...func(*corev1.PersistentVolume)) *corev1.PersistentVolume {
 	return pv
 }
 
+var testNow = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
 func helper(phase corev1.PodPhase) *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: HelperNamespace, Name: HelperPodName("pvc-1234"), UID: "pod-uid", Labels: map[string]string{LabelVolume: "pvc-1234"}},
-		Status:     corev1.PodStatus{Phase: phase},
+		ObjectMeta: metav1.ObjectMeta{Namespace: HelperNamespace, Name: HelperPodName("pvc-1234"), UID: "pod-uid", Labels: map[string]string{LabelVolume: "pvc-1234"},
+			CreationTimestamp: metav1.NewTime(testNow.Add(-time.Minute))},
+		Status: corev1.PodStatus{Phase: phase},
 	}
 }
 
@@ -214,6 +218,11 @@ func TestDelete(t *testing.T) {
 	}{
 		{"released: helper pod created", []runtime.Object{released(), node("node-2")}, true, true, false, ""},
 		{"helper running: wait", []runtime.Object{released(), node("node-2"), helper(corev1.PodRunning)}, true, true, false, ""},
+		{"helper pending too long: pod deleted, retried", []runtime.Object{released(), node("node-2"), func() *corev1.Pod {
+			p := helper(corev1.PodPending)
+			p.CreationTimestamp = metav1.NewTime(testNow.Add(-HelperTimeout))
+			return p
+		}()}, false, true, true, "Warning VolumeFailedDelete helper pod kube-system/helper-pod-delete-pvc-1234 did not finish within 2m0s"},
 		{"helper succeeded: volume and pod deleted", []runtime.Object{released(), node("node-2"), helper(corev1.PodSucceeded)}, false, false, false, ""},
 		{"helper failed: pod deleted, retried", []runtime.Object{released(), node("node-2"), helper(corev1.PodFailed)}, false, true, true, "Warning VolumeFailedDelete"},
 		{"bound: nothing", []runtime.Object{released(func(v *corev1.PersistentVolume) { v.Status.Phase = corev1.VolumeBound }), node("node-2")}, false, true, false, ""},
@@ -228,6 +237,7 @@ func TestDelete(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.objs...)
+			h.c.now = func() time.Time { return testNow }
 			err := h.c.sync(context.Background(), volumePrefix+"pvc-1234")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("got error %v, want one: %v", err, tt.wantErr)
