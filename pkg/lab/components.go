@@ -41,6 +41,10 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			"--lb-pool", LBPool,
 			"--node-monitor-grace-period", "20s",
 			"--cluster-cidr", ClusterCIDR,
+			// Local-path volumes live in the lab's state, under
+			// <storage>/<node>/...: the nodes share this filesystem.
+			"--local-path-root", p.storage(),
+			"--local-path-helper-image", "minik8s/toolbox:latest",
 		}, labLease...), Env: env},
 		{Name: "scheduler", Args: append([]string{bins["scheduler"], "--server", local}, labLease...), Env: env},
 	}

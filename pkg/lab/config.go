@@ -74,6 +74,7 @@ func (p paths) registryStorage() string  { return filepath.Join(p.dir, "registry
 func (p paths) apiserverData() string    { return filepath.Join(p.dir, "apiserver") }
 func (p paths) nodeDir(n Node) string    { return filepath.Join(p.dir, "nodes", n.Name()) }
 func (p paths) kubeconfig() string       { return filepath.Join(p.dir, "kubeconfig") }
+func (p paths) storage() string          { return filepath.Join(p.dir, "storage") }
 
 // runDir holds the pods' network namespace files of the lab's agents; it
 // must be a plain directory of the root mount namespace, seen by runc.

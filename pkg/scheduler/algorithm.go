@@ -17,6 +17,9 @@ type FitError struct {
 	NumAllNodes int
 	// Reasons counts, per reason, the nodes that gave it.
 	Reasons map[string]int
+	// PreFilterMsg says why the pod fits no node before any was looked
+	// at (a missing claim, an unbound immediate claim).
+	PreFilterMsg string
 }
 
 func (e *FitError) Error() string {
@@ -27,6 +30,9 @@ func (e *FitError) Error() string {
 	// Upstream sorts the "count reason" strings as strings.
 	sort.Strings(parts)
 	msg := fmt.Sprintf("0/%d nodes are available:", e.NumAllNodes)
+	if e.PreFilterMsg != "" {
+		msg += " " + e.PreFilterMsg + "."
+	}
 	if len(parts) > 0 {
 		msg += " " + strings.Join(parts, ", ") + "."
 	}

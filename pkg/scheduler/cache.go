@@ -63,6 +63,13 @@ func (c *Cache) Decide(pi *PodInfo, decide func(nodes []*NodeInfo) (string, erro
 	return node, nil
 }
 
+// NumNodes is how many nodes the cache holds.
+func (c *Cache) NumNodes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.list)
+}
+
 // Assume counts the pod on node until it is confirmed, forgotten or expires.
 func (c *Cache) Assume(pi *PodInfo, node string) {
 	c.mu.Lock()

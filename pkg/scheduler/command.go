@@ -32,6 +32,10 @@ type Config struct {
 	AssumeTTL time.Duration
 	// BackoffInitial doubles per failed attempt up to BackoffMax.
 	BackoffInitial, BackoffMax time.Duration
+	// VolumeBindTimeout bounds how long a pod waits, on its chosen node,
+	// for the claims bound on its behalf (upstream's bind-timeout-seconds);
+	// then it is scheduled again.
+	VolumeBindTimeout time.Duration
 }
 
 // NewConfig returns the defaults.
@@ -45,6 +49,8 @@ func NewConfig() *Config {
 		AssumeTTL:      30 * time.Second,
 		BackoffInitial: time.Second,
 		BackoffMax:     10 * time.Second,
+
+		VolumeBindTimeout: 30 * time.Second,
 	}
 }
 
@@ -59,6 +65,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.Int32Var(&c.PercentageOfNodesToScore, "percentage-of-nodes-to-score", c.PercentageOfNodesToScore, "share of nodes to find feasible before scoring (0: adaptive, 50% down to 5% as the cluster grows, at least 100 nodes)")
 	fs.DurationVar(&c.AssumeTTL, "assume-ttl", c.AssumeTTL, "how long a bound pod stays assumed on its node before the watch confirms it")
 	fs.DurationVar(&c.BackoffInitial, "backoff-initial", c.BackoffInitial, "first retry delay of an unschedulable pod (doubles per attempt)")
+	fs.DurationVar(&c.VolumeBindTimeout, "volume-bind-timeout", c.VolumeBindTimeout, "how long a pod waits on its chosen node for its WaitForFirstConsumer claims to be bound (provisioned) before it is scheduled again")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", c.BackoffMax, "longest retry delay of an unschedulable pod")
 }
 
@@ -76,6 +83,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AssumeTTL <= 0 {
 		errs = append(errs, fmt.Errorf("--assume-ttl must be positive"))
+	}
+	if c.VolumeBindTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--volume-bind-timeout must be positive"))
 	}
 	if c.BackoffInitial <= 0 || c.BackoffMax < c.BackoffInitial {
 		errs = append(errs, fmt.Errorf("--backoff-initial must be positive and at most --backoff-max"))
@@ -98,8 +108,11 @@ func NewCommand(ctx context.Context) *cobra.Command {
 		Long: `scheduler watches pods with no spec.nodeName whose schedulerName is
 "default-scheduler" or "minik8s" (or one given with --scheduler-name), chooses
 a node for each (readiness, cordon, taints, nodeSelector and node affinity,
-host ports, cpu/memory/pods/ephemeral-storage; least-allocated, balanced,
-spread by owner, preferred affinity) and binds it through pods/binding.
+host ports, cpu/memory/pods/ephemeral-storage, the node affinity of bound
+PersistentVolumes; least-allocated, balanced, spread by owner, preferred
+affinity) and binds it through pods/binding. Claims of a WaitForFirstConsumer
+class get the chosen node (volume.kubernetes.io/selected-node) or a free
+volume there, and the pod is bound once they are.
 Pods that fit nowhere get PodScheduled=False with the reasons, and are retried.
 
 With --leader-elect (the default, as in kube-scheduler) several schedulers may

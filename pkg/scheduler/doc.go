@@ -17,6 +17,17 @@
 // never confirms expires. Events go through a bounded queue that drops,
 // and counts, what the API cannot take in time.
 //
+// PersistentVolumeClaims are upstream's VolumeBinding plugin in small: a pod
+// whose claim is missing, being deleted, or unbound in an Immediate class
+// fits no node (with upstream's messages); bound volumes' node affinity
+// filters nodes (FilterVolumeBinding); a claim of a WaitForFirstConsumer
+// class fits nodes where a free volume matches it or its class can
+// provision. Before the pod is bound, such claims get their free volume
+// (the volume's claimRef, completed by the controller-manager's binder) or
+// the volume.kubernetes.io/selected-node annotation (for the provisioner),
+// and the binder goroutine waits, at most VolumeBindTimeout, for them all
+// to be bound; otherwise the pod is tried again.
+//
 // Several schedulers may run with RunElected: they compete for a Lease, as
 // kube-scheduler's --leader-elect does, and only its holder schedules.
 package scheduler

@@ -39,6 +39,7 @@ var DefaultFilters = []Filter{
 	FilterNodeAffinity,
 	FilterHostPorts,
 	FilterResources,
+	FilterVolumeBinding,
 }
 
 // One slice per constant reason, so that rejecting a node does not allocate.

@@ -39,6 +39,9 @@ type PodInfo struct {
 	// spreading. Cache.Decide sets it from its index; nil means none
 	// anywhere.
 	Siblings OwnerCounts
+	// Volumes are the pod's PersistentVolumeClaims as the volume filter
+	// sees them; nil for a pod without claims.
+	Volumes *PodVolumes
 
 	required    nodeaffinity.RequiredNodeAffinity
 	hasRequired bool

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -61,9 +62,12 @@ type Scheduler struct {
 	algo     *Algorithm
 	factory  informers.SharedInformerFactory
 	pods     corelisters.PodLister
+	volumes  volumeListers
 	events   record.EventBroadcaster
 	recorder record.EventRecorderLogger
 	writer   *eventWriter
+	// volumeBindTimeout bounds the wait for a pod's claims to be bound.
+	volumeBindTimeout time.Duration
 	// slots holds one token per bind or status write in flight: the loop
 	// takes one before it decides, so a decision is made only when a binder
 	// is free to act on it at once (bind latency stays the API's round trip,
@@ -83,6 +87,8 @@ func New(client kubernetes.Interface, cfg *Config) *Scheduler {
 		queue:  NewQueue(nil, cfg.BackoffInitial, cfg.BackoffMax),
 		algo:   NewAlgorithm(uint64(time.Now().UnixNano())),
 		slots:  make(chan struct{}, cfg.Parallelism),
+
+		volumeBindTimeout: cfg.VolumeBindTimeout,
 	}
 	for _, n := range cfg.SchedulerNames {
 		s.names[n] = true
@@ -119,6 +125,24 @@ func New(client kubernetes.Interface, cfg *Config) *Scheduler {
 			}
 		},
 	})
+	// Claims, volumes and classes: a change may let a waiting pod fit.
+	wake := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.queue.MoveAllToActive() },
+		UpdateFunc: func(_, _ any) { s.queue.MoveAllToActive() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{
+		s.factory.Core().V1().PersistentVolumeClaims().Informer(),
+		s.factory.Core().V1().PersistentVolumes().Informer(),
+		s.factory.Storage().V1().StorageClasses().Informer(),
+	} {
+		_ = inf.SetTransform(stripManagedFields)
+		inf.AddEventHandler(wake)
+	}
+	s.volumes = volumeListers{
+		claims:  s.factory.Core().V1().PersistentVolumeClaims().Lister(),
+		volumes: s.factory.Core().V1().PersistentVolumes().Lister(),
+		classes: s.factory.Storage().V1().StorageClasses().Lister(),
+	}
 	// Events never slow binding: Eventf hands them to client-go's
 	// broadcaster without blocking, and our writer drops (and counts) what
 	// the API cannot take in time. See eventWriter.
@@ -286,6 +310,19 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) bool {
 		return false // being bound already
 	}
 	pi := NewPodInfo(pod)
+	vols, msg, err := s.volumes.podVolumes(pod)
+	if err != nil {
+		s.queue.Backoff(key)
+		return false
+	}
+	if msg != "" {
+		s.stats.unschedulable.Add(1)
+		s.queue.Backoff(key)
+		msg = (&FitError{NumAllNodes: s.cache.NumNodes(), PreFilterMsg: msg}).Error()
+		s.async(func() { s.reportUnschedulable(ctx, pod, msg) })
+		return true
+	}
+	pi.Volumes = vols
 	decided := time.Now()
 	node, err := s.cache.Decide(pi, func(nodes []*NodeInfo) (string, error) { return s.algo.Schedule(pi, nodes) })
 	if err != nil {
@@ -295,11 +332,14 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) bool {
 		s.async(func() { s.reportUnschedulable(ctx, pod, msg) })
 		return true
 	}
-	s.async(func() { s.bind(ctx, pod, node, decided) })
+	s.async(func() { s.bind(ctx, pod, node, decided, vols) })
 	return true
 }
 
-func (s *Scheduler) bind(ctx context.Context, pod *v1.Pod, node string, decided time.Time) {
+func (s *Scheduler) bind(ctx context.Context, pod *v1.Pod, node string, decided time.Time, vols *PodVolumes) {
+	if !s.bindVolumes(ctx, pod, node, vols) {
+		return
+	}
 	b := &v1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     v1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: node},
@@ -334,6 +374,32 @@ func (s *Scheduler) bind(ctx context.Context, pod *v1.Pod, node string, decided 
 	s.queue.Forget(key)
 	s.stats.eventsEmitted.Add(1)
 	s.recorder.Eventf(pod, v1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
+}
+
+// bindVolumes binds the pod's claims that wait for its node, reporting
+// whether the pod may be bound; if not, the pod is tried again later.
+func (s *Scheduler) bindVolumes(ctx context.Context, pod *v1.Pod, node string, vols *PodVolumes) bool {
+	if vols == nil || len(vols.Delayed) == 0 {
+		return true
+	}
+	ni, ok := s.cache.Node(node)
+	err := errors.New("node " + node + " is gone")
+	if ok {
+		err = bindVolumes(ctx, s.client, s.volumes, vols, ni.Node, s.volumeBindTimeout)
+	}
+	if err == nil {
+		return true
+	}
+	s.stats.bindErrors.Add(1)
+	s.cache.Forget(pod.UID)
+	key := podKey(pod)
+	if ctx.Err() != nil {
+		s.queue.Delete(key)
+		return false
+	}
+	s.queue.Backoff(key)
+	s.reportUnschedulable(ctx, pod, fmt.Sprintf("running PreBind plugin \"VolumeBinding\": binding volumes: %v", err))
+	return false
 }
 
 // reportUnschedulable records a FailedScheduling event and sets

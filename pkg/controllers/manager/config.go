@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"minik8s/pkg/controllers/loadbalancer"
+	"minik8s/pkg/controllers/localpath"
 	"minik8s/pkg/election"
 	"minik8s/pkg/restconfig"
 )
@@ -36,10 +37,14 @@ const (
 	Job              = "job"
 	DaemonSet        = "daemonset"
 	StatefulSet      = "statefulset"
+	// PersistentVolumeBinder is upstream's persistentvolume-binder;
+	// LocalPathProvisioner is ours, as k3s ships rancher's.
+	PersistentVolumeBinder = "persistentvolume-binder"
+	LocalPathProvisioner   = "local-path-provisioner"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner}
 
 // Config holds the controller-manager's settings.
 type Config struct {
@@ -62,6 +67,8 @@ type Config struct {
 	// kube-root-ca.crt (empty: the CA of the connection to the apiserver,
 	// if any, else an empty ca.crt).
 	RootCAFile string
+	// LocalPath configures the local-path provisioner.
+	LocalPath localpath.Config
 }
 
 // NewConfig returns the defaults.
@@ -76,6 +83,7 @@ func NewConfig() *Config {
 		QPS:                    200,
 		Burst:                  400,
 		LeaderElection:         election.NewConfig("kube-controller-manager"),
+		LocalPath:              localpath.Config{Root: localpath.DefaultRoot, HelperImage: localpath.DefaultHelperImage},
 	}
 }
 
@@ -92,6 +100,10 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.NodeCIDRMaskSize, "node-cidr-mask-size", c.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
 	fs.StringVar(&c.RootCAFile, "root-ca-file", c.RootCAFile,
 		"PEM CA bundle published as ca.crt in every namespace's kube-root-ca.crt ConfigMap (default: the CA the kubeconfig trusts for the apiserver; none over plain HTTP, which publishes an empty ca.crt)")
+	fs.StringVar(&c.LocalPath.Root, "local-path-root", c.LocalPath.Root,
+		"directory on every node under which the local-path provisioner creates volumes (<root>/<node>/<volume>_<namespace>_<claim>)")
+	fs.StringVar(&c.LocalPath.HelperImage, "local-path-helper-image", c.LocalPath.HelperImage,
+		"image of the helper pods that remove a deleted local-path volume's data (needs sh and rm)")
 	fs.IntVar(&c.ConcurrentSyncs, "concurrent-syncs", c.ConcurrentSyncs, "workers per controller")
 	fs.Float32Var(&c.QPS, "kube-api-qps", c.QPS, "requests per second to the API server")
 	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
@@ -120,6 +132,11 @@ func (c *Config) Validate() error {
 	}
 	if c.QPS <= 0 || c.Burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
+	}
+	if enabled, err := c.Enabled(); err == nil && enabled[LocalPathProvisioner] {
+		if err := c.LocalPath.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--local-path-root/--local-path-helper-image: %w", err))
+		}
 	}
 	errs = append(errs, c.LeaderElection.Validate())
 	return errors.Join(errs...)

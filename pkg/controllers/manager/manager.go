@@ -24,9 +24,11 @@ import (
 	"minik8s/pkg/controllers/garbagecollector"
 	"minik8s/pkg/controllers/job"
 	"minik8s/pkg/controllers/loadbalancer"
+	"minik8s/pkg/controllers/localpath"
 	"minik8s/pkg/controllers/namespace"
 	"minik8s/pkg/controllers/nodeipam"
 	"minik8s/pkg/controllers/nodelifecycle"
+	"minik8s/pkg/controllers/pvbinder"
 	"minik8s/pkg/controllers/replicaset"
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
@@ -40,7 +42,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -186,6 +188,10 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 			add(name, cj)
 		case TTLAfterFinished:
 			add(name, ttlafterfinished.New(cs, factory))
+		case PersistentVolumeBinder:
+			add(name, pvbinder.New(cs, factory, recorder(pvbinder.Component)))
+		case LocalPathProvisioner:
+			add(name, localpath.New(cs, factory, recorder(localpath.Provisioner), cfg.LocalPath))
 		}
 	}
 	run := func(ctx context.Context) {
