@@ -272,6 +272,10 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if err != nil {
 		return ContainerInfo{}, err
 	}
+	hostname, err := containerHostname(pod, r.cfg.ClusterDomain)
+	if err != nil {
+		return ContainerInfo{}, err
+	}
 	opts := []oci.SpecOpts{oci.WithImageConfig(image)}
 	switch {
 	case len(c.Command) > 0:
@@ -279,7 +283,7 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	case len(c.Args) > 0:
 		opts = append(opts, oci.WithImageConfigArgs(image, c.Args))
 	}
-	opts = append(opts, oci.WithEnv(env), oci.WithHostname(pod.Name))
+	opts = append(opts, oci.WithEnv(env), oci.WithHostname(hostname))
 	opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: r.shimGroup(pod.UID)}))
 	if c.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
