@@ -60,6 +60,8 @@ type containerdRuntime struct {
 	podsDir string
 	fifoDir string
 	logger  string // the logging binary the shims start per container
+	// getConfigMap reads the ConfigMaps of configMap volumes.
+	getConfigMap configMapGetter
 
 	leaseMu    sync.Mutex
 	leaseID    string
@@ -293,6 +295,9 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if err != nil {
 		return ContainerInfo{}, err
 	}
+	if err := projectConfigMapVolumes(ctx, r.getConfigMap, pod, podDir); err != nil {
+		return ContainerInfo{}, err
+	}
 	vm, err := volumeMounts(pod, c, podDir)
 	if err != nil {
 		return ContainerInfo{}, err
@@ -461,6 +466,8 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, podDir string) ([]specs.Mount, e
 					return nil, err
 				}
 				_ = os.Chmod(src, 0o777)
+			case v.ConfigMap != nil:
+				src = filepath.Join(podDir, "volumes", v.Name)
 			case v.HostPath != nil:
 				src = v.HostPath.Path
 				if v.HostPath.Type != nil && *v.HostPath.Type == v1.HostPathDirectoryOrCreate {
@@ -469,7 +476,7 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, podDir string) ([]specs.Mount, e
 					}
 				}
 			default:
-				return nil, fmt.Errorf("volume %s: only emptyDir and hostPath are supported", v.Name)
+				return nil, fmt.Errorf("volume %s: only emptyDir, hostPath and configMap are supported", v.Name)
 			}
 		}
 		if src == "" {
