@@ -82,6 +82,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		explain.NewCmdExplain("ctl", f, streams),
 		certificates.NewCmdCertificate(f, streams),
 		newVersionCommand(conn, streams),
+		newAddonsCommand(f, streams),
 	}
 	for _, verb := range verbs {
 		conn.adopt(ctx, verb, streams.ErrOut)
