@@ -150,3 +150,20 @@ func Lookup(name string, dns *DNSConfig) ([]runtime.Object, error) {
 	}
 	return nil, fmt.Errorf("no add-on %q: the add-ons are %s", name, strings.Join(Names, ", "))
 }
+
+// KubernetesServiceURL is how a pod reaches the API server:
+// http://<ClusterIP>:<port> of the default/kubernetes Service (plain HTTP:
+// minik8s' API server has no TLS yet).
+func KubernetesServiceURL(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("the default/kubernetes Service does not exist (the API server creates it when it starts): give CoreDNS the API server's address with --apiserver")
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the default/kubernetes Service: %w", err)
+	}
+	if svc.Spec.ClusterIP == "" || strings.EqualFold(svc.Spec.ClusterIP, "None") || len(svc.Spec.Ports) == 0 {
+		return "", fmt.Errorf("the default/kubernetes Service has no ClusterIP or port: give CoreDNS the API server's address with --apiserver")
+	}
+	return fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port), nil
+}

@@ -2,13 +2,9 @@ package ctl
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -64,7 +60,7 @@ func newAddonsCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 // when it is not given, then applies the add-on.
 func applyAddon(ctx context.Context, cs kubernetes.Interface, name string, dns *addons.DNSConfig, out io.Writer) error {
 	if name == "dns" && dns.APIServer == "" {
-		url, err := KubernetesServiceURL(ctx, cs)
+		url, err := addons.KubernetesServiceURL(ctx, cs)
 		if err != nil {
 			return err
 		}
@@ -76,21 +72,4 @@ func applyAddon(ctx context.Context, cs kubernetes.Interface, name string, dns *
 	}
 	_, err = addons.Apply(ctx, cs, objs, out)
 	return err
-}
-
-// KubernetesServiceURL is how a pod reaches the API server:
-// http://<ClusterIP>:<port> of the default/kubernetes Service (plain HTTP:
-// minik8s' API server has no TLS yet).
-func KubernetesServiceURL(ctx context.Context, cs kubernetes.Interface) (string, error) {
-	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("the default/kubernetes Service does not exist (the API server creates it when it starts): give CoreDNS the API server's address with --apiserver")
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading the default/kubernetes Service: %w", err)
-	}
-	if svc.Spec.ClusterIP == "" || strings.EqualFold(svc.Spec.ClusterIP, "None") || len(svc.Spec.Ports) == 0 {
-		return "", fmt.Errorf("the default/kubernetes Service has no ClusterIP or port: give CoreDNS the API server's address with --apiserver")
-	}
-	return fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port), nil
 }

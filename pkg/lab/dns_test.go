@@ -1,0 +1,67 @@
+package lab
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestCoreDNSImage(t *testing.T) {
+	img, err := corednsImage([]byte("#!fake coredns"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := layerFiles(t, img)
+	if h := files["coredns"]; h == nil || h.Mode != 0o755 {
+		t.Errorf("coredns entry: got %+v, want mode 0755", h)
+	}
+	if files["etc/coredns/"] == nil || files["tmp/"] == nil {
+		t.Errorf("got files %v, want etc/coredns/ and tmp/", files)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cf.Config.Entrypoint, " "); got != "/coredns" {
+		t.Errorf("got entrypoint %q, want /coredns", got)
+	}
+	again, _ := corednsImage([]byte("#!fake coredns"))
+	d1, _ := img.Digest()
+	d2, _ := again.Digest()
+	if d1 != d2 {
+		t.Errorf("got digests %s and %s for the same binary, want one", d1, d2)
+	}
+}
+
+// TestAPIServerMasquerade loads the node table into a throwaway network
+// namespace: nft must accept it as written.
+func TestAPIServerMasquerade(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (nftables in a new network namespace): run the tests as root")
+	}
+	cmd := exec.Command("unshare", "--net", "sh", "-c", "nft -f - && nft list table ip minik8s-lab-node")
+	cmd.Stdin = strings.NewReader(apiserverMasquerade())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	want := `ip saddr 10.244.0.0/16 ip daddr 10.200.0.1 tcp dport 6443 oifname "eth0" masquerade`
+	if !strings.Contains(string(out), want) {
+		t.Errorf("got table\n%s\nwant the rule %q", out, want)
+	}
+}
+
+func TestPlanSetsClusterDNS(t *testing.T) {
+	cs := planComponents(paths{"/tmp/lab"}, map[string]string{"nsenter": "nsenter", "kubelet-lite": "kubelet-lite"}, Nodes(1))
+	c, ok := (&State{Components: cs}).component(Node{Index: 1}.Component())
+	if !ok {
+		t.Fatal("no agent component")
+	}
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--cluster-dns 10.96.0.10", "--cluster-domain cluster.local"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("got agent args %q, want %q", args, want)
+		}
+	}
+}
