@@ -113,7 +113,7 @@ func TestCorefile(t *testing.T) {
 		wantNone []string
 	}{
 		{"kubeadm's default", func(*DNSConfig) {},
-			[]string{"kubernetes cluster.local in-addr.arpa ip6.arpa {", "pods insecure", "fallthrough in-addr.arpa ip6.arpa", "ttl 30", "prometheus :9153", "forward . /etc/resolv.conf {", "cache 30", "loop", "reload", "loadbalance", "ready", "lameduck 5s"},
+			[]string{"kubernetes cluster.local in-addr.arpa ip6.arpa {", "pods insecure", "fallthrough in-addr.arpa ip6.arpa", "ttl 30", "prometheus :9153", "forward . /etc/resolv.conf {", "cache 30 {\n        disable success cluster.local\n        disable denial cluster.local\n    }", "loop", "reload", "loadbalance", "ready", "lameduck 5s"},
 			[]string{"endpoint"}},
 		{"no upstream and an API server endpoint", func(c *DNSConfig) { c.Upstream, c.APIServer = "", "http://10.96.0.1:443" },
 			[]string{"endpoint http://10.96.0.1:443", "cache 30"},

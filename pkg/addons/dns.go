@@ -90,7 +90,7 @@ func (c *DNSConfig) Validate() error {
 	return nil
 }
 
-// Corefile is Kubernetes' default Corefile for c.
+// Corefile is kubeadm's default Corefile for c.
 func (c *DNSConfig) Corefile() string {
 	var b strings.Builder
 	b.WriteString(".:53 {\n    errors\n    health {\n        lameduck 5s\n    }\n    ready\n")
@@ -103,7 +103,11 @@ func (c *DNSConfig) Corefile() string {
 	if c.Upstream != "" {
 		fmt.Fprintf(&b, "    forward . %s {\n        max_concurrent 1000\n    }\n", c.Upstream)
 	}
-	b.WriteString("    cache 30\n    loop\n    reload\n    loadbalance\n}\n")
+	// As kubeadm's: cluster names are not cached, so a Service's name
+	// follows the Service at once (the kubernetes plugin answers from its
+	// watch cache anyway).
+	fmt.Fprintf(&b, "    cache 30 {\n        disable success %s\n        disable denial %s\n    }\n", c.ClusterDomain, c.ClusterDomain)
+	b.WriteString("    loop\n    reload\n    loadbalance\n}\n")
 	return b.String()
 }
 
