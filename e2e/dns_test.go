@@ -62,20 +62,41 @@ func lookup(ns, pod string, args ...string) (string, error) {
 	return podExec(ns, pod, "toolbox", append([]string{"nslookup"}, args...)...)
 }
 
-// answers are the addresses of nslookup's answer section.
+// answers are the addresses of nslookup's answers, sorted, without
+// repeats. Busybox's nslookup asks for A and AAAA under every search
+// domain and prints each answer ("Name:" then "Address:" lines) and each
+// failure ("** server can't find …"); it exits 1 when any failed, so the
+// answers, not the exit code, say what resolved.
 func answers(out string) []string {
-	_, after, ok := strings.Cut(out, "Name:")
-	if !ok {
-		return nil
-	}
 	var ips []string
-	for _, line := range strings.Split(after, "\n") {
-		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "Address:"); ok {
-			ips = append(ips, strings.TrimSpace(a))
+	inName := false
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "Name:"):
+			inName = true
+		case inName && strings.HasPrefix(line, "Address:"):
+			ips = append(ips, strings.TrimSpace(strings.TrimPrefix(line, "Address:")))
+		case line == "" || strings.HasPrefix(line, "Server:"):
+			inName = false
 		}
 	}
 	slices.Sort(ips)
-	return ips
+	return slices.Compact(ips)
+}
+
+// resolveLibc resolves name in a client pod through the C library's
+// resolver (search domains under ndots:5), as applications do: busybox's
+// nslookup applies the search domains only to names without a dot, wget
+// prints "Connecting to NAME (IP:80)".
+func resolveLibc(ns, pod, name string) (string, error) {
+	out, err := podExec(ns, pod, "toolbox", "sh", "-c", "timeout 5 wget -O /dev/null http://"+name+"/ 2>&1")
+	_, after, ok := strings.Cut(out, "Connecting to "+name+" (")
+	if !ok {
+		return "", fmt.Errorf("no address for %s (%v): %s", name, err, out)
+	}
+	ip, _, _ := strings.Cut(after, ":")
+	return ip, nil
 }
 
 func waitDNSReady(t *testing.T) {
@@ -107,7 +128,7 @@ func TestDNSServiceNames(t *testing.T) {
 		}
 	}
 
-	for _, name := range []string{"frontend", "frontend." + ns, "frontend." + ns + ".svc.cluster.local"} {
+	for _, name := range []string{"frontend", "frontend." + ns + ".svc.cluster.local"} {
 		eventually(t, 10*time.Second, "nslookup "+name, func() error {
 			out, err := lookup(ns, "client", name)
 			if got := answers(out); !slices.Equal(got, []string{ip}) {
@@ -116,9 +137,14 @@ func TestDNSServiceNames(t *testing.T) {
 			return nil
 		})
 	}
-	out, err := lookup(other, "client", "frontend."+ns)
+	for _, from := range []string{ns, other} {
+		if got, err := resolveLibc(from, "client", "frontend."+ns); got != ip {
+			t.Errorf("from %s: frontend.%s resolves to %q (%v), want %s", from, ns, got, err, ip)
+		}
+	}
+	out, err := lookup(other, "client", "frontend."+ns+".svc.cluster.local")
 	if got := answers(out); !slices.Equal(got, []string{ip}) {
-		t.Errorf("from %s: nslookup frontend.%s: got %v (%v), want [%s]; output:\n%s", other, ns, got, err, ip, out)
+		t.Errorf("from %s: nslookup frontend.%s.svc.cluster.local: got %v (%v), want [%s]; output:\n%s", other, ns, got, err, ip, out)
 	}
 	if out, err := lookup(other, "client", "frontend"); err == nil || answers(out) != nil {
 		t.Errorf("from %s: nslookup frontend: got %v\n%s\nwant no answer (the Service is in %s)", other, err, out, ns)
@@ -155,9 +181,10 @@ func TestDNSServiceNames(t *testing.T) {
 	if err := cs.CoreV1().Services(ns).Delete(context.Background(), "frontend", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The trailing dot keeps nslookup from trying the search domains.
 	eventually(t, 5*time.Second, "frontend NXDOMAIN after its Service is deleted", func() error {
-		out, _ := lookup(ns, "client", "frontend."+ns+".svc.cluster.local")
-		if !strings.Contains(out, "NXDOMAIN") {
+		out, _ := lookup(ns, "client", "frontend."+ns+".svc.cluster.local.")
+		if answers(out) != nil || !strings.Contains(out, "NXDOMAIN") {
 			return fmt.Errorf("got\n%s", out)
 		}
 		return nil
