@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
 	"minik8s/pkg/addons"
@@ -51,7 +53,8 @@ func corednsImage(binary []byte) (v1.Image, error) {
 }
 
 // ensureCoreDNSImage pushes minik8s/coredns:<version> and :latest unless
-// cacheFile records that the registry holds this binary's image.
+// cacheFile (empty: none) records that the registry holds this binary's
+// image.
 func ensureCoreDNSImage(ctx context.Context, registry, bin, cacheFile string) error {
 	if err := checkImageBinary(bin, corednsFix); err != nil {
 		return err
@@ -95,6 +98,9 @@ func ensureCoreDNSImage(ctx context.Context, registry, bin, cacheFile string) er
 		if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
 			return pushError(ref.String(), err)
 		}
+	}
+	if cacheFile == "" {
+		return nil
 	}
 	c, _ := json.Marshal(map[string]string{"Key": key, "Digest": digest.String()})
 	return os.WriteFile(cacheFile, c, 0o644)
@@ -143,4 +149,51 @@ func installAPIServerMasquerade(n Node) error {
 		return fmt.Errorf("masquerading pod traffic to the API server in %s: %w: %s", n.Netns(), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// findCoreDNS is the coredns binary beside the ctl executable, else on
+// $PATH.
+func findCoreDNS() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "coredns")
+		if statExec(p) == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("coredns"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("no coredns binary beside ctl or on $PATH: build it with `(cd cmd/coredns && CGO_ENABLED=0 go build -o ../../bin/ .)`, or name it with --coredns")
+}
+
+// newPushCoreDNSCommand is `ctl image push-coredns`: the lab's CoreDNS
+// image, for the registry of real hosts.
+func newPushCoreDNSCommand(ctx context.Context, registry *string) *cobra.Command {
+	var bin string
+	cmd := &cobra.Command{
+		Use:   "push-coredns",
+		Short: "Build the image " + corednsRepo + ":" + addons.CoreDNSVersion + " (and :latest) from the coredns binary and push it",
+		Long: `Build the cluster DNS image from the coredns binary (cmd/coredns) without
+Docker, as ` + "`lab up`" + ` does, and push it to --registry as ` + corednsRepo + `:` + addons.CoreDNSVersion + `
+and :latest. Agents whose docker.io mirror is that registry
+(--registry-mirror docker.io=http://REGISTRY) then pull the image the dns
+add-on names (` + "`ctl addons apply dns`" + `).`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if bin == "" {
+				var err error
+				if bin, err = findCoreDNS(); err != nil {
+					return err
+				}
+			}
+			if err := ensureCoreDNSImage(ctx, *registry, bin, ""); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "pushed %s/%s:%s and :latest\n", *registry, corednsRepo, addons.CoreDNSVersion)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&bin, "coredns", "", "coredns binary (default: beside ctl, then $PATH)")
+	return cmd
 }

@@ -1,10 +1,18 @@
 package lab
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"minik8s/pkg/addons"
 )
 
 func TestCoreDNSImage(t *testing.T) {
@@ -63,5 +71,42 @@ func TestPlanSetsClusterDNS(t *testing.T) {
 		if !strings.Contains(args, want) {
 			t.Errorf("got agent args %q, want %q", args, want)
 		}
+	}
+}
+
+// TestPushCoreDNSRealRegistry: `ctl image push-coredns` pushes the image
+// under the add-on's tag and latest; a refused (dynamic) binary pushes
+// nothing.
+func TestPushCoreDNSRealRegistry(t *testing.T) {
+	reg := startRegistry(t)
+	bin := filepath.Join(t.TempDir(), "coredns")
+	if err := os.WriteFile(bin, staticEcho(t), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	registry := reg
+	cmd := newPushCoreDNSCommand(context.Background(), &registry)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--coredns", bin})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{addons.CoreDNSVersion, "latest"} {
+		ref, _ := name.ParseReference(reg+"/minik8s/coredns:"+tag, name.Insecure)
+		img, err := remote.Image(ref)
+		if err != nil {
+			t.Fatalf("pulling %s: %v", ref, err)
+		}
+		if h := layerFiles(t, img)["coredns"]; h == nil || h.Mode != 0o755 {
+			t.Errorf("%s: got coredns entry %+v, want an executable", ref, h)
+		}
+	}
+	if !strings.Contains(out.String(), "pushed "+reg+"/minik8s/coredns:"+addons.CoreDNSVersion) {
+		t.Errorf("got output %q, want the pushed reference", out.String())
+	}
+	script := filepath.Join(t.TempDir(), "coredns")
+	os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755)
+	if err := ensureCoreDNSImage(context.Background(), reg, script, ""); err == nil || !strings.Contains(err.Error(), "cmd/coredns") {
+		t.Errorf("got %v, want the refusal naming how to build cmd/coredns", err)
 	}
 }
