@@ -21,8 +21,8 @@ import (
 // SRV, PTR, a pod by hostname and subdomain, deletion, and one CoreDNS
 // pod lost.
 
-// echoDeployment runs replicas of minik8s/echo labelled app=name.
-func echoDeployment(t *testing.T, ns, name string, replicas int32) {
+// dnsEchoDeployment runs replicas of minik8s/echo labelled app=name.
+func dnsEchoDeployment(t *testing.T, ns, name string, replicas int32) {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
@@ -56,18 +56,18 @@ func dnsClient(t *testing.T, ns, name string) {
 	waitPodPhase(t, ns, name, corev1.PodRunning, 60*time.Second)
 }
 
-// lookup runs busybox nslookup in a client pod; its output holds the
+// nslookup runs busybox nslookup in a client pod; its output holds the
 // answers, or "NXDOMAIN".
-func lookup(ns, pod string, args ...string) (string, error) {
+func nslookup(ns, pod string, args ...string) (string, error) {
 	return podExec(ns, pod, "toolbox", append([]string{"nslookup"}, args...)...)
 }
 
-// answers are the addresses of nslookup's answers, sorted, without
+// nslookupAnswers are the addresses of nslookup's answers, sorted, without
 // repeats. Busybox's nslookup asks for A and AAAA under every search
 // domain and prints each answer ("Name:" then "Address:" lines) and each
 // failure ("** server can't find …"); it exits 1 when any failed, so the
 // answers, not the exit code, say what resolved.
-func answers(out string) []string {
+func nslookupAnswers(out string) []string {
 	var ips []string
 	inName := false
 	for _, line := range strings.Split(out, "\n") {
@@ -113,7 +113,7 @@ func TestDNSServiceNames(t *testing.T) {
 	}
 	t.Cleanup(func() { cs.CoreV1().Namespaces().Delete(context.Background(), other, metav1.DeleteOptions{}) })
 
-	echoDeployment(t, ns, "frontend", 1)
+	dnsEchoDeployment(t, ns, "frontend", 1)
 	ip := clusterIPService(t, ns, "frontend")
 	dnsClient(t, ns, "client")
 	dnsClient(t, other, "client")
@@ -130,8 +130,8 @@ func TestDNSServiceNames(t *testing.T) {
 
 	for _, name := range []string{"frontend", "frontend." + ns + ".svc.cluster.local"} {
 		eventually(t, 10*time.Second, "nslookup "+name, func() error {
-			out, err := lookup(ns, "client", name)
-			if got := answers(out); !slices.Equal(got, []string{ip}) {
+			out, err := nslookup(ns, "client", name)
+			if got := nslookupAnswers(out); !slices.Equal(got, []string{ip}) {
 				return fmt.Errorf("got %v (%v), want [%s]; output:\n%s", got, err, ip, out)
 			}
 			return nil
@@ -142,20 +142,20 @@ func TestDNSServiceNames(t *testing.T) {
 			t.Errorf("from %s: frontend.%s resolves to %q (%v), want %s", from, ns, got, err, ip)
 		}
 	}
-	out, err := lookup(other, "client", "frontend."+ns+".svc.cluster.local")
-	if got := answers(out); !slices.Equal(got, []string{ip}) {
+	out, err := nslookup(other, "client", "frontend."+ns+".svc.cluster.local")
+	if got := nslookupAnswers(out); !slices.Equal(got, []string{ip}) {
 		t.Errorf("from %s: nslookup frontend.%s.svc.cluster.local: got %v (%v), want [%s]; output:\n%s", other, ns, got, err, ip, out)
 	}
-	if out, err := lookup(other, "client", "frontend"); err == nil || answers(out) != nil {
+	if out, err := nslookup(other, "client", "frontend"); err == nil || nslookupAnswers(out) != nil {
 		t.Errorf("from %s: nslookup frontend: got %v\n%s\nwant no answer (the Service is in %s)", other, err, out, ns)
 	}
 
 	// SRV of the named port, PTR of the ClusterIP.
-	out, err = lookup(ns, "client", "-type=srv", "_http._tcp.frontend."+ns+".svc.cluster.local")
+	out, err = nslookup(ns, "client", "-type=srv", "_http._tcp.frontend."+ns+".svc.cluster.local")
 	if want := fmt.Sprintf("80 frontend.%s.svc.cluster.local", ns); err != nil || !strings.Contains(out, want) {
 		t.Errorf("SRV: got %v\n%s\nwant %q", err, out, want)
 	}
-	out, err = lookup(ns, "client", ip)
+	out, err = nslookup(ns, "client", ip)
 	if want := fmt.Sprintf("frontend.%s.svc.cluster.local", ns); err != nil || !strings.Contains(out, want) {
 		t.Errorf("PTR of %s: got %v\n%s\nwant %q", ip, err, out, want)
 	}
@@ -172,8 +172,8 @@ func TestDNSServiceNames(t *testing.T) {
 	// A name that is not the cluster's fails at once: the lab forwards
 	// nothing outside.
 	start := time.Now()
-	out, err = lookup(ns, "client", "example.com.")
-	if took := time.Since(start); err == nil || answers(out) != nil || took > 3*time.Second {
+	out, err = nslookup(ns, "client", "example.com.")
+	if took := time.Since(start); err == nil || nslookupAnswers(out) != nil || took > 3*time.Second {
 		t.Errorf("nslookup example.com.: got %v\n%s\nafter %s, want a failure without answers at once", err, out, took)
 	}
 
@@ -183,8 +183,8 @@ func TestDNSServiceNames(t *testing.T) {
 	}
 	// The trailing dot keeps nslookup from trying the search domains.
 	eventually(t, 5*time.Second, "frontend NXDOMAIN after its Service is deleted", func() error {
-		out, _ := lookup(ns, "client", "frontend."+ns+".svc.cluster.local.")
-		if answers(out) != nil || !strings.Contains(out, "NXDOMAIN") {
+		out, _ := nslookup(ns, "client", "frontend."+ns+".svc.cluster.local.")
+		if nslookupAnswers(out) != nil || !strings.Contains(out, "NXDOMAIN") {
 			return fmt.Errorf("got\n%s", out)
 		}
 		return nil
@@ -194,7 +194,7 @@ func TestDNSServiceNames(t *testing.T) {
 func TestDNSHeadlessAndHostnames(t *testing.T) {
 	waitDNSReady(t)
 	ns := namespace(t)
-	echoDeployment(t, ns, "web", 2)
+	dnsEchoDeployment(t, ns, "web", 2)
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: corev1.ServiceSpec{
@@ -238,8 +238,8 @@ func TestDNSHeadlessAndHostnames(t *testing.T) {
 	follows := func(what string) {
 		eventually(t, 10*time.Second, what, func() error {
 			want := podIPs()
-			out, err := lookup(ns, "client", "web")
-			if got := answers(out); !slices.Equal(got, want) {
+			out, err := nslookup(ns, "client", "web")
+			if got := nslookupAnswers(out); !slices.Equal(got, want) {
 				return fmt.Errorf("got %v (%v), want the ready pods' %v", got, err, want)
 			}
 			return nil
@@ -260,8 +260,8 @@ func TestDNSHeadlessAndHostnames(t *testing.T) {
 
 	fqdn := "web-0.members." + ns + ".svc.cluster.local"
 	eventually(t, 10*time.Second, "nslookup "+fqdn, func() error {
-		out, err := lookup(ns, "client", fqdn)
-		if got := answers(out); !slices.Equal(got, []string{memberPod.Status.PodIP}) {
+		out, err := nslookup(ns, "client", fqdn)
+		if got := nslookupAnswers(out); !slices.Equal(got, []string{memberPod.Status.PodIP}) {
 			return fmt.Errorf("got %v (%v), want [%s]", got, err, memberPod.Status.PodIP)
 		}
 		return nil
