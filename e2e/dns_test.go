@@ -312,3 +312,23 @@ func TestDNSSurvivesCoreDNSPodLoss(t *testing.T) {
 	}
 	waitDNSReady(t)
 }
+
+// TestDNSAddonReapply: `ctl addons apply dns` on the lab `lab up` made
+// changes nothing (the Corefile's ConfigMap is only ever created).
+func TestDNSAddonReapply(t *testing.T) {
+	waitDNSReady(t)
+	out, err := ctl("addons", "apply", "dns")
+	if err != nil {
+		t.Fatalf("ctl addons apply dns: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, " unchanged\n"); n != 6 {
+		t.Errorf("got\n%s\nwant the 6 objects unchanged", out)
+	}
+	cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(context.Background(), "coredns", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cm.Data["Corefile"], "forward") {
+		t.Errorf("got Corefile\n%s\nwant the lab's, without forward", cm.Data["Corefile"])
+	}
+}
