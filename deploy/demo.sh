@@ -16,6 +16,7 @@ fi
 bash deploy/install-deps.sh
 echo "building minik8s into ./bin"
 CGO_ENABLED=0 go build -o bin/ ./cmd/...
+(cd cmd/coredns && CGO_ENABLED=0 go build -o ../../bin/ .)
 ctl=./bin/ctl
 
 $ctl lab up --nodes 3

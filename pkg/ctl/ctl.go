@@ -110,6 +110,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		clusterinfo.NewCmdClusterInfo(f, streams),
 		kustomize.NewCmdKustomize(streams),
 		config.NewCmdConfig(f, conn.pathOptions(), streams),
+		newAddonsCommand(f, streams),
 	}
 	for _, verb := range verbs {
 		conn.adopt(ctx, verb, streams.ErrOut)

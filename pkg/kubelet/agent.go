@@ -64,6 +64,9 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client) error {
 		return err
 	}
 	defer rt.Close()
+	rt.getConfigMap = func(ctx context.Context, ns, name string) (*v1.ConfigMap, error) {
+		return client.ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	}
 
 	recorder := newRecorder(client, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 	go recorder.run(ctx)

@@ -60,6 +60,8 @@ type containerdRuntime struct {
 	podsDir string
 	fifoDir string
 	logger  string // the logging binary the shims start per container
+	// getConfigMap reads the ConfigMaps of configMap volumes.
+	getConfigMap configMapGetter
 
 	leaseMu    sync.Mutex
 	leaseID    string
@@ -272,6 +274,10 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if err != nil {
 		return ContainerInfo{}, err
 	}
+	hostname, err := containerHostname(pod, r.cfg.ClusterDomain)
+	if err != nil {
+		return ContainerInfo{}, err
+	}
 	opts := []oci.SpecOpts{oci.WithImageConfig(image)}
 	switch {
 	case len(c.Command) > 0:
@@ -279,7 +285,7 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	case len(c.Args) > 0:
 		opts = append(opts, oci.WithImageConfigArgs(image, c.Args))
 	}
-	opts = append(opts, oci.WithEnv(env), oci.WithHostname(pod.Name))
+	opts = append(opts, oci.WithEnv(env), oci.WithHostname(hostname))
 	opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: r.shimGroup(pod.UID)}))
 	if c.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
@@ -287,6 +293,9 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}))
 	mounts, err := r.network.podMounts(pod)
 	if err != nil {
+		return ContainerInfo{}, err
+	}
+	if err := projectConfigMapVolumes(ctx, r.getConfigMap, pod, podDir); err != nil {
 		return ContainerInfo{}, err
 	}
 	vm, err := volumeMounts(pod, c, podDir)
@@ -457,6 +466,8 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, podDir string) ([]specs.Mount, e
 					return nil, err
 				}
 				_ = os.Chmod(src, 0o777)
+			case v.ConfigMap != nil:
+				src = filepath.Join(podDir, "volumes", v.Name)
 			case v.HostPath != nil:
 				src = v.HostPath.Path
 				if v.HostPath.Type != nil && *v.HostPath.Type == v1.HostPathDirectoryOrCreate {
@@ -465,7 +476,7 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, podDir string) ([]specs.Mount, e
 					}
 				}
 			default:
-				return nil, fmt.Errorf("volume %s: only emptyDir and hostPath are supported", v.Name)
+				return nil, fmt.Errorf("volume %s: only emptyDir, hostPath and configMap are supported", v.Name)
 			}
 		}
 		if src == "" {

@@ -371,37 +371,28 @@ func (n *network) cleanupOrphanNetns(ctx context.Context, known map[types.UID]bo
 }
 
 func (n *network) writeFiles(pod *v1.Pod, dir string) error {
-	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(pod.Name+"\n"), 0o644); err != nil {
+	hostname, err := containerHostname(pod, n.cfg.ClusterDomain)
+	if err != nil {
 		return err
 	}
-	var resolv string
-	if n.cfg.ClusterDNS != "" && pod.Spec.DNSPolicy != v1.DNSDefault && !(pod.Spec.HostNetwork && pod.Spec.DNSPolicy != v1.DNSClusterFirstWithHostNet) {
-		d := n.cfg.ClusterDomain
-		resolv = fmt.Sprintf("search %s.svc.%s svc.%s %s\nnameserver %s\noptions ndots:5\n", pod.Namespace, d, d, d, n.cfg.ClusterDNS)
-	} else {
-		b, err := os.ReadFile("/etc/resolv.conf")
-		if err != nil {
-			b = nil
-		}
-		resolv = string(b)
+	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
+		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolv), 0o644)
+	host, _ := os.ReadFile("/etc/resolv.conf")
+	conf, warnings := podDNS(pod, n.cfg.ClusterDNS, n.cfg.ClusterDomain, host)
+	for _, w := range warnings {
+		klog.Background().Info("DNSConfigForming: "+w, "pod", klog.KObj(pod))
+	}
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(conf.resolvConf()), 0o644)
 }
 
 func (n *network) writeHosts(pod *v1.Pod, dir, ip string) error {
-	var b strings.Builder
-	b.WriteString("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	if ip != "" {
-		host := pod.Name
-		if pod.Spec.Hostname != "" {
-			host = pod.Spec.Hostname
-		}
-		fmt.Fprintf(&b, "%s\t%s\n", ip, host)
+	content := hostsFile(pod, ip, n.cfg.ClusterDomain)
+	if pod.Spec.HostNetwork {
+		nodeHosts, _ := os.ReadFile("/etc/hosts")
+		content = hostNetworkHostsFile(pod, nodeHosts)
 	}
-	for _, ha := range pod.Spec.HostAliases {
-		fmt.Fprintf(&b, "%s\t%s\n", ha.IP, strings.Join(ha.Hostnames, "\t"))
-	}
-	return os.WriteFile(filepath.Join(dir, "hosts"), []byte(b.String()), 0o644)
+	return os.WriteFile(filepath.Join(dir, "hosts"), []byte(content), 0o644)
 }
 
 // podMounts are /etc/hosts, /etc/resolv.conf and /etc/hostname of the pod.

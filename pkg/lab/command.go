@@ -164,6 +164,6 @@ in a manifest finds it.`,
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(load, ls)
+	cmd.AddCommand(load, ls, newPushCoreDNSCommand(ctx, &registry))
 	return cmd
 }

@@ -57,6 +57,8 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			"--node-ip", n.IP(),
 			"--pod-cidr", n.PodCIDR(),
 			"--cluster-cidr", ClusterCIDR,
+			"--cluster-dns", ClusterDNS,
+			"--cluster-domain", ClusterDomain,
 			"--containerd-address", p.containerdSock(),
 			"--containerd-namespace", n.Name(),
 			"--container-logger", bins["container-logger"],

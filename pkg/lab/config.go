@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -149,7 +150,7 @@ func (s *State) componentNames() []string {
 
 // Binaries the lab runs: the project's own and the system's.
 var (
-	projectBinaries = []string{"apiserver", "controller-manager", "scheduler", "kubelet-lite", "container-logger", "echo"}
+	projectBinaries = []string{"apiserver", "controller-manager", "scheduler", "kubelet-lite", "container-logger", "echo", "coredns"}
 	systemBinaries  = map[string]string{
 		"containerd":      "containerd",
 		"runc":            "runc",
@@ -226,7 +227,12 @@ func findBinaries(binDir string) (map[string]string, error) {
 		if binDir != "" {
 			where = "in " + binDir
 		}
-		errs = append(errs, fmt.Sprintf("minik8s binaries %s not found %s: build them with `CGO_ENABLED=0 go build -o bin/ ./cmd/...` and run bin/ctl", strings.Join(missingOurs, ", "), where))
+		build := "`CGO_ENABLED=0 go build -o bin/ ./cmd/...`"
+		if slices.Contains(missingOurs, "coredns") {
+			// CoreDNS is a module of its own, which ./cmd/... leaves out.
+			build += " and `(cd cmd/coredns && CGO_ENABLED=0 go build -o ../../bin/ .)`"
+		}
+		errs = append(errs, fmt.Sprintf("minik8s binaries %s not found %s: build them with %s and run bin/ctl", strings.Join(missingOurs, ", "), where, build))
 	}
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "; "))

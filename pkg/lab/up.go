@@ -62,7 +62,7 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 	}
 	// Before anything comes up: a broken image binary would only show as
 	// pods that crash-loop once the lab is running.
-	if err := checkImageBinaries(bins["echo"], busyboxBin); err != nil {
+	if err := errors.Join(checkImageBinaries(bins["echo"], busyboxBin), checkImageBinary(bins["coredns"], corednsFix)); err != nil {
 		return err
 	}
 	pr := &progress{out: out, start: time.Now()}
@@ -118,6 +118,9 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 			if err := createNode(n, nodes); err != nil {
 				return err
 			}
+			if err := installAPIServerMasquerade(n); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -134,9 +137,11 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 			return halfMade(err)
 		}
 	}
-	if err := pr.step("Images minik8s/echo, minik8s/toolbox in the registry", func() error {
-		_, err := ensureImagesCached(ctx, RegistryAddr, bins["echo"], busyboxBin, filepath.Join(p.registry(), "pushed.json"))
-		return err
+	if err := pr.step("Images minik8s/echo, minik8s/toolbox, minik8s/coredns in the registry", func() error {
+		if _, err := ensureImagesCached(ctx, RegistryAddr, bins["echo"], busyboxBin, filepath.Join(p.registry(), "pushed.json")); err != nil {
+			return err
+		}
+		return ensureCoreDNSImage(ctx, RegistryAddr, bins["coredns"], filepath.Join(p.registry(), "coredns-pushed.json"))
 	}); err != nil {
 		return halfMade(err)
 	}
@@ -163,6 +168,15 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 	}); err != nil {
 		return halfMade(err)
 	}
+	if err := pr.step(fmt.Sprintf("Cluster DNS add-on (CoreDNS, Service kube-dns %s)", ClusterDNS), func() error {
+		cs, err := labClient()
+		if err != nil {
+			return err
+		}
+		return installDNS(ctx, cs, nil)
+	}); err != nil {
+		return halfMade(err)
+	}
 	summary(out, p, nodes, time.Since(pr.start))
 	return nil
 }
@@ -173,7 +187,8 @@ func summary(out io.Writer, p paths, nodes []Node, took time.Duration) {
 		fmt.Fprintf(out, "  %-8s %-12s netns %-12s pods %s\n", n.Name(), n.IP(), n.Netns(), n.PodCIDR())
 	}
 	fmt.Fprintf(out, "  API        http://127.0.0.1:%d (nodes use http://%s:%d)\n", APIPort, GatewayAddr, APIPort)
-	fmt.Fprintf(out, "  registry   %s (image: minik8s/echo:latest, minik8s/toolbox:latest; `ctl image load FILE.tar` adds more)\n", RegistryAddr)
+	fmt.Fprintf(out, "  registry   %s (image: minik8s/echo:latest, minik8s/toolbox:latest, minik8s/coredns; `ctl image load FILE.tar` adds more)\n", RegistryAddr)
+	fmt.Fprintf(out, "  DNS        CoreDNS at %s (kube-system/kube-dns), %s; names outside it do not resolve\n", ClusterDNS, ClusterDomain)
 	fmt.Fprintf(out, "  LoadBalancer IPs come from %s and answer from this machine: curl http://<EXTERNAL-IP>/\n", LBPool)
 	fmt.Fprintf(out, "  logs       %s (`ctl lab logs COMPONENT`); remove everything with `ctl lab down`\n", p.logs())
 	fmt.Fprintf(out, "\nctl uses the lab by default; for kubectl:\n  export KUBECONFIG=%s\n", p.kubeconfig())

@@ -94,6 +94,11 @@ func (c *Client) Services(namespace string) Resource[*v1.Service] {
 	return Resource[*v1.Service]{c.core, "services", namespace}
 }
 
+// ConfigMaps of namespace.
+func (c *Client) ConfigMaps(namespace string) Resource[*v1.ConfigMap] {
+	return Resource[*v1.ConfigMap]{c.core, "configmaps", namespace}
+}
+
 // Events of namespace.
 func (c *Client) Events(namespace string) Resource[*v1.Event] {
 	return Resource[*v1.Event]{c.core, "events", namespace}

@@ -196,3 +196,38 @@ func TestServiceWithoutSelectorIsLeftAlone(t *testing.T) {
 		t.Errorf("got %d API calls for a selectorless service, want 0", n)
 	}
 }
+
+// TestHostnameOfSubdomainPods: a pod whose subdomain names the Service
+// is an endpoint with its hostname (what cluster DNS answers
+// <hostname>.<service>.<ns>.svc for); another Service's pod is not.
+func TestHostnameOfSubdomainPods(t *testing.T) {
+	member := pod("web-0", "10.0.0.1", "n1", true, 8080)
+	member.Spec.Hostname, member.Spec.Subdomain = "web-0", "web"
+	other := pod("other-0", "10.0.0.2", "n1", true, 8080)
+	other.Spec.Hostname, other.Spec.Subdomain = "other-0", "other"
+	c, client, _ := newFixture(t, svc(intstr.FromInt32(8080)), node("n1", corev1.ConditionTrue), member, other)
+	if err := c.sync(context.Background(), "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"web-0": "web-0", "other-0": ""}
+	for _, s := range slices(t, client) {
+		for _, e := range s.Endpoints {
+			got := ""
+			if e.Hostname != nil {
+				got = *e.Hostname
+			}
+			if got != want[e.TargetRef.Name] {
+				t.Errorf("slice endpoint %s: got hostname %q, want %q", e.TargetRef.Name, got, want[e.TargetRef.Name])
+			}
+		}
+	}
+	ep, err := client.CoreV1().Endpoints("default").Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range ep.Subsets[0].Addresses {
+		if a.Hostname != want[a.TargetRef.Name] {
+			t.Errorf("endpoints address %s: got hostname %q, want %q", a.TargetRef.Name, a.Hostname, want[a.TargetRef.Name])
+		}
+	}
+}

@@ -216,6 +216,12 @@ func desiredSlices(svc *corev1.Service, groups []*group) []*discoveryv1.Endpoint
 					nn := ep.pod.Spec.NodeName
 					e.NodeName = &nn
 				}
+				// As upstream's podToEndpoint: a pod whose subdomain names
+				// this Service is known by its hostname (cluster DNS answers
+				// <hostname>.<service>.<namespace>.svc.<domain>).
+				if h := ep.pod.Spec.Hostname; h != "" && ep.pod.Spec.Subdomain == svc.Name && ep.pod.Namespace == svc.Namespace {
+					e.Hostname = &h
+				}
 				s.Endpoints = append(s.Endpoints, e)
 			}
 			out = append(out, s)
@@ -285,7 +291,7 @@ func (c *Controller) syncSlices(ctx context.Context, svc *corev1.Service, groups
 
 // desiredSubsets mirrors the groups into core/v1 Endpoints: ready pods in
 // addresses, not-ready ones in notReadyAddresses, terminating ones left out.
-func desiredSubsets(groups []*group) []corev1.EndpointSubset {
+func desiredSubsets(svc *corev1.Service, groups []*group) []corev1.EndpointSubset {
 	var out []corev1.EndpointSubset
 	for _, g := range groups {
 		var sub corev1.EndpointSubset
@@ -296,6 +302,9 @@ func desiredSubsets(groups []*group) []corev1.EndpointSubset {
 			a := corev1.EndpointAddress{
 				IP:        ep.ip,
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ep.pod.Namespace, Name: ep.pod.Name, UID: ep.pod.UID},
+			}
+			if h := ep.pod.Spec.Hostname; h != "" && ep.pod.Spec.Subdomain == svc.Name && ep.pod.Namespace == svc.Namespace {
+				a.Hostname = h
 			}
 			if ep.pod.Spec.NodeName != "" {
 				nn := ep.pod.Spec.NodeName
@@ -321,7 +330,7 @@ func desiredSubsets(groups []*group) []corev1.EndpointSubset {
 }
 
 func (c *Controller) syncEndpoints(ctx context.Context, svc *corev1.Service, groups []*group) error {
-	subsets := desiredSubsets(groups)
+	subsets := desiredSubsets(svc, groups)
 	lbls := map[string]string{}
 	for k, v := range svc.Labels {
 		lbls[k] = v
