@@ -22,6 +22,13 @@ const (
 	backoffBase      = 10 * time.Second
 	backoffResetTime = 10 * time.Minute
 	defaultGrace     = 30 * time.Second
+	// configRetry is how soon a container whose config could not be made
+	// (a ConfigMap or Secret missing) is tried again.
+	configRetry = 5 * time.Second
+	// mountRetry is how soon volumes that failed are tried again, and
+	// mountEventEvery how often the same failure is reported.
+	mountRetry      = 2 * time.Second
+	mountEventEvery = 30 * time.Second
 )
 
 // workerDeps are what every pod worker shares.
@@ -33,6 +40,10 @@ type workerDeps struct {
 	nodeIP     string
 	maxBackoff time.Duration
 	resync     time.Duration
+	// objects are the ConfigMaps and Secrets env refers to; volumes makes
+	// the pods' volumes.
+	objects objectReader
+	volumes *volumeManager
 }
 
 // ctrState is the worker's record of one container of the pod.
@@ -98,6 +109,17 @@ type podWorker struct {
 	torndown   bool
 	state      map[string]*ctrState
 	firstSeen  time.Time
+	// The pod's volumes once all are set up (nil before), when they were
+	// last set up or refreshed and for which version of the pod, and the
+	// earliest next try after a failure.
+	vols      map[string]podVolume
+	volsAt    time.Time
+	volsRV    string
+	volsRetry time.Time
+	// mountEvents are the FailedMount and warning messages already
+	// reported, with when, so a failing volume is reported again only
+	// now and then.
+	mountEvents map[string]time.Time
 	// pendingAdopt are the containers found at start, sorted out by run.
 	pendingAdopt []ContainerInfo
 }
@@ -273,6 +295,9 @@ func (w *podWorker) nextWakeup() time.Time {
 			next = st.next
 		}
 	}
+	if w.vols == nil && !w.volsRetry.IsZero() && (next.IsZero() || w.volsRetry.Before(next)) {
+		next = w.volsRetry
+	}
 	if w.sandbox == nil && !w.sandboxAt.IsZero() {
 		if next.IsZero() || w.sandboxAt.Before(next) {
 			next = w.sandboxAt
@@ -311,6 +336,9 @@ func (w *podWorker) sync(ctx context.Context) bool {
 
 func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
 	now := time.Now()
+	if !w.ensureVolumes(ctx, pod, now) {
+		return
+	}
 	if w.sandbox == nil {
 		if now.Before(w.sandboxAt) {
 			return
@@ -476,6 +504,16 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		rec.Eventf(ref, v1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 	}
 	observeStep("image", tImage)
+	cc, copts, err := w.containerConfig(ctx, pod, c)
+	if err != nil {
+		// Upstream's CreateContainerConfigError: tried again until the
+		// ConfigMap, Secret or key appears.
+		msg := err.Error()
+		rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
+		st.waiting, st.message = "CreateContainerConfigError", msg
+		st.next = time.Now().Add(min(configRetry, w.deps.maxBackoff))
+		return
+	}
 	attempt := 0
 	if st.started {
 		attempt = st.attempt + 1
@@ -489,7 +527,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		st.crashes = 0
 	}
 	t0 := time.Now()
-	info, err := w.deps.rt.StartContainer(ctx, pod, *w.sandbox, c, init, attempt)
+	info, err := w.deps.rt.StartContainer(ctx, pod, *w.sandbox, cc, init, attempt, copts)
 	klog.FromContext(ctx).V(1).Info("container started", "container", c.Name, "took", time.Since(t0).Round(time.Millisecond))
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "starting container", "container", c.Name)
@@ -820,4 +858,99 @@ func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 	}
 	w.sandbox = nil
 	w.torndown = true
+}
+
+// ensureVolumes sets up the pod's volumes before its sandbox, and
+// refreshes them every resync and whenever the pod changes, which is how
+// ConfigMap and Secret updates and label changes reach mounted files. It
+// reports whether the containers may start: every volume was set up once.
+// A volume that fails later keeps its last content.
+func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Time) bool {
+	if w.deps.volumes == nil {
+		w.vols = map[string]podVolume{}
+		return true
+	}
+	if w.vols != nil && now.Sub(w.volsAt) < w.deps.resync && pod.ResourceVersion == w.volsRV {
+		return true
+	}
+	if w.vols == nil && now.Before(w.volsRetry) {
+		return false
+	}
+	res := w.deps.volumes.setup(ctx, pod)
+	if w.mountEvents == nil {
+		w.mountEvents = map[string]time.Time{}
+	}
+	report := func(reason, msg string) {
+		if at, ok := w.mountEvents[msg]; ok && now.Sub(at) < mountEventEvery {
+			return
+		}
+		w.mountEvents[msg] = now
+		w.deps.recorder.Event(pod, v1.EventTypeWarning, reason, msg)
+	}
+	for _, msg := range res.failed {
+		klog.FromContext(ctx).V(1).Info("volume setup failed", "message", msg)
+		report("FailedMount", msg)
+	}
+	for _, msg := range res.warnings {
+		if _, ok := w.mountEvents[msg]; !ok {
+			report("VolumeSourceLeftOut", msg)
+		}
+	}
+	if len(res.failed) > 0 {
+		if w.vols == nil {
+			w.volsRetry = now.Add(min(mountRetry, w.deps.maxBackoff))
+			return false
+		}
+		for name, v := range res.volumes {
+			w.vols[name] = v
+		}
+	} else {
+		w.vols = res.volumes
+	}
+	w.volsAt, w.volsRV = now, pod.ResourceVersion
+	return true
+}
+
+// containerConfig resolves what a start of c needs from the API and the
+// node: its environment, its mounts, and its command and args with $(VAR)
+// expanded (on a copy of c).
+func (w *podWorker) containerConfig(ctx context.Context, pod *v1.Pod, c *v1.Container) (*v1.Container, ContainerOptions, error) {
+	facts := podFacts{hostIP: w.deps.nodeIP}
+	if w.sandbox != nil {
+		facts.podIP = w.sandbox.IP
+	}
+	if facts.podIP == "" && pod.Spec.HostNetwork {
+		facts.podIP = w.deps.nodeIP
+	}
+	if w.deps.volumes != nil {
+		facts.allocatable = w.deps.volumes.allocatable
+	}
+	env, err := makeEnv(ctx, w.deps.objects, pod, c, facts)
+	if err != nil {
+		return nil, ContainerOptions{}, err
+	}
+	mounts, err := containerMounts(pod, c, w.vols, env)
+	if err != nil {
+		return nil, ContainerOptions{}, err
+	}
+	opts := ContainerOptions{Mounts: mounts, Env: make([]string, 0, len(env))}
+	for _, e := range env {
+		opts.Env = append(opts.Env, e.Name+"="+e.Value)
+	}
+	cc := *c
+	lookup := envLookup(env)
+	cc.Command = expandAll(c.Command, lookup)
+	cc.Args = expandAll(c.Args, lookup)
+	return &cc, opts, nil
+}
+
+func expandAll(in []string, lookup func(string) (string, bool)) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = expandVars(s, lookup)
+	}
+	return out
 }
