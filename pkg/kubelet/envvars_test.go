@@ -63,7 +63,7 @@ func TestMakeEnv(t *testing.T) {
 	}{
 		{
 			name: "values and expansion",
-			env: []v1.EnvVar{{Name: "A", Value: "a"}, {Name: "B", Value: "$(A)-b"}, {Name: "C", Value: "$$(A) $(NOPE) $(A"}},
+			env:  []v1.EnvVar{{Name: "A", Value: "a"}, {Name: "B", Value: "$(A)-b"}, {Name: "C", Value: "$$(A) $(NOPE) $(A"}},
 			want: "A=a\nB=a-b\nC=$(A) $(NOPE) $(A",
 		},
 		{
