@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -155,5 +156,48 @@ func TestUnboundClaimKeepsPodPending(t *testing.T) {
 	})
 	if slices.Contains(rt.Calls(), "sandbox") {
 		t.Errorf("sandbox made for a pod whose claim is not bound: %v", rt.Calls())
+	}
+}
+
+// A container whose process cannot start ends as upstream's StartError
+// (exit code 128): a Never pod fails without another try, an OnFailure
+// pod tries again.
+func TestStartErrorFollowsRestartPolicy(t *testing.T) {
+	for _, tt := range []struct {
+		policy      v1.RestartPolicy
+		wantPhase   v1.PodPhase
+		wantRetried bool
+	}{
+		{v1.RestartPolicyNever, v1.PodFailed, false},
+		{v1.RestartPolicyOnFailure, v1.PodRunning, true},
+	} {
+		t.Run(string(tt.policy), func(t *testing.T) {
+			pod := testPod(tt.policy)
+			rt := newFakeRuntime()
+			rt.startErr = map[string]error{"c": &StartError{errors.New(`failed to create containerd task: exec: "nope": executable file not found in $PATH`)}}
+			client := fake.NewSimpleClientset(pod)
+			runLoggedWorker(t, client, pod, rt)
+			eventually(t, "StartError", func() bool {
+				st := lastStatus(client)
+				if st == nil || st.Phase != tt.wantPhase {
+					return false
+				}
+				cs := st.ContainerStatuses[0]
+				term := cs.State.Terminated
+				if term == nil {
+					term = cs.LastTerminationState.Terminated
+				}
+				return term != nil && term.Reason == "StartError" && term.ExitCode == 128 && strings.Contains(term.Message, "executable file not found")
+			})
+			if tt.wantRetried {
+				eventually(t, "a second try", func() bool { return slices.Contains(rt.Calls(), "start c-1") })
+				return
+			}
+			eventually(t, "teardown", func() bool { return slices.Contains(rt.Calls(), "teardown") })
+			time.Sleep(100 * time.Millisecond) // a few resyncs: nothing more may start
+			if slices.Contains(rt.Calls(), "start c-1") {
+				t.Errorf("Never pod's container tried again: %v", rt.Calls())
+			}
+		})
 	}
 }

@@ -383,14 +383,14 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	task, err := container.NewTask(ctx, r.logIO(logPath, c.TTY))
 	if err != nil {
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
-		return ContainerInfo{}, fmt.Errorf("creating task: %w", err)
+		return ContainerInfo{}, &StartError{fmt.Errorf("failed to create containerd task: %w", err)}
 	}
 	observeStep("task_create", tTask)
 	tStart := time.Now()
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
-		return ContainerInfo{}, fmt.Errorf("starting container: %w", err)
+		return ContainerInfo{}, &StartError{fmt.Errorf("failed to start containerd task: %w", err)}
 	}
 	observeStep("task_start", tStart)
 	klog.FromContext(ctx).V(2).Info("container timing", "container", c.Name,

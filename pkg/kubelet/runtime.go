@@ -47,6 +47,15 @@ type ContainerOptions struct {
 	Mounts []Mount
 }
 
+// StartError is a container made whose process could not be started
+// (runc failed: a missing executable, a bad working directory or mount).
+// The kubelet reports such a container as terminated with exit code 128
+// and reason StartError, so its restart policy applies as to any exit.
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
 // ExitInfo is how a container ended.
 type ExitInfo struct {
 	Code     int

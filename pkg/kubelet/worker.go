@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -533,6 +534,11 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		klog.FromContext(ctx).Error(err, "starting container", "container", c.Name)
 		msg := err.Error()
 		rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
+		var se *StartError
+		if errors.As(err, &se) {
+			w.startFailed(pod, st, attempt, msg)
+			return
+		}
 		st.waiting, st.message = "CreateContainerError", msg
 		st.crashes++
 		st.next = time.Now().Add(max(w.backoff(st.crashes), time.Second))
@@ -953,4 +959,25 @@ func expandAll(in []string, lookup func(string) (string, bool)) []string {
 		out[i] = expandVars(s, lookup)
 	}
 	return out
+}
+
+// startFailed records a start that failed in runc as upstream reports it:
+// the attempt terminated with exit code 128 and reason StartError, to be
+// restarted (with back-off) or not as the restart policy says.
+func (w *podWorker) startFailed(pod *v1.Pod, st *ctrState, attempt int, msg string) {
+	if st.term != nil {
+		st.last = st.term
+	}
+	now := time.Now()
+	st.id, st.attempt, st.started, st.running, st.ready = "", attempt, true, false, false
+	st.term = &v1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: msg,
+		StartedAt: metav1.NewTime(time.Unix(0, 0).UTC()), FinishedAt: metav1.NewTime(now)}
+	st.crashes++
+	delay := w.backoff(st.crashes)
+	st.next = now.Add(delay)
+	st.waiting, st.message = "", ""
+	if delay > 0 && willRestart(pod.Spec.RestartPolicy, 128) {
+		st.waiting = "CrashLoopBackOff"
+		st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, st.name, pod.Name, pod.Namespace, pod.UID)
+	}
 }

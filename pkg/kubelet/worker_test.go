@@ -31,6 +31,7 @@ type fakeRuntime struct {
 	execCode int
 	pullErr  error
 	started  map[string]startedContainer // by id
+	startErr map[string]error            // by container name
 }
 
 // startedContainer is what a start was given.
@@ -90,6 +91,10 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbo
 		f.started = map[string]startedContainer{}
 	}
 	f.started[id] = startedContainer{c: c, opts: opts}
+	if err := f.startErr[c.Name]; err != nil {
+		f.mu.Unlock()
+		return ContainerInfo{}, err
+	}
 	f.waits[id] = ch
 	code := f.exitCode[c.Name]
 	f.mu.Unlock()
