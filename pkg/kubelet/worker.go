@@ -328,7 +328,8 @@ func (w *podWorker) sync(ctx context.Context) bool {
 	if status.Phase == v1.PodSucceeded || status.Phase == v1.PodFailed {
 		w.terminal = true
 		if !w.torndown {
-			w.teardown(ctx, pod, false)
+			// Only sidecars can still run: they get their grace.
+			w.teardown(ctx, pod, true)
 		}
 	}
 	w.publish(pod, status)
@@ -360,10 +361,32 @@ func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
 		w.sandbox = &sb
 		w.sandboxErr = ""
 	}
+	// Sidecars (init containers with restartPolicy Always) that were
+	// started once are restarted whenever they exit, during the init
+	// phase and after it.
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		st := w.state[c.Name]
+		if isSidecar(c) && st != nil && st.started && !st.running && !now.Before(st.next) {
+			w.start(ctx, pod, c, true)
+		}
+	}
 	if !w.initDone {
 		for i := range pod.Spec.InitContainers {
 			c := &pod.Spec.InitContainers[i]
 			st := w.state[c.Name]
+			if isSidecar(c) {
+				// The next init container starts once this one has
+				// started (its startup probe passed); it keeps running.
+				if st == nil || (!st.started && !now.Before(st.next)) {
+					w.start(ctx, pod, c, true)
+					st = w.state[c.Name]
+				}
+				if st.started && (!st.running || st.startup) {
+					continue // an exit is the restart pass' to handle
+				}
+				return
+			}
 			switch {
 			case st != nil && st.running:
 				return
@@ -631,6 +654,23 @@ func findContainer(pod *v1.Pod, name string) *v1.Container {
 	return nil
 }
 
+// isSidecar reports whether c is a sidecar: an init container with
+// restartPolicy Always, which keeps running beside the regular containers.
+func isSidecar(c *v1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
+}
+
+// restartPolicy is the policy container name restarts by: Always for a
+// sidecar, the pod's otherwise.
+func restartPolicy(pod *v1.Pod, name string) v1.RestartPolicy {
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; c.Name == name && isSidecar(c) {
+			return v1.RestartPolicyAlways
+		}
+	}
+	return pod.Spec.RestartPolicy
+}
+
 func isInit(pod *v1.Pod, name string) bool {
 	for _, c := range pod.Spec.InitContainers {
 		if c.Name == name {
@@ -678,7 +718,8 @@ func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
 	st.next = e.exit.Finished.Add(delay)
 	if delay > 0 {
 		pod, _ := w.latest()
-		if pod != nil && !w.terminal && willRestart(pod.Spec.RestartPolicy, e.exit.Code) && !(isInit(pod, e.name) && e.exit.Code == 0) {
+		sidecar := pod != nil && restartPolicy(pod, e.name) == v1.RestartPolicyAlways && isInit(pod, e.name)
+		if pod != nil && !w.terminal && willRestart(restartPolicy(pod, e.name), e.exit.Code) && (sidecar || !(isInit(pod, e.name) && e.exit.Code == 0)) {
 			st.waiting = "CrashLoopBackOff"
 			st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, e.name, pod.Name, pod.Namespace, pod.UID)
 			w.deps.recorder.Eventf(containerRef(pod, e.name, isInit(pod, e.name)), v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", e.name, pod.Name, pod.Namespace, pod.UID)
@@ -703,7 +744,7 @@ func (w *podWorker) handleProbe(ctx context.Context, r probeResult) {
 	case probeReadiness:
 		st.ready = r.ok
 		if !r.ok && r.message != "" && pod != nil {
-			w.deps.recorder.Eventf(containerRef(pod, r.name, false), v1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", r.message)
+			w.deps.recorder.Eventf(containerRef(pod, r.name, isInit(pod, r.name)), v1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", r.message)
 		}
 	case probeLiveness:
 		if !r.ok {
@@ -718,7 +759,7 @@ func (w *podWorker) unhealthy(ctx context.Context, pod *v1.Pod, st *ctrState, r 
 	if pod == nil {
 		return
 	}
-	rec, ref := w.deps.recorder, containerRef(pod, st.name, false)
+	rec, ref := w.deps.recorder, containerRef(pod, st.name, isInit(pod, st.name))
 	rec.Eventf(ref, v1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", r.kind, r.message)
 	rec.Eventf(ref, v1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", st.name, r.kind)
 	if st.stopProb != nil {
@@ -822,34 +863,44 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject boo
 }
 
 // teardown stops and removes the pod's containers (killing with grace when
-// kill is set) and its sandbox.
+// kill is set) and its sandbox. Regular containers stop first, together,
+// then the sidecars one by one, the last started first, as the kubelet
+// stops them; all within the pod's grace period.
 func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 	grace := podGrace(pod)
+	start := time.Now()
+	stop := func(st *ctrState) {
+		w.deps.recorder.Eventf(pod, v1.EventTypeNormal, "Killing", "Stopping container %s", st.name)
+		if c := findContainer(pod, st.name); c != nil {
+			w.preStop(ctx, pod, c, st, max(grace-time.Since(start), 0))
+		}
+		if err := w.deps.rt.StopContainer(ctx, st.id, max(grace-time.Since(start), 0)); err != nil {
+			klog.FromContext(ctx).Error(err, "stopping container", "container", st.name)
+		}
+	}
+	running := func(st *ctrState) bool { return st != nil && st.id != "" && st.running && kill }
+	sidecars := map[string]bool{}
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			sidecars[pod.Spec.InitContainers[i].Name] = true
+		}
+	}
 	var wg sync.WaitGroup
 	for _, st := range w.state {
-		if st.id == "" {
-			continue
-		}
-		if st.running && kill {
+		if running(st) && !sidecars[st.name] {
 			wg.Add(1)
 			go func(st *ctrState) {
 				defer wg.Done()
-				start := time.Now()
-				w.deps.recorder.Eventf(pod, v1.EventTypeNormal, "Killing", "Stopping container %s", st.name)
-				if c := findContainer(pod, st.name); c != nil {
-					w.preStop(ctx, pod, c, st, grace)
-				}
-				left := grace - time.Since(start)
-				if left < 0 {
-					left = 0
-				}
-				if err := w.deps.rt.StopContainer(ctx, st.id, left); err != nil {
-					klog.FromContext(ctx).Error(err, "stopping container", "container", st.name)
-				}
+				stop(st)
 			}(st)
 		}
 	}
 	wg.Wait()
+	for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
+		if st := w.state[pod.Spec.InitContainers[i].Name]; sidecars[pod.Spec.InitContainers[i].Name] && running(st) {
+			stop(st)
+		}
+	}
 	for _, st := range w.state {
 		if st.id == "" {
 			continue
@@ -976,7 +1027,7 @@ func (w *podWorker) startFailed(pod *v1.Pod, st *ctrState, attempt int, msg stri
 	delay := w.backoff(st.crashes)
 	st.next = now.Add(delay)
 	st.waiting, st.message = "", ""
-	if delay > 0 && willRestart(pod.Spec.RestartPolicy, 128) {
+	if delay > 0 && willRestart(restartPolicy(pod, st.name), 128) {
 		st.waiting = "CrashLoopBackOff"
 		st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, st.name, pod.Name, pod.Namespace, pod.UID)
 	}

@@ -1,0 +1,77 @@
+package kubelet
+
+import (
+	"slices"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+func sidecarPod(policy v1.RestartPolicy) *v1.Pod {
+	pod := testPod(policy)
+	always := v1.ContainerRestartPolicyAlways
+	pod.Spec.InitContainers = []v1.Container{
+		{Name: "proxy", Image: "img:1", RestartPolicy: &always},
+		{Name: "setup", Image: "img:1"},
+	}
+	return pod
+}
+
+func initStatus(st *v1.PodStatus, name string) *v1.ContainerStatus {
+	for i := range st.InitContainerStatuses {
+		if st.InitContainerStatuses[i].Name == name {
+			return &st.InitContainerStatuses[i]
+		}
+	}
+	return nil
+}
+
+// A sidecar starts before the next init container without blocking it,
+// keeps running beside the regular containers, counts as started and
+// ready, and is restarted when it exits whatever the pod's policy.
+func TestSidecarStartsAndRestarts(t *testing.T) {
+	rt := newFakeRuntime()
+	zero := 0
+	rt.exitCode["setup"] = &zero
+	_, client, _ := startWorker(t, sidecarPod(v1.RestartPolicyNever), rt)
+	eventually(t, "running and ready", func() bool {
+		st := lastStatus(client)
+		return st != nil && st.Phase == v1.PodRunning && len(st.Conditions) > 3 && st.Conditions[3].Status == v1.ConditionTrue
+	})
+	calls := rt.Calls()
+	if p, s, c := index(calls, "start proxy-0"), index(calls, "start setup-0"), index(calls, "start c-0"); p < 0 || s < p || c < s {
+		t.Fatalf("calls = %v, want proxy, then setup, then c started", calls)
+	}
+	st := lastStatus(client)
+	proxy, setup := initStatus(st, "proxy"), initStatus(st, "setup")
+	if proxy.State.Running == nil || proxy.Started == nil || !*proxy.Started || !proxy.Ready {
+		t.Errorf("sidecar status = %+v, want running, started and ready", proxy)
+	}
+	if setup.State.Terminated == nil || setup.State.Terminated.Reason != "Completed" || !setup.Ready {
+		t.Errorf("init container status = %+v, want terminated Completed and ready", setup)
+	}
+
+	rt.exit("proxy-0", 1)
+	eventually(t, "the sidecar restarted", func() bool { return slices.Contains(rt.Calls(), "start proxy-1") })
+	if slices.Contains(rt.Calls(), "start setup-1") || slices.Contains(rt.Calls(), "start c-1") {
+		t.Errorf("a sidecar restart re-ran other containers: %v", rt.Calls())
+	}
+}
+
+// When the regular containers of a Never pod are done, the pod's phase
+// follows them and the sidecar is stopped.
+func TestSidecarStoppedWhenPodCompletes(t *testing.T) {
+	rt := newFakeRuntime()
+	zero := 0
+	rt.exitCode["setup"] = &zero
+	rt.exitCode["c"] = &zero
+	_, client, _ := startWorker(t, sidecarPod(v1.RestartPolicyNever), rt)
+	eventually(t, "Succeeded", func() bool {
+		st := lastStatus(client)
+		return st != nil && st.Phase == v1.PodSucceeded
+	})
+	eventually(t, "the sidecar stopped", func() bool { return slices.Contains(rt.Calls(), "stop proxy-0") })
+	if slices.Contains(rt.Calls(), "start proxy-1") {
+		t.Errorf("sidecar restarted after the pod completed: %v", rt.Calls())
+	}
+}
