@@ -201,3 +201,31 @@ func TestStartErrorFollowsRestartPolicy(t *testing.T) {
 		})
 	}
 }
+
+// A label change reaches a downwardAPI volume's file.
+func TestDownwardAPIVolumeFollowsLabels(t *testing.T) {
+	pod := testPod(v1.RestartPolicyAlways)
+	pod.Labels = map[string]string{"version": "1"}
+	pod.Spec.Volumes = []v1.Volume{{Name: "info", VolumeSource: v1.VolumeSource{DownwardAPI: &v1.DownwardAPIVolumeSource{Items: []v1.DownwardAPIVolumeFile{
+		{Path: "labels", FieldRef: &v1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}}}
+	pod.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{{Name: "info", MountPath: "/info"}}
+	client := fake.NewSimpleClientset(pod)
+	rt := newFakeRuntime()
+	w, _ := runLoggedWorker(t, client, pod, rt)
+	var file string
+	eventually(t, "started", func() bool {
+		s, ok := rt.startedWith("c-0")
+		if ok && len(s.opts.Mounts) == 1 {
+			file = filepath.Join(s.opts.Mounts[0].Source, "labels")
+		}
+		return ok
+	})
+	relabeled := pod.DeepCopy()
+	relabeled.Labels["version"] = "2"
+	relabeled.ResourceVersion = "2"
+	w.update(relabeled)
+	eventually(t, "the new label in the file", func() bool {
+		b, _ := os.ReadFile(file)
+		return string(b) == `version="2"`
+	})
+}

@@ -405,7 +405,23 @@ func (m *volumeManager) downwardPayload(pod *v1.Pod, items []v1.DownwardAPIVolum
 		}
 		payload[filepath.Clean(it.Path)] = fileProjection{Data: []byte(val), Mode: itemMode(it.Mode, defaultMode)}
 	}
-	return payload, errors.Join(errs...)
+	return payload, aggregate(errs)
+}
+
+// aggregate is errors as utilerrors.NewAggregate prints them: one error
+// as itself, several as [a, b].
+func aggregate(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New("[" + strings.Join(msgs, ", ") + "]")
 }
 
 // projectedPayload merges a projected volume's sources. Service account
@@ -439,7 +455,7 @@ func (m *volumeManager) projectedPayload(ctx context.Context, pod *v1.Pod, volNa
 			payload[k] = v
 		}
 	}
-	return payload, warnings, errors.Join(errs...)
+	return payload, warnings, aggregate(errs)
 }
 
 // containerMounts are the bind mounts of c's volumeMounts: the volume's
@@ -486,9 +502,16 @@ func subPath(root, sub string) (string, error) {
 	}
 	full := filepath.Join(root, sub)
 	if _, err := os.Lstat(full); os.IsNotExist(err) {
-		if err := os.MkdirAll(full, 0o750); err != nil {
+		// With the volume's own mode, as the kubelet's SafeMakeDir: a
+		// subPath of an emptyDir is writable by any user, as it is.
+		fi, err := os.Stat(base)
+		if err != nil {
 			return "", err
 		}
+		if err := os.MkdirAll(full, fi.Mode().Perm()); err != nil {
+			return "", err
+		}
+		_ = os.Chmod(full, fi.Mode().Perm())
 	}
 	resolved, err := filepath.EvalSymlinks(full)
 	if err != nil {

@@ -240,6 +240,9 @@ func TestContainerMountsSubPath(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(root, "escape")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(root, 0o777); err != nil { // as an emptyDir
+		t.Fatal(err)
+	}
 	vols := map[string]podVolume{"data": {path: root}, "cfg": {path: root, readOnly: true}}
 	env := []envVar{{"POD", "p1"}}
 	for _, tt := range []struct {
@@ -270,6 +273,9 @@ func TestContainerMountsSubPath(t *testing.T) {
 			}
 			if len(got) != 1 || got[0] != tt.want {
 				t.Errorf("mounts = %+v, want %+v", got, tt.want)
+			}
+			if fi, err := os.Stat(got[0].Source); err != nil || fi.Mode().Perm() != 0o777 {
+				t.Errorf("mode of %s = %v (%v), want the volume's 0777", got[0].Source, fi.Mode().Perm(), err)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,12 +112,14 @@ type podWorker struct {
 	state      map[string]*ctrState
 	firstSeen  time.Time
 	// The pod's volumes once all are set up (nil before), when they were
-	// last set up or refreshed and for which version of the pod, and the
-	// earliest next try after a failure.
-	vols      map[string]podVolume
-	volsAt    time.Time
-	volsRV    string
-	volsRetry time.Time
+	// last set up or refreshed and with which labels and annotations (a
+	// downwardAPI volume shows them), and the earliest next try after a
+	// failure.
+	vols            map[string]podVolume
+	volsAt          time.Time
+	volsLabels      map[string]string
+	volsAnnotations map[string]string
+	volsRetry       time.Time
 	// mountEvents are the FailedMount and warning messages already
 	// reported, with when, so a failing volume is reported again only
 	// now and then.
@@ -927,7 +930,7 @@ func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Tim
 		w.vols = map[string]podVolume{}
 		return true
 	}
-	if w.vols != nil && now.Sub(w.volsAt) < w.deps.resync && pod.ResourceVersion == w.volsRV {
+	if w.vols != nil && now.Sub(w.volsAt) < w.deps.resync && maps.Equal(pod.Labels, w.volsLabels) && maps.Equal(pod.Annotations, w.volsAnnotations) {
 		return true
 	}
 	if w.vols == nil && now.Before(w.volsRetry) {
@@ -964,7 +967,7 @@ func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Tim
 	} else {
 		w.vols = res.volumes
 	}
-	w.volsAt, w.volsRV = now, pod.ResourceVersion
+	w.volsAt, w.volsLabels, w.volsAnnotations = now, pod.Labels, pod.Annotations
 	return true
 }
 
