@@ -10,11 +10,13 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The pod features real manifests use, on a real containerd: ConfigMap,
-// Secret, downwardAPI and claim volumes, env from them, and their updates.
-func TestRealVolumes(t *testing.T) {
+// Secret, downwardAPI and claim volumes, env from them, and their updates;
+// start errors; sidecars.
+func TestRealPodFeatures(t *testing.T) {
 	e := setupReal(t)
 	base := e.agentURL(t)
 	ctx := context.Background()
@@ -164,5 +166,31 @@ func TestRealVolumes(t *testing.T) {
 		if term == nil || term.Reason != "StartError" || term.ExitCode != 128 || p.Status.ContainerStatuses[0].RestartCount != 0 {
 			t.Errorf("container status = %+v, want terminated StartError 128 and no restart", p.Status.ContainerStatuses[0])
 		}
+	})
+
+	t.Run("a sidecar serves the init container after it and the main container, then stops", func(t *testing.T) {
+		always := v1.ContainerRestartPolicyAlways
+		e.create(t, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "withsidecar"}, Spec: v1.PodSpec{RestartPolicy: v1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: ptrInt64(2),
+			InitContainers: []v1.Container{
+				{Name: "web", Image: testImage, ImagePullPolicy: v1.PullIfNotPresent, RestartPolicy: &always,
+					Command:      sh("mkdir -p /tmp/w && echo from-sidecar > /tmp/w/index.html && exec httpd -f -p 8081 -h /tmp/w"),
+					StartupProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{TCPSocket: &v1.TCPSocketAction{Port: intstr.FromInt32(8081)}}, PeriodSeconds: 1}},
+				{Name: "setup", Image: testImage, ImagePullPolicy: v1.PullIfNotPresent, Command: sh("wget -qO- http://127.0.0.1:8081/")},
+			},
+			Containers: []v1.Container{{Name: "c", Command: sh("wget -qO- http://127.0.0.1:8081/")}},
+		}})
+		p := e.waitPod(t, "withsidecar", "Succeeded", 60*time.Second, func(p *v1.Pod) bool { return p.Status.Phase == v1.PodSucceeded })
+		for _, c := range []string{"setup", "c"} {
+			if out := e.logs(t, base, "withsidecar", c, ""); out != "from-sidecar\n" {
+				t.Errorf("%s logs = %q, want the sidecar's page", c, out)
+			}
+		}
+		if cs := p.Status.InitContainerStatuses; len(cs) != 2 || cs[0].RestartCount != 0 {
+			t.Errorf("init container statuses = %+v, want the sidecar never restarted", cs)
+		}
+		e.waitPod(t, "withsidecar", "the sidecar stopped", 10*time.Second, func(p *v1.Pod) bool {
+			return len(p.Status.InitContainerStatuses) == 2 && p.Status.InitContainerStatuses[0].State.Terminated != nil
+		})
 	})
 }

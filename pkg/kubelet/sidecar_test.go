@@ -71,6 +71,11 @@ func TestSidecarStoppedWhenPodCompletes(t *testing.T) {
 		return st != nil && st.Phase == v1.PodSucceeded
 	})
 	eventually(t, "the sidecar stopped", func() bool { return slices.Contains(rt.Calls(), "stop proxy-0") })
+	eventually(t, "the sidecar terminated in the status", func() bool {
+		st := lastStatus(client)
+		cs := initStatus(st, "proxy")
+		return cs != nil && cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 137
+	})
 	if slices.Contains(rt.Calls(), "start proxy-1") {
 		t.Errorf("sidecar restarted after the pod completed: %v", rt.Calls())
 	}

@@ -904,6 +904,7 @@ func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 			stop(st)
 		}
 	}
+	w.collectExits(ctx)
 	for _, st := range w.state {
 		if st.id == "" {
 			continue
@@ -1033,5 +1034,36 @@ func (w *podWorker) startFailed(pod *v1.Pod, st *ctrState, attempt int, msg stri
 	if delay > 0 && willRestart(restartPolicy(pod, st.name), 128) {
 		st.waiting = "CrashLoopBackOff"
 		st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, st.name, pod.Name, pod.Namespace, pod.UID)
+	}
+}
+
+// collectExits takes in the exits of the containers teardown stopped, so
+// their statuses say how they ended (a sidecar stopped when its pod
+// completed shows terminated, not waiting). Each exit arrives as soon as
+// its task is gone; the wait is bounded should one never come.
+func (w *podWorker) collectExits(ctx context.Context) {
+	pending := 0
+	for _, st := range w.state {
+		if st.running && st.id != "" {
+			pending++
+		}
+	}
+	if pending == 0 {
+		return
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	for pending > 0 {
+		select {
+		case e := <-w.exits:
+			if st := w.state[e.name]; st != nil && st.running && st.id == e.id {
+				pending--
+			}
+			w.handleExit(ctx, e)
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
