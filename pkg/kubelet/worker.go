@@ -931,7 +931,7 @@ func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Tim
 		w.vols = map[string]podVolume{}
 		return true
 	}
-	if w.vols != nil && now.Sub(w.volsAt) < w.deps.resync && maps.Equal(pod.Labels, w.volsLabels) && maps.Equal(pod.Annotations, w.volsAnnotations) {
+	if w.vols != nil && (!refreshed(pod) || now.Sub(w.volsAt) < w.deps.resync && maps.Equal(pod.Labels, w.volsLabels) && maps.Equal(pod.Annotations, w.volsAnnotations)) {
 		return true
 	}
 	if w.vols == nil && now.Before(w.volsRetry) {
@@ -970,6 +970,18 @@ func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Tim
 	}
 	w.volsAt, w.volsLabels, w.volsAnnotations = now, pod.Labels, pod.Annotations
 	return true
+}
+
+// refreshed reports whether pod has volumes whose content follows the API
+// (ConfigMaps, Secrets, its own metadata); the others are set up once.
+func refreshed(pod *v1.Pod) bool {
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		if v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // containerConfig resolves what a start of c needs from the API and the
