@@ -229,3 +229,32 @@ func TestDownwardAPIVolumeFollowsLabels(t *testing.T) {
 		return string(b) == `version="2"`
 	})
 }
+
+// A pod adopted from an earlier agent keeps its running containers, its
+// sandbox and its address when one of its volumes can no longer be set up
+// (its ConfigMap deleted meanwhile); the failure is reported.
+func TestAdoptedPodKeepsRunningWhenAVolumeFails(t *testing.T) {
+	pod := testPod(v1.RestartPolicyAlways)
+	pod.Spec.Volumes = []v1.Volume{{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{LocalObjectReference: v1.LocalObjectReference{Name: "gone"}}}}}
+	pod.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{{Name: "cfg", MountPath: "/cfg"}}
+	client := fake.NewSimpleClientset(pod)
+	rt := newFakeRuntime()
+	rt.waits["c-0"] = make(chan ExitInfo, 1)
+	events := &eventLog{}
+	objects := fakeObjects(client)
+	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: events, rt: rt,
+		nodeName: "n1", nodeIP: "10.200.0.11", maxBackoff: 40 * time.Millisecond, resync: 20 * time.Millisecond,
+		objects: objects, volumes: &volumeManager{podsDir: t.TempDir(), objects: objects}}
+	w := newPodWorker(deps, pod, []ContainerInfo{{ID: "c-0", PodUID: pod.UID, Name: "c", Running: true, Started: time.Now()}})
+	ctx, cancel := context.WithCancel(context.Background())
+	go w.run(ctx)
+	t.Cleanup(func() { cancel(); <-w.done })
+	eventually(t, "running with its address", func() bool {
+		st := lastStatus(client)
+		return st != nil && st.Phase == v1.PodRunning && st.PodIP == "10.244.1.5"
+	})
+	eventually(t, "FailedMount", func() bool { return hasEvent(events.all(), `configmap "gone" not found`) })
+	if slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "start ") || strings.HasPrefix(c, "stop ") }) {
+		t.Errorf("adopted container touched: %v", rt.Calls())
+	}
+}

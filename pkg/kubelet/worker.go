@@ -120,6 +120,7 @@ type podWorker struct {
 	volsLabels      map[string]string
 	volsAnnotations map[string]string
 	volsRetry       time.Time
+	volsFailed      bool
 	// mountEvents are the FailedMount and warning messages already
 	// reported, with when, so a failing volume is reported again only
 	// now and then.
@@ -931,7 +932,10 @@ func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Tim
 		w.vols = map[string]podVolume{}
 		return true
 	}
-	if w.vols != nil && (!refreshed(pod) || now.Sub(w.volsAt) < w.deps.resync && maps.Equal(pod.Labels, w.volsLabels) && maps.Equal(pod.Annotations, w.volsAnnotations)) {
+	switch {
+	case w.vols != nil && w.volsFailed && now.Before(w.volsRetry):
+		return true
+	case w.vols != nil && !w.volsFailed && (!refreshed(pod) || now.Sub(w.volsAt) < w.deps.resync && maps.Equal(pod.Labels, w.volsLabels) && maps.Equal(pod.Annotations, w.volsAnnotations)):
 		return true
 	}
 	if w.vols == nil && now.Before(w.volsRetry) {
@@ -957,10 +961,17 @@ func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Tim
 			report("VolumeSourceLeftOut", msg)
 		}
 	}
-	if len(res.failed) > 0 {
-		if w.vols == nil {
-			w.volsRetry = now.Add(min(mountRetry, w.deps.maxBackoff))
+	w.volsFailed = len(res.failed) > 0
+	if w.volsFailed {
+		w.volsRetry = now.Add(min(mountRetry, w.deps.maxBackoff))
+		if w.vols == nil && !w.anyStarted() {
 			return false
+		}
+		// Containers run already (adopted by a restarted agent): they
+		// keep running on what could be set up, and a restart of one
+		// needing a missing volume waits as a config error.
+		if w.vols == nil {
+			w.vols = map[string]podVolume{}
 		}
 		for name, v := range res.volumes {
 			w.vols[name] = v
@@ -970,6 +981,16 @@ func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Tim
 	}
 	w.volsAt, w.volsLabels, w.volsAnnotations = now, pod.Labels, pod.Annotations
 	return true
+}
+
+// anyStarted reports whether a container of the pod ever started.
+func (w *podWorker) anyStarted() bool {
+	for _, st := range w.state {
+		if st.started {
+			return true
+		}
+	}
+	return false
 }
 
 // refreshed reports whether pod has volumes whose content follows the API
