@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The TestVolumes* tests run pods that use what real manifests use:
@@ -210,4 +211,35 @@ func logHas(ns, pod, s string) error {
 		return fmt.Errorf("log %q lacks %q", tailLines(out, 3), s)
 	}
 	return nil
+}
+
+// A Never pod with a sidecar, as a Job's pod with a log shipper or proxy:
+// the sidecar starts first and serves the main container, and the pod
+// ends Succeeded once the main container is done, the sidecar stopped.
+func TestPodSidecar(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	pod := toolboxPod("job", "node2", "wget -qO- http://127.0.0.1:8081/", corev1.RestartPolicyNever)
+	pod.Spec.InitContainers = []corev1.Container{{
+		Name: "web", Image: "minik8s/toolbox:latest", RestartPolicy: ptr(corev1.ContainerRestartPolicyAlways),
+		Command:      []string{"sh", "-c", "mkdir -p /tmp/w && echo from-sidecar > /tmp/w/index.html && exec httpd -f -p 8081 -h /tmp/w"},
+		StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8081)}}, PeriodSeconds: 1},
+	}}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodPhase(t, ns, "job", corev1.PodSucceeded, 40*time.Second)
+	if out, err := podLogs(ns, "job", "toolbox"); err != nil || out != "from-sidecar\n" {
+		t.Errorf("main container logs = %q (%v), want the sidecar's page", out, err)
+	}
+	eventually(t, 10*time.Second, "the sidecar stopped", func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "job", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Terminated == nil {
+			return fmt.Errorf("init container statuses %+v", p.Status.InitContainerStatuses)
+		}
+		return nil
+	})
 }
