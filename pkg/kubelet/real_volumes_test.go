@@ -2,11 +2,13 @@ package kubelet
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -193,4 +195,40 @@ func TestRealPodFeatures(t *testing.T) {
 			return len(p.Status.InitContainerStatuses) == 2 && p.Status.InitContainerStatuses[0].State.Terminated != nil
 		})
 	})
+}
+
+// Secret volumes live on a tmpfs: mounted once (again on an adopted pod's
+// volume is a no-op), and unmounted with the pod's files, spaces in the
+// path included.
+func TestRealTmpfsVolume(t *testing.T) {
+	skipUnlessReal(t)
+	base := filepath.Join(t.TempDir(), "state dir")
+	dir := filepath.Join(base, "pods", "uid-1", "volumes", "kubernetes.io~secret", "creds")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountBelow(base) })
+	mounts := func() int {
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		return strings.Count(string(b), strings.ReplaceAll(dir, " ", `\040`)+" ")
+	}
+	for i := 0; i < 2; i++ {
+		if err := mountTmpfs(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Type != tmpfsMagic {
+		t.Fatalf("statfs = %x (%v), want tmpfs", st.Type, err)
+	}
+	if n := mounts(); n != 1 {
+		t.Errorf("tmpfs mounted %d times, want once", n)
+	}
+	unmountBelow(filepath.Join(base, "pods", "uid-1"))
+	if n := mounts(); n != 0 {
+		t.Errorf("%d mounts left after unmountBelow", n)
+	}
+	if err := os.RemoveAll(base); err != nil {
+		t.Errorf("removing the pod's files: %v", err)
+	}
 }

@@ -208,11 +208,18 @@ func unmountBelow(dir string) {
 	lines := strings.Split(string(b), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		f := strings.Fields(lines[i])
-		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-			_ = unix.Unmount(f[4], unix.MNT_DETACH)
+		if len(f) <= 4 {
+			continue
+		}
+		// mountinfo escapes space, tab, newline and backslash in octal.
+		mp := mountinfoUnescaper.Replace(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			_ = unix.Unmount(mp, unix.MNT_DETACH)
 		}
 	}
 }
+
+var mountinfoUnescaper = strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
 
 // checkHostPath checks (and for the ...OrCreate types makes) a hostPath
 // as the kubelet's hostPath type checker does.
