@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func sidecarPod(policy v1.RestartPolicy) *v1.Pod {
@@ -79,4 +81,54 @@ func TestSidecarStoppedWhenPodCompletes(t *testing.T) {
 	if slices.Contains(rt.Calls(), "start proxy-1") {
 		t.Errorf("sidecar restarted after the pod completed: %v", rt.Calls())
 	}
+}
+
+// A startup probe holds the container's started and ready until it
+// passes, and its failure threshold kills the container, which restarts.
+func TestStartupProbe(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		execCode int
+	}{
+		{"passes", 0},
+		{"fails", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newFakeRuntime()
+			rt.execCode = tt.execCode
+			pod := testPod(v1.RestartPolicyAlways)
+			exec := v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"check"}}}
+			pod.Spec.Containers[0].StartupProbe = &v1.Probe{ProbeHandler: exec, PeriodSeconds: 1, FailureThreshold: 1}
+			pod.Spec.Containers[0].LivenessProbe = &v1.Probe{ProbeHandler: exec, PeriodSeconds: 1, FailureThreshold: 1}
+			_, client, _ := startWorker(t, pod, rt)
+			if tt.execCode == 0 {
+				eventually(t, "started and ready", func() bool {
+					st := lastStatus(client)
+					return st != nil && len(st.ContainerStatuses) == 1 && st.ContainerStatuses[0].Started != nil &&
+						*st.ContainerStatuses[0].Started && st.ContainerStatuses[0].Ready
+				})
+				return
+			}
+			eventually(t, "a restart after the startup probe failed", func() bool {
+				st := lastStatus(client)
+				return st != nil && len(st.ContainerStatuses) == 1 && st.ContainerStatuses[0].RestartCount >= 1
+			})
+			for _, s := range lastStatusesOf(client) {
+				if len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Running != nil && s.ContainerStatuses[0].Ready {
+					t.Fatalf("container reported ready before its startup probe passed: %+v", s.ContainerStatuses[0])
+				}
+			}
+		})
+	}
+}
+
+// lastStatusesOf is every status the worker wrote, in order.
+func lastStatusesOf(client *fake.Clientset) []v1.PodStatus {
+	var out []v1.PodStatus
+	for _, a := range client.Actions() {
+		if u, ok := a.(k8stesting.UpdateAction); ok && a.GetSubresource() == "status" {
+			out = append(out, u.GetObject().(*v1.Pod).Status)
+		}
+	}
+	return out
 }
