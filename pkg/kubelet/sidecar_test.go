@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -131,4 +132,28 @@ func lastStatusesOf(client *fake.Clientset) []v1.PodStatus {
 		}
 	}
 	return out
+}
+
+// A sidecar that could not start holds up the init containers after it
+// until an attempt of it runs.
+func TestSidecarThatCannotStartBlocksInit(t *testing.T) {
+	rt := newFakeRuntime()
+	zero := 0
+	rt.exitCode["setup"] = &zero
+	rt.startErr = map[string]error{"proxy": &StartError{errors.New("exec failed")}}
+	_, client, _ := startWorker(t, sidecarPod(v1.RestartPolicyAlways), rt)
+	eventually(t, "two failed starts of the sidecar", func() bool { return slices.Contains(rt.Calls(), "start proxy-1") })
+	if slices.Contains(rt.Calls(), "start setup-0") {
+		t.Fatalf("init container started after a sidecar that never ran: %v", rt.Calls())
+	}
+	rt.mu.Lock()
+	rt.startErr = nil
+	rt.mu.Unlock()
+	eventually(t, "running", func() bool {
+		st := lastStatus(client)
+		return st != nil && st.Phase == v1.PodRunning
+	})
+	if !slices.Contains(rt.Calls(), "start setup-0") {
+		t.Errorf("init container not run once the sidecar ran: %v", rt.Calls())
+	}
 }

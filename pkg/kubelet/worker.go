@@ -50,17 +50,20 @@ type workerDeps struct {
 
 // ctrState is the worker's record of one container of the pod.
 type ctrState struct {
-	name     string
-	id       string
-	attempt  int
-	started  bool // ever started
-	running  bool
-	startAt  time.Time
-	term     *v1.ContainerStateTerminated // how the current attempt ended
-	last     *v1.ContainerStateTerminated // how the previous attempt ended
-	imageID  string
-	ready    bool
-	startup  bool // startup probe passed (or none)
+	name    string
+	id      string
+	attempt int
+	started bool // ever started
+	running bool
+	startAt time.Time
+	term    *v1.ContainerStateTerminated // how the current attempt ended
+	last    *v1.ContainerStateTerminated // how the previous attempt ended
+	imageID string
+	ready   bool
+	startup bool // startup probe passed (or none)
+	// upOnce: some attempt ran and passed its startup probe; a sidecar
+	// that has no longer holds up the init containers after it.
+	upOnce   bool
 	crashes  int
 	next     time.Time // no (re)start before this
 	waiting  string
@@ -282,7 +285,7 @@ func (w *podWorker) startAdopted(ctx context.Context) {
 		if st != nil && st.id == ci.ID {
 			if ci.Running {
 				w.watch(ctx, st)
-				st.startup = true
+				st.startup, st.upOnce = true, true
 			}
 			continue
 		}
@@ -386,7 +389,7 @@ func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
 					w.start(ctx, pod, c, true)
 					st = w.state[c.Name]
 				}
-				if st.started && (!st.running || st.startup) {
+				if st.upOnce {
 					continue // an exit is the restart pass' to handle
 				}
 				return
@@ -588,6 +591,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	st.imageID = imageID
 	st.ready = false
 	st.startup = c.StartupProbe == nil
+	st.upOnce = st.upOnce || st.startup
 	st.waiting, st.message = "", ""
 	w.watch(ctx, st)
 }
@@ -742,6 +746,7 @@ func (w *podWorker) handleProbe(ctx context.Context, r probeResult) {
 	switch r.kind {
 	case probeStartup:
 		st.startup = r.ok
+		st.upOnce = st.upOnce || r.ok
 		if !r.ok {
 			w.unhealthy(ctx, pod, st, r)
 		}
