@@ -64,13 +64,17 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client) error {
 		return err
 	}
 	defer rt.Close()
-	rt.getConfigMap = func(ctx context.Context, ns, name string) (*v1.ConfigMap, error) {
-		return client.ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	}
 
 	recorder := newRecorder(client, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 	go recorder.run(ctx)
 
+	objects := &apiObjects{
+		configMaps: func(ns string) getter[*v1.ConfigMap] { return client.ConfigMaps(ns) },
+		secrets:    func(ns string) getter[*v1.Secret] { return client.Secrets(ns) },
+		claims:     func(ns string) getter[*v1.PersistentVolumeClaim] { return client.PersistentVolumeClaims(ns) },
+		volumes:    func() getter[*v1.PersistentVolume] { return client.PersistentVolumes() },
+		ttl:        objectTTL,
+	}
 	a := &Agent{
 		cfg: cfg, rt: rt, nodeIP: nodeIP,
 		workers: map[types.UID]*podWorker{},
@@ -78,6 +82,8 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client) error {
 			pods:     func(ns string) podAPI { return client.Pods(ns) },
 			recorder: recorder, rt: rt, nodeName: cfg.NodeName, nodeIP: nodeIP,
 			maxBackoff: cfg.CrashLoopMaxBackoff, resync: cfg.SyncFrequency,
+			objects: objects,
+			volumes: &volumeManager{podsDir: rt.podsDir, objects: objects, allocatable: capacity(cfg), mountTmpfs: mountTmpfs},
 		},
 	}
 

@@ -60,8 +60,6 @@ type containerdRuntime struct {
 	podsDir string
 	fifoDir string
 	logger  string // the logging binary the shims start per container
-	// getConfigMap reads the ConfigMaps of configMap volumes.
-	getConfigMap configMapGetter
 
 	leaseMu    sync.Mutex
 	leaseID    string
@@ -207,7 +205,9 @@ func (r *containerdRuntime) TeardownSandbox(ctx context.Context, uid types.UID) 
 
 func (r *containerdRuntime) RemovePodFiles(ctx context.Context, uid types.UID) error {
 	removeCgroups(r.cgroupParent(uid))
-	return os.RemoveAll(filepath.Join(r.podsDir, string(uid)))
+	dir := filepath.Join(r.podsDir, string(uid))
+	unmountBelow(dir) // tmpfs volumes
+	return os.RemoveAll(dir)
 }
 
 func (r *containerdRuntime) cgroupParent(uid types.UID) string {
@@ -262,18 +262,13 @@ func containerID(pod *v1.Pod, name string, attempt int) string {
 	return fmt.Sprintf("%s-%s-%d", short, hex.EncodeToString(sum[:])[:12], attempt)
 }
 
-func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int) (ContainerInfo, error) {
+func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int, copts ContainerOptions) (ContainerInfo, error) {
 	ctx = r.nsCtx(ctx)
 	image, err := r.client.GetImage(ctx, normalizeRef(c.Image))
 	if err != nil {
 		return ContainerInfo{}, fmt.Errorf("image %s: %w", c.Image, err)
 	}
 	id := containerID(pod, c.Name, attempt)
-	podDir := filepath.Join(r.podsDir, string(pod.UID))
-	env, err := containerEnv(pod, c, sb, r.cfg.NodeName)
-	if err != nil {
-		return ContainerInfo{}, err
-	}
 	hostname, err := containerHostname(pod, r.cfg.ClusterDomain)
 	if err != nil {
 		return ContainerInfo{}, err
@@ -285,7 +280,7 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	case len(c.Args) > 0:
 		opts = append(opts, oci.WithImageConfigArgs(image, c.Args))
 	}
-	opts = append(opts, oci.WithEnv(env), oci.WithHostname(hostname))
+	opts = append(opts, oci.WithEnv(copts.Env), oci.WithHostname(hostname))
 	opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: r.shimGroup(pod.UID)}))
 	if c.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
@@ -295,14 +290,14 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if err != nil {
 		return ContainerInfo{}, err
 	}
-	if err := projectConfigMapVolumes(ctx, r.getConfigMap, pod, podDir); err != nil {
-		return ContainerInfo{}, err
+	for _, m := range copts.Mounts {
+		o := []string{"rbind", "rw"}
+		if m.ReadOnly {
+			o = []string{"rbind", "ro"}
+		}
+		mounts = append(mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: o})
 	}
-	vm, err := volumeMounts(pod, c, podDir)
-	if err != nil {
-		return ContainerInfo{}, err
-	}
-	opts = append(opts, oci.WithMounts(append(mounts, vm...)))
+	opts = append(opts, oci.WithMounts(mounts))
 	opts = append(opts, oci.WithCgroup(r.cgroupParent(pod.UID)+"/"+id))
 	if q, ok := c.Resources.Limits[v1.ResourceMemory]; ok && q.Value() > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(q.Value())))
@@ -392,14 +387,14 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	task, err := container.NewTask(ctx, r.logIO(logPath, c.TTY))
 	if err != nil {
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
-		return ContainerInfo{}, fmt.Errorf("creating task: %w", err)
+		return ContainerInfo{}, &StartError{fmt.Errorf("failed to create containerd task: %w", err)}
 	}
 	observeStep("task_create", tTask)
 	tStart := time.Now()
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
-		return ContainerInfo{}, fmt.Errorf("starting container: %w", err)
+		return ContainerInfo{}, &StartError{fmt.Errorf("failed to start containerd task: %w", err)}
 	}
 	observeStep("task_start", tStart)
 	klog.FromContext(ctx).V(2).Info("container timing", "container", c.Name,
@@ -416,85 +411,6 @@ func timed(step string, opt containerd.NewContainerOpts) containerd.NewContainer
 		defer observeStep(step, time.Now())
 		return opt(ctx, client, c)
 	}
-}
-
-// containerEnv resolves env values and fieldRefs.
-func containerEnv(pod *v1.Pod, c *v1.Container, sb Sandbox, nodeName string) ([]string, error) {
-	var env []string
-	for _, e := range c.Env {
-		val := e.Value
-		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil {
-				return nil, fmt.Errorf("env %s: only valueFrom.fieldRef is supported", e.Name)
-			}
-			switch e.ValueFrom.FieldRef.FieldPath {
-			case "metadata.name":
-				val = pod.Name
-			case "metadata.namespace":
-				val = pod.Namespace
-			case "metadata.uid":
-				val = string(pod.UID)
-			case "status.podIP":
-				val = sb.IP
-			case "spec.nodeName":
-				val = nodeName
-			case "spec.serviceAccountName":
-				val = pod.Spec.ServiceAccountName
-			case "status.hostIP":
-				val = pod.Status.HostIP
-			default:
-				return nil, fmt.Errorf("env %s: unsupported fieldRef %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
-			}
-		}
-		env = append(env, e.Name+"="+val)
-	}
-	return env, nil
-}
-
-func volumeMounts(pod *v1.Pod, c *v1.Container, podDir string) ([]specs.Mount, error) {
-	var out []specs.Mount
-	for _, vm := range c.VolumeMounts {
-		var src string
-		for _, v := range pod.Spec.Volumes {
-			if v.Name != vm.Name {
-				continue
-			}
-			switch {
-			case v.EmptyDir != nil:
-				src = filepath.Join(podDir, "volumes", v.Name)
-				if err := os.MkdirAll(src, 0o777); err != nil {
-					return nil, err
-				}
-				_ = os.Chmod(src, 0o777)
-			case v.ConfigMap != nil:
-				src = filepath.Join(podDir, "volumes", v.Name)
-			case v.HostPath != nil:
-				src = v.HostPath.Path
-				if v.HostPath.Type != nil && *v.HostPath.Type == v1.HostPathDirectoryOrCreate {
-					if err := os.MkdirAll(src, 0o755); err != nil {
-						return nil, err
-					}
-				}
-			default:
-				return nil, fmt.Errorf("volume %s: only emptyDir, hostPath and configMap are supported", v.Name)
-			}
-		}
-		if src == "" {
-			return nil, fmt.Errorf("volumeMount %s: no such volume", vm.Name)
-		}
-		if vm.SubPath != "" {
-			src = filepath.Join(src, vm.SubPath)
-			if err := os.MkdirAll(src, 0o777); err != nil {
-				return nil, err
-			}
-		}
-		opts := []string{"rbind", "rw"}
-		if vm.ReadOnly {
-			opts = []string{"rbind", "ro"}
-		}
-		out = append(out, specs.Mount{Destination: vm.MountPath, Type: "bind", Source: src, Options: opts})
-	}
-	return out, nil
 }
 
 func (r *containerdRuntime) task(ctx context.Context, id string) (containerd.Container, containerd.Task, error) {

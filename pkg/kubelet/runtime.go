@@ -33,6 +33,29 @@ type ContainerInfo struct {
 	ImageID  string
 }
 
+// Mount is a bind mount of a host path into a container.
+type Mount struct {
+	Source, Destination string
+	ReadOnly            bool
+}
+
+// ContainerOptions are what the worker resolved for one start of a
+// container: its environment (NAME=value) and its volume mounts. The
+// container passed with them has $(VAR) in command and args expanded.
+type ContainerOptions struct {
+	Env    []string
+	Mounts []Mount
+}
+
+// StartError is a container made whose process could not be started
+// (runc failed: a missing executable, a bad working directory or mount).
+// The kubelet reports such a container as terminated with exit code 128
+// and reason StartError, so its restart policy applies as to any exit.
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
 // ExitInfo is how a container ended.
 type ExitInfo struct {
 	Code     int
@@ -64,7 +87,7 @@ type Runtime interface {
 	ImagePresent(ctx context.Context, ref string) (imageID string, ok bool, err error)
 	PullImage(ctx context.Context, ref string) (imageID string, err error)
 	// StartContainer creates and starts attempt number attempt of c.
-	StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int) (ContainerInfo, error)
+	StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int, opts ContainerOptions) (ContainerInfo, error)
 	// Wait returns a channel that yields once when the container's task exits.
 	Wait(ctx context.Context, id string) (<-chan ExitInfo, error)
 	// StopContainer sends SIGTERM, waits up to grace, then SIGKILL; it

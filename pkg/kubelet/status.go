@@ -38,11 +38,16 @@ func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 		s.PodIPs = []v1.PodIP{{IP: w.deps.nodeIP}}
 	}
 
+	// Sidecars count for the pod's readiness as regular containers do.
+	allReady := len(pod.Spec.Containers) > 0
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		s.InitContainerStatuses = append(s.InitContainerStatuses, w.containerStatus(pod, c, true))
+		cs := w.containerStatus(pod, c, true)
+		if isSidecar(c) {
+			allReady = allReady && cs.Ready
+		}
+		s.InitContainerStatuses = append(s.InitContainerStatuses, cs)
 	}
-	allReady := len(pod.Spec.Containers) > 0
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		cs := w.containerStatus(pod, c, false)
@@ -131,9 +136,12 @@ func (w *podWorker) containerStatus(pod *v1.Pod, c *v1.Container, init bool) v1.
 		cs.State.Running = &v1.ContainerStateRunning{StartedAt: metav1.NewTime(st.startAt)}
 		started := st.startup
 		cs.Started = &started
-		if c.ReadinessProbe == nil {
+		switch {
+		case init && !isSidecar(c):
+			// Not ready until it completed.
+		case c.ReadinessProbe == nil:
 			cs.Ready = started
-		} else {
+		default:
 			cs.Ready = st.ready && started
 		}
 	case st.term != nil && st.waiting != "" && !w.terminal:
@@ -142,6 +150,9 @@ func (w *podWorker) containerStatus(pod *v1.Pod, c *v1.Container, init bool) v1.
 		cs.LastTerminationState.Terminated = st.term.DeepCopy()
 	case st.term != nil:
 		cs.State.Terminated = st.term.DeepCopy()
+		// A regular init container that completed is ready, as the
+		// kubelet's prober manager reports it.
+		cs.Ready = init && !isSidecar(c) && st.term.ExitCode == 0
 	default:
 		reason := st.waiting
 		if reason == "ErrImagePull" && time.Now().Before(st.next) && st.message != "" && w.shownPullError(c.Name) {

@@ -2,7 +2,9 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,13 @@ const (
 	backoffBase      = 10 * time.Second
 	backoffResetTime = 10 * time.Minute
 	defaultGrace     = 30 * time.Second
+	// configRetry is how soon a container whose config could not be made
+	// (a ConfigMap or Secret missing) is tried again.
+	configRetry = 5 * time.Second
+	// mountRetry is how soon volumes that failed are tried again, and
+	// mountEventEvery how often the same failure is reported.
+	mountRetry      = 2 * time.Second
+	mountEventEvery = 30 * time.Second
 )
 
 // workerDeps are what every pod worker shares.
@@ -33,21 +42,28 @@ type workerDeps struct {
 	nodeIP     string
 	maxBackoff time.Duration
 	resync     time.Duration
+	// objects are the ConfigMaps and Secrets env refers to; volumes makes
+	// the pods' volumes.
+	objects objectReader
+	volumes *volumeManager
 }
 
 // ctrState is the worker's record of one container of the pod.
 type ctrState struct {
-	name     string
-	id       string
-	attempt  int
-	started  bool // ever started
-	running  bool
-	startAt  time.Time
-	term     *v1.ContainerStateTerminated // how the current attempt ended
-	last     *v1.ContainerStateTerminated // how the previous attempt ended
-	imageID  string
-	ready    bool
-	startup  bool // startup probe passed (or none)
+	name    string
+	id      string
+	attempt int
+	started bool // ever started
+	running bool
+	startAt time.Time
+	term    *v1.ContainerStateTerminated // how the current attempt ended
+	last    *v1.ContainerStateTerminated // how the previous attempt ended
+	imageID string
+	ready   bool
+	startup bool // startup probe passed (or none)
+	// upOnce: some attempt ran and passed its startup probe; a sidecar
+	// that has no longer holds up the init containers after it.
+	upOnce   bool
 	crashes  int
 	next     time.Time // no (re)start before this
 	waiting  string
@@ -98,6 +114,20 @@ type podWorker struct {
 	torndown   bool
 	state      map[string]*ctrState
 	firstSeen  time.Time
+	// The pod's volumes once all are set up (nil before), when they were
+	// last set up or refreshed and with which labels and annotations (a
+	// downwardAPI volume shows them), and the earliest next try after a
+	// failure.
+	vols            map[string]podVolume
+	volsAt          time.Time
+	volsLabels      map[string]string
+	volsAnnotations map[string]string
+	volsRetry       time.Time
+	volsFailed      bool
+	// mountEvents are the FailedMount and warning messages already
+	// reported, with when, so a failing volume is reported again only
+	// now and then.
+	mountEvents map[string]time.Time
 	// pendingAdopt are the containers found at start, sorted out by run.
 	pendingAdopt []ContainerInfo
 }
@@ -255,7 +285,7 @@ func (w *podWorker) startAdopted(ctx context.Context) {
 		if st != nil && st.id == ci.ID {
 			if ci.Running {
 				w.watch(ctx, st)
-				st.startup = true
+				st.startup, st.upOnce = true, true
 			}
 			continue
 		}
@@ -272,6 +302,9 @@ func (w *podWorker) nextWakeup() time.Time {
 		if !st.running && st.next.After(time.Now()) && (next.IsZero() || st.next.Before(next)) {
 			next = st.next
 		}
+	}
+	if w.vols == nil && !w.volsRetry.IsZero() && (next.IsZero() || w.volsRetry.Before(next)) {
+		next = w.volsRetry
 	}
 	if w.sandbox == nil && !w.sandboxAt.IsZero() {
 		if next.IsZero() || w.sandboxAt.Before(next) {
@@ -302,7 +335,8 @@ func (w *podWorker) sync(ctx context.Context) bool {
 	if status.Phase == v1.PodSucceeded || status.Phase == v1.PodFailed {
 		w.terminal = true
 		if !w.torndown {
-			w.teardown(ctx, pod, false)
+			// Only sidecars can still run: they get their grace.
+			w.teardown(ctx, pod, true)
 		}
 	}
 	w.publish(pod, status)
@@ -311,6 +345,9 @@ func (w *podWorker) sync(ctx context.Context) bool {
 
 func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
 	now := time.Now()
+	if !w.ensureVolumes(ctx, pod, now) {
+		return
+	}
 	if w.sandbox == nil {
 		if now.Before(w.sandboxAt) {
 			return
@@ -331,10 +368,32 @@ func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
 		w.sandbox = &sb
 		w.sandboxErr = ""
 	}
+	// Sidecars (init containers with restartPolicy Always) that were
+	// started once are restarted whenever they exit, during the init
+	// phase and after it.
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		st := w.state[c.Name]
+		if isSidecar(c) && st != nil && st.started && !st.running && !now.Before(st.next) {
+			w.start(ctx, pod, c, true)
+		}
+	}
 	if !w.initDone {
 		for i := range pod.Spec.InitContainers {
 			c := &pod.Spec.InitContainers[i]
 			st := w.state[c.Name]
+			if isSidecar(c) {
+				// The next init container starts once this one has
+				// started (its startup probe passed); it keeps running.
+				if st == nil || (!st.started && !now.Before(st.next)) {
+					w.start(ctx, pod, c, true)
+					st = w.state[c.Name]
+				}
+				if st.upOnce {
+					continue // an exit is the restart pass' to handle
+				}
+				return
+			}
 			switch {
 			case st != nil && st.running:
 				return
@@ -476,6 +535,16 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		rec.Eventf(ref, v1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 	}
 	observeStep("image", tImage)
+	cc, copts, err := w.containerConfig(ctx, pod, c)
+	if err != nil {
+		// Upstream's CreateContainerConfigError: tried again until the
+		// ConfigMap, Secret or key appears.
+		msg := err.Error()
+		rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
+		st.waiting, st.message = "CreateContainerConfigError", msg
+		st.next = time.Now().Add(min(configRetry, w.deps.maxBackoff))
+		return
+	}
 	attempt := 0
 	if st.started {
 		attempt = st.attempt + 1
@@ -489,12 +558,17 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		st.crashes = 0
 	}
 	t0 := time.Now()
-	info, err := w.deps.rt.StartContainer(ctx, pod, *w.sandbox, c, init, attempt)
+	info, err := w.deps.rt.StartContainer(ctx, pod, *w.sandbox, cc, init, attempt, copts)
 	klog.FromContext(ctx).V(1).Info("container started", "container", c.Name, "took", time.Since(t0).Round(time.Millisecond))
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "starting container", "container", c.Name)
 		msg := err.Error()
 		rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
+		var se *StartError
+		if errors.As(err, &se) {
+			w.startFailed(pod, st, attempt, msg)
+			return
+		}
 		st.waiting, st.message = "CreateContainerError", msg
 		st.crashes++
 		st.next = time.Now().Add(max(w.backoff(st.crashes), time.Second))
@@ -517,6 +591,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	st.imageID = imageID
 	st.ready = false
 	st.startup = c.StartupProbe == nil
+	st.upOnce = st.upOnce || st.startup
 	st.waiting, st.message = "", ""
 	w.watch(ctx, st)
 }
@@ -587,6 +662,23 @@ func findContainer(pod *v1.Pod, name string) *v1.Container {
 	return nil
 }
 
+// isSidecar reports whether c is a sidecar: an init container with
+// restartPolicy Always, which keeps running beside the regular containers.
+func isSidecar(c *v1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
+}
+
+// restartPolicy is the policy container name restarts by: Always for a
+// sidecar, the pod's otherwise.
+func restartPolicy(pod *v1.Pod, name string) v1.RestartPolicy {
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; c.Name == name && isSidecar(c) {
+			return v1.RestartPolicyAlways
+		}
+	}
+	return pod.Spec.RestartPolicy
+}
+
 func isInit(pod *v1.Pod, name string) bool {
 	for _, c := range pod.Spec.InitContainers {
 		if c.Name == name {
@@ -634,7 +726,8 @@ func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
 	st.next = e.exit.Finished.Add(delay)
 	if delay > 0 {
 		pod, _ := w.latest()
-		if pod != nil && !w.terminal && willRestart(pod.Spec.RestartPolicy, e.exit.Code) && !(isInit(pod, e.name) && e.exit.Code == 0) {
+		sidecar := pod != nil && restartPolicy(pod, e.name) == v1.RestartPolicyAlways && isInit(pod, e.name)
+		if pod != nil && !w.terminal && willRestart(restartPolicy(pod, e.name), e.exit.Code) && (sidecar || !(isInit(pod, e.name) && e.exit.Code == 0)) {
 			st.waiting = "CrashLoopBackOff"
 			st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, e.name, pod.Name, pod.Namespace, pod.UID)
 			w.deps.recorder.Eventf(containerRef(pod, e.name, isInit(pod, e.name)), v1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", e.name, pod.Name, pod.Namespace, pod.UID)
@@ -653,13 +746,14 @@ func (w *podWorker) handleProbe(ctx context.Context, r probeResult) {
 	switch r.kind {
 	case probeStartup:
 		st.startup = r.ok
+		st.upOnce = st.upOnce || r.ok
 		if !r.ok {
 			w.unhealthy(ctx, pod, st, r)
 		}
 	case probeReadiness:
 		st.ready = r.ok
 		if !r.ok && r.message != "" && pod != nil {
-			w.deps.recorder.Eventf(containerRef(pod, r.name, false), v1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", r.message)
+			w.deps.recorder.Eventf(containerRef(pod, r.name, isInit(pod, r.name)), v1.EventTypeWarning, "Unhealthy", "Readiness probe failed: %s", r.message)
 		}
 	case probeLiveness:
 		if !r.ok {
@@ -674,7 +768,7 @@ func (w *podWorker) unhealthy(ctx context.Context, pod *v1.Pod, st *ctrState, r 
 	if pod == nil {
 		return
 	}
-	rec, ref := w.deps.recorder, containerRef(pod, st.name, false)
+	rec, ref := w.deps.recorder, containerRef(pod, st.name, isInit(pod, st.name))
 	rec.Eventf(ref, v1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", r.kind, r.message)
 	rec.Eventf(ref, v1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", st.name, r.kind)
 	if st.stopProb != nil {
@@ -778,34 +872,45 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject boo
 }
 
 // teardown stops and removes the pod's containers (killing with grace when
-// kill is set) and its sandbox.
+// kill is set) and its sandbox. Regular containers stop first, together,
+// then the sidecars one by one, the last started first, as the kubelet
+// stops them; all within the pod's grace period.
 func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 	grace := podGrace(pod)
+	start := time.Now()
+	stop := func(st *ctrState) {
+		w.deps.recorder.Eventf(pod, v1.EventTypeNormal, "Killing", "Stopping container %s", st.name)
+		if c := findContainer(pod, st.name); c != nil {
+			w.preStop(ctx, pod, c, st, max(grace-time.Since(start), 0))
+		}
+		if err := w.deps.rt.StopContainer(ctx, st.id, max(grace-time.Since(start), 0)); err != nil {
+			klog.FromContext(ctx).Error(err, "stopping container", "container", st.name)
+		}
+	}
+	running := func(st *ctrState) bool { return st != nil && st.id != "" && st.running && kill }
+	sidecars := map[string]bool{}
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			sidecars[pod.Spec.InitContainers[i].Name] = true
+		}
+	}
 	var wg sync.WaitGroup
 	for _, st := range w.state {
-		if st.id == "" {
-			continue
-		}
-		if st.running && kill {
+		if running(st) && !sidecars[st.name] {
 			wg.Add(1)
 			go func(st *ctrState) {
 				defer wg.Done()
-				start := time.Now()
-				w.deps.recorder.Eventf(pod, v1.EventTypeNormal, "Killing", "Stopping container %s", st.name)
-				if c := findContainer(pod, st.name); c != nil {
-					w.preStop(ctx, pod, c, st, grace)
-				}
-				left := grace - time.Since(start)
-				if left < 0 {
-					left = 0
-				}
-				if err := w.deps.rt.StopContainer(ctx, st.id, left); err != nil {
-					klog.FromContext(ctx).Error(err, "stopping container", "container", st.name)
-				}
+				stop(st)
 			}(st)
 		}
 	}
 	wg.Wait()
+	for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
+		if st := w.state[pod.Spec.InitContainers[i].Name]; sidecars[pod.Spec.InitContainers[i].Name] && running(st) {
+			stop(st)
+		}
+	}
+	w.collectExits(ctx)
 	for _, st := range w.state {
 		if st.id == "" {
 			continue
@@ -820,4 +925,183 @@ func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 	}
 	w.sandbox = nil
 	w.torndown = true
+}
+
+// ensureVolumes sets up the pod's volumes before its sandbox, and
+// refreshes them every resync and whenever the pod changes, which is how
+// ConfigMap and Secret updates and label changes reach mounted files. It
+// reports whether the containers may start: every volume was set up once.
+// A volume that fails later keeps its last content.
+func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Time) bool {
+	if w.deps.volumes == nil {
+		w.vols = map[string]podVolume{}
+		return true
+	}
+	switch {
+	case w.vols != nil && w.volsFailed && now.Before(w.volsRetry):
+		return true
+	case w.vols != nil && !w.volsFailed && (!refreshed(pod) || now.Sub(w.volsAt) < w.deps.resync && maps.Equal(pod.Labels, w.volsLabels) && maps.Equal(pod.Annotations, w.volsAnnotations)):
+		return true
+	}
+	if w.vols == nil && now.Before(w.volsRetry) {
+		return false
+	}
+	res := w.deps.volumes.setup(ctx, pod)
+	if w.mountEvents == nil {
+		w.mountEvents = map[string]time.Time{}
+	}
+	report := func(reason, msg string) {
+		if at, ok := w.mountEvents[msg]; ok && now.Sub(at) < mountEventEvery {
+			return
+		}
+		w.mountEvents[msg] = now
+		w.deps.recorder.Event(pod, v1.EventTypeWarning, reason, msg)
+	}
+	for _, msg := range res.failed {
+		klog.FromContext(ctx).V(1).Info("volume setup failed", "message", msg)
+		report("FailedMount", msg)
+	}
+	for _, msg := range res.warnings {
+		if _, ok := w.mountEvents[msg]; !ok {
+			report("VolumeSourceLeftOut", msg)
+		}
+	}
+	w.volsFailed = len(res.failed) > 0
+	if w.volsFailed {
+		w.volsRetry = now.Add(min(mountRetry, w.deps.maxBackoff))
+		if w.vols == nil && !w.anyStarted() {
+			return false
+		}
+		// Containers run already (adopted by a restarted agent): they
+		// keep running on what could be set up, and a restart of one
+		// needing a missing volume waits as a config error.
+		if w.vols == nil {
+			w.vols = map[string]podVolume{}
+		}
+		for name, v := range res.volumes {
+			w.vols[name] = v
+		}
+	} else {
+		w.vols = res.volumes
+	}
+	w.volsAt, w.volsLabels, w.volsAnnotations = now, pod.Labels, pod.Annotations
+	return true
+}
+
+// anyStarted reports whether a container of the pod ever started.
+func (w *podWorker) anyStarted() bool {
+	for _, st := range w.state {
+		if st.started {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshed reports whether pod has volumes whose content follows the API
+// (ConfigMaps, Secrets, its own metadata); the others are set up once.
+func refreshed(pod *v1.Pod) bool {
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		if v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// containerConfig resolves what a start of c needs from the API and the
+// node: its environment, its mounts, and its command and args with $(VAR)
+// expanded (on a copy of c).
+func (w *podWorker) containerConfig(ctx context.Context, pod *v1.Pod, c *v1.Container) (*v1.Container, ContainerOptions, error) {
+	facts := podFacts{hostIP: w.deps.nodeIP}
+	if w.sandbox != nil {
+		facts.podIP = w.sandbox.IP
+	}
+	if facts.podIP == "" && pod.Spec.HostNetwork {
+		facts.podIP = w.deps.nodeIP
+	}
+	if w.deps.volumes != nil {
+		facts.allocatable = w.deps.volumes.allocatable
+	}
+	env, err := makeEnv(ctx, w.deps.objects, pod, c, facts)
+	if err != nil {
+		return nil, ContainerOptions{}, err
+	}
+	mounts, err := containerMounts(pod, c, w.vols, env)
+	if err != nil {
+		return nil, ContainerOptions{}, err
+	}
+	opts := ContainerOptions{Mounts: mounts, Env: make([]string, 0, len(env))}
+	for _, e := range env {
+		opts.Env = append(opts.Env, e.Name+"="+e.Value)
+	}
+	cc := *c
+	lookup := envLookup(env)
+	cc.Command = expandAll(c.Command, lookup)
+	cc.Args = expandAll(c.Args, lookup)
+	return &cc, opts, nil
+}
+
+func expandAll(in []string, lookup func(string) (string, bool)) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = expandVars(s, lookup)
+	}
+	return out
+}
+
+// startFailed records a start that failed in runc as upstream reports it:
+// the attempt terminated with exit code 128 and reason StartError, to be
+// restarted (with back-off) or not as the restart policy says.
+func (w *podWorker) startFailed(pod *v1.Pod, st *ctrState, attempt int, msg string) {
+	if st.term != nil {
+		st.last = st.term
+	}
+	now := time.Now()
+	st.id, st.attempt, st.started, st.running, st.ready = "", attempt, true, false, false
+	st.term = &v1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: msg,
+		StartedAt: metav1.NewTime(time.Unix(0, 0).UTC()), FinishedAt: metav1.NewTime(now)}
+	st.crashes++
+	delay := w.backoff(st.crashes)
+	st.next = now.Add(delay)
+	st.waiting, st.message = "", ""
+	if delay > 0 && willRestart(restartPolicy(pod, st.name), 128) {
+		st.waiting = "CrashLoopBackOff"
+		st.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, st.name, pod.Name, pod.Namespace, pod.UID)
+	}
+}
+
+// collectExits takes in the exits of the containers teardown stopped, so
+// their statuses say how they ended (a sidecar stopped when its pod
+// completed shows terminated, not waiting). Each exit arrives as soon as
+// its task is gone; the wait is bounded should one never come.
+func (w *podWorker) collectExits(ctx context.Context) {
+	pending := 0
+	for _, st := range w.state {
+		if st.running && st.id != "" {
+			pending++
+		}
+	}
+	if pending == 0 {
+		return
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	for pending > 0 {
+		select {
+		case e := <-w.exits:
+			if st := w.state[e.name]; st != nil && st.running && st.id == e.id {
+				pending--
+			}
+			w.handleExit(ctx, e)
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }

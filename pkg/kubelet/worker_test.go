@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,6 +30,21 @@ type fakeRuntime struct {
 	exitCode map[string]*int // by container name
 	execCode int
 	pullErr  error
+	started  map[string]startedContainer // by id
+	startErr map[string]error            // by container name
+}
+
+// startedContainer is what a start was given.
+type startedContainer struct {
+	c    *v1.Container
+	opts ContainerOptions
+}
+
+func (f *fakeRuntime) startedWith(id string) (startedContainer, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.started[id]
+	return s, ok
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -66,11 +82,19 @@ func (f *fakeRuntime) PullImage(ctx context.Context, ref string) (string, error)
 	}
 	return ref + "@sha256:1", nil
 }
-func (f *fakeRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int) (ContainerInfo, error) {
+func (f *fakeRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int, opts ContainerOptions) (ContainerInfo, error) {
 	id := fmt.Sprintf("%s-%d", c.Name, attempt)
 	f.record("start " + id)
 	ch := make(chan ExitInfo, 1)
 	f.mu.Lock()
+	if f.started == nil {
+		f.started = map[string]startedContainer{}
+	}
+	f.started[id] = startedContainer{c: c, opts: opts}
+	if err := f.startErr[c.Name]; err != nil {
+		f.mu.Unlock()
+		return ContainerInfo{}, err
+	}
 	f.waits[id] = ch
 	code := f.exitCode[c.Name]
 	f.mu.Unlock()
@@ -145,8 +169,10 @@ func startWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *fake.Clien
 func runWorker(t *testing.T, client *fake.Clientset, pod *v1.Pod, rt Runtime, resync time.Duration) (*podWorker, context.CancelFunc) {
 	t.Helper()
 	rec := record.NewFakeRecorder(1000)
+	objects := fakeObjects(client)
 	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: rec, rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
-		maxBackoff: 40 * time.Millisecond, resync: resync}
+		maxBackoff: 40 * time.Millisecond, resync: resync,
+		objects: objects, volumes: &volumeManager{podsDir: t.TempDir(), objects: objects, allocatable: testAllocatable}}
 	w := newPodWorker(deps, pod, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	go w.run(ctx)
@@ -164,6 +190,19 @@ func runWorker(t *testing.T, client *fake.Clientset, pod *v1.Pod, rt Runtime, re
 	}()
 	t.Cleanup(func() { cancel(); <-w.done })
 	return w, cancel
+}
+
+// testAllocatable is the test node's allocatable.
+var testAllocatable = v1.ResourceList{v1.ResourceCPU: resource.MustParse("2"), v1.ResourceMemory: resource.MustParse("4Gi"), v1.ResourceEphemeralStorage: resource.MustParse("20Gi")}
+
+// fakeObjects reads client's objects, uncached.
+func fakeObjects(client *fake.Clientset) *apiObjects {
+	return &apiObjects{
+		configMaps: func(ns string) getter[*v1.ConfigMap] { return client.CoreV1().ConfigMaps(ns) },
+		secrets:    func(ns string) getter[*v1.Secret] { return client.CoreV1().Secrets(ns) },
+		claims:     func(ns string) getter[*v1.PersistentVolumeClaim] { return client.CoreV1().PersistentVolumeClaims(ns) },
+		volumes:    func() getter[*v1.PersistentVolume] { return client.CoreV1().PersistentVolumes() },
+	}
 }
 
 func lastStatus(client *fake.Clientset) *v1.PodStatus {

@@ -94,11 +94,6 @@ func (c *Client) Services(namespace string) Resource[*v1.Service] {
 	return Resource[*v1.Service]{c.core, "services", namespace}
 }
 
-// ConfigMaps of namespace.
-func (c *Client) ConfigMaps(namespace string) Resource[*v1.ConfigMap] {
-	return Resource[*v1.ConfigMap]{c.core, "configmaps", namespace}
-}
-
 // Events of namespace.
 func (c *Client) Events(namespace string) Resource[*v1.Event] {
 	return Resource[*v1.Event]{c.core, "events", namespace}
@@ -112,6 +107,26 @@ func (c *Client) Leases(namespace string) Resource[*coordinationv1.Lease] {
 // EndpointSlices of namespace; "" lists and watches all namespaces.
 func (c *Client) EndpointSlices(namespace string) Resource[*discoveryv1.EndpointSlice] {
 	return Resource[*discoveryv1.EndpointSlice]{c.discovery, "endpointslices", namespace}
+}
+
+// ConfigMaps of namespace; the agent reads those its pods use.
+func (c *Client) ConfigMaps(namespace string) Resource[*v1.ConfigMap] {
+	return Resource[*v1.ConfigMap]{c.core, "configmaps", namespace}
+}
+
+// Secrets of namespace; the agent reads those its pods use.
+func (c *Client) Secrets(namespace string) Resource[*v1.Secret] {
+	return Resource[*v1.Secret]{c.core, "secrets", namespace}
+}
+
+// PersistentVolumeClaims of namespace.
+func (c *Client) PersistentVolumeClaims(namespace string) Resource[*v1.PersistentVolumeClaim] {
+	return Resource[*v1.PersistentVolumeClaim]{c.core, "persistentvolumeclaims", namespace}
+}
+
+// PersistentVolumes are cluster-scoped.
+func (c *Client) PersistentVolumes() Resource[*v1.PersistentVolume] {
+	return Resource[*v1.PersistentVolume]{c.core, "persistentvolumes", ""}
 }
 
 // Object is an API object with metadata, e.g. *v1.Pod.

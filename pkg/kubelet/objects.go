@@ -1,0 +1,111 @@
+package kubelet
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// getter reads one object by name; nodeclient's resources and client-go's
+// typed clients both have it.
+type getter[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+}
+
+// objectTTL is how long a ConfigMap, Secret, claim or volume read from the
+// API serves every pod of the node, as the kubelet's TTL-based object
+// cache (configMapAndSecretChangeDetectionStrategy: Cache) does.
+const objectTTL = 10 * time.Second
+
+// apiObjects are the objects pods refer to — ConfigMaps and Secrets for
+// env and volumes, claims and their volumes — read with plain GETs through
+// a small cache shared by the node's pods. Watching every ConfigMap and
+// Secret of the cluster would cost the agent memory in proportion to the
+// cluster; this costs one entry per object in use, for objectTTL.
+type apiObjects struct {
+	configMaps func(ns string) getter[*v1.ConfigMap]
+	secrets    func(ns string) getter[*v1.Secret]
+	claims     func(ns string) getter[*v1.PersistentVolumeClaim]
+	volumes    func() getter[*v1.PersistentVolume]
+	ttl        time.Duration
+	now        func() time.Time
+
+	mu    sync.Mutex
+	cache map[objectKey]cachedObject
+}
+
+type objectKey struct{ kind, ns, name string }
+
+type cachedObject struct {
+	obj any
+	err error
+	at  time.Time
+}
+
+// The group resources of the kubelet's object managers: their not-found
+// errors read `configmap "cfg" not found`, `secret "s" not found`.
+var (
+	configMapResource = schema.GroupResource{Resource: "configmap"}
+	secretResource    = schema.GroupResource{Resource: "secret"}
+)
+
+func fetch[T any](ctx context.Context, o *apiObjects, kind, ns, name string, g getter[T], gr schema.GroupResource) (T, error) {
+	key := objectKey{kind, ns, name}
+	now := time.Now()
+	if o.now != nil {
+		now = o.now()
+	}
+	o.mu.Lock()
+	if c, ok := o.cache[key]; ok && now.Sub(c.at) < o.ttl {
+		o.mu.Unlock()
+		if c.err != nil {
+			var zero T
+			return zero, c.err
+		}
+		return c.obj.(T), nil
+	}
+	o.mu.Unlock()
+	obj, err := g.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) && gr.Resource != "" {
+		err = apierrors.NewNotFound(gr, name)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		// Not cached: a transient failure is retried at once.
+		return obj, err
+	}
+	o.mu.Lock()
+	if o.cache == nil {
+		o.cache = map[objectKey]cachedObject{}
+	}
+	for k, c := range o.cache {
+		if now.Sub(c.at) >= o.ttl {
+			delete(o.cache, k)
+		}
+	}
+	if o.ttl > 0 {
+		o.cache[key] = cachedObject{obj: obj, err: err, at: now}
+	}
+	o.mu.Unlock()
+	return obj, err
+}
+
+func (o *apiObjects) configMap(ctx context.Context, ns, name string) (*v1.ConfigMap, error) {
+	return fetch(ctx, o, "configmap", ns, name, o.configMaps(ns), configMapResource)
+}
+
+func (o *apiObjects) secret(ctx context.Context, ns, name string) (*v1.Secret, error) {
+	return fetch(ctx, o, "secret", ns, name, o.secrets(ns), secretResource)
+}
+
+func (o *apiObjects) claim(ctx context.Context, ns, name string) (*v1.PersistentVolumeClaim, error) {
+	return fetch(ctx, o, "pvc", ns, name, o.claims(ns), schema.GroupResource{})
+}
+
+func (o *apiObjects) volume(ctx context.Context, name string) (*v1.PersistentVolume, error) {
+	return fetch(ctx, o, "pv", "", name, o.volumes(), schema.GroupResource{})
+}
