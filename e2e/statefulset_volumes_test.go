@@ -1,4 +1,4 @@
-//go:build e2e && e2evolumes
+//go:build e2e
 
 package e2e
 
@@ -14,9 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestStatefulSetVolumes needs the PersistentVolume binder, the local-path
-// provisioner behind the default StorageClass and the agent's PVC volumes;
-// the e2evolumes tag keeps it out of runs until they are merged.
+// TestStatefulSetVolumes: a StatefulSet's claims come from the default
+// StorageClass (the local-path provisioner), bind through the scheduler
+// and the PersistentVolume binder, and are mounted by the agents; a pod
+// deleted comes back with its data.
 func TestStatefulSetVolumes(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
