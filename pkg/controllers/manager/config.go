@@ -29,10 +29,14 @@ const (
 	// serviceaccount-controller and root-ca-certificate-publisher-controller.
 	ServiceAccount      = "serviceaccount"
 	RootCACertPublisher = "root-ca-cert-publisher"
+	// Disruption and ReplicationController: upstream's disruption-controller
+	// and replicationcontroller-controller.
+	Disruption            = "disruption"
+	ReplicationController = "replicationcontroller"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Disruption}
 
 // Config holds the controller-manager's settings.
 type Config struct {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"minik8s/pkg/controllers/deployment"
+	"minik8s/pkg/controllers/disruption"
 	"minik8s/pkg/controllers/endpointslice"
 	"minik8s/pkg/controllers/garbagecollector"
 	"minik8s/pkg/controllers/loadbalancer"
@@ -35,7 +36,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, PodDisruptionBudget)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -167,6 +168,14 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 				return err
 			}
 			add(name, rootcacertpublisher.New(cs, factory, ca))
+		case Disruption:
+			c := rest.CopyConfig(rc)
+			c.UserAgent = rc.UserAgent + "/" + name
+			dc, err := disruption.NewForConfig(c, cs, factory, recorder("disruption-controller"))
+			if err != nil {
+				return err
+			}
+			add(name, dc)
 		}
 	}
 	run := func(ctx context.Context) {
