@@ -36,7 +36,7 @@ const (
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Disruption}
+var All = []string{ReplicaSet, ReplicationController, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Disruption}
 
 // Config holds the controller-manager's settings.
 type Config struct {

@@ -12,10 +12,10 @@ func TestEnabledControllers(t *testing.T) {
 		wantErr bool
 	}{
 		{[]string{"*"}, All, false},
-		{[]string{"*", "-nodeipam"}, []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, LoadBalancer, ServiceAccount, RootCACertPublisher, Disruption}, false},
+		{[]string{"*", "-nodeipam"}, []string{ReplicaSet, ReplicationController, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, LoadBalancer, ServiceAccount, RootCACertPublisher, Disruption}, false},
 		{[]string{"replicaset", "deployment"}, []string{ReplicaSet, Deployment}, false},
-		{[]string{"-deployment", "*"}, []string{ReplicaSet, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Disruption}, false},
-		{[]string{"*", "-root-ca-cert-publisher"}, []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, Disruption}, false},
+		{[]string{"-deployment", "*"}, []string{ReplicaSet, ReplicationController, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Disruption}, false},
+		{[]string{"*", "-root-ca-cert-publisher"}, []string{ReplicaSet, ReplicationController, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, Disruption}, false},
 		{[]string{"nope"}, nil, true},
 	}
 	for _, tt := range tests {

@@ -36,7 +36,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, PodDisruptionBudget)",
+		Short:        "Run the minik8s controllers (ReplicaSet, ReplicationController, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, PodDisruptionBudget)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -120,6 +120,8 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		switch name {
 		case ReplicaSet:
 			add(name, replicaset.New(cs, factory, recorder("replicaset-controller")))
+		case ReplicationController:
+			add(name, replicaset.NewReplicationManager(cs, factory, recorder("replication-controller")))
 		case Deployment:
 			add(name, deployment.New(cs, factory, recorder("deployment-controller")))
 		case EndpointSlice:
@@ -171,7 +173,8 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		case Disruption:
 			c := rest.CopyConfig(rc)
 			c.UserAgent = rc.UserAgent + "/" + name
-			dc, err := disruption.NewForConfig(c, cs, factory, recorder("disruption-controller"))
+			// Upstream records its events as "controllermanager".
+			dc, err := disruption.NewForConfig(c, cs, factory, recorder("controllermanager"))
 			if err != nil {
 				return err
 			}
