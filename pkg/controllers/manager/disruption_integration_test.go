@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"minik8s/pkg/apiserver/apiservertest"
@@ -141,12 +142,17 @@ func TestReplicationControllerAndDisruptionBudget(t *testing.T) {
 	}
 
 	// Scaling through /scale moves both the pods and the budget.
-	sc, err := client.CoreV1().ReplicationControllers("default").GetScale(ctx, "web", metav1.GetOptions{})
+	// The controller writes status meanwhile: retry the scale's conflicts.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := client.CoreV1().ReplicationControllers("default").GetScale(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		sc.Spec.Replicas = 5
+		_, err = client.CoreV1().ReplicationControllers("default").UpdateScale(ctx, "web", sc, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Spec.Replicas = 5
-	if _, err := client.CoreV1().ReplicationControllers("default").UpdateScale(ctx, "web", sc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("the ReplicationController scaled to 5", rcStatus(5, 5))
