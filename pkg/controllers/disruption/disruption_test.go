@@ -395,3 +395,30 @@ func TestStaleDisruptionTarget(t *testing.T) {
 		})
 	}
 }
+
+// A pod event wakes the budget selecting the pod, and schedules the reset
+// of a DisruptionTarget condition.
+func TestPodEvents(t *testing.T) {
+	f := newFixture(t, nil, newPDB(ptr.To(intstr.FromInt32(1)), nil))
+	other := pod("x", true)
+	other.Labels = map[string]string{"app": "other"}
+	f.c.podChanged(other)
+	if got := f.c.queue.Len(); got != 0 {
+		t.Errorf("pod no budget selects: got %d keys queued, want 0", got)
+	}
+	p := pod("a", true)
+	p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{
+		Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
+		LastTransitionTime: metav1.NewTime(t0.Add(-3 * time.Minute)),
+	})
+	f.c.podChanged(p)
+	if f.c.queue.Len() != 1 || f.c.staleQueue.Len() != 1 {
+		t.Fatalf("selected pod with a stale DisruptionTarget: got %d and %d keys queued, want 1 and 1", f.c.queue.Len(), f.c.staleQueue.Len())
+	}
+	if key, _ := f.c.queue.Get(); key != "default/pdb" {
+		t.Errorf("selected pod: got key %q queued, want default/pdb", key)
+	}
+	if key, _ := f.c.staleQueue.Get(); key != "default/a" {
+		t.Errorf("pod with a stale DisruptionTarget: got key %q queued, want default/a", key)
+	}
+}
