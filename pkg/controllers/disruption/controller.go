@@ -12,6 +12,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -128,10 +130,26 @@ func (c *Controller) podChanged(obj any) {
 }
 
 // pdbForPod is the key of the budget selecting pod; when several do, the
-// first by name, with upstream's warning on the pod.
+// first by name, with upstream's warning on the pod. (The lister's
+// GetPodPodDisruptionBudgets would format an error for every pod event of
+// a namespace without budgets.)
 func (c *Controller) pdbForPod(pod *corev1.Pod) string {
-	pdbs, err := c.pdbLister.GetPodPodDisruptionBudgets(pod)
-	if err != nil || len(pdbs) == 0 {
+	if len(pod.Labels) == 0 {
+		return ""
+	}
+	all, err := c.pdbLister.PodDisruptionBudgets(pod.Namespace).List(labels.Everything())
+	if err != nil || len(all) == 0 {
+		return ""
+	}
+	var pdbs []*policyv1.PodDisruptionBudget
+	for _, pdb := range all {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		pdbs = append(pdbs, pdb)
+	}
+	if len(pdbs) == 0 {
 		return ""
 	}
 	if len(pdbs) > 1 {
