@@ -138,8 +138,9 @@ func TestManyKinds(t *testing.T) {
 }
 
 // TestEvictionOnTheLab: an eviction stops a running pod through its agent
-// and its Deployment replaces it; a PodDisruptionBudget whose status no
-// controller has written yet holds the next one back with 429.
+// and its Deployment replaces it; under a PodDisruptionBudget the
+// disruption controller has processed, an eviction within the budget
+// succeeds and the next one, which would break it, is refused with 429.
 func TestEvictionOnTheLab(t *testing.T) {
 	ns := namespace(t)
 	deployExamples(t, ns)
@@ -172,11 +173,19 @@ func TestEvictionOnTheLab(t *testing.T) {
 	if _, err := cs.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	waitBudget(t, ns, "echo", 3, 1)
 	pods, err = readyPods(ns, "app=echo")
-	if err != nil || len(pods) == 0 {
-		t.Fatalf("ready pods: %v", err)
+	if err != nil || len(pods) != 3 {
+		t.Fatalf("ready pods: %d (%v), want 3", len(pods), err)
 	}
-	if err := evict(pods[0].Name); !apierrors.IsTooManyRequests(err) {
-		t.Fatalf("evict under an unprocessed budget: got %v, want 429", err)
+	if err := evict(pods[0].Name); err != nil {
+		t.Fatalf("evict %s within the budget: %v", pods[0].Name, err)
+	}
+	err = evict(pods[1].Name)
+	if !apierrors.IsTooManyRequests(err) || !strings.Contains(err.Error(), "Cannot evict pod as it would violate the pod's disruption budget.") {
+		t.Fatalf("evict %s beyond the budget: got %v, want 429 Cannot evict pod as it would violate the pod's disruption budget.", pods[1].Name, err)
+	}
+	if p, err := cs.CoreV1().Pods(ns).Get(ctx, pods[1].Name, metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil {
+		t.Fatalf("%s after a refused eviction: %v, deleting %v; want it running", pods[1].Name, err, p.DeletionTimestamp)
 	}
 }

@@ -41,10 +41,14 @@ const (
 	// LocalPathProvisioner is ours, as k3s ships rancher's.
 	PersistentVolumeBinder = "persistentvolume-binder"
 	LocalPathProvisioner   = "local-path-provisioner"
+	// Disruption and ReplicationController: upstream's disruption-controller
+	// and replicationcontroller-controller.
+	Disruption            = "disruption"
+	ReplicationController = "replicationcontroller"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption}
 
 // Config holds the controller-manager's settings.
 type Config struct {

@@ -20,6 +20,7 @@ import (
 	"minik8s/pkg/controllers/cronjob"
 	"minik8s/pkg/controllers/daemonset"
 	"minik8s/pkg/controllers/deployment"
+	"minik8s/pkg/controllers/disruption"
 	"minik8s/pkg/controllers/endpointslice"
 	"minik8s/pkg/controllers/garbagecollector"
 	"minik8s/pkg/controllers/job"
@@ -42,7 +43,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -126,6 +127,8 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		switch name {
 		case ReplicaSet:
 			add(name, replicaset.New(cs, factory, recorder("replicaset-controller")))
+		case ReplicationController:
+			add(name, replicaset.NewReplicationManager(cs, factory, recorder("replication-controller")))
 		case Deployment:
 			add(name, deployment.New(cs, factory, recorder("deployment-controller")))
 		case DaemonSet:
@@ -192,6 +195,15 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 			add(name, pvbinder.New(cs, factory, recorder(pvbinder.Component)))
 		case LocalPathProvisioner:
 			add(name, localpath.New(cs, factory, recorder(localpath.Provisioner), cfg.LocalPath))
+		case Disruption:
+			c := rest.CopyConfig(rc)
+			c.UserAgent = rc.UserAgent + "/" + name
+			// Upstream records its events as "controllermanager".
+			dc, err := disruption.NewForConfig(c, cs, factory, recorder("controllermanager"))
+			if err != nil {
+				return err
+			}
+			add(name, dc)
 		}
 	}
 	run := func(ctx context.Context) {

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -27,10 +28,13 @@ const BurstReplicas = 500
 
 var controllerKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
 
-// Controller is the ReplicaSet controller.
+// Controller is the ReplicaSet controller; NewReplicationManager makes it
+// the ReplicationController controller.
 type Controller struct {
+	name      string
+	kind      schema.GroupVersionKind
+	owners    owners
 	client    kubernetes.Interface
-	rsLister  appslisters.ReplicaSetLister
 	podLister corelisters.PodLister
 	synced    []cache.InformerSynced
 	queue     workqueue.TypedRateLimitingInterface[string]
@@ -38,6 +42,40 @@ type Controller struct {
 	exp       *expectations
 	clock     clock.Clock
 	burst     int
+}
+
+// owners reads and writes the kind the controller reconciles, seen as
+// ReplicaSets: ReplicaSets themselves, or ReplicationControllers converted
+// as upstream's replication controller does.
+type owners interface {
+	// get and list read the informer cache.
+	get(ns, name string) (*appsv1.ReplicaSet, error)
+	list(ns string) ([]*appsv1.ReplicaSet, error)
+	// fetch reads the API.
+	fetch(ctx context.Context, ns, name string) (*appsv1.ReplicaSet, error)
+	updateStatus(ctx context.Context, rs *appsv1.ReplicaSet) (*appsv1.ReplicaSet, error)
+}
+
+// replicaSets are the owners of the ReplicaSet controller.
+type replicaSets struct {
+	lister appslisters.ReplicaSetLister
+	client kubernetes.Interface
+}
+
+func (r replicaSets) get(ns, name string) (*appsv1.ReplicaSet, error) {
+	return r.lister.ReplicaSets(ns).Get(name)
+}
+
+func (r replicaSets) list(ns string) ([]*appsv1.ReplicaSet, error) {
+	return r.lister.ReplicaSets(ns).List(labels.Everything())
+}
+
+func (r replicaSets) fetch(ctx context.Context, ns, name string) (*appsv1.ReplicaSet, error) {
+	return r.client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (r replicaSets) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
+	return r.client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, rs, metav1.UpdateOptions{})
 }
 
 // New wires the controller to the factory's ReplicaSet and Pod informers.
@@ -48,13 +86,21 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 // NewWithClock is New with an injected clock (availability, expectations).
 func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, clk clock.Clock) *Controller {
 	rsInf := factory.Apps().V1().ReplicaSets()
+	return newController("replicaset", controllerKind, replicaSets{lister: rsInf.Lister(), client: client},
+		rsInf.Informer(), client, factory, recorder, clk)
+}
+
+func newController(name string, kind schema.GroupVersionKind, o owners, ownerInf cache.SharedIndexInformer,
+	client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, clk clock.Clock) *Controller {
 	podInf := factory.Core().V1().Pods()
 	c := &Controller{
+		name:      name,
+		kind:      kind,
+		owners:    o,
 		client:    client,
-		rsLister:  rsInf.Lister(),
 		podLister: podInf.Lister(),
-		synced:    []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		queue:     reconcile.NewQueue("replicaset"),
+		synced:    []cache.InformerSynced{ownerInf.HasSynced, podInf.Informer().HasSynced},
+		queue:     reconcile.NewQueue(name),
 		recorder:  recorder,
 		exp:       newExpectations(clk),
 		clock:     clk,
@@ -67,7 +113,7 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 			c.queue.Add(key)
 		}
 	}
-	rsInf.Informer().AddEventHandler(rsHandler)
+	ownerInf.AddEventHandler(rsHandler)
 	podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,
@@ -79,10 +125,10 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 // resolveControllerRef returns the ReplicaSet a controller reference names,
 // if it is in the cache with the same UID.
 func (c *Controller) resolveControllerRef(ns string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
+	if ref == nil || ref.Kind != c.kind.Kind || ref.APIVersion != c.kind.GroupVersion().String() {
 		return nil
 	}
-	rs, err := c.rsLister.ReplicaSets(ns).Get(ref.Name)
+	rs, err := c.owners.get(ns, ref.Name)
 	if err != nil || rs.UID != ref.UID {
 		return nil
 	}
@@ -91,7 +137,7 @@ func (c *Controller) resolveControllerRef(ns string, ref *metav1.OwnerReference)
 
 // matchingReplicaSets are the ReplicaSets whose selector matches an orphan.
 func (c *Controller) matchingReplicaSets(pod *corev1.Pod) []*appsv1.ReplicaSet {
-	all, err := c.rsLister.ReplicaSets(pod.Namespace).List(labels.Everything())
+	all, err := c.owners.list(pod.Namespace)
 	if err != nil {
 		return nil
 	}
@@ -188,5 +234,5 @@ func (c *Controller) deletePod(obj any) {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "replicaset", c.queue, workers, c.synced, c.sync, reconcile.Quiet(apierrors.IsConflict))
+	reconcile.Run(ctx, c.name, c.queue, workers, c.synced, c.sync, reconcile.Quiet(apierrors.IsConflict))
 }

@@ -4,4 +4,7 @@
 // slow-start batches, deletes the surplus least-valuable first, and writes
 // status from what it observed. Expectations make sure a lagging watch never
 // makes it create or delete twice.
+//
+// NewReplicationManager runs the same code for ReplicationControllers,
+// converted to ReplicaSets and back as upstream's replication manager does.
 package replicaset

@@ -74,7 +74,7 @@ func newRS(name string, replicas int32) *appsv1.ReplicaSet {
 type podOpt func(*corev1.Pod)
 
 func owned(rs *appsv1.ReplicaSet) podOpt {
-	return func(p *corev1.Pod) { p.OwnerReferences = []metav1.OwnerReference{controllerRef(rs)} }
+	return func(p *corev1.Pod) { p.OwnerReferences = []metav1.OwnerReference{controllerRef(controllerKind, rs)} }
 }
 func onNode(n string) podOpt { return func(p *corev1.Pod) { p.Spec.NodeName = n } }
 func phase(ph corev1.PodPhase) podOpt {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
@@ -25,7 +27,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
-	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
+	rs, err := c.owners.get(ns, name)
 	if apierrors.IsNotFound(err) {
 		c.exp.forget(key)
 		return nil
@@ -138,7 +140,7 @@ func (c *Controller) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, sel l
 // stillAlive re-reads rs from the API before adopting: a ReplicaSet that was
 // deleted (or recreated under the same name) must not take pods.
 func (c *Controller) stillAlive(ctx context.Context, rs *appsv1.ReplicaSet) (bool, error) {
-	fresh, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+	fresh, err := c.owners.fetch(ctx, rs.Namespace, rs.Name)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -148,11 +150,11 @@ func (c *Controller) stillAlive(ctx context.Context, rs *appsv1.ReplicaSet) (boo
 	return fresh.UID == rs.UID && fresh.DeletionTimestamp == nil, nil
 }
 
-func controllerRef(rs *appsv1.ReplicaSet) metav1.OwnerReference {
+func controllerRef(kind schema.GroupVersionKind, rs *appsv1.ReplicaSet) metav1.OwnerReference {
 	t := true
 	return metav1.OwnerReference{
-		APIVersion:         controllerKind.GroupVersion().String(),
-		Kind:               controllerKind.Kind,
+		APIVersion:         kind.GroupVersion().String(),
+		Kind:               kind.Kind,
 		Name:               rs.Name,
 		UID:                rs.UID,
 		Controller:         &t,
@@ -162,7 +164,7 @@ func controllerRef(rs *appsv1.ReplicaSet) metav1.OwnerReference {
 
 func (c *Controller) adopt(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": []metav1.OwnerReference{controllerRef(rs)},
+		"ownerReferences": []metav1.OwnerReference{controllerRef(c.kind, rs)},
 		"uid":             pod.UID,
 	}})
 	_, err := c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
@@ -239,7 +241,7 @@ func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error
 			Labels:          copyMap(rs.Spec.Template.Labels),
 			Annotations:     copyMap(rs.Spec.Template.Annotations),
 			Finalizers:      append([]string(nil), rs.Spec.Template.Finalizers...),
-			OwnerReferences: []metav1.OwnerReference{controllerRef(rs)},
+			OwnerReferences: []metav1.OwnerReference{controllerRef(c.kind, rs)},
 		},
 		Spec: *rs.Spec.Template.Spec.DeepCopy(),
 	}
@@ -426,19 +428,18 @@ func (c *Controller) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet, st
 	if equality.Semantic.DeepEqual(rs.Status, status) {
 		return rs, nil
 	}
-	client := c.client.AppsV1().ReplicaSets(rs.Namespace)
 	cp := rs.DeepCopy()
 	for attempt := 0; ; attempt++ {
 		cp.Status = status
 		cp.Status.ObservedGeneration = cp.Generation
-		updated, err := client.UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+		updated, err := c.owners.updateStatus(ctx, cp)
 		if err == nil {
 			return updated, nil
 		}
 		if attempt > 0 || !apierrors.IsConflict(err) {
-			return nil, fmt.Errorf("updating status of replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
+			return nil, fmt.Errorf("updating status of %s %s/%s: %w", strings.ToLower(c.kind.Kind), rs.Namespace, rs.Name, err)
 		}
-		if cp, err = client.Get(ctx, rs.Name, metav1.GetOptions{}); err != nil {
+		if cp, err = c.owners.fetch(ctx, rs.Namespace, rs.Name); err != nil {
 			return nil, err
 		}
 	}
