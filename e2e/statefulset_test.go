@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -214,6 +215,20 @@ func TestStatefulSet(t *testing.T) {
 		t.Errorf("hostname in the new web-1: got %q, want web-1", got)
 	}
 	waitSetReady(t, ns, "web", 3, 30*time.Second)
+
+	// The stable name follows the member: web-1.web.NS.svc resolves, from
+	// web-0, to the new web-1's address.
+	eventually(t, 15*time.Second, "web-1.web."+ns+".svc.cluster.local", func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "web-1", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		out, err := nslookup(ns, "web-0", "web-1.web."+ns+".svc.cluster.local")
+		if got := nslookupAnswers(out); !slices.Equal(got, []string{p.Status.PodIP}) {
+			return fmt.Errorf("got %v (%v), want [%s]", got, err, p.Status.PodIP)
+		}
+		return nil
+	})
 
 	// Scale to 1: web-2 goes first, then web-1.
 	if out, err := ctl("scale", "statefulset/web", "--replicas=1", "-n", ns); err != nil {
