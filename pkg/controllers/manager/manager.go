@@ -110,12 +110,9 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 	}
 
+	deps := controllerDeps{cfg: cfg, rc: rc, factory: factory, recorder: recorder, dynFor: dynFor}
 	var runners []runner
 	var names []string
-	add := func(name string, r runner) {
-		runners = append(runners, r)
-		names = append(names, name)
-	}
 	for _, name := range All {
 		if !enabled[name] {
 			continue
@@ -124,87 +121,12 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		if err != nil {
 			return err
 		}
-		switch name {
-		case ReplicaSet:
-			add(name, replicaset.New(cs, factory, recorder("replicaset-controller")))
-		case ReplicationController:
-			add(name, replicaset.NewReplicationManager(cs, factory, recorder("replication-controller")))
-		case Deployment:
-			add(name, deployment.New(cs, factory, recorder("deployment-controller")))
-		case DaemonSet:
-		case StatefulSet:
-			add(name, daemonset.New(cs, factory, recorder("daemonset-controller")))
-			add(name, statefulset.New(cs, factory, recorder("statefulset-controller")))
-		case EndpointSlice:
-			add(name, endpointslice.New(cs, factory, recorder("endpointslice-controller")))
-		case GarbageCollector:
-			gc, err := garbagecollector.NewForConfig(rc, recorder("garbage-collector-controller"))
-			if err != nil {
-				return err
-			}
-			add(name, gc)
-		case Namespace:
-			dyn, err := dynFor(name)
-			if err != nil {
-				return err
-			}
-			add(name, namespace.New(cs, dyn, factory, recorder("namespace-controller")))
-		case NodeLifecycle:
-			add(name, nodelifecycle.New(cs, factory, recorder("node-controller"), nodelifecycle.Config{GracePeriod: cfg.NodeMonitorGracePeriod}))
-		case TaintEviction:
-			te, err := nodelifecycle.NewTaintEviction(cs, factory, recorder("taint-eviction-controller"), nil)
-			if err != nil {
-				return err
-			}
-			add(name, te)
-		case NodeIPAM:
-			_, cidr, err := net.ParseCIDR(cfg.ClusterCIDR)
-			if err != nil {
-				return err
-			}
-			ipam, err := nodeipam.New(cs, factory, recorder("node-ipam-controller"), cidr, cfg.NodeCIDRMaskSize)
-			if err != nil {
-				return err
-			}
-			add(name, ipam)
-		case LoadBalancer:
-			pool, err := loadbalancer.ParsePool(cfg.LBPool)
-			if err != nil {
-				return err
-			}
-			add(name, loadbalancer.New(cs, factory, recorder("loadbalancer-ip-controller"), pool))
-		case ServiceAccount:
-			add(name, serviceaccount.New(cs, factory))
-		case RootCACertPublisher:
-			ca, err := rootcacertpublisher.RootCA(cfg.RootCAFile, rc)
-			if err != nil {
-				return err
-			}
-			add(name, rootcacertpublisher.New(cs, factory, ca))
-		case Job:
-			add(name, job.New(cs, factory, recorder("job-controller")))
-		case CronJob:
-			cj, err := cronjob.New(cs, factory, recorder(cronjob.Name))
-			if err != nil {
-				return err
-			}
-			add(name, cj)
-		case TTLAfterFinished:
-			add(name, ttlafterfinished.New(cs, factory))
-		case PersistentVolumeBinder:
-			add(name, pvbinder.New(cs, factory, recorder(pvbinder.Component)))
-		case LocalPathProvisioner:
-			add(name, localpath.New(cs, factory, recorder(localpath.Provisioner), cfg.LocalPath))
-		case Disruption:
-			c := rest.CopyConfig(rc)
-			c.UserAgent = rc.UserAgent + "/" + name
-			// Upstream records its events as "controllermanager".
-			dc, err := disruption.NewForConfig(c, cs, factory, recorder("controllermanager"))
-			if err != nil {
-				return err
-			}
-			add(name, dc)
+		r, err := newController(name, cs, deps)
+		if err != nil {
+			return err
 		}
+		runners = append(runners, r)
+		names = append(names, name)
 	}
 	run := func(ctx context.Context) {
 		klog.InfoS("starting controllers", "controllers", names, "server", rc.Host)
@@ -225,4 +147,101 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 	// manager that loses its lease returns (and exits) rather than act on
 	// caches another leader has changed since.
 	return election.Run(ctx, client, cfg.LeaderElection, recorder("kube-controller-manager"), run)
+}
+
+// controllerDeps is what the controllers are built from besides their
+// own client.
+type controllerDeps struct {
+	cfg      *Config
+	rc       *rest.Config
+	factory  informers.SharedInformerFactory
+	recorder func(component string) record.EventRecorder
+	dynFor   func(name string) (dynamic.Interface, error)
+}
+
+// newController builds the controller called name (one of All).
+func newController(name string, cs kubernetes.Interface, deps controllerDeps) (runner, error) {
+	cfg, rc, factory, recorder, dynFor := deps.cfg, deps.rc, deps.factory, deps.recorder, deps.dynFor
+	switch name {
+	case ReplicaSet:
+		return replicaset.New(cs, factory, recorder("replicaset-controller")), nil
+	case ReplicationController:
+		return replicaset.NewReplicationManager(cs, factory, recorder("replication-controller")), nil
+	case Deployment:
+		return deployment.New(cs, factory, recorder("deployment-controller")), nil
+	case DaemonSet:
+		return daemonset.New(cs, factory, recorder("daemonset-controller")), nil
+	case StatefulSet:
+		return statefulset.New(cs, factory, recorder("statefulset-controller")), nil
+	case EndpointSlice:
+		return endpointslice.New(cs, factory, recorder("endpointslice-controller")), nil
+	case GarbageCollector:
+		gc, err := garbagecollector.NewForConfig(rc, recorder("garbage-collector-controller"))
+		if err != nil {
+			return nil, err
+		}
+		return gc, nil
+	case Namespace:
+		dyn, err := dynFor(name)
+		if err != nil {
+			return nil, err
+		}
+		return namespace.New(cs, dyn, factory, recorder("namespace-controller")), nil
+	case NodeLifecycle:
+		return nodelifecycle.New(cs, factory, recorder("node-controller"), nodelifecycle.Config{GracePeriod: cfg.NodeMonitorGracePeriod}), nil
+	case TaintEviction:
+		te, err := nodelifecycle.NewTaintEviction(cs, factory, recorder("taint-eviction-controller"), nil)
+		if err != nil {
+			return nil, err
+		}
+		return te, nil
+	case NodeIPAM:
+		_, cidr, err := net.ParseCIDR(cfg.ClusterCIDR)
+		if err != nil {
+			return nil, err
+		}
+		ipam, err := nodeipam.New(cs, factory, recorder("node-ipam-controller"), cidr, cfg.NodeCIDRMaskSize)
+		if err != nil {
+			return nil, err
+		}
+		return ipam, nil
+	case LoadBalancer:
+		pool, err := loadbalancer.ParsePool(cfg.LBPool)
+		if err != nil {
+			return nil, err
+		}
+		return loadbalancer.New(cs, factory, recorder("loadbalancer-ip-controller"), pool), nil
+	case ServiceAccount:
+		return serviceaccount.New(cs, factory), nil
+	case RootCACertPublisher:
+		ca, err := rootcacertpublisher.RootCA(cfg.RootCAFile, rc)
+		if err != nil {
+			return nil, err
+		}
+		return rootcacertpublisher.New(cs, factory, ca), nil
+	case Job:
+		return job.New(cs, factory, recorder("job-controller")), nil
+	case CronJob:
+		cj, err := cronjob.New(cs, factory, recorder(cronjob.Name))
+		if err != nil {
+			return nil, err
+		}
+		return cj, nil
+	case TTLAfterFinished:
+		return ttlafterfinished.New(cs, factory), nil
+	case PersistentVolumeBinder:
+		return pvbinder.New(cs, factory, recorder(pvbinder.Component)), nil
+	case LocalPathProvisioner:
+		return localpath.New(cs, factory, recorder(localpath.Provisioner), cfg.LocalPath), nil
+	case Disruption:
+		c := rest.CopyConfig(rc)
+		c.UserAgent = rc.UserAgent + "/" + name
+		// Upstream records its events as "controllermanager".
+		dc, err := disruption.NewForConfig(c, cs, factory, recorder("controllermanager"))
+		if err != nil {
+			return nil, err
+		}
+		return dc, nil
+	}
+	return nil, fmt.Errorf("unknown controller %q", name)
 }

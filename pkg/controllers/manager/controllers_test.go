@@ -1,0 +1,46 @@
+package manager
+
+import (
+	"fmt"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+)
+
+// TestEveryControllerBuilds: each name of All builds its own controller,
+// one per name (a merge once left a case empty and started two
+// controllers under another name).
+func TestEveryControllerBuilds(t *testing.T) {
+	cs := fake.NewClientset()
+	deps := controllerDeps{
+		cfg:      NewConfig(),
+		rc:       &rest.Config{Host: "http://127.0.0.1:1"},
+		factory:  informers.NewSharedInformerFactory(cs, 0),
+		recorder: func(string) record.EventRecorder { return record.NewFakeRecorder(10) },
+		dynFor: func(string) (dynamic.Interface, error) {
+			return dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), nil
+		},
+	}
+	types := map[string]string{}
+	for _, name := range All {
+		r, err := newController(name, cs, deps)
+		if err != nil || r == nil {
+			t.Errorf("%s: got %v, %v", name, r, err)
+			continue
+		}
+		typ := fmt.Sprintf("%T", r)
+		if other, ok := types[typ]; ok && !(name == ReplicationController && other == ReplicaSet) {
+			t.Errorf("%s builds a %s, as %s does", name, typ, other)
+		}
+		types[typ] = name
+	}
+	if _, err := newController("nope", cs, deps); err == nil {
+		t.Error("an unknown name built a controller")
+	}
+}
