@@ -319,5 +319,14 @@ func daemonSetVsDeployment(ctx context.Context, client kubernetes.Interface, age
 	fmt.Printf("  daemonset %d scheduled after   %v %s\n", want, scheduledAt.Round(time.Millisecond), ratio(scheduledAt, depAt))
 	fmt.Printf("  daemonset %d ready after       %v %s\n", want, readyAt.Round(time.Millisecond), ratio(readyAt, depAt))
 	cleanup(ctx, client, agent, "bench-daemonset-deployment", limit)
+	if l, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		tainted := 0
+		for _, node := range l.Items {
+			if len(node.Spec.Taints) > 0 {
+				tainted++
+			}
+		}
+		fmt.Printf("  (%d of %d fake nodes tainted at the end)\n", tainted, len(l.Items))
+	}
 	return nil
 }
