@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"minik8s/pkg/controllers/expectations"
 	"minik8s/pkg/controllers/reconcile"
 )
 
@@ -57,7 +58,7 @@ type Controller struct {
 	queue         workqueue.TypedRateLimitingInterface[string]
 	nodeQueue     workqueue.TypedRateLimitingInterface[string]
 	recorder      record.EventRecorder
-	exp           *expectations
+	exp           *expectations.Tracker // until its writes are seen, status only
 	backoff       *flowcontrol.Backoff
 	clock         clock.Clock
 	burst         int
@@ -89,7 +90,7 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 		queue:     reconcile.NewQueue("daemonset"),
 		nodeQueue: reconcile.NewQueue("daemonset-node"),
 		recorder:  recorder,
-		exp:       newExpectations(clk),
+		exp:       expectations.New(clk),
 		backoff:   backoff,
 		clock:     clk,
 		burst:     BurstReplicas,
@@ -153,7 +154,7 @@ func (c *Controller) deleteDaemonSet(obj any) {
 	if !ok {
 		return
 	}
-	c.exp.forget(key(ds))
+	c.exp.Delete(key(ds))
 	c.queue.Add(key(ds))
 }
 
@@ -241,7 +242,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if ds := c.resolveControllerRef(pod.Namespace, ref); ds != nil {
-			c.exp.creationObserved(key(ds))
+			c.exp.CreationObserved(key(ds))
 			c.queue.Add(key(ds))
 		}
 		return
@@ -283,7 +284,7 @@ func (c *Controller) deletePod(obj any) {
 	if ds == nil {
 		return
 	}
-	c.exp.deletionObserved(key(ds), podKey(pod))
+	c.exp.DeletionObserved(key(ds), podKey(pod))
 	c.queue.Add(key(ds))
 }
 

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"minik8s/pkg/controllers/expectations"
 )
 
 func TestEligibleNodes(t *testing.T) {
@@ -247,12 +249,12 @@ func TestExpectationsPreventDoubleCreate(t *testing.T) {
 	for _, p := range f.pods() {
 		f.c.addPod(&p)
 	}
-	if !f.c.exp.satisfied("default/ds") {
+	if !f.c.exp.Satisfied("default/ds") {
 		t.Error("expectations not satisfied after the creations were observed")
 	}
-	f.c.exp.expect("default/ds", 1, nil)
-	f.clock.Step(expectationsTTL + time.Second)
-	if !f.c.exp.satisfied("default/ds") {
+	f.c.exp.ExpectCreations("default/ds", 1)
+	f.clock.Step(expectations.TTL + time.Second)
+	if !f.c.exp.Satisfied("default/ds") {
 		t.Error("expired expectations still block")
 	}
 }
@@ -273,7 +275,7 @@ func TestStatus(t *testing.T) {
 		daemonPod("old-not-ready", oldDS, "n3"),
 		daemonPod("misscheduled", ds, "n5", ready(), func(p *corev1.Pod) { p.Spec.NodeSelector = nil }),
 	)
-	f.c.exp.expect("default/ds", 0, []string{"default/misscheduled"}) // status only
+	f.c.exp.ExpectDeletions("default/ds", []string{"default/misscheduled"}) // status only
 	f.sync()
 	got := f.ds().Status
 	want := appsv1.DaemonSetStatus{

@@ -84,7 +84,7 @@ func (f *fixture) refresh() {
 	}
 	f.factory.Core().V1().Nodes().Informer().GetIndexer().Replace(items, "")
 	// The cache caught up: nothing is pending.
-	f.c.exp.forget("default/ds")
+	f.c.exp.Delete("default/ds")
 }
 
 func (f *fixture) sync() {

@@ -27,7 +27,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	ds, err := c.dsLister.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(k)
+		c.exp.Delete(k)
 		return nil
 	}
 	if err != nil {
@@ -60,7 +60,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	if err != nil {
 		return err
 	}
-	if !c.exp.satisfied(k) {
+	if !c.exp.Satisfied(k) {
 		// Status only; observedGeneration stays, this generation was not
 		// acted upon.
 		return c.updateStatus(ctx, ds, nodes, byNode(pods, false), hash, false)
@@ -76,7 +76,7 @@ func (c *Controller) update(ctx context.Context, ds *appsv1.DaemonSet, nodes []*
 	if err := c.manage(ctx, ds, nodes, byNode(pods, false), hash); err != nil {
 		return err
 	}
-	if c.exp.satisfied(key(ds)) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
+	if c.exp.Satisfied(key(ds)) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
 		if err := c.rollingUpdate(ctx, ds, nodes, byNode(pods, false), hash); err != nil {
 			return err
 		}
@@ -234,7 +234,8 @@ func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, podsTo
 	for i, name := range podsToDelete {
 		delKeys[i] = ds.Namespace + "/" + name
 	}
-	c.exp.expect(k, len(nodesNeedingPods), delKeys)
+	c.exp.ExpectCreations(k, len(nodesNeedingPods))
+	c.exp.ExpectDeletions(k, delKeys)
 
 	template := podTemplate(ds, hash)
 	var (
@@ -255,7 +256,7 @@ func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, podsTo
 		for _, node := range nodesNeedingPods[pos : pos+batch] {
 			wg.Go(func() {
 				if err := c.createPod(ctx, ds, template, node); err != nil {
-					c.exp.creationObserved(k)
+					c.exp.CreationObserved(k)
 					fail(err)
 				}
 			})
@@ -264,7 +265,7 @@ func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, podsTo
 		if len(errs) > before {
 			// The pods never attempted will never be observed.
 			for range len(nodesNeedingPods) - pos - batch {
-				c.exp.creationObserved(k)
+				c.exp.CreationObserved(k)
 			}
 			break
 		}
@@ -277,7 +278,7 @@ func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, podsTo
 				c.recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", name)
 				return
 			}
-			c.exp.deletionObserved(k, delKeys[i])
+			c.exp.DeletionObserved(k, delKeys[i])
 			if !apierrors.IsNotFound(err) {
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 				fail(fmt.Errorf("deleting pod %s/%s: %w", ds.Namespace, name, err))

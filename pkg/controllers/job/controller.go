@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"minik8s/pkg/controllers/expectations"
 	"minik8s/pkg/controllers/reconcile"
 )
 
@@ -46,7 +47,7 @@ type Controller struct {
 	queue      workqueue.TypedRateLimitingInterface[string]
 	orphans    workqueue.TypedRateLimitingInterface[string]
 	recorder   record.EventRecorder
-	exp        *expectations
+	exp        *expectations.Counter // any deletion of a Job's pod counts, as upstream's
 	finalizers *finalizerExpectations
 	backoff    *backoffStore
 	clock      clock.Clock
@@ -77,7 +78,7 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 		queue:      workqueue.NewTypedRateLimitingQueueWithConfig(limiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "job", Clock: clk}),
 		orphans:    workqueue.NewTypedRateLimitingQueueWithConfig(limiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "job_orphan_pod", Clock: clk}),
 		recorder:   recorder,
-		exp:        newExpectations(clk),
+		exp:        expectations.NewCounter(clk),
 		finalizers: newFinalizerExpectations(),
 		backoff:    newBackoffStore(),
 		clock:      clk,
@@ -191,7 +192,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if job := c.resolveControllerRef(pod.Namespace, ref); job != nil {
-			c.exp.observe(keyOf(job), 1, 0)
+			c.exp.Lower(keyOf(job), 1, 0)
 			c.enqueueBatched(job)
 		}
 		return
@@ -268,7 +269,7 @@ func (c *Controller) deletePod(obj any, final bool) {
 		return
 	}
 	key := keyOf(job)
-	c.exp.observe(key, 0, 1)
+	c.exp.Lower(key, 0, 1)
 	if final || !hasFinalizer {
 		c.finalizers.observed(key, pod.UID)
 	}

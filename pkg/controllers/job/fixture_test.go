@@ -84,7 +84,7 @@ func (f *fixture) refresh() {
 		f.t.Fatal(err)
 	}
 	// What the cache now shows is what the controller waited for.
-	f.c.exp.forget("default/pi")
+	f.c.exp.Delete("default/pi")
 	f.c.finalizers.forget("default/pi")
 }
 

@@ -49,7 +49,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	shared, err := c.jobLister.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Delete(key)
 		c.finalizers.forget(key)
 		c.backoff.remove(key)
 		c.written.Delete(key)
@@ -80,7 +80,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	// Read before listing pods: a pod created after the check is seen next
 	// time, never counted missing.
-	satisfied := c.exp.satisfied(key)
+	satisfied := c.exp.Satisfied(key)
 	pods, err := c.podsForJob(ctx, job)
 	if err != nil {
 		return err
@@ -543,7 +543,7 @@ func (c *Controller) manageJob(ctx context.Context, sc *syncCtx) (int32, error) 
 	active := int32(len(sc.active))
 	if suspended(job) {
 		rm := podsForRemoval(job, sc.active, len(sc.active))
-		c.exp.expect(sc.key, 0, len(rm))
+		c.exp.Expect(sc.key, 0, len(rm))
 		removedReady, removed, err := c.deleteJobPods(ctx, sc.key, job, rm)
 		sc.terminating += removed
 		sc.ready -= removedReady
@@ -565,7 +565,7 @@ func (c *Controller) manageJob(ctx context.Context, sc *syncCtx) (int32, error) 
 	}
 	if len(rm) > 0 {
 		// Deleting takes precedence; creating waits for the next sync.
-		c.exp.expect(sc.key, 0, len(rm))
+		c.exp.Expect(sc.key, 0, len(rm))
 		removedReady, removed, err := c.deleteJobPods(ctx, sc.key, job, rm)
 		sc.terminating += removed
 		sc.ready -= removedReady
@@ -606,7 +606,7 @@ func (c *Controller) manageJob(ctx context.Context, sc *syncCtx) (int32, error) 
 	if !slices.Contains(template.Finalizers, batchv1.JobTrackingFinalizer) {
 		template.Finalizers = append(template.Finalizers, batchv1.JobTrackingFinalizer)
 	}
-	c.exp.expect(sc.key, int(diff), 0)
+	c.exp.Expect(sc.key, int(diff), 0)
 	created, err := slowStartBatch(int(diff), func(i int) error {
 		t, generateName := template, job.Name+"-"
 		if indexes != nil {
@@ -625,7 +625,7 @@ func (c *Controller) manageJob(ctx context.Context, sc *syncCtx) (int32, error) 
 		return c.createPod(ctx, job, t, generateName)
 	})
 	// Pods that failed or were never sent will never be observed.
-	c.exp.observe(sc.key, int(diff)-created, 0)
+	c.exp.Lower(sc.key, int(diff)-created, 0)
 	return active + int32(created), err
 }
 
@@ -713,7 +713,7 @@ func (c *Controller) deleteJobPods(ctx context.Context, key string, job *batchv1
 		}
 		if err != nil {
 			// The informer will not observe this deletion.
-			c.exp.observe(key, 0, 1)
+			c.exp.Lower(key, 0, 1)
 			if !apierrors.IsNotFound(err) {
 				return err
 			}

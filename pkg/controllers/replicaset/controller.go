@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"minik8s/pkg/controllers/expectations"
 	"minik8s/pkg/controllers/reconcile"
 )
 
@@ -39,7 +40,7 @@ type Controller struct {
 	synced    []cache.InformerSynced
 	queue     workqueue.TypedRateLimitingInterface[string]
 	recorder  record.EventRecorder
-	exp       *expectations
+	exp       *expectations.Tracker // not resized until its writes are seen
 	clock     clock.Clock
 	burst     int
 }
@@ -102,14 +103,14 @@ func newController(name string, kind schema.GroupVersionKind, o owners, ownerInf
 		synced:    []cache.InformerSynced{ownerInf.HasSynced, podInf.Informer().HasSynced},
 		queue:     reconcile.NewQueue(name),
 		recorder:  recorder,
-		exp:       newExpectations(clk),
+		exp:       expectations.New(clk),
 		clock:     clk,
 		burst:     BurstReplicas,
 	}
 	rsHandler := reconcile.EnqueueHandler(c.queue)
 	rsHandler.DeleteFunc = func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.exp.forget(key)
+			c.exp.Delete(key)
 			c.queue.Add(key)
 		}
 	}
@@ -163,7 +164,7 @@ func (c *Controller) addPod(obj any) {
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if rs := c.resolveControllerRef(pod.Namespace, ref); rs != nil {
 			key := rs.Namespace + "/" + rs.Name
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 			c.queue.Add(key)
 		}
 		return
@@ -228,7 +229,7 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	key := rs.Namespace + "/" + rs.Name
-	c.exp.deletionObserved(key, podKey(pod))
+	c.exp.DeletionObserved(key, podKey(pod))
 	c.queue.Add(key)
 }
 

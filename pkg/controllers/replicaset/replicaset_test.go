@@ -18,6 +18,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"minik8s/pkg/controllers/expectations"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -193,7 +195,7 @@ func TestExpectationsPreventDoubleCreate(t *testing.T) {
 		f.factory.Core().V1().Pods().Informer().GetIndexer().Add(&pods.Items[i])
 		f.c.addPod(&pods.Items[i])
 	}
-	if !f.c.exp.satisfied("default/web") {
+	if !f.c.exp.Satisfied("default/web") {
 		t.Fatal("expectations not satisfied after all creations were observed")
 	}
 	if err := f.c.sync(ctx, "default/web"); err != nil {
@@ -203,9 +205,9 @@ func TestExpectationsPreventDoubleCreate(t *testing.T) {
 		t.Errorf("got %d creates, want 5", got)
 	}
 	// A lost event: after the TTL the cache is trusted again.
-	f.c.exp.expectCreations("default/web", 1)
-	f.clock.Step(expectationsTTL + time.Second)
-	if !f.c.exp.satisfied("default/web") {
+	f.c.exp.ExpectCreations("default/web", 1)
+	f.clock.Step(expectations.TTL + time.Second)
+	if !f.c.exp.Satisfied("default/web") {
 		t.Error("expired expectations still block")
 	}
 }
@@ -253,7 +255,7 @@ func TestFailedCreateStopsAtFirstBatchAndRecordsEvent(t *testing.T) {
 	if got := count(f.client.Actions(), "create", "pods"); got != 1 {
 		t.Errorf("got %d create calls for a failing template, want 1", got)
 	}
-	if !f.c.exp.satisfied("default/web") {
+	if !f.c.exp.Satisfied("default/web") {
 		t.Error("expectations wait for pods that were never created")
 	}
 	ev := <-f.recorder.Events

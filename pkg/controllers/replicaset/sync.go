@@ -29,7 +29,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	rs, err := c.owners.get(ns, name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Delete(key)
 		return nil
 	}
 	if err != nil {
@@ -40,7 +40,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.recorder.Eventf(rs, corev1.EventTypeWarning, "InvalidSelector", "invalid selector: %v", err)
 		return nil
 	}
-	needsSync := c.exp.satisfied(key)
+	needsSync := c.exp.Satisfied(key)
 	all, err := c.podLister.Pods(ns).List(labels.Everything())
 	if err != nil {
 		return err
@@ -188,11 +188,11 @@ func (c *Controller) manageReplicas(ctx context.Context, pods []*corev1.Pod, rs 
 	switch {
 	case diff < 0:
 		diff = min(-diff, c.burst)
-		c.exp.expectCreations(key, diff)
+		c.exp.ExpectCreations(key, diff)
 		ok, err := slowStartBatch(diff, 1, func() error { return c.createPod(ctx, rs) })
 		// Pods never sent will never be observed.
 		for i := 0; i < diff-ok; i++ {
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 		}
 		return err
 	case diff > 0:
@@ -202,7 +202,7 @@ func (c *Controller) manageReplicas(ctx context.Context, pods []*corev1.Pod, rs 
 		for i, p := range victims {
 			keys[i] = podKey(p)
 		}
-		c.exp.expectDeletions(key, keys)
+		c.exp.ExpectDeletions(key, keys)
 		var (
 			wg   sync.WaitGroup
 			mu   sync.Mutex
@@ -214,7 +214,7 @@ func (c *Controller) manageReplicas(ctx context.Context, pods []*corev1.Pod, rs 
 				defer wg.Done()
 				err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
 				if err != nil {
-					c.exp.deletionObserved(key, podKey(p))
+					c.exp.DeletionObserved(key, podKey(p))
 					if apierrors.IsNotFound(err) {
 						return
 					}
