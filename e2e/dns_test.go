@@ -401,3 +401,39 @@ func TestDNSCorefileReload(t *testing.T) {
 		t.Errorf("CoreDNS restarts went from %v to %v; the reload should need none", before, after)
 	}
 }
+
+// TestDNSExternalNameAndPodRecords: an ExternalName Service is a CNAME to
+// its target (here another Service, which CoreDNS resolves in turn), and
+// a pod has its A record in the pods zone (`pods insecure`, as kubeadm's
+// Corefile): 10-244-1-5.NS.pod.cluster.local.
+func TestDNSExternalNameAndPodRecords(t *testing.T) {
+	waitDNSReady(t)
+	ns := namespace(t)
+	ctx := context.Background()
+	dnsEchoDeployment(t, ns, "backend", 1)
+	ip := clusterIPService(t, ns, "backend")
+	alias := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "alias"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "backend." + ns + ".svc.cluster.local"},
+	}
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, alias, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dnsClient(t, ns, "client")
+	eventually(t, 10*time.Second, "alias."+ns+" as a CNAME to backend", func() error {
+		out, err := nslookup(ns, "client", "alias."+ns+".svc.cluster.local")
+		if !strings.Contains(out, "canonical name = backend."+ns+".svc.cluster.local") || !slices.Contains(nslookupAnswers(out), ip) {
+			return fmt.Errorf("got (%v)\n%s\nwant a CNAME to backend.%s.svc.cluster.local and %s", err, out, ns, ip)
+		}
+		return nil
+	})
+	client, err := cs.CoreV1().Pods(ns).Get(ctx, "client", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.ReplaceAll(client.Status.PodIP, ".", "-") + "." + ns + ".pod.cluster.local"
+	out, err := nslookup(ns, "client", name)
+	if got := nslookupAnswers(out); !slices.Equal(got, []string{client.Status.PodIP}) {
+		t.Errorf("pod record %s: got %v (%v), want [%s]\n%s", name, got, err, client.Status.PodIP, out)
+	}
+}
