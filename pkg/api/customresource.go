@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // Custom resources: the entries of Established CustomResourceDefinitions,
@@ -258,6 +259,9 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 				}
 				return json.Marshal(doc)
 			}),
+			OpenAPIV2: sync.OnceValues(func() (*spec.Swagger, error) {
+				return builder.BuildOpenAPIV2(crd, v.Name, builder.Options{V2: true})
+			}),
 		},
 	}, nil
 }
@@ -281,6 +285,8 @@ type CustomResourceInfo struct {
 	// builds it (paths, the schema, ObjectMeta and the rest it refers
 	// to), made on first use.
 	OpenAPI func() ([]byte, error)
+	// OpenAPIV2 is the same as a swagger 2.0 document, for /openapi/v2.
+	OpenAPIV2 func() (*spec.Swagger, error)
 }
 
 // unstructuredTyper gives an unstructured object's own kind, as

@@ -352,3 +352,50 @@ func TestCustomResourceCELRules(t *testing.T) {
 		t.Errorf("transition rule: got %d %q", r.code, r.status.Message)
 	}
 }
+
+// TestOpenAPIV2: /openapi/v2 serves the built-in kinds' definitions and
+// the custom resources', in JSON and in protobuf, as kube-apiserver does;
+// client-go's OpenAPI v2 client (which kubectl and Helm use) parses it.
+func TestOpenAPIV2(t *testing.T) {
+	s := apiservertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ext := apiextensionsclient.NewForConfigOrDie(s.Config)
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, widgetCRD(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "widgets.example.com", metav1.GetOptions{})
+		return err == nil && established(got), nil
+	}); err != nil {
+		t.Fatal("the CRD is not Established")
+	}
+	r := do(t, s, "GET", "/openapi/v2", "", nil)
+	var doc struct {
+		Swagger     string
+		Definitions map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil || r.code != 200 || doc.Swagger != "2.0" {
+		t.Fatalf("GET /openapi/v2: %d %v", r.code, err)
+	}
+	for _, name := range []string{"io.k8s.api.core.v1.Pod", "io.k8s.api.apps.v1.Deployment", "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", "com.example.v1.Widget"} {
+		if _, ok := doc.Definitions[name]; !ok {
+			t.Errorf("no definition %s in /openapi/v2", name)
+		}
+	}
+	// The protobuf form, through client-go's discovery client.
+	disc := discovery.NewDiscoveryClientForConfigOrDie(s.Config)
+	pb, err := disc.OpenAPISchema()
+	if err != nil {
+		t.Fatalf("OpenAPISchema (protobuf): %v", err)
+	}
+	found := false
+	for _, d := range pb.GetDefinitions().GetAdditionalProperties() {
+		if d.GetName() == "com.example.v1.Widget" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the protobuf document has no com.example.v1.Widget")
+	}
+}

@@ -27,8 +27,7 @@ import (
 // operation of each kind naming the fieldValidation query parameter, so
 // kubectl leaves field validation to the server (fieldValidation=Strict).
 // The operations declare no request bodies: kubectl apply then builds
-// strategic merge patches from its own types. /openapi/v2 is 404 (kubectl
-// only falls back to it when v3 fails).
+// strategic merge patches from its own types. /openapi/v2 is openapiv2.go.
 
 func gvPath(group, version string) string {
 	if group == "" {
@@ -142,6 +141,9 @@ var openAPISchemas = sync.OnceValues(func() (map[string]json.RawMessage, error) 
 // serveOpenAPI handles /openapi/...; false when the path is not served.
 func (s *Server) serveOpenAPI(c *gin.Context, path string) bool {
 	switch {
+	case path == "/openapi/v2":
+		s.serveOpenAPIV2(c)
+		return true
 	case path == "/openapi/v3" || path == "/openapi/v3/":
 		s.openAPIRoot(c)
 		return true

@@ -42,6 +42,8 @@ type Server struct {
 	namespaces *nsCache
 	// crds serves the custom resources.
 	crds *crds
+	// openapiV2 serves /openapi/v2.
+	openapiV2 openAPIV2
 	// fields are the server-side apply field managers, per resource.
 	fields fieldManagers
 	infos  *request.RequestInfoFactory
