@@ -103,6 +103,7 @@ func (h *handler) mux() *http.ServeMux {
 	m.Handle("GET /metrics", promhttp.Handler())
 	m.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", h.logs)
 	m.HandleFunc("/exec/{ns}/{pod}/{container}", h.exec)
+	m.HandleFunc("/portForward/{ns}/{pod}", h.portForward)
 	return m
 }
 
