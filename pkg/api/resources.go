@@ -77,7 +77,7 @@ var ownResources = []*Resource{
 		Plural: "pods", Singular: "pod", ShortNames: []string{"po"},
 		Namespaced:   true,
 		Categories:   []string{"all"},
-		Subresources: []string{"status", "binding", "eviction", "log", "exec", "portforward"},
+		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"},
 		Verbs:        verbsAll,
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
@@ -191,6 +191,7 @@ var subresourceAPI = map[string]struct {
 	"log":         {kind: "Pod", verbs: []string{"get"}},
 	"exec":        {kind: "PodExecOptions", verbs: []string{"create", "get"}},
 	"portforward": {kind: "PodPortForwardOptions", verbs: []string{"create", "get"}},
+	"attach":      {kind: "PodAttachOptions", verbs: []string{"create", "get"}},
 	"finalize":    {kind: "Namespace", verbs: []string{"update"}},
 	"eviction":    {group: "policy", version: "v1", kind: "Eviction", verbs: []string{"create"}},
 }

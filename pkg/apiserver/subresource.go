@@ -55,6 +55,8 @@ func (s *Server) subresource(k *call) {
 		s.evict(k)
 	case sub == "exec" && (verb == "get" || verb == "create"):
 		s.proxyToKubelet(k, "exec")
+	case sub == "attach" && (verb == "get" || verb == "create"):
+		s.proxyToKubelet(k, "attach")
 	case sub == "portforward" && (verb == "get" || verb == "create"):
 		s.proxyToKubelet(k, "portForward")
 	default:
@@ -246,7 +248,7 @@ func (s *Server) finalize(k *call) {
 	writeObject(k.c, http.StatusOK, k.r, out)
 }
 
-// proxyToKubelet forwards logs and exec to the agent of the pod's node.
+// proxyToKubelet forwards logs, exec, attach and port forwarding to the agent of the pod's node.
 func (s *Server) proxyToKubelet(k *call, what string) {
 	var pod corev1.Pod
 	if err := s.store.Get(k.ctx(), k.key(), &pod); err != nil {

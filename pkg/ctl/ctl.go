@@ -10,6 +10,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/annotate"
 	"k8s.io/kubectl/pkg/cmd/apiresources"
 	"k8s.io/kubectl/pkg/cmd/apply"
+	"k8s.io/kubectl/pkg/cmd/attach"
 	"k8s.io/kubectl/pkg/cmd/autoscale"
 	"k8s.io/kubectl/pkg/cmd/certificates"
 	"k8s.io/kubectl/pkg/cmd/clusterinfo"
@@ -94,6 +95,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		logs.NewCmdLogs(f, streams),
 		exec.NewCmdExec(f, streams),
 		portforward.NewCmdPortForward(f, streams),
+		attach.NewCmdAttach(f, streams),
 		apiresources.NewCmdAPIResources(conn, streams),
 		explain.NewCmdExplain("ctl", f, streams),
 		certificates.NewCmdCertificate(f, streams),

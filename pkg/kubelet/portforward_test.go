@@ -34,7 +34,6 @@ func (o onePod) findPod(ns, name string) *v1.Pod {
 // 127.0.0.1, with the dialers kubectl port-forward uses: SPDY tunnelled in
 // a WebSocket (its default) and plain SPDY (its fallback).
 func TestPortForwardThroughAPIServer(t *testing.T) {
-	ctx := context.Background()
 	podSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "web-0")
 	})}
@@ -52,24 +51,8 @@ func TestPortForwardThroughAPIServer(t *testing.T) {
 	}
 	agentPod := pod.DeepCopy()
 	agentPod.Status = v1.PodStatus{Phase: v1.PodRunning, PodIP: "127.0.0.1"}
-	agent := httptest.NewServer((&handler{pods: onePod{agentPod}}).mux())
-	t.Cleanup(agent.Close)
-	agentPort := agent.Listener.Addr().(*net.TCPAddr).Port
-
-	srv := apiservertest.Start(t)
+	srv := startAPIWithAgent(t, &handler{pods: onePod{agentPod}}, pod)
 	cs := kubernetes.NewForConfigOrDie(srv.Config)
-	node, err := cs.CoreV1().Nodes().Create(ctx, &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Status.Addresses = []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: "127.0.0.1"}}
-	node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(agentPort)
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	u := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name("web-0").SubResource("portforward").URL()
 
 	tests := []struct {
@@ -126,4 +109,28 @@ func TestPortForwardThroughAPIServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startAPIWithAgent starts an API server that knows node-a, whose agent
+// API is h on 127.0.0.1, and pod (bound to node-a).
+func startAPIWithAgent(t *testing.T, h *handler, pod *v1.Pod) *apiservertest.Server {
+	t.Helper()
+	ctx := context.Background()
+	agent := httptest.NewServer(h.mux())
+	t.Cleanup(agent.Close)
+	srv := apiservertest.Start(t)
+	cs := kubernetes.NewForConfigOrDie(srv.Config)
+	node, err := cs.CoreV1().Nodes().Create(ctx, &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: pod.Spec.NodeName}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Addresses = []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: "127.0.0.1"}}
+	node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(agent.Listener.Addr().(*net.TCPAddr).Port)
+	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return srv
 }
