@@ -87,6 +87,9 @@ func servePortForward(ctx context.Context, conn httpstream.Connection, streams <
 	pending := map[string]*streamPair{}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Once the client's connection is gone, the pod connections go too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for {
 		select {
 		case <-conn.CloseChan():
@@ -142,6 +145,15 @@ func forwardTCP(ctx context.Context, addr string, stream io.ReadWriter) error {
 		return err
 	}
 	defer c.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = c.Close()
+		case <-done:
+		}
+	}()
 	go func() {
 		_, _ = io.Copy(c, stream)
 		if tc, ok := c.(*net.TCPConn); ok {
