@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -113,12 +114,55 @@ func TestPortForward(t *testing.T) {
 			select {
 			case err := <-exited:
 				stopped = true
-				if err != nil {
-					t.Errorf("ctl port-forward ended with %v after an interrupt: %s", err, out.String())
+				// kubectl's port-forward ends with 0 on SIGINT, and ctl's
+				// own interrupt handling with 130: whichever comes first.
+				if code := cmd.ProcessState.ExitCode(); err != nil && code != 130 {
+					t.Errorf("ctl port-forward ended with %v after an interrupt, want status 0 or 130: %s", err, out.String())
 				}
 			case <-time.After(10 * time.Second):
 				t.Errorf("ctl port-forward still running 10s after an interrupt: %s", out.String())
 			}
 		})
+	}
+}
+
+// TestAttach: `ctl attach` to a running busybox loop prints the lines it
+// writes from then on (output only: minik8s keeps no container stdin
+// open), and `ctl attach -i` is refused with the reason.
+func TestAttach(t *testing.T) {
+	ns := namespace(t)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "ticker"},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr(int64(1)), Containers: []corev1.Container{{
+			Name: "tick", Image: "minik8s/toolbox:latest",
+			Command: []string{"sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"},
+		}}},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodPhase(t, ns, "ticker", corev1.PodRunning, 60*time.Second)
+
+	cmd := exec.Command(filepath.Join(binDir, "ctl"), "attach", "-n", ns, "ticker")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	eventually(t, 20*time.Second, "two tick lines through ctl attach", func() error {
+		if n := strings.Count(out.String(), "tick "); n < 2 {
+			return fmt.Errorf("%d lines so far: %q", n, out.String())
+		}
+		return nil
+	})
+
+	if got, err := ctl("attach", "-i", "-n", ns, "ticker"); err == nil || !strings.Contains(got, "attaching to stdin is not supported") {
+		t.Errorf("ctl attach -i: got %v: %q, want it refused with the reason", err, got)
 	}
 }
