@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	streamproxy "k8s.io/apiserver/pkg/util/proxy"
+	"k8s.io/streaming/pkg/httpstream/wsstream"
 )
 
 func (s *Server) subresource(k *call) {
@@ -53,6 +55,10 @@ func (s *Server) subresource(k *call) {
 		s.evict(k)
 	case sub == "exec" && (verb == "get" || verb == "create"):
 		s.proxyToKubelet(k, "exec")
+	case sub == "attach" && (verb == "get" || verb == "create"):
+		s.proxyToKubelet(k, "attach")
+	case sub == "portforward" && (verb == "get" || verb == "create"):
+		s.proxyToKubelet(k, "portForward")
 	default:
 		writeError(k.c, apierrors.NewMethodNotSupported(schema.GroupResource{Group: k.r.Group, Resource: k.r.Plural + "/" + sub}, verb))
 	}
@@ -242,7 +248,7 @@ func (s *Server) finalize(k *call) {
 	writeObject(k.c, http.StatusOK, k.r, out)
 }
 
-// proxyToKubelet forwards logs and exec to the agent of the pod's node.
+// proxyToKubelet forwards logs, exec, attach and port forwarding to the agent of the pod's node.
 func (s *Server) proxyToKubelet(k *call, what string) {
 	var pod corev1.Pod
 	if err := s.store.Get(k.ctx(), k.key(), &pod); err != nil {
@@ -251,7 +257,11 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 	}
 	q := k.c.Request.URL.Query()
 	container := q.Get("container")
-	if container == "" {
+	switch {
+	case what == "portForward":
+		// Port forwarding reaches the pod, not one of its containers.
+		container = ""
+	case container == "":
 		if len(pod.Spec.Containers) != 1 {
 			var names []string
 			for _, c := range pod.Spec.Containers {
@@ -261,7 +271,7 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 			return
 		}
 		container = pod.Spec.Containers[0].Name
-	} else {
+	default:
 		found := false
 		for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
 			if c.Name == container {
@@ -298,18 +308,30 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 		port = 10250
 	}
 	q.Del("container")
+	path := fmt.Sprintf("/%s/%s/%s/%s", what, pod.Namespace, pod.Name, container)
+	if container == "" {
+		path = fmt.Sprintf("/%s/%s/%s", what, pod.Namespace, pod.Name)
+	}
 	target := &url.URL{
 		Scheme:   "http",
 		Host:     net.JoinHostPort(host, strconv.Itoa(int(port))),
-		Path:     fmt.Sprintf("/%s/%s/%s/%s", what, pod.Namespace, pod.Name, container),
+		Path:     path,
 		RawQuery: q.Encode(),
 	}
 	// The handler forwards the request's query: leave only the agent's.
 	k.c.Request.URL.RawQuery = target.RawQuery
-	h := proxy.NewUpgradeAwareHandler(target, http.DefaultTransport, false, what == "exec", proxyResponder{k})
+	h := proxy.NewUpgradeAwareHandler(target, http.DefaultTransport, false, what != "containerLogs", proxyResponder{k})
 	h.UseRequestLocation = false
 	h.UseLocationHost = true
-	h.ServeHTTP(k.c.Writer, k.c.Request)
+	var handler http.Handler = h
+	if what == "portForward" {
+		// kubectl port-forward first tunnels SPDY through a WebSocket
+		// (SPDY/3.1+portforward.k8s.io); as Kubernetes' API server does for
+		// an agent without WebSocket support, unwrap it here and speak SPDY
+		// to the agent. Plain SPDY requests pass through unchanged.
+		handler = streamproxy.NewTranslatingHandler(h, streamproxy.NewTunnelingHandler(h), wsstream.IsWebSocketRequestWithTunnelingProtocol)
+	}
+	handler.ServeHTTP(k.c.Writer, k.c.Request)
 }
 
 type proxyResponder struct{ k *call }

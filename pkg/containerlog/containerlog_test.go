@@ -86,6 +86,8 @@ func TestReaderOptions(t *testing.T) {
 			"2025-03-01T10:00:00.0000005Z one\n2025-03-01T10:00:01.0000005Z two\n2025-03-01T10:00:02.0000005Z three\n"},
 		{"since skips older entries", Options{Since: t0.Add(time.Second)}, "two\nthree\n"},
 		{"since after everything", Options{Since: t0.Add(time.Hour)}, ""},
+		{"stdout only", Options{Stream: "stdout"}, "one\ntwo\n"},
+		{"stderr only", Options{Stream: "stderr"}, "three\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := read(t, file, tt.opts); got != tt.want {

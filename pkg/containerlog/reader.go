@@ -14,6 +14,9 @@ type Options struct {
 	Timestamps bool
 	// Since skips the entries written before it (zero: none skipped).
 	Since time.Time
+	// Stream keeps only the entries of one stream, "stdout" or "stderr",
+	// and drops lines that are not entries (empty: everything).
+	Stream string
 }
 
 // Reader turns a log file's entries back into the container's output.
@@ -62,9 +65,15 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 // format is the output for one entry (line ends with '\n'); nothing when
 // Since skips it.
 func (r *Reader) format(line []byte) []byte {
-	ts, text, full, ok := parse(line)
+	ts, stream, text, full, ok := parse(line)
 	if !ok {
+		if r.opts.Stream != "" {
+			return nil
+		}
 		return line
+	}
+	if r.opts.Stream != "" && r.opts.Stream != string(stream) {
+		return nil
 	}
 	if !r.opts.Since.IsZero() {
 		t, err := time.Parse(time.RFC3339Nano, string(ts))
@@ -85,19 +94,19 @@ func (r *Reader) format(line []byte) []byte {
 }
 
 // parse splits "<time> <stream> <F|P> <text>\n".
-func parse(line []byte) (ts, text []byte, full, ok bool) {
+func parse(line []byte) (ts, stream, text []byte, full, ok bool) {
 	line = line[:len(line)-1]
 	ts, rest, ok := bytes.Cut(line, []byte{' '})
 	if !ok || len(ts) < len("2006-01-02T15:04:05Z") || ts[4] != '-' || ts[10] != 'T' {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
-	stream, rest, ok := bytes.Cut(rest, []byte{' '})
+	stream, rest, ok = bytes.Cut(rest, []byte{' '})
 	if !ok || !(string(stream) == "stdout" || string(stream) == "stderr") {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
 	tag, text, ok := bytes.Cut(rest, []byte{' '})
 	if !ok || len(tag) != 1 || (tag[0] != 'F' && tag[0] != 'P') {
-		return nil, nil, false, false
+		return nil, nil, nil, false, false
 	}
-	return ts, text, tag[0] == 'F', true
+	return ts, stream, text, tag[0] == 'F', true
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/annotate"
 	"k8s.io/kubectl/pkg/cmd/apiresources"
 	"k8s.io/kubectl/pkg/cmd/apply"
+	"k8s.io/kubectl/pkg/cmd/attach"
 	"k8s.io/kubectl/pkg/cmd/autoscale"
 	"k8s.io/kubectl/pkg/cmd/certificates"
 	"k8s.io/kubectl/pkg/cmd/clusterinfo"
@@ -30,6 +31,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/label"
 	"k8s.io/kubectl/pkg/cmd/logs"
 	"k8s.io/kubectl/pkg/cmd/patch"
+	"k8s.io/kubectl/pkg/cmd/portforward"
 	"k8s.io/kubectl/pkg/cmd/replace"
 	"k8s.io/kubectl/pkg/cmd/rollout"
 	"k8s.io/kubectl/pkg/cmd/run"
@@ -92,6 +94,8 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		annotate.NewCmdAnnotate("ctl", f, streams),
 		logs.NewCmdLogs(f, streams),
 		exec.NewCmdExec(f, streams),
+		portforward.NewCmdPortForward(f, streams),
+		attach.NewCmdAttach(f, streams),
 		apiresources.NewCmdAPIResources(conn, streams),
 		explain.NewCmdExplain("ctl", f, streams),
 		certificates.NewCmdCertificate(f, streams),

@@ -103,6 +103,8 @@ func (h *handler) mux() *http.ServeMux {
 	m.Handle("GET /metrics", promhttp.Handler())
 	m.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", h.logs)
 	m.HandleFunc("/exec/{ns}/{pod}/{container}", h.exec)
+	m.HandleFunc("/portForward/{ns}/{pod}", h.portForward)
+	m.HandleFunc("/attach/{ns}/{pod}/{container}", h.attach)
 	return m
 }
 
