@@ -35,7 +35,9 @@ func pod(name string, mut func(*corev1.Pod), containers ...corev1.ResourceRequir
 	return p
 }
 
-func req(kv ...string) corev1.ResourceRequirements { return corev1.ResourceRequirements{Requests: rl(kv...)} }
+func req(kv ...string) corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{Requests: rl(kv...)}
+}
 
 func reqLim(r, l corev1.ResourceList) corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{Requests: r, Limits: l}
