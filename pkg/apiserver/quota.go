@@ -35,7 +35,10 @@ import (
 // admitted create charges its usage to status.used with a write that
 // fails on a newer resourceVersion, so two concurrent creates cannot both
 // take the last unit; requests of one namespace are checked one at a time
-// as upstream's evaluator queue does. The usage of a create that then
+// as upstream's evaluator queue does. Unlike upstream, a refusal is
+// checked again against the quotas read from the store, so that a unit
+// the controller has just freed is not refused while the informer lags.
+// The usage of a create that then
 // fails stays charged until the resourcequota controller recalculates,
 // as upstream. Updates are not checked (a pod's resources only change
 // through resize, which minik8s does not serve).
@@ -138,8 +141,21 @@ func (q *resourceQuota) admit(ctx context.Context, attrs admission.Attributes, c
 	for i, rq := range cached {
 		quotas[i] = *rq.DeepCopy()
 	}
+	live := false
 	for attempt := 0; ; attempt++ {
 		charged, err := resourcequota.CheckRequest(quotas, attrs, evaluator, nil)
+		if err != nil && !live {
+			// The informer may not show yet what the controller freed:
+			// a refusal is checked again against the quotas as stored.
+			list, lerr := q.client.ResourceQuotas(attrs.GetNamespace()).List(ctx, metav1.ListOptions{})
+			if lerr != nil {
+				return err
+			}
+			quotas, live = list.Items, true
+			if charged, err = resourcequota.CheckRequest(quotas, attrs, evaluator, nil); err != nil {
+				return err
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -162,7 +178,7 @@ func (q *resourceQuota) admit(ctx context.Context, attrs admission.Attributes, c
 		}
 		// Only the quotas whose write failed are checked again, as
 		// upstream does: the others hold the charge already.
-		quotas = quotas[:0]
+		quotas, live = quotas[:0], true
 		for _, rq := range list.Items {
 			if failed[rq.Name] {
 				quotas = append(quotas, rq)

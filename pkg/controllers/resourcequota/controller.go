@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -127,16 +126,29 @@ func (c *Controller) enqueueNamespace(ns string) {
 // Run starts workers and the periodic full recalculation, and blocks
 // until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	go wait.UntilWithContext(ctx, func(context.Context) {
+	go c.resync(ctx)
+	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync)
+}
+
+// resync queues every quota each ResyncPeriod (the informers' add events
+// queue them at start).
+func (c *Controller) resync(ctx context.Context) {
+	t := time.NewTicker(ResyncPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 		quotas, err := c.quotas.List(labels.Everything())
 		if err != nil {
-			return
+			continue
 		}
 		for _, rq := range quotas {
 			c.queue.Add(rq.Namespace + "/" + rq.Name)
 		}
-	}, ResyncPeriod)
-	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync)
+	}
 }
 
 // sync writes the quota's status: hard from spec, used measured now.
