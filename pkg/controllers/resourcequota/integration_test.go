@@ -124,3 +124,63 @@ func TestQuotaAgainstAPIServer(t *testing.T) {
 	_, err := client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
 	refused(err, `deployments.apps "d2" is forbidden: exceeded quota: objects, requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1`)
 }
+
+// TestQuotaConcurrentCreates: of many pods created at once against a
+// quota of three, exactly three are admitted and charged.
+func TestQuotaConcurrentCreates(t *testing.T) {
+	srv := apiservertest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	client := kubernetes.NewForConfigOrDie(srv.Config)
+	const ns = "race"
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c := New(client, factory, nil)
+	factory.Start(ctx.Done())
+	go c.Run(ctx, 1)
+	if _, err := client.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "three"},
+		Spec: corev1.ResourceQuotaSpec{Hard: rl("pods", "3")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rq, err := client.CoreV1().ResourceQuotas(ns).Get(ctx, "three", metav1.GetOptions{})
+		if err == nil && rq.Status.Used != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the controller never filled the quota's status")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	const n = 12
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p" + string(rune('a'+i))},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}}}
+			_, err := client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+			errs <- err
+		}()
+	}
+	admitted := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			admitted++
+		case !apierrors.IsForbidden(err):
+			t.Errorf("got %v, want admitted or 403", err)
+		}
+	}
+	if admitted != 3 {
+		t.Errorf("got %d pods admitted, want 3", admitted)
+	}
+	rq, err := client.CoreV1().ResourceQuotas(ns).Get(ctx, "three", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalLists(rq.Status.Used, rl("pods", "3")) {
+		t.Errorf("got used %v, want pods=3", rq.Status.Used)
+	}
+}
