@@ -40,8 +40,7 @@ import (
 // the controller has just freed is not refused while the informer lags.
 // The usage of a create that then
 // fails stays charged until the resourcequota controller recalculates,
-// as upstream. Updates are not checked (a pod's resources only change
-// through resize, which minik8s does not serve).
+// as upstream.
 type resourceQuota struct {
 	quotas corev1listers.ResourceQuotaLister
 	client corev1client.ResourceQuotasGetter
@@ -124,6 +123,29 @@ func (q *resourceQuota) validateCreate(k *call, obj runtime.Object) error {
 	u, _ := request.UserFrom(k.ctx())
 	attrs := admission.NewAttributesRecord(obj, nil, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
 		k.r.GroupVersionResource(), "", admission.Create, &metav1.CreateOptions{}, k.dryRun(), u)
+	return q.admit(k.ctx(), attrs, cached)
+}
+
+// admitUpdate checks an update against the quotas, charging what it adds
+// (upstream's evaluators handle updates of services, claims and pods
+// whose terminating scope changes; counts only on create). It runs with
+// the update admission, before validation: an update retried on conflict
+// may be charged twice, until the controller recalculates.
+func (q *resourceQuota) admitUpdate(k *call, obj, cur runtime.Object) error {
+	if !k.r.Namespaced {
+		return nil
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return err
+	}
+	cached, err := q.quotas.ResourceQuotas(m.GetNamespace()).List(labels.Everything())
+	if err != nil || len(cached) == 0 {
+		return err
+	}
+	u, _ := request.UserFrom(k.ctx())
+	attrs := admission.NewAttributesRecord(obj, cur, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
+		k.r.GroupVersionResource(), "", admission.Update, &metav1.UpdateOptions{}, k.dryRun(), u)
 	return q.admit(k.ctx(), attrs, cached)
 }
 

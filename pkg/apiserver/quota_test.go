@@ -181,3 +181,51 @@ func equalResources(a, b corev1.ResourceList) bool {
 	}
 	return true
 }
+
+// TestQuotaAdmissionUpdate: turning a Service into a LoadBalancer is
+// charged services.loadbalancers, and refused beyond the quota.
+func TestQuotaAdmissionUpdate(t *testing.T) {
+	old := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{{Port: 80}}}}
+	lb := old.DeepCopy()
+	lb.Spec.Type = corev1.ServiceTypeLoadBalancer
+	tests := []struct {
+		name     string
+		hard     corev1.ResourceList
+		used     corev1.ResourceList
+		wantErr  string
+		wantUsed corev1.ResourceList
+	}{{
+		name:     "within the quota",
+		hard:     quotaList("services.loadbalancers", "1"),
+		used:     quotaList("services.loadbalancers", "0"),
+		wantUsed: quotaList("services.loadbalancers", "1"),
+	}, {
+		name:    "beyond it",
+		hard:    quotaList("services.loadbalancers", "0"),
+		used:    quotaList("services.loadbalancers", "0"),
+		wantErr: `services "s" is forbidden: exceeded quota: q, requested: services.loadbalancers=1, used: services.loadbalancers=0, limited: services.loadbalancers=0`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rq := testQuota("q", tt.hard, tt.used)
+			client := fake.NewClientset(rq)
+			q := newResourceQuota(nil, client.CoreV1())
+			attrs := admission.NewAttributesRecord(lb, old, corev1.SchemeGroupVersion.WithKind("Service"), "ns", "s",
+				corev1.SchemeGroupVersion.WithResource("services"), "", admission.Update, &metav1.UpdateOptions{}, false, nil)
+			err := q.admit(context.Background(), attrs, []*corev1.ResourceQuota{rq})
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			got, _ := client.CoreV1().ResourceQuotas("ns").Get(context.Background(), "q", metav1.GetOptions{})
+			if !equalResources(got.Status.Used, tt.wantUsed) {
+				t.Errorf("got used %v, want %v", got.Status.Used, tt.wantUsed)
+			}
+		})
+	}
+}

@@ -82,12 +82,15 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 			}
 		},
 	})
-	// Creates are charged by admission; what frees quota is a delete, and
-	// a pod that finishes.
+	// Creates are charged by admission; what frees quota is a delete, a
+	// pod that finishes, and updates that change usage (admission charges
+	// what they add, but an update retried on conflict may be charged
+	// twice).
 	core.Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(*corev1.Pod), cur.(*corev1.Pod)
-			if podCounts(o, c.now()) != podCounts(n, c.now()) {
+			terminating := func(p *corev1.Pod) bool { return p.Spec.ActiveDeadlineSeconds != nil }
+			if podCounts(o, c.now()) != podCounts(n, c.now()) || terminating(o) != terminating(n) {
 				c.enqueueNamespace(n.Namespace)
 			}
 		},
@@ -101,7 +104,16 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 		},
 		DeleteFunc: c.objectDeleted,
 	})
-	for _, inf := range []cache.SharedIndexInformer{core.PersistentVolumeClaims().Informer(), core.ConfigMaps().Informer(), core.Secrets().Informer()} {
+	core.PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(old, cur any) {
+			o, n := old.(*corev1.PersistentVolumeClaim), cur.(*corev1.PersistentVolumeClaim)
+			if !equalLists(claimUsage(o), claimUsage(n)) {
+				c.enqueueNamespace(n.Namespace)
+			}
+		},
+		DeleteFunc: c.objectDeleted,
+	})
+	for _, inf := range []cache.SharedIndexInformer{core.ConfigMaps().Informer(), core.Secrets().Informer()} {
 		inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.objectDeleted})
 	}
 	return c
