@@ -352,6 +352,12 @@ type createAdmitter interface {
 	admitCreate(k *call, obj runtime.Object) (release func(), err error)
 }
 
+// createValidator refuses a valid object before it is stored: the
+// validating admission that runs after the object's validation.
+type createValidator interface {
+	validateCreate(k *call, obj runtime.Object) error
+}
+
 // updateAdmitter mutates or refuses an update (cur is the stored object).
 type updateAdmitter interface {
 	admitUpdate(k *call, obj, cur runtime.Object) error
@@ -398,6 +404,17 @@ func (s *Server) admitCreate(k *call, obj runtime.Object) (func(), error) {
 		}
 	}
 	return release, nil
+}
+
+func (s *Server) validateCreate(k *call, obj runtime.Object) error {
+	for _, p := range s.plugins(k) {
+		if v, ok := p.(createValidator); ok {
+			if err := v.validateCreate(k, obj); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Server) admitUpdate(k *call, obj, cur runtime.Object) error {

@@ -34,6 +34,7 @@ type loopback struct {
 
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
+	resourceQuotas  cache.SharedIndexInformer
 }
 
 func newLoopback(addr string) (*loopback, error) {
@@ -63,6 +64,14 @@ func newLoopback(addr string) (*loopback, error) {
 			return core.LimitRanges(metav1.NamespaceAll).Watch(ctx, opts)
 		},
 	}, &corev1.LimitRange{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	l.resourceQuotas = cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return core.ResourceQuotas(metav1.NamespaceAll).List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return core.ResourceQuotas(metav1.NamespaceAll).Watch(ctx, opts)
+		},
+	}, &corev1.ResourceQuota{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	l.priorityClasses = cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return scheduling.PriorityClasses().List(ctx, opts)
@@ -78,6 +87,11 @@ func newLoopback(addr string) (*loopback, error) {
 func (l *loopback) start(ctx context.Context) {
 	go l.limitRanges.RunWithContext(ctx)
 	go l.priorityClasses.RunWithContext(ctx)
+	go l.resourceQuotas.RunWithContext(ctx)
+}
+
+func (l *loopback) resourceQuotaLister() corev1listers.ResourceQuotaLister {
+	return corev1listers.NewResourceQuotaLister(l.resourceQuotas.GetIndexer())
 }
 
 func (l *loopback) limitRangeLister() corev1listers.LimitRangeLister {

@@ -346,6 +346,10 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 		release()
 		return nil, invalid(k.wire(), m.GetName(), errs)
 	}
+	if err := s.validateCreate(k, obj); err != nil {
+		release()
+		return nil, err
+	}
 	if k.dryRun() {
 		release()
 		return obj, nil

@@ -122,6 +122,8 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
+		// ResourceQuota last, as upstream orders it.
+		newResourceQuota(s.loopback.resourceQuotaLister(), s.loopback.core),
 	}
 	s.namespaces = newNSCache()
 	go s.namespaces.run(runCtx, s.store)

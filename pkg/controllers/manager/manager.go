@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -31,6 +32,7 @@ import (
 	"minik8s/pkg/controllers/nodelifecycle"
 	"minik8s/pkg/controllers/pvbinder"
 	"minik8s/pkg/controllers/replicaset"
+	"minik8s/pkg/controllers/resourcequota"
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
 	"minik8s/pkg/controllers/statefulset"
@@ -43,7 +45,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -213,6 +215,12 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		return loadbalancer.New(cs, factory, recorder("loadbalancer-ip-controller"), pool), nil
 	case ServiceAccount:
 		return serviceaccount.New(cs, factory), nil
+	case ResourceQuota:
+		md, err := metadata.NewForConfig(rc)
+		if err != nil {
+			return nil, err
+		}
+		return resourcequota.New(cs, factory, resourcequota.NewMetadataCounter(md, cs.Discovery())), nil
 	case RootCACertPublisher:
 		ca, err := rootcacertpublisher.RootCA(cfg.RootCAFile, rc)
 		if err != nil {
