@@ -225,6 +225,7 @@ func (c *Cache) Node(name string) (NodeInfo, bool) {
 	}
 	cp := *ni
 	cp.ports = append([]HostPort(nil), ni.ports...)
+	cp.pods = append([]podMeta(nil), ni.pods...)
 	return cp, true
 }
 
