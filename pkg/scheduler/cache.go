@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"sync"
 	"time"
 
@@ -123,6 +124,14 @@ func (c *Cache) AddPod(pod *v1.Pod) {
 	if st, ok := c.pods[pod.UID]; ok {
 		if st.node == pod.Spec.NodeName {
 			st.assumed, st.deadline = false, time.Time{}
+			// Labels and deletion change what the pod's neighbours see of
+			// it; its affinity terms cannot change.
+			if m := newPodMeta(pod, st.record.Meta.terms); m.terminating != st.record.Meta.terminating || !maps.Equal(m.labels, st.record.Meta.labels) {
+				st.record.Meta = m
+				if ni, ok := c.nodes[st.node]; ok {
+					ni.updateMeta(m)
+				}
+			}
 			return
 		}
 		c.uncount(st)

@@ -245,3 +245,12 @@ func (n *NodeInfo) removePod(r podRecord) {
 		}
 	}
 }
+
+func (n *NodeInfo) updateMeta(m podMeta) {
+	for i := range n.pods {
+		if n.pods[i].uid == m.uid {
+			n.pods[i] = m
+			return
+		}
+	}
+}

@@ -399,3 +399,35 @@ func TestAntiAffinitySpreadsReplicas(t *testing.T) {
 		t.Errorf("counted on %s, want %s", n2, n)
 	}
 }
+
+// A bound pod's new labels, or its deletion starting, change what the
+// spread and affinity checks count on its node.
+func TestCacheRefreshesPodLabels(t *testing.T) {
+	c := NewCache(time.Minute, nil)
+	c.SetNode(zoned("a", ""))
+	p := web("w1")
+	p.Spec.NodeName = "a"
+	c.AddPod(p)
+	sel := newSpreadConstraints(web("x", withSpread(1, hostname, v1.DoNotSchedule, "web")), v1.DoNotSchedule)[0].selector
+	count := func() int64 {
+		ni, _ := c.Node("a")
+		return countMatching(&ni, sel, "default")
+	}
+	if got := count(); got != 1 {
+		t.Fatalf("bound web pod: got %d matching, want 1", got)
+	}
+	relabelled := p.DeepCopy()
+	relabelled.Labels = map[string]string{"app": "api"}
+	c.AddPod(relabelled)
+	if got := count(); got != 0 {
+		t.Errorf("after relabelling: got %d matching, want 0", got)
+	}
+	c.AddPod(p)
+	terminating := p.DeepCopy()
+	now := metav1.Now()
+	terminating.DeletionTimestamp = &now
+	c.AddPod(terminating)
+	if got := count(); got != 0 {
+		t.Errorf("terminating: got %d matching, want 0", got)
+	}
+}
