@@ -32,8 +32,12 @@ type Cache struct {
 	pods  map[types.UID]*podState
 	// owners indexes the counted pods by controller, for spreading.
 	owners map[types.UID]OwnerCounts
-	ttl    time.Duration
-	clock  clock.PassiveClock
+	// affinity counts the counted pods with pod (anti-)affinity terms, so
+	// that ordinary pods skip the inter-pod checks without a look at the
+	// nodes.
+	affinity podsWithAffinity
+	ttl      time.Duration
+	clock    clock.PassiveClock
 }
 
 // NewCache returns an empty cache whose unconfirmed assumptions expire ttl
@@ -55,8 +59,9 @@ func (c *Cache) Decide(pi *PodInfo, decide func(nodes []*NodeInfo) (string, erro
 	if pi.Owner != "" {
 		pi.Siblings = c.owners[pi.Owner]
 	}
+	pi.cluster = &c.affinity
 	node, err := decide(c.list)
-	pi.Siblings = nil // the index changes once the lock is released
+	pi.Siblings, pi.cluster = nil, nil // they change once the lock is released
 	if err != nil {
 		return "", err
 	}
@@ -208,6 +213,8 @@ func (c *Cache) RemoveNode(name string) {
 		return
 	}
 	delete(c.nodes, name)
+	c.affinity.any -= ni.affinityPods
+	c.affinity.anti -= ni.antiPods
 	for uid, counts := range c.owners {
 		delete(counts, ni)
 		if len(counts) == 0 {
@@ -250,6 +257,7 @@ func (c *Cache) uncount(st *podState) {
 		return
 	}
 	ni.removePod(st.record)
+	c.affinity.add(st.record.Meta.terms, -1)
 	if r := st.record; r.Owner != "" && c.owners[r.Owner] != nil {
 		counts := c.owners[r.Owner]
 		if counts[ni]--; counts[ni] <= 0 {
@@ -263,6 +271,7 @@ func (c *Cache) uncount(st *podState) {
 
 func (c *Cache) addTo(ni *NodeInfo, r podRecord) {
 	ni.addPod(r)
+	c.affinity.add(r.Meta.terms, 1)
 	if r.Owner != "" {
 		counts := c.owners[r.Owner]
 		if counts == nil {

@@ -52,6 +52,9 @@ type PodInfo struct {
 	meta                   podMeta
 	terms                  *podTerms
 	hardSpread, softSpread []spreadConstraint
+	// cluster, when set (by Cache.Decide), says how many pods in the
+	// cluster have pod (anti-)affinity; nil means look at the nodes.
+	cluster *podsWithAffinity
 	// Per-decision state of the inter-pod and spread filters and scores.
 	filter         *filterState
 	affinityScores topologyCounts

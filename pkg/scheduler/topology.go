@@ -221,6 +221,33 @@ func (m topologyCounts) add(n *NodeInfo, key string, v int64) {
 	}
 }
 
+// podsWithAffinity counts pods with pod (anti-)affinity terms (any) and
+// with required anti-affinity (anti).
+type podsWithAffinity struct{ any, anti int }
+
+func (c *podsWithAffinity) add(t *podTerms, v int) {
+	if t == nil {
+		return
+	}
+	c.any += v
+	if len(t.antiAffinity) > 0 {
+		c.anti += v
+	}
+}
+
+// anyAffinity says whether a pod among nodes has pod (anti-)affinity terms.
+func (p *PodInfo) anyAffinity(nodes []*NodeInfo) bool {
+	if p.cluster != nil {
+		return p.cluster.any > 0
+	}
+	for _, n := range nodes {
+		if n.affinityPods > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // filterState is computed once per decision over every node (upstream's
 // PreFilter), and only for a pod that has inter-pod affinity or spread
 // constraints or when some pod in the cluster has required anti-affinity.
@@ -244,9 +271,11 @@ type filterState struct {
 func (p *PodInfo) prefilter(nodes []*NodeInfo) {
 	p.filter = nil
 	var withAnti []*NodeInfo
-	for _, n := range nodes {
-		if n.antiPods > 0 {
-			withAnti = append(withAnti, n)
+	if p.cluster == nil || p.cluster.anti > 0 {
+		for _, n := range nodes {
+			if n.antiPods > 0 {
+				withAnti = append(withAnti, n)
+			}
 		}
 	}
 	hasTerms := p.terms != nil && len(p.terms.affinity)+len(p.terms.antiAffinity) > 0
@@ -409,6 +438,9 @@ const hardPodAffinityWeight = 1
 func PrepareInterPodAffinity(p *PodInfo, _, all []*NodeInfo) {
 	p.affinityScores = nil
 	incoming := p.terms != nil && len(p.terms.preferredAffinity)+len(p.terms.preferredAntiAffinity) > 0
+	if !incoming && !p.anyAffinity(all) {
+		return
+	}
 	scores := topologyCounts{}
 	for _, n := range all {
 		if !incoming && n.affinityPods == 0 {

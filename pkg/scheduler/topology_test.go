@@ -390,6 +390,15 @@ func TestAntiAffinitySpreadsReplicas(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("fourth replica: got %v, want %q", err, want)
 	}
+	// A plain web pod is kept away by the replicas' own anti-affinity.
+	_, err = decide(NewPodInfo(web("plain")))
+	want = "0/3 nodes are available: 3 node(s) didn't satisfy existing pods anti-affinity rules."
+	if err == nil || err.Error() != want {
+		t.Fatalf("plain web pod: got %v, want %q", err, want)
+	}
+	if _, err := decide(NewPodInfo(pod("other", "", ""))); err != nil {
+		t.Fatalf("pod the replicas do not select: %v", err)
+	}
 	c.RemovePod(types.UID("uid-web-1"))
 	n, err := decide(replica(3))
 	if err != nil {
@@ -429,5 +438,30 @@ func TestCacheRefreshesPodLabels(t *testing.T) {
 	c.AddPod(terminating)
 	if got := count(); got != 0 {
 		t.Errorf("terminating: got %d matching, want 0", got)
+	}
+}
+
+func TestCacheCountsPodsWithAffinity(t *testing.T) {
+	c := NewCache(time.Minute, nil)
+	c.SetNode(zoned("a", ""))
+	c.SetNode(zoned("b", ""))
+	bind := func(p *v1.Pod, n string) {
+		p.Spec.NodeName = n
+		c.AddPod(p)
+	}
+	bind(web("anti", withPodAntiAffinity(term(hostname, "web"))), "a")
+	bind(web("soft", withPreferredPodAffinity(weighted(1, term(hostname, "web")))), "b")
+	bind(web("plain"), "b")
+	if got, want := c.affinity, (podsWithAffinity{any: 2, anti: 1}); got != want {
+		t.Errorf("after binding: got %+v, want %+v", got, want)
+	}
+	c.RemoveNode("a")
+	if got, want := c.affinity, (podsWithAffinity{any: 1}); got != want {
+		t.Errorf("after removing node a: got %+v, want %+v", got, want)
+	}
+	c.SetNode(zoned("a", ""))
+	c.RemovePod("uid-soft")
+	if got, want := c.affinity, (podsWithAffinity{any: 1, anti: 1}); got != want {
+		t.Errorf("after node a returned and soft went: got %+v, want %+v", got, want)
 	}
 }
