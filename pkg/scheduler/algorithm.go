@@ -147,8 +147,8 @@ func (a *Algorithm) best(p *PodInfo, all []*NodeInfo) string {
 	a.raw = resize(a.raw, n)
 	clear(a.total)
 	for _, s := range a.Scorers {
-		if s.Prepare != nil {
-			s.Prepare(p, a.feasible, all)
+		if s.Prepare != nil && !s.Prepare(p, a.feasible, all) {
+			continue
 		}
 		for i, node := range a.feasible {
 			a.raw[i] = s.Score(p, node)

@@ -8,14 +8,15 @@ const MaxScore int64 = 100
 // nodes being compared into 0..MaxScore in place (for scores that only mean
 // something relative to the other nodes). Prepare, when set, runs first
 // with the feasible nodes and all the nodes, for scores that need the
-// whole cluster (upstream's PreScore). The final score of a node is the
+// whole cluster (upstream's PreScore); when it returns false the scorer
+// has nothing to tell the nodes apart and is skipped. The final score of a node is the
 // weighted sum over the scorers.
 type Scorer struct {
 	Name      string
 	Weight    int64
 	Score     func(p *PodInfo, n *NodeInfo) int64
 	Normalize func(scores []int64)
-	Prepare   func(p *PodInfo, feasible, all []*NodeInfo)
+	Prepare   func(p *PodInfo, feasible, all []*NodeInfo) bool
 }
 
 // DefaultScorers are upstream's default weights for the matching plugins:

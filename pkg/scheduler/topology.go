@@ -434,12 +434,13 @@ const hardPodAffinityWeight = 1
 
 // PrepareInterPodAffinity sums, per topology domain, the weights of the
 // preferred terms between the pod and the existing pods (and of existing
-// pods' required affinity towards it), as upstream's PreScore does.
-func PrepareInterPodAffinity(p *PodInfo, _, all []*NodeInfo) {
+// pods' required affinity towards it), as upstream's PreScore does. It
+// returns false when no term is involved.
+func PrepareInterPodAffinity(p *PodInfo, _, all []*NodeInfo) bool {
 	p.affinityScores = nil
 	incoming := p.terms != nil && len(p.terms.preferredAffinity)+len(p.terms.preferredAntiAffinity) > 0
 	if !incoming && !p.anyAffinity(all) {
-		return
+		return false
 	}
 	scores := topologyCounts{}
 	for _, n := range all {
@@ -482,6 +483,7 @@ func PrepareInterPodAffinity(p *PodInfo, _, all []*NodeInfo) {
 	if len(scores) > 0 {
 		p.affinityScores = scores
 	}
+	return p.affinityScores != nil
 }
 
 // ScoreInterPodAffinity is the sum of the node's domains' scores from
@@ -527,12 +529,12 @@ const invalidScore = -1
 
 // PrepareTopologySpread counts the pods matching each ScheduleAnyway
 // constraint per domain of the feasible nodes (hostname domains are
-// counted per node when scoring).
-func PrepareTopologySpread(p *PodInfo, feasible, all []*NodeInfo) {
+// counted per node when scoring). It returns false for a pod without them.
+func PrepareTopologySpread(p *PodInfo, feasible, all []*NodeInfo) bool {
 	p.spreadScores = nil
 	cs := p.softSpread
 	if len(cs) == 0 {
-		return
+		return false
 	}
 	s := &spreadScoreState{ignored: map[*NodeInfo]bool{}, counts: map[topologyPair]int64{}, weights: make([]float64, len(cs))}
 	size := make([]int, len(cs))
@@ -574,6 +576,7 @@ func PrepareTopologySpread(p *PodInfo, feasible, all []*NodeInfo) {
 		}
 	}
 	p.spreadScores = s
+	return true
 }
 
 // ScoreTopologySpread is, over the ScheduleAnyway constraints, the
