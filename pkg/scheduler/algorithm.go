@@ -100,6 +100,7 @@ func (a *Algorithm) Schedule(p *PodInfo, nodes []*NodeInfo) (string, error) {
 	if len(nodes) == 0 {
 		return "", ErrNoNodes
 	}
+	p.prefilter(nodes)
 	want := a.numFeasibleToFind(len(nodes))
 	a.feasible = a.feasible[:0]
 	var reasons map[string]int
@@ -126,7 +127,7 @@ func (a *Algorithm) Schedule(p *PodInfo, nodes []*NodeInfo) (string, error) {
 	case 1:
 		return a.feasible[0].Name(), nil
 	}
-	return a.best(p), nil
+	return a.best(p, nodes), nil
 }
 
 func (a *Algorithm) filter(p *PodInfo, n *NodeInfo) []string {
@@ -140,12 +141,15 @@ func (a *Algorithm) filter(p *PodInfo, n *NodeInfo) []string {
 
 // best scores the feasible nodes and picks the highest, ties at random
 // (reservoir sampling over the tied nodes).
-func (a *Algorithm) best(p *PodInfo) string {
+func (a *Algorithm) best(p *PodInfo, all []*NodeInfo) string {
 	n := len(a.feasible)
 	a.total = resize(a.total, n)
 	a.raw = resize(a.raw, n)
 	clear(a.total)
 	for _, s := range a.Scorers {
+		if s.Prepare != nil && !s.Prepare(p, a.feasible, all) {
+			continue
+		}
 		for i, node := range a.feasible {
 			a.raw[i] = s.Score(p, node)
 		}

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"sync"
 	"time"
 
@@ -31,8 +32,12 @@ type Cache struct {
 	pods  map[types.UID]*podState
 	// owners indexes the counted pods by controller, for spreading.
 	owners map[types.UID]OwnerCounts
-	ttl    time.Duration
-	clock  clock.PassiveClock
+	// affinity counts the counted pods with pod (anti-)affinity terms, so
+	// that ordinary pods skip the inter-pod checks without a look at the
+	// nodes.
+	affinity podsWithAffinity
+	ttl      time.Duration
+	clock    clock.PassiveClock
 }
 
 // NewCache returns an empty cache whose unconfirmed assumptions expire ttl
@@ -54,8 +59,9 @@ func (c *Cache) Decide(pi *PodInfo, decide func(nodes []*NodeInfo) (string, erro
 	if pi.Owner != "" {
 		pi.Siblings = c.owners[pi.Owner]
 	}
+	pi.cluster = &c.affinity
 	node, err := decide(c.list)
-	pi.Siblings = nil // the index changes once the lock is released
+	pi.Siblings, pi.cluster = nil, nil // they change once the lock is released
 	if err != nil {
 		return "", err
 	}
@@ -123,6 +129,14 @@ func (c *Cache) AddPod(pod *v1.Pod) {
 	if st, ok := c.pods[pod.UID]; ok {
 		if st.node == pod.Spec.NodeName {
 			st.assumed, st.deadline = false, time.Time{}
+			// Labels and deletion change what the pod's neighbours see of
+			// it; its affinity terms cannot change.
+			if m := newPodMeta(pod, st.record.Meta.terms); m.terminating != st.record.Meta.terminating || !maps.Equal(m.labels, st.record.Meta.labels) {
+				st.record.Meta = m
+				if ni, ok := c.nodes[st.node]; ok {
+					ni.updateMeta(m)
+				}
+			}
 			return
 		}
 		c.uncount(st)
@@ -199,6 +213,8 @@ func (c *Cache) RemoveNode(name string) {
 		return
 	}
 	delete(c.nodes, name)
+	c.affinity.any -= ni.affinityPods
+	c.affinity.anti -= ni.antiPods
 	for uid, counts := range c.owners {
 		delete(counts, ni)
 		if len(counts) == 0 {
@@ -225,6 +241,7 @@ func (c *Cache) Node(name string) (NodeInfo, bool) {
 	}
 	cp := *ni
 	cp.ports = append([]HostPort(nil), ni.ports...)
+	cp.pods = append([]podMeta(nil), ni.pods...)
 	return cp, true
 }
 
@@ -240,6 +257,7 @@ func (c *Cache) uncount(st *podState) {
 		return
 	}
 	ni.removePod(st.record)
+	c.affinity.add(st.record.Meta.terms, -1)
 	if r := st.record; r.Owner != "" && c.owners[r.Owner] != nil {
 		counts := c.owners[r.Owner]
 		if counts[ni]--; counts[ni] <= 0 {
@@ -253,6 +271,7 @@ func (c *Cache) uncount(st *podState) {
 
 func (c *Cache) addTo(ni *NodeInfo, r podRecord) {
 	ni.addPod(r)
+	c.affinity.add(r.Meta.terms, 1)
 	if r.Owner != "" {
 		counts := c.owners[r.Owner]
 		if counts == nil {

@@ -17,6 +17,23 @@
 // never confirms expires. Events go through a bounded queue that drops,
 // and counts, what the API cannot take in time.
 //
+// Inter-pod affinity and topology spread constraints are upstream's
+// InterPodAffinity and PodTopologySpread plugins in small. Each NodeInfo
+// keeps its pods' namespace, labels and compiled (anti-)affinity terms;
+// once per decision, and only for a pod with such terms or constraints or
+// while some pod in the cluster has required anti-affinity (the cache
+// counts them), a prefilter counts matching pods per topology domain, and
+// FilterInterPodAffinity and FilterTopologySpread read those counts with
+// upstream's rules and messages (a pod whose required affinity matches
+// only itself may start its group; minDomains, nodeAffinityPolicy,
+// nodeTaintsPolicy and matchLabelKeys as upstream). Preferred terms and
+// ScheduleAnyway constraints are scores with upstream's normalizing.
+// Upstream's system default spreading (for pods without constraints) is
+// left to ScoreOwnerCount, which spreads a controller's pods over nodes; a
+// pod with constraints of its own is spread by them alone. A non-empty
+// namespaceSelector in a term needs namespace labels the scheduler does not
+// watch: such a term selects only the namespaces it lists.
+//
 // PersistentVolumeClaims are upstream's VolumeBinding plugin in small: a pod
 // whose claim is missing, being deleted, or unbound in an Immediate class
 // fits no node (with upstream's messages); bound volumes' node affinity

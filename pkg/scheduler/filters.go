@@ -40,6 +40,8 @@ var DefaultFilters = []Filter{
 	FilterHostPorts,
 	FilterResources,
 	FilterVolumeBinding,
+	FilterTopologySpread,
+	FilterInterPodAffinity,
 }
 
 // One slice per constant reason, so that rejecting a node does not allocate.
@@ -84,7 +86,7 @@ func FilterTaints(p *PodInfo, n *NodeInfo) []string {
 	if len(n.Taints) == 0 {
 		return nil
 	}
-	t, found := corev1helpers.FindMatchingUntoleratedTaint(logger, n.Taints, p.Pod.Spec.Tolerations, hardTaint, false)
+	t, found := findUntolerated(p, n)
 	if !found {
 		return nil
 	}
@@ -141,4 +143,8 @@ func FilterResources(p *PodInfo, n *NodeInfo) []string {
 		}
 	}
 	return reasons
+}
+
+func findUntolerated(p *PodInfo, n *NodeInfo) (v1.Taint, bool) {
+	return corev1helpers.FindMatchingUntoleratedTaint(logger, n.Taints, p.Pod.Spec.Tolerations, hardTaint, false)
 }

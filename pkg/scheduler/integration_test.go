@@ -339,3 +339,94 @@ func TestIntegrationUncordonAndDelete(t *testing.T) {
 		t.Fatalf("y not placed after x was deleted: %v (%s)", err, strings.Join(s, " "))
 	}
 }
+
+func antiAffinityWeb(p *v1.Pod) {
+	p.Labels = map[string]string{"app": "web"}
+	p.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{{
+			TopologyKey:   "kubernetes.io/hostname",
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		}},
+	}}
+}
+
+// Replicas with required anti-affinity on the hostname land one per node;
+// the one too many stays pending with upstream's message, and a pod that
+// needs to be near them (zone affinity) joins them.
+func TestIntegrationPodAntiAffinity(t *testing.T) {
+	c := start(t)
+	for _, n := range []string{"n1", "n2", "n3"} {
+		c.node(n, "8", func(n *v1.Node) { n.Labels["topology.kubernetes.io/zone"] = "z1" })
+	}
+	c.node("far", "8", func(n *v1.Node) { n.Labels["topology.kubernetes.io/zone"] = "z2"; n.Labels["role"] = "far" })
+	for i := range 3 {
+		c.pod(fmt.Sprintf("web-%d", i), "100m", ownedBy("rs-web"), antiAffinityWeb, func(p *v1.Pod) {
+			p.Spec.NodeSelector = map[string]string{"topology.kubernetes.io/zone": "z1"}
+		})
+	}
+	got := c.placement(3)
+	seen := map[string]bool{}
+	for i := range 3 {
+		n := got[fmt.Sprintf("web-%d", i)]
+		if seen[n] || n == "far" {
+			t.Errorf("web-%d on %s: got %v, want one per z1 node", i, n, got)
+		}
+		seen[n] = true
+	}
+	c.pod("web-3", "100m", ownedBy("rs-web"), antiAffinityWeb, func(p *v1.Pod) {
+		p.Spec.NodeSelector = map[string]string{"topology.kubernetes.io/zone": "z1"}
+	})
+	want := "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod anti-affinity rules."
+	if cond := c.conditionWith("web-3", want); cond.Message != want {
+		t.Errorf("web-3: got %q, want %q", cond.Message, want)
+	}
+	// A pod near the web pods: only the z1 nodes qualify.
+	c.pod("cache", "100m", func(p *v1.Pod) {
+		p.Spec.Affinity = &v1.Affinity{PodAffinity: &v1.PodAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{{
+				TopologyKey:   "topology.kubernetes.io/zone",
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			}},
+		}}
+	})
+	got = c.placement(4)
+	if n := got["cache"]; n == "far" || n == "" {
+		t.Errorf("cache with zone affinity to web on %q, want a z1 node", n)
+	}
+}
+
+// DoNotSchedule zone spreading with maxSkew 1 over two zones of unequal
+// size puts as many pods in the small zone as in the big one.
+func TestIntegrationTopologySpread(t *testing.T) {
+	c := start(t)
+	c.node("a1", "8", func(n *v1.Node) { n.Labels["topology.kubernetes.io/zone"] = "a" })
+	c.node("a2", "8", func(n *v1.Node) { n.Labels["topology.kubernetes.io/zone"] = "a" })
+	c.node("a3", "8", func(n *v1.Node) { n.Labels["topology.kubernetes.io/zone"] = "a" })
+	c.node("b1", "8", func(n *v1.Node) { n.Labels["topology.kubernetes.io/zone"] = "b" })
+	c.node("nozone", "8")
+	spread := func(p *v1.Pod) {
+		p.Labels = map[string]string{"app": "db"}
+		p.Spec.TopologySpreadConstraints = []v1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: v1.DoNotSchedule,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+		}}
+	}
+	for i := range 6 {
+		c.pod(fmt.Sprintf("db-%d", i), "100m", ownedBy("rs-db"), spread)
+	}
+	got := c.placement(6)
+	zones := map[string]int{}
+	for i := range 6 {
+		switch n := got[fmt.Sprintf("db-%d", i)]; n {
+		case "b1":
+			zones["b"]++
+		case "nozone":
+			t.Errorf("db-%d on a node without the zone label", i)
+		default:
+			zones["a"]++
+		}
+	}
+	if zones["a"] != 3 || zones["b"] != 3 {
+		t.Errorf("got %v, want 3 per zone", zones)
+	}
+}

@@ -46,6 +46,19 @@ type PodInfo struct {
 	required    nodeaffinity.RequiredNodeAffinity
 	hasRequired bool
 	preferred   *nodeaffinity.PreferredSchedulingTerms
+
+	// meta and terms are the pod as its neighbours see it; hardSpread and
+	// softSpread its DoNotSchedule and ScheduleAnyway constraints.
+	meta                   podMeta
+	terms                  *podTerms
+	hardSpread, softSpread []spreadConstraint
+	// cluster, when set (by Cache.Decide), says how many pods in the
+	// cluster have pod (anti-)affinity; nil means look at the nodes.
+	cluster *podsWithAffinity
+	// Per-decision state of the inter-pod and spread filters and scores.
+	filter         *filterState
+	affinityScores topologyCounts
+	spreadScores   *spreadScoreState
 }
 
 // NewPodInfo precomputes the pod's requests, ports, owner and affinity.
@@ -60,6 +73,12 @@ func NewPodInfo(pod *v1.Pod) *PodInfo {
 		// An invalid term (already rejected by validation upstream) scores
 		// nothing rather than failing the pod.
 		pi.preferred, _ = nodeaffinity.NewPreferredSchedulingTerms(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	pi.terms = newPodTerms(pod)
+	pi.meta = newPodMeta(pod, pi.terms)
+	if len(pod.Spec.TopologySpreadConstraints) > 0 {
+		pi.hardSpread = newSpreadConstraints(pod, v1.DoNotSchedule)
+		pi.softSpread = newSpreadConstraints(pod, v1.ScheduleAnyway)
 	}
 	return pi
 }
@@ -113,10 +132,11 @@ type podRecord struct {
 	NonZero  Resource
 	Ports    []HostPort
 	Owner    types.UID
+	Meta     podMeta
 }
 
 func newPodRecord(pi *PodInfo) podRecord {
-	return podRecord{Requests: pi.Requests, NonZero: pi.NonZero, Ports: pi.Ports, Owner: pi.Owner}
+	return podRecord{Requests: pi.Requests, NonZero: pi.NonZero, Ports: pi.Ports, Owner: pi.Owner, Meta: pi.meta}
 }
 
 // NodeInfo is one node as the scheduler sees it: the Node object plus the
@@ -145,6 +165,11 @@ type NodeInfo struct {
 	name string
 
 	ports []HostPort
+	// pods are the pods counted here as the inter-pod filters and scores
+	// see them; affinityPods of them have pod (anti-)affinity terms,
+	// antiPods required anti-affinity.
+	pods                   []podMeta
+	affinityPods, antiPods int
 }
 
 // NewNodeInfo returns a NodeInfo for node with no pods, then adds pods.
@@ -186,6 +211,13 @@ func (n *NodeInfo) addPod(r podRecord) {
 	n.NonZeroRequested.Add(r.NonZero)
 	n.Pods++
 	n.ports = append(n.ports, r.Ports...)
+	n.pods = append(n.pods, r.Meta)
+	if t := r.Meta.terms; t != nil {
+		n.affinityPods++
+		if len(t.antiAffinity) > 0 {
+			n.antiPods++
+		}
+	}
 }
 
 func (n *NodeInfo) removePod(r podRecord) {
@@ -198,6 +230,30 @@ func (n *NodeInfo) removePod(r podRecord) {
 				n.ports = append(n.ports[:i], n.ports[i+1:]...)
 				break
 			}
+		}
+	}
+	for i := range n.pods {
+		if n.pods[i].uid == r.Meta.uid {
+			last := len(n.pods) - 1
+			n.pods[i] = n.pods[last]
+			n.pods[last] = podMeta{}
+			n.pods = n.pods[:last]
+			break
+		}
+	}
+	if t := r.Meta.terms; t != nil {
+		n.affinityPods--
+		if len(t.antiAffinity) > 0 {
+			n.antiPods--
+		}
+	}
+}
+
+func (n *NodeInfo) updateMeta(m podMeta) {
+	for i := range n.pods {
+		if n.pods[i].uid == m.uid {
+			n.pods[i] = m
+			return
 		}
 	}
 }

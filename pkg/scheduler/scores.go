@@ -6,22 +6,29 @@ const MaxScore int64 = 100
 // A Scorer rates a feasible node from 0 to MaxScore. Score gives a raw
 // value per node; Normalize, when set, turns the raw values of all the
 // nodes being compared into 0..MaxScore in place (for scores that only mean
-// something relative to the other nodes). The final score of a node is the
+// something relative to the other nodes). Prepare, when set, runs first
+// with the feasible nodes and all the nodes, for scores that need the
+// whole cluster (upstream's PreScore); when it returns false the scorer
+// has nothing to tell the nodes apart and is skipped. The final score of a node is the
 // weighted sum over the scorers.
 type Scorer struct {
 	Name      string
 	Weight    int64
 	Score     func(p *PodInfo, n *NodeInfo) int64
 	Normalize func(scores []int64)
+	Prepare   func(p *PodInfo, feasible, all []*NodeInfo) bool
 }
 
 // DefaultScorers are upstream's default weights for the matching plugins:
-// NodeResourcesFit and BalancedAllocation 1, NodeAffinity and spreading 2.
+// NodeResourcesFit and BalancedAllocation 1, NodeAffinity, InterPodAffinity
+// and spreading 2.
 var DefaultScorers = []Scorer{
 	{Name: "LeastAllocated", Weight: 1, Score: ScoreLeastAllocated},
 	{Name: "BalancedAllocation", Weight: 1, Score: ScoreBalancedAllocation},
 	{Name: "NodeAffinity", Weight: 2, Score: ScorePreferredAffinity, Normalize: NormalizeToMax},
 	{Name: "SelectorSpread", Weight: 2, Score: ScoreOwnerCount, Normalize: NormalizeInverse},
+	{Name: "InterPodAffinity", Weight: 2, Score: ScoreInterPodAffinity, Normalize: NormalizeMinMax, Prepare: PrepareInterPodAffinity},
+	{Name: "PodTopologySpread", Weight: 2, Score: ScoreTopologySpread, Normalize: NormalizeSpread, Prepare: PrepareTopologySpread},
 }
 
 func leastAllocated(requested, allocatable int64) int64 {
@@ -76,7 +83,12 @@ func ScorePreferredAffinity(p *PodInfo, n *NodeInfo) int64 {
 
 // ScoreOwnerCount is how many pods of the pod's controller already sit on
 // the node (PodInfo.Siblings); NormalizeInverse turns fewer into better.
+// It stands for upstream's system default spreading, which applies only to
+// pods without topology spread constraints of their own: those score 0.
 func ScoreOwnerCount(p *PodInfo, n *NodeInfo) int64 {
+	if len(p.Pod.Spec.TopologySpreadConstraints) > 0 {
+		return 0
+	}
 	return int64(p.Siblings[n])
 }
 
