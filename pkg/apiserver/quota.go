@@ -109,21 +109,7 @@ func (q *resourceQuota) nsLock(ns string) *sync.Mutex {
 
 // validateCreate checks obj against its namespace's quotas and charges it.
 func (q *resourceQuota) validateCreate(k *call, obj runtime.Object) error {
-	if !k.r.Namespaced {
-		return nil
-	}
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return err
-	}
-	cached, err := q.quotas.ResourceQuotas(m.GetNamespace()).List(labels.Everything())
-	if err != nil || len(cached) == 0 {
-		return err
-	}
-	u, _ := request.UserFrom(k.ctx())
-	attrs := admission.NewAttributesRecord(obj, nil, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
-		k.r.GroupVersionResource(), "", admission.Create, &metav1.CreateOptions{}, k.dryRun(), u)
-	return q.admit(k.ctx(), attrs, cached)
+	return q.check(k, obj, nil, admission.Create, &metav1.CreateOptions{})
 }
 
 // admitUpdate checks an update against the quotas, charging what it adds
@@ -132,6 +118,13 @@ func (q *resourceQuota) validateCreate(k *call, obj runtime.Object) error {
 // the update admission, before validation: an update retried on conflict
 // may be charged twice, until the controller recalculates.
 func (q *resourceQuota) admitUpdate(k *call, obj, cur runtime.Object) error {
+	return q.check(k, obj, cur, admission.Update, &metav1.UpdateOptions{})
+}
+
+// check builds the admission attributes of a write of obj (old: the
+// stored object of an update) and admits them against the namespace's
+// quotas, if it has any.
+func (q *resourceQuota) check(k *call, obj, old runtime.Object, op admission.Operation, opts runtime.Object) error {
 	if !k.r.Namespaced {
 		return nil
 	}
@@ -144,8 +137,8 @@ func (q *resourceQuota) admitUpdate(k *call, obj, cur runtime.Object) error {
 		return err
 	}
 	u, _ := request.UserFrom(k.ctx())
-	attrs := admission.NewAttributesRecord(obj, cur, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
-		k.r.GroupVersionResource(), "", admission.Update, &metav1.UpdateOptions{}, k.dryRun(), u)
+	attrs := admission.NewAttributesRecord(obj, old, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
+		k.r.GroupVersionResource(), "", op, opts, k.dryRun(), u)
 	return q.admit(k.ctx(), attrs, cached)
 }
 
