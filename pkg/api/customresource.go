@@ -124,7 +124,7 @@ func CustomResources(crd *apiextensionsv1.CustomResourceDefinition) ([]*Resource
 		return nil, fmt.Errorf("serving %s: no storage version", crd.Name)
 	}
 	var out []*Resource
-	if crd.Spec.Versions[slices.IndexFunc(crd.Spec.Versions, func(v apiextensionsv1.CustomResourceDefinitionVersion) bool { return v.Name == storageVersion })].Served {
+	if apihelpers.HasServedCRDVersion(crd, storageVersion) {
 		out = append(out, stored)
 	}
 	for _, r := range others {

@@ -93,6 +93,17 @@ func (s *Server) openAPIGroupVersion(c *gin.Context, gv string) bool {
 // ("io.k8s.api.apps.v1.Deployment").
 type modelNamer interface{ OpenAPIModelName() string }
 
+// modelNames are the OpenAPI model names of r's kind and list kind.
+func modelNames(r *api.Resource) []string {
+	var names []string
+	for _, obj := range []runtime.Object{r.New(), r.NewList()} {
+		if m, ok := obj.(modelNamer); ok {
+			names = append(names, m.OpenAPIModelName())
+		}
+	}
+	return names
+}
+
 // openAPISchemas holds, per group/version path ("apis/apps/v1"), the JSON
 // of the closure of the schemas of its kinds. They are built together on
 // the first request: Kubernetes' generated definitions are built all at
@@ -103,11 +114,7 @@ var openAPISchemas = sync.OnceValues(func() (map[string]json.RawMessage, error) 
 	byGV := map[string][]string{}
 	for _, r := range api.Resources() {
 		gv := gvPath(r.Group, r.Version)
-		for _, obj := range []runtime.Object{r.New(), r.NewList()} {
-			if m, ok := obj.(modelNamer); ok {
-				byGV[gv] = append(byGV[gv], m.OpenAPIModelName())
-			}
-		}
+		byGV[gv] = append(byGV[gv], modelNames(r)...)
 	}
 	namer := openapinamer.NewDefinitionNamer(api.Scheme)
 	defs := generatedopenapi.GetOpenAPIDefinitions

@@ -9,7 +9,6 @@ import (
 	"github.com/gin-gonic/gin"
 	crdopenapi "k8s.io/apiextensions-apiserver/pkg/controller/openapi/builder"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	"k8s.io/kube-openapi/pkg/builder"
 	"k8s.io/kube-openapi/pkg/common"
@@ -43,10 +42,10 @@ func buildOpenAPIV2() (*spec.Swagger, error) {
 	var names []string
 	seen := map[string]bool{}
 	for _, r := range api.Resources() {
-		for _, obj := range []runtime.Object{r.New(), r.NewList()} {
-			if m, ok := obj.(modelNamer); ok && !seen[m.OpenAPIModelName()] {
-				seen[m.OpenAPIModelName()] = true
-				names = append(names, m.OpenAPIModelName())
+		for _, name := range modelNames(r) {
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
 			}
 		}
 	}
