@@ -3,6 +3,8 @@ package disruption
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,6 +53,9 @@ func (c *Controller) trySync(ctx context.Context, pdb *policyv1.PodDisruptionBud
 		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "NoPods", "Failed to get pods: %v", err)
 		return err
 	}
+	// The lister's order is a map's; sorted, a failure names the same
+	// pod on every sync.
+	slices.SortFunc(pods, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	if len(pods) == 0 {
 		c.recorder.Eventf(pdb, corev1.EventTypeNormal, "NoPods", "No matching pods found")
 	}
