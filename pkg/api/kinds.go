@@ -12,6 +12,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -95,10 +96,19 @@ type builtin struct {
 	// statusLike are subresources written like status with their own
 	// upstream update strategy (Resource.StatusLike).
 	statusLike map[string]rest.RESTUpdateStrategy
+	// virtual kinds are create-only and never stored (Resource.Virtual).
+	virtual bool
 }
 
 func (b builtin) resource() *Resource {
 	plural, _ := meta.UnsafeGuessKindToResource(b.gv.WithKind(b.kind))
+	if b.virtual {
+		return &Resource{
+			Group: b.gv.Group, Version: b.gv.Version, Kind: b.kind,
+			Plural: plural.Resource, Singular: strings.ToLower(b.kind), Namespaced: b.namespaced,
+			Verbs: []string{"create"}, New: b.newObj, Virtual: true,
+		}
+	}
 	subs := b.subs
 	if b.status != nil && !slices.Contains(subs, "status") {
 		subs = append([]string{"status"}, subs...)
@@ -169,6 +179,9 @@ var builtins = []builtin{
 		newObj: func() runtime.Object { return &appsv1.ControllerRevision{} }, newList: func() runtime.Object { return &appsv1.ControllerRevisionList{} },
 		strategy: controllerrevision.Strategy},
 
+	// authentication.k8s.io/v1: reviews, answered and never stored.
+	{gv: authenticationv1.SchemeGroupVersion, kind: "SelfSubjectReview", virtual: true,
+		newObj: func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }},
 	// batch/v1
 	{gv: batchv1.SchemeGroupVersion, kind: "Job", categories: all, namespaced: true,
 		newObj: func() runtime.Object { return &batchv1.Job{} }, newList: func() runtime.Object { return &batchv1.JobList{} },

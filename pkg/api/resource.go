@@ -53,6 +53,12 @@ type Resource struct {
 	// CRD is set on custom resources: what the entry keeps of its
 	// CustomResourceDefinition.
 	CRD *CustomResourceInfo
+
+	// Virtual resources are never stored: create is their only verb and
+	// the server computes the answer (TokenReview, SubjectAccessReview,
+	// SelfSubjectReview). They have no Strategy and no NewList; the
+	// apiserver registers what answers each.
+	Virtual bool
 }
 
 // Strategy is what the API server asks of a resource on each write. obj is

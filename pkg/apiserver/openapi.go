@@ -96,7 +96,11 @@ type modelNamer interface{ OpenAPIModelName() string }
 // modelNames are the OpenAPI model names of r's kind and list kind.
 func modelNames(r *api.Resource) []string {
 	var names []string
-	for _, obj := range []runtime.Object{r.New(), r.NewList()} {
+	objs := []runtime.Object{r.New()}
+	if !r.Virtual {
+		objs = append(objs, r.NewList())
+	}
+	for _, obj := range objs {
 		if m, ok := obj.(modelNamer); ok {
 			names = append(names, m.OpenAPIModelName())
 		}

@@ -102,6 +102,10 @@ func (s *Server) serveResource(c *gin.Context) {
 			return
 		}
 	}
+	if r.Virtual {
+		s.serveVirtual(k)
+		return
+	}
 	c.Request = c.Request.WithContext(s.strategyContext(c.Request.Context(), info, k.ns, c))
 	if info.Subresource != "" {
 		s.subresource(k)

@@ -23,6 +23,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
@@ -51,6 +55,12 @@ type Server struct {
 	proto  runtime.Serializer
 	engine *gin.Engine
 	logger *log.Logger
+	// authenticator and authorizer decide who a request is and what it
+	// may do (auth.go); loopbackToken is the loopback client's
+	// credential, made anew at every start.
+	authenticator authenticator.Request
+	authorizer    authorizer.Authorizer
+	loopbackToken string
 
 	listeners []net.Listener
 	servers   []*http.Server
@@ -113,7 +123,8 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.
-	if s.loopback, err = newLoopback(s.listeners[0].Addr().String()); err != nil {
+	s.loopbackToken = newLoopbackToken()
+	if s.loopback, err = newLoopback(s.listeners[0].Addr().String(), s.loopbackToken); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -141,8 +152,14 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("reading the custom resource definitions: %w", err)
 	}
 	s.engine = s.routes()
+	s.authenticator = s.authenticators()
+	if s.authorizer, err = authorizers(authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	handler := s.handler()
 	for _, l := range s.listeners {
-		hs := &http.Server{Handler: s.engine, ReadHeaderTimeout: 30 * time.Second}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 		s.servers = append(s.servers, hs)
 		go func(l net.Listener) {
 			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -180,7 +197,7 @@ func (s *Server) Addrs() []string {
 }
 
 // Handler is the HTTP handler (for tests that skip the listeners).
-func (s *Server) Handler() http.Handler { return s.engine }
+func (s *Server) Handler() http.Handler { return s.handler() }
 
 // Store is the storage the server writes through.
 func (s *Server) Store() *storage.Store { return s.store }
