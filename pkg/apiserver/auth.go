@@ -59,7 +59,11 @@ func (s *Server) authenticators(extra ...authenticator.Request) authenticator.Re
 		Groups: []string{user.SystemPrivilegedGroup},
 	}
 	chain := []authenticator.Request{bearertoken.New(tokenfile.New(map[string]*user.DefaultInfo{s.loopbackToken: loopbackUser}))}
-	chain = append(chain, extra...)
+	for _, a := range extra {
+		if a != nil {
+			chain = append(chain, a)
+		}
+	}
 	chain = append(chain, insecure{})
 	var conds []apiserverapi.AnonymousAuthCondition
 	for _, p := range publicInfoPaths {

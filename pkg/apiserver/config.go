@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -14,8 +15,28 @@ import (
 
 // Config holds the apiserver's settings.
 type Config struct {
-	// Listen are host:port addresses served with plain HTTP.
+	// Listen are host:port addresses served with TLS.
 	Listen []string
+	// InsecureListen are host:port addresses served with plain HTTP, where
+	// every request is an unauthenticated admin: only for loopback setups
+	// that accept that (never the lab's).
+	InsecureListen []string
+	// CertDir holds the cluster CA (made at first start when absent) and
+	// the serving certificate made from it; default <DataDir>/pki.
+	CertDir string
+	// TLSCertFile and TLSPrivateKeyFile, when set, are the serving
+	// certificate instead of one made in CertDir.
+	TLSCertFile       string
+	TLSPrivateKeyFile string
+	// ClientCAFile verifies client certificates; default CertDir's CA.
+	ClientCAFile string
+	// TLSSANs are more names and addresses for the made serving
+	// certificate (it always has localhost, 127.0.0.1, the listen and
+	// advertise addresses, the kubernetes Service's ClusterIP and names).
+	TLSSANs []string
+	// WriteKubeconfig, when set, is where an admin kubeconfig is written at
+	// start (needs CertDir's CA key).
+	WriteKubeconfig string
 	// DataDir holds the embedded etcd's data.
 	DataDir string
 	// EtcdServers, if set, replaces the embedded etcd.
@@ -53,7 +74,14 @@ func NewConfig() *Config {
 
 // AddFlags binds the flags to c.
 func (c *Config) AddFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&c.Listen, "listen", c.Listen, "host:port to serve plain HTTP on (repeatable)")
+	fs.StringArrayVar(&c.Listen, "listen", c.Listen, "host:port to serve HTTPS on (repeatable)")
+	fs.StringArrayVar(&c.InsecureListen, "insecure-listen", c.InsecureListen, "UNSAFE: host:port to serve plain HTTP on, where every request is an unauthenticated cluster admin (repeatable; keep it on loopback)")
+	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "directory of the cluster CA (made at first start when absent) and the serving certificate (default <data-dir>/pki)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "serving certificate (PEM) instead of one made in --cert-dir")
+	fs.StringVar(&c.TLSPrivateKeyFile, "tls-private-key-file", c.TLSPrivateKeyFile, "key of --tls-cert-file")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", c.ClientCAFile, "CA bundle that verifies client certificates (default the cluster CA in --cert-dir)")
+	fs.StringSliceVar(&c.TLSSANs, "tls-san", c.TLSSANs, "more DNS names or IP addresses for the made serving certificate (comma-separated, repeatable)")
+	fs.StringVar(&c.WriteKubeconfig, "write-kubeconfig", c.WriteKubeconfig, "write an admin kubeconfig (cluster-admin, client certificate) to this path at start")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded etcd's data")
 	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers, "comma-separated etcd client URLs; when set, no embedded etcd is started")
 	fs.StringVar(&c.ServiceCIDR, "service-cidr", c.ServiceCIDR, "range ClusterIPs are allocated from")
@@ -65,13 +93,27 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 
 // Validate checks c and fills the parsed fields.
 func (c *Config) Validate() error {
-	if len(c.Listen) == 0 {
+	if len(c.Listen) == 0 && len(c.InsecureListen) == 0 {
 		return fmt.Errorf("at least one --listen address is needed")
 	}
 	for _, l := range c.Listen {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			return fmt.Errorf("--listen %q: %w", l, err)
 		}
+	}
+	for _, l := range c.InsecureListen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return fmt.Errorf("--insecure-listen %q: %w", l, err)
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSPrivateKeyFile == "") {
+		return fmt.Errorf("--tls-cert-file and --tls-private-key-file go together")
+	}
+	if c.CertDir == "" {
+		if c.DataDir == "" {
+			return fmt.Errorf("--cert-dir is needed when --data-dir is not set")
+		}
+		c.CertDir = filepath.Join(c.DataDir, "pki")
 	}
 	if len(c.EtcdServers) == 0 && c.DataDir == "" {
 		return fmt.Errorf("--data-dir is needed when --etcd-servers is not set")
@@ -89,7 +131,7 @@ func (c *Config) Validate() error {
 	}
 	c.nodePortFirst, c.nodePortLast = a, b
 	if c.AdvertiseAddress == "" {
-		host, _, _ := net.SplitHostPort(c.Listen[0])
+		host, _, _ := net.SplitHostPort(c.listens()[0].addr)
 		c.AdvertiseAddress = host
 	}
 	if ip := net.ParseIP(c.AdvertiseAddress); ip == nil || ip.IsUnspecified() {
@@ -99,6 +141,25 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("toleration seconds must not be negative")
 	}
 	return nil
+}
+
+// listen is one address served, with TLS or not.
+type listen struct {
+	addr   string
+	secure bool
+}
+
+// listens are the addresses served, TLS ones first: the first is the one
+// the kubernetes Service and the loopback client use.
+func (c *Config) listens() []listen {
+	var out []listen
+	for _, a := range c.Listen {
+		out = append(out, listen{addr: a, secure: true})
+	}
+	for _, a := range c.InsecureListen {
+		out = append(out, listen{addr: a})
+	}
+	return out
 }
 
 // NewCommand is the apiserver command.
@@ -127,8 +188,8 @@ func Run(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	defer s.Close()
-	for _, a := range s.Addrs() {
-		s.logf("serving on http://%s", a)
+	for _, u := range s.URLs() {
+		s.logf("serving on %s", u)
 	}
 	select {
 	case <-ctx.Done():

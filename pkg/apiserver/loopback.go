@@ -37,8 +37,7 @@ type loopback struct {
 	resourceQuotas  cache.SharedIndexInformer
 }
 
-func newLoopback(addr, token string) (*loopback, error) {
-	cfg := &rest.Config{Host: "http://" + addr, BearerToken: token, QPS: -1}
+func newLoopback(cfg *rest.Config) (*loopback, error) {
 	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)

@@ -63,6 +63,9 @@ type Server struct {
 	loopbackToken string
 
 	listeners []net.Listener
+	// secure tells, per listener, whether it serves TLS (tls).
+	secure []bool
+	tls    tlsState
 	servers   []*http.Server
 	errc      chan error
 	cancel    context.CancelFunc
@@ -75,7 +78,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		logger: log.New(os.Stderr, "apiserver: ", log.LstdFlags),
-		errc:   make(chan error, 1+len(cfg.Listen)),
+		errc:   make(chan error, 1+len(cfg.Listen)+len(cfg.InsecureListen)),
 		infos: &request.RequestInfoFactory{
 			APIPrefixes:          sets.NewString("api", "apis"),
 			GrouplessAPIPrefixes: sets.NewString("api"),
@@ -85,16 +88,21 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	}
 	// Listen first: a taken port is the commonest failure, and it should
 	// not cost an etcd start.
-	for _, addr := range cfg.Listen {
-		l, err := net.Listen("tcp", addr)
+	for _, ln := range cfg.listens() {
+		l, err := net.Listen("tcp", ln.addr)
 		if err != nil {
 			s.closeListeners()
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("listen tcp %s: address already in use — is another apiserver running?", addr)
+				return nil, fmt.Errorf("listen tcp %s: address already in use — is another apiserver running?", ln.addr)
 			}
-			return nil, fmt.Errorf("listening on %s: %w", addr, err)
+			return nil, fmt.Errorf("listening on %s: %w", ln.addr, err)
 		}
 		s.listeners = append(s.listeners, l)
+		s.secure = append(s.secure, ln.secure)
+	}
+	if err := s.setupTLS(); err != nil {
+		s.closeListeners()
+		return nil, err
 	}
 	endpoints := cfg.EtcdServers
 	if len(endpoints) == 0 {
@@ -124,7 +132,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.
 	s.loopbackToken = newLoopbackToken()
-	if s.loopback, err = newLoopback(s.listeners[0].Addr().String(), s.loopbackToken); err != nil {
+	if s.loopback, err = newLoopback(s.loopbackConfig()); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -152,17 +160,23 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("reading the custom resource definitions: %w", err)
 	}
 	s.engine = s.routes()
-	s.authenticator = s.authenticators()
+	s.authenticator = s.authenticators(s.tls.clientCerts)
 	if s.authorizer, err = authorizers(authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
 		s.Close()
 		return nil, err
 	}
 	handler := s.handler()
-	for _, l := range s.listeners {
+	for i, l := range s.listeners {
 		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+		serve := hs.Serve
+		if s.secure[i] {
+			// ServeTLS adds HTTP/2 as kube-apiserver offers it.
+			hs.TLSConfig = s.tls.config.Clone()
+			serve = func(l net.Listener) error { return hs.ServeTLS(l, "", "") }
+		}
 		s.servers = append(s.servers, hs)
 		go func(l net.Listener) {
-			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.errc <- fmt.Errorf("serving on %s: %w", l.Addr(), err)
 			}
 		}(l)
@@ -192,6 +206,19 @@ func (s *Server) Addrs() []string {
 	var out []string
 	for _, l := range s.listeners {
 		out = append(out, l.Addr().String())
+	}
+	return out
+}
+
+// URLs are the base URLs served (https:// or http://).
+func (s *Server) URLs() []string {
+	var out []string
+	for i, l := range s.listeners {
+		scheme := "http://"
+		if s.secure[i] {
+			scheme = "https://"
+		}
+		out = append(out, scheme+l.Addr().String())
 	}
 	return out
 }

@@ -55,8 +55,10 @@ spec:
 type cluster struct {
 	t      *testing.T
 	server string
-	client kubernetes.Interface
-	dir    string
+	// kubeconfig is the admin's, which ctl is given.
+	kubeconfig string
+	client     kubernetes.Interface
+	dir        string
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -67,7 +69,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cluster{t: t, server: s.URL, client: client, dir: t.TempDir()}
+	return &cluster{t: t, server: s.URL, kubeconfig: s.Kubeconfig, client: client, dir: t.TempDir()}
 }
 
 // ctl runs ctl against the cluster and fails the test if it fails.
@@ -98,7 +100,7 @@ func (c *cluster) tryIn(stdin string, args ...string) (stdout, stderr string, er
 		os.Stdin = f
 		defer func() { os.Stdin = saved }()
 	}
-	return runCtl(c.t, stdin, append(args, "-s", c.server)...)
+	return runCtl(c.t, stdin, append(args, "--kubeconfig", c.kubeconfig)...)
 }
 
 func (c *cluster) file(name, content string) string {
@@ -330,7 +332,7 @@ func TestGetWatch(t *testing.T) {
 	defer cancel()
 	var out, errOut syncBuffer
 	cmd := NewCommandWithStreams(ctx, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	cmd.SetArgs([]string{"get", "deploy", "-w", "-s", c.server})
+	cmd.SetArgs([]string{"get", "deploy", "-w", "--kubeconfig", c.kubeconfig})
 	done := make(chan error, 1)
 	go func() { done <- cmd.Execute() }()
 
