@@ -21,7 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"minik8s/pkg/restconfig"
 )
 
 var (
@@ -81,7 +84,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Printf("e2e: lab up in %s\n", time.Since(start).Round(time.Millisecond))
-	cfg = &rest.Config{Host: "http://127.0.0.1:6443", QPS: 100, Burst: 200}
+	// The lab's admin kubeconfig: TLS and a client certificate.
+	if cfg, err = clientcmd.BuildConfigFromFlags("", restconfig.LabKubeconfig()); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	cfg.QPS, cfg.Burst = 100, 200
 	cs, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		fmt.Println(err)

@@ -62,7 +62,9 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	acfg := apiserver.NewConfig()
-	acfg.Listen = []string{"127.0.0.1:0"}
+	// Plain HTTP: this bench measures the scheduler, not the cost of TLS and
+	// authorization (bench/apiserver does).
+	acfg.Listen, acfg.InsecureListen = nil, []string{"127.0.0.1:0"}
 	acfg.DataDir = dir
 	acfg.UnsafeNoFsync = *noFsync
 	if err := acfg.Validate(); err != nil {

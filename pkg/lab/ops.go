@@ -39,7 +39,7 @@ func Status(ctx context.Context, dir string, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, state, pid, p.log(c.Name))
 	}
 	tw.Flush()
-	cs, err := labClient()
+	cs, err := labClient(p)
 	if err != nil {
 		return err
 	}
