@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
@@ -61,6 +63,10 @@ type Server struct {
 	authenticator authenticator.Request
 	authorizer    authorizer.Authorizer
 	loopbackToken string
+	// serviceAccounts issues and verifies ServiceAccount tokens
+	// (satoken.go); tokenAuthenticator is what TokenReview asks.
+	serviceAccounts    *serviceAccounts
+	tokenAuthenticator authenticator.Request
 
 	listeners []net.Listener
 	servers   []*http.Server
@@ -128,14 +134,17 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.admission = []admissionPlugin{
-		&limitRanger{limits: s.loopback.limitRangeLister()},
+	s.admission = []admissionPlugin{&limitRanger{limits: s.loopback.limitRangeLister()}}
+	if !slices.Contains(cfg.DisableAdmissionPlugins, serviceAccountPluginName) {
+		s.admission = append(s.admission, newServiceAccountAdmission(s))
+	}
+	s.admission = append(s.admission,
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
 		// ResourceQuota last, as upstream orders it.
 		newResourceQuota(s.loopback.resourceQuotaLister(), s.loopback.core),
-	}
+	)
 	s.namespaces = newNSCache()
 	go s.namespaces.run(runCtx, s.store)
 	s.crds = newCRDs(s, s.loopback.dyn)
@@ -152,7 +161,12 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("reading the custom resource definitions: %w", err)
 	}
 	s.engine = s.routes()
-	s.authenticator = s.authenticators()
+	if s.serviceAccounts, err = s.newServiceAccounts(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.tokenAuthenticator = group.NewAuthenticatedGroupAdder(s.serviceAccounts.authenticator)
+	s.authenticator = s.authenticators(s.serviceAccounts.authenticator)
 	if s.authorizer, err = authorizers(authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
 		s.Close()
 		return nil, err
