@@ -146,7 +146,7 @@ var builtins = []builtin{
 	{gv: corev1.SchemeGroupVersion, kind: "Secret", namespaced: true,
 		newObj: func() runtime.Object { return &corev1.Secret{} }, newList: func() runtime.Object { return &corev1.SecretList{} },
 		strategy: secret.Strategy, getAttrs: secret.GetAttrs},
-	{gv: corev1.SchemeGroupVersion, kind: "ServiceAccount", short: []string{"sa"}, namespaced: true,
+	{gv: corev1.SchemeGroupVersion, kind: "ServiceAccount", short: []string{"sa"}, namespaced: true, subs: []string{"token"},
 		newObj: func() runtime.Object { return &corev1.ServiceAccount{} }, newList: func() runtime.Object { return &corev1.ServiceAccountList{} },
 		strategy: serviceaccount.Strategy},
 	{gv: corev1.SchemeGroupVersion, kind: "PersistentVolume", short: []string{"pv"},
@@ -182,6 +182,8 @@ var builtins = []builtin{
 	// authentication.k8s.io/v1: reviews, answered and never stored.
 	{gv: authenticationv1.SchemeGroupVersion, kind: "SelfSubjectReview", virtual: true,
 		newObj: func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }},
+	{gv: authenticationv1.SchemeGroupVersion, kind: "TokenReview", virtual: true,
+		newObj: func() runtime.Object { return &authenticationv1.TokenReview{} }},
 	// batch/v1
 	{gv: batchv1.SchemeGroupVersion, kind: "Job", categories: all, namespaced: true,
 		newObj: func() runtime.Object { return &batchv1.Job{} }, newList: func() runtime.Object { return &batchv1.JobList{} },

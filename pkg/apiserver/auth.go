@@ -64,12 +64,14 @@ func (s *Server) authenticators(extra ...authenticator.Request) authenticator.Re
 			chain = append(chain, a)
 		}
 	}
-	chain = append(chain, insecure{})
+	// Credentials that fail every authenticator are a 401 even on plain
+	// HTTP: the unsecured admin is only for requests that carry none.
+	creds := union.NewFailOnError(union.New(chain...), insecure{})
 	var conds []apiserverapi.AnonymousAuthCondition
 	for _, p := range publicInfoPaths {
 		conds = append(conds, apiserverapi.AnonymousAuthCondition{Path: p})
 	}
-	return union.New(group.NewAuthenticatedGroupAdder(union.New(chain...)), anonymous.NewAuthenticator(conds))
+	return union.New(group.NewAuthenticatedGroupAdder(creds), anonymous.NewAuthenticator(conds))
 }
 
 // insecure makes a request that came over plain HTTP an admin's,

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -54,6 +56,21 @@ type Config struct {
 	DefaultUnreachableTolerationSeconds int64
 	// UnsafeNoFsync speeds the embedded etcd up for tests.
 	UnsafeNoFsync bool
+	// ServiceAccount tokens (satoken.go): the signing key (default: one
+	// made at first start in <DataDir>/pki/sa.key), the verification
+	// keys (default: the signing key's), the issuers (the first signs),
+	// the audiences the API accepts (default: the issuers), the cap on
+	// requested lifetimes (0: none) and the year-long life of the
+	// admission plugin's pod-bound tokens.
+	ServiceAccountSigningKeyFile        string
+	ServiceAccountKeyFiles              []string
+	ServiceAccountIssuers               []string
+	APIAudiences                        []string
+	ServiceAccountMaxTokenExpiration    time.Duration
+	ServiceAccountExtendTokenExpiration bool
+	// DisableAdmissionPlugins are admission plugins turned off, by
+	// upstream name (only ServiceAccount may be).
+	DisableAdmissionPlugins []string
 
 	serviceCIDR   netip.Prefix
 	nodePortFirst int
@@ -69,6 +86,8 @@ func NewConfig() *Config {
 		NodePortRange:                       "30000-32767",
 		DefaultNotReadyTolerationSeconds:    300,
 		DefaultUnreachableTolerationSeconds: 300,
+		ServiceAccountIssuers:               []string{DefaultServiceAccountIssuer},
+		ServiceAccountExtendTokenExpiration: true,
 	}
 }
 
@@ -89,6 +108,13 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AdvertiseAddress, "advertise-address", c.AdvertiseAddress, "address the default/kubernetes Service points at (default: the first --listen host)")
 	fs.Int64Var(&c.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", c.DefaultNotReadyTolerationSeconds, "tolerationSeconds of the not-ready NoExecute toleration added to pods that have none")
 	fs.Int64Var(&c.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", c.DefaultUnreachableTolerationSeconds, "tolerationSeconds of the unreachable NoExecute toleration added to pods that have none")
+	fs.StringVar(&c.ServiceAccountSigningKeyFile, "service-account-signing-key-file", c.ServiceAccountSigningKeyFile, "PEM private key (RSA or ECDSA) that signs ServiceAccount tokens (default: an RSA key made at first start in <data-dir>/pki/sa.key)")
+	fs.StringArrayVar(&c.ServiceAccountKeyFiles, "service-account-key-file", c.ServiceAccountKeyFiles, "PEM file of public (or private) keys that verify ServiceAccount tokens (repeatable; default: the signing key)")
+	fs.StringArrayVar(&c.ServiceAccountIssuers, "service-account-issuer", c.ServiceAccountIssuers, "iss of the ServiceAccount tokens issued (the first) and accepted (all; repeatable)")
+	fs.StringSliceVar(&c.APIAudiences, "api-audiences", c.APIAudiences, "audiences a token must have one of to reach the API, and the default of TokenRequests (default: the issuers)")
+	fs.DurationVar(&c.ServiceAccountMaxTokenExpiration, "service-account-max-token-expiration", c.ServiceAccountMaxTokenExpiration, "longest lifetime a TokenRequest is given (0: as asked)")
+	fs.BoolVar(&c.ServiceAccountExtendTokenExpiration, "service-account-extend-token-expiration", c.ServiceAccountExtendTokenExpiration, "give pod-bound tokens asked for 3607 s (the admission plugin's) a year, warning after 3607 s, as kube-apiserver does")
+	fs.StringSliceVar(&c.DisableAdmissionPlugins, "disable-admission-plugins", c.DisableAdmissionPlugins, "admission plugins to turn off (ServiceAccount)")
 }
 
 // Validate checks c and fills the parsed fields.
@@ -139,6 +165,21 @@ func (c *Config) Validate() error {
 	}
 	if c.DefaultNotReadyTolerationSeconds < 0 || c.DefaultUnreachableTolerationSeconds < 0 {
 		return fmt.Errorf("toleration seconds must not be negative")
+	}
+	if len(c.ServiceAccountIssuers) == 0 || slices.Contains(c.ServiceAccountIssuers, "") {
+		return fmt.Errorf("--service-account-issuer must not be empty")
+	}
+	if len(c.APIAudiences) == 0 {
+		c.APIAudiences = c.ServiceAccountIssuers
+	}
+	if c.ServiceAccountMaxTokenExpiration != 0 && c.ServiceAccountMaxTokenExpiration < time.Hour {
+		// kube-apiserver's floor: the admission plugin's tokens ask for 3607 s.
+		return fmt.Errorf("--service-account-max-token-expiration must be at least 1h (got %s)", c.ServiceAccountMaxTokenExpiration)
+	}
+	for _, p := range c.DisableAdmissionPlugins {
+		if p != serviceAccountPluginName {
+			return fmt.Errorf("--disable-admission-plugins %q: only %s may be turned off", p, serviceAccountPluginName)
+		}
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ type review func(ctx context.Context, obj runtime.Object) (runtime.Object, error
 func (s *Server) reviews() map[schema.GroupResource]review {
 	return map[schema.GroupResource]review{
 		{Group: authenticationv1.GroupName, Resource: "selfsubjectreviews"}: selfSubjectReview,
+		{Group: authenticationv1.GroupName, Resource: "tokenreviews"}:       s.tokenReview,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
@@ -61,11 +63,15 @@ type Server struct {
 	authenticator authenticator.Request
 	authorizer    authorizer.Authorizer
 	loopbackToken string
+	// serviceAccounts issues and verifies ServiceAccount tokens
+	// (satoken.go); tokenAuthenticator is what TokenReview asks.
+	serviceAccounts    *serviceAccounts
+	tokenAuthenticator authenticator.Request
 
 	listeners []net.Listener
 	// secure tells, per listener, whether it serves TLS (tls).
-	secure []bool
-	tls    tlsState
+	secure    []bool
+	tls       tlsState
 	servers   []*http.Server
 	errc      chan error
 	cancel    context.CancelFunc
@@ -136,14 +142,17 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.admission = []admissionPlugin{
-		&limitRanger{limits: s.loopback.limitRangeLister()},
+	s.admission = []admissionPlugin{&limitRanger{limits: s.loopback.limitRangeLister()}}
+	if !slices.Contains(cfg.DisableAdmissionPlugins, serviceAccountPluginName) {
+		s.admission = append(s.admission, newServiceAccountAdmission(s))
+	}
+	s.admission = append(s.admission,
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
 		// ResourceQuota last, as upstream orders it.
 		newResourceQuota(s.loopback.resourceQuotaLister(), s.loopback.core),
-	}
+	)
 	s.namespaces = newNSCache()
 	go s.namespaces.run(runCtx, s.store)
 	s.crds = newCRDs(s, s.loopback.dyn)
@@ -160,7 +169,12 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("reading the custom resource definitions: %w", err)
 	}
 	s.engine = s.routes()
-	s.authenticator = s.authenticators(s.tls.clientCerts)
+	if s.serviceAccounts, err = s.newServiceAccounts(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.tokenAuthenticator = group.NewAuthenticatedGroupAdder(s.serviceAccounts.authenticator)
+	s.authenticator = s.authenticators(s.tls.clientCerts, s.serviceAccounts.authenticator)
 	if s.authorizer, err = authorizers(authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
 		s.Close()
 		return nil, err

@@ -37,12 +37,18 @@ func Start(t testing.TB) *Server {
 
 // StartWith is Start with a given etcd data dir (to restart on the same
 // data) and a hook to change the configuration before it is validated.
+//
+// The ServiceAccount admission plugin is off (--disable-admission-plugins
+// ServiceAccount): with no controller-manager making each namespace's
+// "default" ServiceAccount, it would refuse the pods tests create. Tests
+// of the plugin turn it on by clearing cfg.DisableAdmissionPlugins.
 func StartWith(t testing.TB, dataDir string, configure func(*apiserver.Config)) *Server {
 	t.Helper()
 	cfg := apiserver.NewConfig()
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.DataDir = dataDir
 	cfg.UnsafeNoFsync = true
+	cfg.DisableAdmissionPlugins = []string{"ServiceAccount"}
 	if configure != nil {
 		configure(cfg)
 	}
