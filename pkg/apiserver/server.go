@@ -25,9 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
-	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 )
 
 // Server is a running apiserver: its etcd (embedded or not), its store and
@@ -61,6 +60,14 @@ type Server struct {
 	authenticator authenticator.Request
 	authorizer    authorizer.Authorizer
 	loopbackToken string
+	// rbac is the RBAC authorizer, answering once rbacSynced is closed;
+	// rules resolves the authorizers' rules (SelfSubjectRulesReview) and
+	// escalation the RBAC rules a user holds, read from storage (the
+	// escalation checks on writes of roles and bindings).
+	rbac       untilSynced
+	rbacSynced chan struct{}
+	rules      authorizer.RuleResolver
+	escalation rbacregistryvalidation.AuthorizationRuleResolver
 
 	listeners []net.Listener
 	servers   []*http.Server
@@ -133,6 +140,9 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
+		// Upstream checks escalation in the RBAC kinds' storage, after
+		// mutating admission.
+		rbacEscalation{s},
 		// ResourceQuota last, as upstream orders it.
 		newResourceQuota(s.loopback.resourceQuotaLister(), s.loopback.core),
 	}
@@ -153,7 +163,12 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	}
 	s.engine = s.routes()
 	s.authenticator = s.authenticators()
-	if s.authorizer, err = authorizers(authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
+	s.rbacSynced = make(chan struct{})
+	s.rbac = untilSynced{synced: s.rbacSynced, authz: s.loopback.rbacAuthorizer()}
+	s.escalation = storedPolicy{s}.resolver()
+	modes := s.authorizationModes()
+	s.rules = ruleResolvers(modes)
+	if s.authorizer, err = authorizers(modes...); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -171,6 +186,15 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
+	if err := s.reconcileRBACPolicy(bctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reconciling the bootstrap RBAC policy: %w", err)
+	}
+	if !s.loopback.startRBAC(runCtx, bctx) {
+		s.Close()
+		return nil, fmt.Errorf("loading the RBAC policy: %w", bctx.Err())
+	}
+	close(s.rbacSynced)
 	s.loopback.start(runCtx)
 	go s.crds.run(runCtx)
 	if s.etcd != nil {
@@ -286,6 +310,18 @@ func (s *Server) health(c *gin.Context) {
 	defer cancel()
 	if _, err := s.store.CurrentRevision(ctx); err != nil {
 		c.String(http.StatusInternalServerError, "[-]etcd failed: %v\nhealthz check failed\n", err)
+		return
+	}
+	// As kube-apiserver's: not ready until the bootstrap RBAC policy is
+	// reconciled and loaded (its rbac/bootstrap-roles post-start hook).
+	rbacReady := true
+	select {
+	case <-s.rbacSynced:
+	default:
+		rbacReady = false
+	}
+	if !rbacReady && c.Request.URL.Path == "/readyz" {
+		c.String(http.StatusInternalServerError, "[+]ping ok\n[+]etcd ok\n[-]poststarthook/rbac/bootstrap-roles failed: not finished\nreadyz check failed\n")
 		return
 	}
 	if c.Query("verbose") != "" {
