@@ -21,6 +21,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -67,6 +68,8 @@ type Server struct {
 	rbac       untilSynced
 	rbacSynced chan struct{}
 	rules      authorizer.RuleResolver
+	// reviewers answer the virtual resources (review.go).
+	reviewers  map[schema.GroupResource]review
 	escalation rbacregistryvalidation.AuthorizationRuleResolver
 
 	listeners []net.Listener
@@ -172,6 +175,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.reviewers = s.reviews()
 	handler := s.handler()
 	for _, l := range s.listeners {
 		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}

@@ -1,0 +1,77 @@
+package ctl
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestAuthCanI: `ctl auth can-i` asks the server (SelfSubjectAccessReview
+// and, for --list, SelfSubjectRulesReview) for the caller, or for whom
+// --as names, with kubectl's answers and exit codes.
+func TestAuthCanI(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	if _, err := c.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.client.RbacV1().Roles("team").Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
+		Rules:      []rbacv1.PolicyRule{{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.client.RbacV1().RoleBindings("team").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "jane"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pod-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "jane"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		want     string
+		wantExit int
+	}{
+		{[]string{"auth", "can-i", "delete", "nodes"}, "yes", 0},
+		{[]string{"auth", "can-i", "list", "pods", "-n", "team", "--as", "jane"}, "yes", 0},
+		{[]string{"auth", "can-i", "get", "pods/p", "-n", "team", "--as", "jane"}, "yes", 0},
+		{[]string{"auth", "can-i", "delete", "pods", "-n", "team", "--as", "jane"}, "no", 1},
+		{[]string{"auth", "can-i", "list", "pods", "-n", "default", "--as", "jane"}, "no", 1},
+		{[]string{"auth", "can-i", "get", "/version", "--as", "jane"}, "yes", 0},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, _, err := c.try(tt.args...)
+			if got := strings.TrimSpace(out); got != tt.want || ExitCode(err) != tt.wantExit {
+				t.Errorf("got %q exit %d (%v), want %q exit %d", got, ExitCode(err), err, tt.want, tt.wantExit)
+			}
+		})
+	}
+	t.Run("list", func(t *testing.T) {
+		out := c.ctl("auth", "can-i", "--list", "-n", "team", "--as", "jane")
+		if !strings.Contains(out, "pods ") || !strings.Contains(out, "[get list]") {
+			t.Errorf("got\n%s\nwant a pods line with [get list]", out)
+		}
+	})
+}
+
+// TestAuthWhoAmI: `ctl auth whoami` shows whom the server takes the
+// caller for.
+func TestAuthWhoAmI(t *testing.T) {
+	c := startCluster(t)
+	out := c.ctl("auth", "whoami", "--as", "jane", "--as-group", "devs")
+	for _, want := range []string{"Username    jane", "Groups      [devs system:authenticated]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("got\n%s\nwant a line %q", out, want)
+		}
+	}
+	out = c.ctl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	if out != "system:unsecured" {
+		t.Errorf("got %q, want system:unsecured", out)
+	}
+}
