@@ -227,6 +227,10 @@ func (s *Server) Addrs() []string {
 // Handler is the HTTP handler (for tests that skip the listeners).
 func (s *Server) Handler() http.Handler { return s.handler() }
 
+// Authorizer is the server's authorization chain, as requests meet it
+// (for benchmarks of its decisions).
+func (s *Server) Authorizer() authorizer.Authorizer { return s.authorizer }
+
 // Store is the storage the server writes through.
 func (s *Server) Store() *storage.Store { return s.store }
 
