@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,7 +28,8 @@ import (
 // in a cluster) and an admin client.
 type rbacServer struct {
 	*apiservertest.Server
-	admin kubernetes.Interface
+	admin   kubernetes.Interface
+	settled int
 }
 
 func startRBAC(t *testing.T) *rbacServer {
@@ -56,6 +58,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		return cond(), nil
 	}); err != nil {
 		t.Fatalf("condition never held: %v", err)
+	}
+}
+
+// settle waits until the server's RBAC informers hold every role and
+// binding created before it: a sentinel of each kind, created now, is
+// seen in effect (each kind's watch delivers in order).
+func (s *rbacServer) settle(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	s.settled++
+	name := fmt.Sprintf("settle-%d", s.settled)
+	s.create(t,
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{rule([]string{"get"}, "", "settles")}},
+		clusterRoleBinding(name, name, userSubject(name)),
+		role("default", name, rule([]string{"list"}, "", "settles")),
+		roleBinding("default", name, "Role", name, userSubject(name)),
+	)
+	for _, verb := range []string{"get", "list"} {
+		waitFor(t, func() bool {
+			r, err := s.admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: name, ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "default", Verb: verb, Resource: "settles"}}}, metav1.CreateOptions{})
+			return err == nil && r.Status.Allowed
+		})
 	}
 }
 
@@ -177,6 +202,7 @@ func TestRBACRequests(t *testing.T) {
 		r, err := s.admin.RbacV1().ClusterRoles().Get(ctx, "secrets-agg", metav1.GetOptions{})
 		return err == nil && len(r.Rules) == 1
 	})
+	s.settle(t)
 	admin := s.admin
 	jane := s.as("jane")
 	sa := s.as("system:serviceaccount:team:builder")
@@ -324,6 +350,7 @@ func TestRBACEscalation(t *testing.T) {
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "clusterrole-writer"}, Rules: []rbacv1.PolicyRule{rule([]string{"create"}, rbacv1.GroupName, "clusterroles"), rule(read, "", "pods")}},
 		clusterRoleBinding("aggregator", "clusterrole-writer", userSubject("aggregator")),
 	)
+	s.settle(t)
 	readPods := role("team", "reads-pods", rule(read, "", "pods"))
 	deletesPods := role("team", "deletes-pods", rule([]string{"delete"}, "", "pods"))
 	held := `user %q (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:`
@@ -413,6 +440,7 @@ func TestAccessReviews(t *testing.T) {
 	s := startRBAC(t)
 	ctx := context.Background()
 	s.create(t, nsObj("team"), roleBinding("team", "jane-view", "ClusterRole", "view", userSubject("jane")))
+	s.settle(t)
 	jane := s.as("jane")
 	listPodsIn := func(ns string) *authorizationv1.ResourceAttributes {
 		return &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "pods"}

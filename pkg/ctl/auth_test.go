@@ -4,10 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 )
 
 // TestAuthCanI: `ctl auth can-i` asks the server (SelfSubjectAccessReview
@@ -32,6 +36,7 @@ func TestAuthCanI(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	waitAllowed(t, c.client, "jane", "team", "list", "pods")
 	tests := []struct {
 		args     []string
 		want     string
@@ -73,5 +78,46 @@ func TestAuthWhoAmI(t *testing.T) {
 	out = c.ctl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 	if out != "system:unsecured" {
 		t.Errorf("got %q, want system:unsecured", out)
+	}
+}
+
+// TestAuthReconcile: `ctl auth reconcile` creates RBAC objects, adds what
+// is missing to existing ones, and says so as kubectl does.
+func TestAuthReconcile(t *testing.T) {
+	c := startCluster(t)
+	f := c.file("rbac.yaml", `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: widget-reader}
+rules:
+- {apiGroups: [""], resources: [configmaps], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: widget-readers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widget-reader}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: jane}
+`)
+	wantLines(t, c.ctl("auth", "reconcile", "-f", f),
+		"clusterrole.rbac.authorization.k8s.io/widget-reader reconciled",
+		"clusterrolebinding.rbac.authorization.k8s.io/widget-readers reconciled")
+	waitAllowed(t, c.client, "jane", "default", "get", "configmaps")
+	out, _, err := c.try("auth", "can-i", "get", "configmaps", "--as", "jane", "-n", "default")
+	if strings.TrimSpace(out) != "yes" || err != nil {
+		t.Errorf("can-i after reconcile: got %q (%v), want yes", out, err)
+	}
+}
+
+// waitAllowed polls a SubjectAccessReview until user may: the server's
+// RBAC informers see a new binding a moment after its write.
+func waitAllowed(t *testing.T, cs kubernetes.Interface, user, ns, verb, resource string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		r, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: resource}}}, metav1.CreateOptions{})
+		return err == nil && r.Status.Allowed, nil
+	})
+	if err != nil {
+		t.Fatalf("%s never allowed to %s %s in %s: %v", user, verb, resource, ns, err)
 	}
 }
