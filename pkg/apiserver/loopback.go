@@ -159,13 +159,18 @@ func (l *loopback) limitRangeLister() corev1listers.LimitRangeLister {
 }
 
 // rbacAuthorizer is upstream's RBAC authorizer on the informers' caches.
-func (l *loopback) rbacAuthorizer() *rbac.RBACAuthorizer {
+// The bindings are listed from snapshots (bindingLists).
+func (l *loopback) rbacAuthorizer() (*rbac.RBACAuthorizer, error) {
+	bindings, err := newBindingLists(l.roleBindings, l.clusterRoleBindings)
+	if err != nil {
+		return nil, err
+	}
 	return rbac.New(
 		&rbac.RoleGetter{Lister: rbaclisters.NewRoleLister(l.roles.GetIndexer())},
-		&rbac.RoleBindingLister{Lister: rbaclisters.NewRoleBindingLister(l.roleBindings.GetIndexer())},
+		bindings,
 		&rbac.ClusterRoleGetter{Lister: rbaclisters.NewClusterRoleLister(l.clusterRoles.GetIndexer())},
-		&rbac.ClusterRoleBindingLister{Lister: rbaclisters.NewClusterRoleBindingLister(l.clusterRoleBindings.GetIndexer())},
-	)
+		bindings,
+	), nil
 }
 
 func (l *loopback) priorityClassLister() schedulinglisters.PriorityClassLister {

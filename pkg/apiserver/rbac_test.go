@@ -596,3 +596,38 @@ func TestBootstrapPolicy(t *testing.T) {
 		t.Errorf("system:discovery (autoupdate=false) after restart: got %d rules, want 0", len(disc.Rules))
 	}
 }
+
+// TestRBACBindingChanges: a binding takes effect once written, and stops
+// once deleted or once its subject is taken out (the authorizer's
+// snapshots of the bindings follow the informers).
+func TestRBACBindingChanges(t *testing.T) {
+	s := startRBAC(t)
+	ctx := context.Background()
+	s.create(t, nsObj("team"), role("team", "pod-reader", rule(read, "", "pods")))
+	can := func(user string) bool {
+		r, err := s.admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "team", Verb: "list", Resource: "pods"}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status.Allowed
+	}
+	s.create(t, roleBinding("team", "readers", "Role", "pod-reader", userSubject("ann"), userSubject("bob")))
+	waitFor(t, func() bool { return can("ann") && can("bob") })
+	rb, err := s.admin.RbacV1().RoleBindings("team").Get(ctx, "readers", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb.Subjects = rb.Subjects[:1]
+	if _, err := s.admin.RbacV1().RoleBindings("team").Update(ctx, rb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !can("bob") })
+	if !can("ann") {
+		t.Errorf("ann: got refused, want allowed (still a subject)")
+	}
+	if err := s.admin.RbacV1().RoleBindings("team").Delete(ctx, "readers", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !can("ann") })
+}

@@ -167,7 +167,12 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	s.engine = s.routes()
 	s.authenticator = s.authenticators()
 	s.rbacSynced = make(chan struct{})
-	s.rbac = untilSynced{synced: s.rbacSynced, authz: s.loopback.rbacAuthorizer()}
+	rbacAuthz, err := s.loopback.rbacAuthorizer()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.rbac = untilSynced{synced: s.rbacSynced, authz: rbacAuthz}
 	s.escalation = storedPolicy{s}.resolver()
 	modes := s.authorizationModes()
 	s.rules = ruleResolvers(modes)
