@@ -195,6 +195,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
+	policyStart := time.Now()
 	if err := s.reconcileRBACPolicy(bctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("reconciling the bootstrap RBAC policy: %w", err)
@@ -204,6 +205,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("loading the RBAC policy: %w", bctx.Err())
 	}
 	close(s.rbacSynced)
+	s.logf("RBAC bootstrap policy reconciled and loaded in %v", time.Since(policyStart).Round(time.Millisecond))
 	// The reconciliation's requests leave some 4 MB of garbage the heap
 	// would keep until the scavenger gets to it; an idle server should
 	// not carry it.
