@@ -81,8 +81,9 @@ func run(bindings, n int) error {
 			return err
 		}
 		perNS := bindings / layout.namespaces
-		// The user of the last binding of the last namespace: the one
-		// found last.
+		// The user of the last binding made, in the last namespace
+		// (where the authorizer finds it among the namespace's
+		// bindings depends on the store's order).
 		lastNS := fmt.Sprintf("%sns-%03d", prefix, layout.namespaces-1)
 		lastUser := &user.DefaultInfo{Name: fmt.Sprintf("%suser-%04d", prefix, bindings-1), Groups: []string{user.AllAuthenticated}}
 		stranger := &user.DefaultInfo{Name: "stranger", Groups: []string{user.AllAuthenticated}}
@@ -106,8 +107,8 @@ func run(bindings, n int) error {
 			attrs authorizer.AttributesRecord
 			want  authorizer.Decision
 		}{
-			{"allow, the namespace's last binding", listPods(lastUser, lastNS), authorizer.DecisionAllow},
-			{"no opinion (forbidden), bindings all walked", listPods(stranger, lastNS), authorizer.DecisionNoOpinion},
+			{"allow by one of the namespace's RoleBindings", listPods(lastUser, lastNS), authorizer.DecisionAllow},
+			{"no opinion (forbidden): every binding walked", listPods(stranger, lastNS), authorizer.DecisionNoOpinion},
 			{"allow, a ClusterRoleBinding (system:basic-user)", authorizer.AttributesRecord{User: stranger, Verb: "create",
 				APIGroup: "authorization.k8s.io", APIVersion: "v1", Resource: "selfsubjectaccessreviews", ResourceRequest: true}, authorizer.DecisionAllow},
 			{"allow, a path (system:discovery)", authorizer.AttributesRecord{User: stranger, Verb: "get", Path: "/apis"}, authorizer.DecisionAllow},
