@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -44,7 +45,7 @@ type untilSynced struct {
 	}
 }
 
-var errPolicyNotLoaded = fmt.Errorf("the RBAC policy is not loaded yet")
+var errPolicyNotLoaded = errors.New("the RBAC policy is not loaded yet")
 
 func (u untilSynced) wait(ctx context.Context) error {
 	select {

@@ -179,6 +179,9 @@ func TestRBACRequests(t *testing.T) {
 		role("team", "pod-reader", rule(read, "", "pods")),
 		roleBinding("team", "builder-reads-pods", "Role", "pod-reader",
 			rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "team", Name: "builder"}),
+		// every ServiceAccount of team, by group
+		role("team", "configmap-reader", rule(read, "", "configmaps")),
+		roleBinding("team", "team-sas", "Role", "configmap-reader", rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:serviceaccounts:team"}),
 		// a group across the cluster
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "node-reader"}, Rules: []rbacv1.PolicyRule{rule(read, "", "nodes")}},
 		clusterRoleBinding("devs-read-nodes", "node-reader", rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "devs"}),
@@ -267,6 +270,14 @@ func TestRBACRequests(t *testing.T) {
 			return c.CoreV1().Pods("team").Delete(ctx, "p", metav1.DeleteOptions{})
 		}, 403, ""},
 		{"ServiceAccount of the same name elsewhere", otherSA, listPods("team"), 403, ""},
+		{"ServiceAccount: its namespace's group", sa, func(c kubernetes.Interface) error {
+			_, err := c.CoreV1().ConfigMaps("team").List(ctx, metav1.ListOptions{})
+			return err
+		}, 200, ""},
+		{"ServiceAccount: another namespace's group", otherSA, func(c kubernetes.Interface) error {
+			_, err := c.CoreV1().ConfigMaps("team").List(ctx, metav1.ListOptions{})
+			return err
+		}, 403, `configmaps is forbidden: User "system:serviceaccount:other:builder" cannot list resource "configmaps" in API group "" in the namespace "team"`},
 
 		{"group member", dev, func(c kubernetes.Interface) error {
 			_, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
