@@ -68,9 +68,9 @@ type Server struct {
 	rbac       untilSynced
 	rbacSynced chan struct{}
 	rules      authorizer.RuleResolver
-	// reviewers answer the virtual resources (review.go).
-	reviewers  map[schema.GroupResource]review
 	escalation rbacregistryvalidation.AuthorizationRuleResolver
+	// reviewers answer the virtual resources (review.go).
+	reviewers map[schema.GroupResource]review
 
 	listeners []net.Listener
 	servers   []*http.Server
