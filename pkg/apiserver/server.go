@@ -22,14 +22,14 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
-	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 )
 
 // Server is a running apiserver: its etcd (embedded or not), its store and
@@ -67,6 +67,16 @@ type Server struct {
 	// (satoken.go); tokenAuthenticator is what TokenReview asks.
 	serviceAccounts    *serviceAccounts
 	tokenAuthenticator authenticator.Request
+	// rbac is the RBAC authorizer, answering once rbacSynced is closed;
+	// rules resolves the authorizers' rules (SelfSubjectRulesReview) and
+	// escalation the RBAC rules a user holds, read from storage (the
+	// escalation checks on writes of roles and bindings).
+	rbac       untilSynced
+	rbacSynced chan struct{}
+	rules      authorizer.RuleResolver
+	escalation rbacregistryvalidation.AuthorizationRuleResolver
+	// reviewers answer the virtual resources (review.go).
+	reviewers map[schema.GroupResource]review
 
 	listeners []net.Listener
 	// secure tells, per listener, whether it serves TLS (tls).
@@ -150,6 +160,9 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
+		// Upstream checks escalation in the RBAC kinds' storage, after
+		// mutating admission.
+		rbacEscalation{s},
 		// ResourceQuota last, as upstream orders it.
 		newResourceQuota(s.loopback.resourceQuotaLister(), s.loopback.core),
 	)
@@ -175,10 +188,21 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	}
 	s.tokenAuthenticator = group.NewAuthenticatedGroupAdder(s.serviceAccounts.authenticator)
 	s.authenticator = s.authenticators(s.tls.clientCerts, s.serviceAccounts.authenticator)
-	if s.authorizer, err = authorizers(authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
+	s.rbacSynced = make(chan struct{})
+	rbacAuthz, err := s.loopback.rbacAuthorizer()
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.rbac = untilSynced{synced: s.rbacSynced, authz: rbacAuthz}
+	s.escalation = storedPolicy{s}.resolver()
+	modes := s.authorizationModes()
+	s.rules = ruleResolvers(modes)
+	if s.authorizer, err = authorizers(modes...); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.reviewers = s.reviews()
 	handler := s.handler()
 	for i, l := range s.listeners {
 		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
@@ -199,6 +223,21 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
+	policyStart := time.Now()
+	if err := s.reconcileRBACPolicy(bctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reconciling the bootstrap RBAC policy: %w", err)
+	}
+	if !s.loopback.startRBAC(runCtx, bctx) {
+		s.Close()
+		return nil, fmt.Errorf("loading the RBAC policy: %w", bctx.Err())
+	}
+	close(s.rbacSynced)
+	s.logf("RBAC bootstrap policy reconciled and loaded in %v", time.Since(policyStart).Round(time.Millisecond))
+	// The reconciliation's requests leave some 4 MB of garbage the heap
+	// would keep until the scavenger gets to it; an idle server should
+	// not carry it.
+	debug.FreeOSMemory()
 	s.loopback.start(runCtx)
 	go s.crds.run(runCtx)
 	if s.etcd != nil {
@@ -239,6 +278,10 @@ func (s *Server) URLs() []string {
 
 // Handler is the HTTP handler (for tests that skip the listeners).
 func (s *Server) Handler() http.Handler { return s.handler() }
+
+// Authorizer is the server's authorization chain, as requests meet it
+// (for benchmarks of its decisions).
+func (s *Server) Authorizer() authorizer.Authorizer { return s.authorizer }
 
 // Store is the storage the server writes through.
 func (s *Server) Store() *storage.Store { return s.store }
@@ -327,6 +370,18 @@ func (s *Server) health(c *gin.Context) {
 	defer cancel()
 	if _, err := s.store.CurrentRevision(ctx); err != nil {
 		c.String(http.StatusInternalServerError, "[-]etcd failed: %v\nhealthz check failed\n", err)
+		return
+	}
+	// As kube-apiserver's: not ready until the bootstrap RBAC policy is
+	// reconciled and loaded (its rbac/bootstrap-roles post-start hook).
+	rbacReady := true
+	select {
+	case <-s.rbacSynced:
+	default:
+		rbacReady = false
+	}
+	if !rbacReady && c.Request.URL.Path == "/readyz" {
+		c.String(http.StatusInternalServerError, "[+]ping ok\n[+]etcd ok\n[-]poststarthook/rbac/bootstrap-roles failed: not finished\nreadyz check failed\n")
 		return
 	}
 	if c.Query("verbose") != "" {

@@ -201,6 +201,7 @@ func TestVerbs(t *testing.T) {
 		{"rollout", "restart"}, {"rollout", "pause"}, {"rollout", "resume"}, {"set", "image"}, {"cordon"},
 		{"uncordon"}, {"drain"}, {"taint"}, {"label"}, {"logs"}, {"exec"}, {"port-forward"}, {"attach"}, {"explain"},
 		{"create", "secret", "generic"}, {"certificate", "approve"}, {"certificate", "deny"}, {"create", "configmap"}, {"create", "job"}, {"create", "role"},
+		{"auth", "can-i"}, {"auth", "whoami"}, {"auth", "reconcile"}, {"set", "subject"},
 	} {
 		found, rest, err := cmd.Find(path)
 		if err != nil || len(rest) != 0 || found.Name() != path[len(path)-1] {

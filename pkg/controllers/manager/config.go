@@ -47,10 +47,13 @@ const (
 	ReplicationController = "replicationcontroller"
 	// ResourceQuota is upstream's resourcequota-controller.
 	ResourceQuota = "resourcequota"
+	// ClusterRoleAggregation is upstream's
+	// clusterrole-aggregation-controller.
+	ClusterRoleAggregation = "clusterrole-aggregation"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation}
 
 // Config holds the controller-manager's settings.
 type Config struct {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"minik8s/pkg/controllers/clusterroleaggregation"
 	"minik8s/pkg/controllers/cronjob"
 	"minik8s/pkg/controllers/daemonset"
 	"minik8s/pkg/controllers/deployment"
@@ -45,7 +46,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota, ClusterRole aggregation)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -241,6 +242,8 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		return pvbinder.New(cs, factory, recorder(pvbinder.Component)), nil
 	case LocalPathProvisioner:
 		return localpath.New(cs, factory, recorder(localpath.Provisioner), cfg.LocalPath), nil
+	case ClusterRoleAggregation:
+		return clusterroleaggregation.New(cs.RbacV1(), factory), nil
 	case Disruption:
 		c := rest.CopyConfig(rc)
 		c.UserAgent = rc.UserAgent + "/" + name
