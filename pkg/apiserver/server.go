@@ -61,6 +61,8 @@ type Server struct {
 	authenticator authenticator.Request
 	authorizer    authorizer.Authorizer
 	loopbackToken string
+	// audit is the audit log, nil without --audit-log-path (audit.go).
+	audit *auditing
 
 	listeners []net.Listener
 	servers   []*http.Server
@@ -96,6 +98,20 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		}
 		s.listeners = append(s.listeners, l)
 	}
+	var storeOpts []storage.Option
+	if cfg.EncryptionProviderConfig != "" {
+		f, err := encryptionAtRest(ctx, cfg.EncryptionProviderConfig)
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		storeOpts = append(storeOpts, storage.WithTransformers(f))
+	}
+	var err error
+	if s.audit, err = newAuditing(cfg); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
 	endpoints := cfg.EtcdServers
 	if len(endpoints) == 0 {
 		ecfg := storage.NewEtcdConfig(cfg.DataDir)
@@ -114,7 +130,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s.client = client
-	s.store = storage.New(client)
+	s.store = storage.New(client, storeOpts...)
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if len(cfg.EtcdServers) > 0 {
@@ -231,6 +247,7 @@ func (s *Server) Close() {
 		if s.etcd != nil {
 			s.etcd.Close()
 		}
+		s.audit.close()
 	})
 }
 
