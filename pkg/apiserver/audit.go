@@ -6,7 +6,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"minik8s/pkg/api"
+
+	"github.com/gin-gonic/gin"
 	"gopkg.in/natefinch/lumberjack.v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -111,3 +117,44 @@ var longRunning request.LongRunningRequestCheck = genericfilters.BasicLongRunnin
 	sets.NewString("watch", "proxy"),
 	sets.NewString("attach", "exec", "proxy", "log", "portforward"),
 )
+
+// auditRequestObject records the decoded body of a create or update in
+// the request's audit event, as kube-apiserver's handlers do: its name
+// and namespace complete the objectRef at every level, the object itself
+// is kept from Request level up.
+func auditRequestObject(c *gin.Context, obj runtime.Object, gv schema.GroupVersion) {
+	ctx := c.Request.Context()
+	if !audit.AuditContextFrom(ctx).Enabled() {
+		return
+	}
+	audit.LogRequestObject(ctx, obj, gv, schema.GroupVersionResource{}, "", api.Codecs)
+}
+
+// auditRequestPatch records a patch body as sent (Request level and up).
+func auditRequestPatch(c *gin.Context, patch []byte) {
+	ctx := c.Request.Context()
+	if !audit.AuditContextFrom(ctx).Enabled() {
+		return
+	}
+	audit.LogRequestPatch(ctx, patch)
+}
+
+// auditResponse records the answer: a Status's reason and message in
+// responseStatus, and from RequestResponse level the JSON body as
+// written (what the client got, not re-encoded).
+func auditResponse(c *gin.Context, obj any, data []byte) {
+	ac := audit.AuditContextFrom(c.Request.Context())
+	if !ac.Enabled() {
+		return
+	}
+	level := ac.GetEventLevel()
+	if level.Less(auditinternal.LevelMetadata) {
+		return
+	}
+	status, _ := obj.(*metav1.Status)
+	var body *runtime.Unknown
+	if !level.Less(auditinternal.LevelRequestResponse) {
+		body = &runtime.Unknown{Raw: data, ContentType: runtime.ContentTypeJSON}
+	}
+	ac.LogResponseObject(status, body)
+}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
@@ -111,6 +113,7 @@ func TestAuditLog(t *testing.T) {
 		tls bool
 
 		wantCode     int
+		wantReason   metav1.StatusReason
 		wantLogged   bool
 		wantUser     string
 		wantAs       string
@@ -122,13 +125,13 @@ func TestAuditLog(t *testing.T) {
 		{name: "list", method: "GET", path: "/api/v1/namespaces/default/pods",
 			wantCode: 200, wantLogged: true, wantUser: "system:unsecured", wantVerb: "list", wantResource: "pods", wantNS: "default"},
 		{name: "create", method: "POST", path: "/api/v1/namespaces/default/secrets", body: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db"},"stringData":{"password":"hunter2"}}`,
-			wantCode: 201, wantLogged: true, wantUser: "system:unsecured", wantVerb: "create", wantResource: "secrets", wantNS: "default"},
+			wantCode: 201, wantLogged: true, wantUser: "system:unsecured", wantVerb: "create", wantResource: "secrets", wantNS: "default", wantName: "db"},
 		{name: "get missing", method: "GET", path: "/api/v1/namespaces/default/secrets/nope",
-			wantCode: 404, wantLogged: true, wantUser: "system:unsecured", wantVerb: "get", wantResource: "secrets", wantNS: "default", wantName: "nope"},
+			wantCode: 404, wantReason: metav1.StatusReasonNotFound, wantLogged: true, wantUser: "system:unsecured", wantVerb: "get", wantResource: "secrets", wantNS: "default", wantName: "nope"},
 		{name: "no credentials is 401", method: "GET", path: "/api/v1/namespaces/default/pods", tls: true,
-			wantCode: 401, wantLogged: true, wantVerb: "list", wantResource: "pods", wantNS: "default"},
+			wantCode: 401, wantReason: metav1.StatusReasonUnauthorized, wantLogged: true, wantVerb: "list", wantResource: "pods", wantNS: "default"},
 		{name: "forbidden is 403", method: "GET", path: "/api/v1/namespaces/default/pods/web", header: map[string]string{"Impersonate-User": "jane"},
-			wantCode: 403, wantLogged: true, wantUser: "system:unsecured", wantAs: "jane", wantVerb: "get", wantResource: "pods", wantNS: "default", wantName: "web"},
+			wantCode: 403, wantReason: metav1.StatusReasonForbidden, wantLogged: true, wantUser: "system:unsecured", wantAs: "jane", wantVerb: "get", wantResource: "pods", wantNS: "default", wantName: "web"},
 		{name: "policy None", method: "GET", path: "/api/v1/namespaces/default/configmaps",
 			wantCode: 200, wantLogged: false},
 	} {
@@ -188,8 +191,8 @@ func TestAuditLog(t *testing.T) {
 			if ev.ObjectRef.Resource != tt.wantResource || ev.ObjectRef.Namespace != tt.wantNS || ev.ObjectRef.Name != tt.wantName || ev.ObjectRef.APIVersion != "v1" {
 				t.Errorf("objectRef: got %+v, want %s %s/%s in v1", *ev.ObjectRef, tt.wantResource, tt.wantNS, tt.wantName)
 			}
-			if ev.ResponseStatus == nil || int(ev.ResponseStatus.Code) != tt.wantCode {
-				t.Errorf("responseStatus: got %+v, want code %d", ev.ResponseStatus, tt.wantCode)
+			if ev.ResponseStatus == nil || int(ev.ResponseStatus.Code) != tt.wantCode || ev.ResponseStatus.Reason != tt.wantReason {
+				t.Errorf("responseStatus: got %+v, want code %d reason %q", ev.ResponseStatus, tt.wantCode, tt.wantReason)
 			}
 			if ev.RequestObject != nil || ev.ResponseObject != nil {
 				t.Error("a Metadata event carries a body")
@@ -219,4 +222,71 @@ func TestAuditDefaultPolicy(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("audit log mode: got %v, want 0600", fi.Mode().Perm())
 	}
+}
+
+// TestAuditBodies: at Request level the event holds what was sent (the
+// object, or the patch as sent), at RequestResponse also the answer;
+// at Metadata neither.
+func TestAuditBodies(t *testing.T) {
+	s, path := startAudited(t, `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Request
+  resources: [{group: "", resources: [services]}]
+- level: RequestResponse
+  resources: [{group: "", resources: [configmaps]}]
+- level: Metadata
+`)
+	h := s.Handler()
+	for _, tt := range []struct {
+		name, method, path, contentType, body string
+		wantCode                              int
+		wantRequest, wantResponse             string // substrings; "" for none
+	}{
+		{"create at RequestResponse", "POST", "/api/v1/namespaces/default/configmaps", "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"sent"}}`,
+			201, `"sent"`, `"resourceVersion"`},
+		{"patch at RequestResponse", "PATCH", "/api/v1/namespaces/default/configmaps/c", "application/merge-patch+json", `{"data":{"k":"patched"}}`,
+			200, `{"data":{"k":"patched"}}`, `"patched"`},
+		{"error at RequestResponse", "GET", "/api/v1/namespaces/default/configmaps/nope", "", "",
+			404, "", `"NotFound"`},
+		{"list at RequestResponse", "GET", "/api/v1/namespaces/default/configmaps", "", "",
+			200, "", `"ConfigMapList"`},
+		{"create at Request", "POST", "/api/v1/namespaces/default/services", "application/json", `{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"ports":[{"port":80}]}}`,
+			201, `"port":80`, ""},
+		{"create at Metadata", "POST", "/api/v1/namespaces/default/secrets", "application/json", `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"},"stringData":{"k":"v"}}`,
+			201, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tt.wantCode {
+				t.Fatalf("got %d, want %d: %s", w.Code, tt.wantCode, w.Body.String())
+			}
+			evs := auditEvents(t, path, w.Header().Get("Audit-Id"))
+			if len(evs) != 1 {
+				t.Fatalf("got %d events, want 1", len(evs))
+			}
+			for _, c := range []struct {
+				what string
+				got  []byte
+				want string
+			}{{"requestObject", rawOf(evs[0].RequestObject), tt.wantRequest}, {"responseObject", rawOf(evs[0].ResponseObject), tt.wantResponse}} {
+				if (c.want == "") != (c.got == nil) || !strings.Contains(string(c.got), c.want) {
+					t.Errorf("%s: got %s, want one holding %q", c.what, c.got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func rawOf(u *runtime.Unknown) []byte {
+	if u == nil {
+		return nil
+	}
+	return u.Raw
 }
