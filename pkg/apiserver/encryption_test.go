@@ -26,7 +26,7 @@ func testKey(name string) string {
 
 // writeEncryptionConfig writes an EncryptionConfiguration for resources
 // whose providers are given as "aescbc:key1", "identity", … in order.
-func writeEncryptionConfig(t *testing.T, resources []string, providers ...string) string {
+func writeEncryptionConfig(t testing.TB, resources []string, providers ...string) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources:\n")
