@@ -290,3 +290,25 @@ func rawOf(u *runtime.Unknown) []byte {
 	}
 	return u.Raw
 }
+
+// TestAuditWatch: a watch is long-running, so it is logged when its
+// answer starts and again when it ends, as kube-apiserver logs it.
+func TestAuditWatch(t *testing.T) {
+	s, path := startAudited(t, "")
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1", nil))
+	if w.Code != 200 {
+		t.Fatalf("got %d, want 200: %s", w.Code, w.Body.String())
+	}
+	evs := auditEvents(t, path, w.Header().Get("Audit-Id"))
+	var stages []string
+	for _, ev := range evs {
+		stages = append(stages, string(ev.Stage))
+		if ev.Verb != "watch" {
+			t.Errorf("verb: got %q, want watch", ev.Verb)
+		}
+	}
+	if got, want := strings.Join(stages, ","), "ResponseStarted,ResponseComplete"; got != want {
+		t.Errorf("stages: got %s, want %s", got, want)
+	}
+}
