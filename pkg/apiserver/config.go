@@ -71,6 +71,18 @@ type Config struct {
 	// DisableAdmissionPlugins are admission plugins turned off, by
 	// upstream name (only ServiceAccount may be).
 	DisableAdmissionPlugins []string
+	// EncryptionProviderConfig is kube-apiserver's EncryptionConfiguration
+	// file: which resources are encrypted in etcd, and with which keys.
+	EncryptionProviderConfig string
+	// AuditLogPath is where audit events go ("-": stdout; "": no audit);
+	// AuditPolicyFile says what is recorded (default: Metadata level for
+	// every request). The MaxAge (days), MaxBackups and MaxSize (MiB)
+	// rotate the file when MaxSize is set.
+	AuditLogPath       string
+	AuditPolicyFile    string
+	AuditLogMaxAge     int
+	AuditLogMaxBackups int
+	AuditLogMaxSize    int
 
 	serviceCIDR   netip.Prefix
 	nodePortFirst int
@@ -107,6 +119,12 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.NodePortRange, "service-node-port-range", c.NodePortRange, "range NodePorts are allocated from")
 	fs.StringVar(&c.AdvertiseAddress, "advertise-address", c.AdvertiseAddress, "address the default/kubernetes Service points at (default: the first --listen host)")
 	fs.Int64Var(&c.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", c.DefaultNotReadyTolerationSeconds, "tolerationSeconds of the not-ready NoExecute toleration added to pods that have none")
+	fs.StringVar(&c.EncryptionProviderConfig, "encryption-provider-config", c.EncryptionProviderConfig, "file with an EncryptionConfiguration (apiserver.config.k8s.io/v1) saying which resources are encrypted in etcd, and how")
+	fs.StringVar(&c.AuditLogPath, "audit-log-path", c.AuditLogPath, "file the audit log (audit.k8s.io/v1 Events, JSON lines) is appended to; \"-\" for standard output; no audit log when empty")
+	fs.StringVar(&c.AuditPolicyFile, "audit-policy-file", c.AuditPolicyFile, "file with an audit Policy (audit.k8s.io/v1); default: every request at Metadata level")
+	fs.IntVar(&c.AuditLogMaxAge, "audit-log-maxage", c.AuditLogMaxAge, "days to keep rotated audit log files (0: no limit)")
+	fs.IntVar(&c.AuditLogMaxBackups, "audit-log-maxbackup", c.AuditLogMaxBackups, "rotated audit log files to keep (0: no limit)")
+	fs.IntVar(&c.AuditLogMaxSize, "audit-log-maxsize", c.AuditLogMaxSize, "size in megabytes at which the audit log is rotated (0: never)")
 	fs.Int64Var(&c.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", c.DefaultUnreachableTolerationSeconds, "tolerationSeconds of the unreachable NoExecute toleration added to pods that have none")
 	fs.StringVar(&c.ServiceAccountSigningKeyFile, "service-account-signing-key-file", c.ServiceAccountSigningKeyFile, "PEM private key (RSA or ECDSA) that signs ServiceAccount tokens (default: an RSA key made at first start in <data-dir>/pki/sa.key)")
 	fs.StringArrayVar(&c.ServiceAccountKeyFiles, "service-account-key-file", c.ServiceAccountKeyFiles, "PEM file of public (or private) keys that verify ServiceAccount tokens (repeatable; default: the signing key)")
@@ -179,6 +197,14 @@ func (c *Config) Validate() error {
 	for _, p := range c.DisableAdmissionPlugins {
 		if p != serviceAccountPluginName {
 			return fmt.Errorf("--disable-admission-plugins %q: only %s may be turned off", p, serviceAccountPluginName)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--audit-log-maxage", c.AuditLogMaxAge}, {"--audit-log-maxbackup", c.AuditLogMaxBackups}, {"--audit-log-maxsize", c.AuditLogMaxSize}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s %d can't be a negative number", f.name, f.v)
 		}
 	}
 	return nil

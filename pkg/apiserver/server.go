@@ -77,6 +77,8 @@ type Server struct {
 	escalation rbacregistryvalidation.AuthorizationRuleResolver
 	// reviewers answer the virtual resources (review.go).
 	reviewers map[schema.GroupResource]review
+	// audit is the audit log, nil without --audit-log-path (audit.go).
+	audit *auditing
 
 	listeners []net.Listener
 	// secure tells, per listener, whether it serves TLS (tls).
@@ -120,6 +122,20 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.closeListeners()
 		return nil, err
 	}
+	var storeOpts []storage.Option
+	if cfg.EncryptionProviderConfig != "" {
+		f, err := encryptionAtRest(ctx, cfg.EncryptionProviderConfig)
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		storeOpts = append(storeOpts, storage.WithTransformers(f))
+	}
+	var err error
+	if s.audit, err = newAuditing(cfg); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
 	endpoints := cfg.EtcdServers
 	if len(endpoints) == 0 {
 		ecfg := storage.NewEtcdConfig(cfg.DataDir)
@@ -138,7 +154,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s.client = client
-	s.store = storage.New(client)
+	s.store = storage.New(client, storeOpts...)
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if len(cfg.EtcdServers) > 0 {
@@ -315,6 +331,7 @@ func (s *Server) Close() {
 		if s.etcd != nil {
 			s.etcd.Close()
 		}
+		s.audit.close()
 	})
 }
 

@@ -50,6 +50,7 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 		}, labLease...), Env: env},
 		{Name: "scheduler", Args: append([]string{bins["scheduler"], "--kubeconfig", p.componentKubeconfig("scheduler")}, labLease...), Env: env},
 	}
+	cs = withAPIServerArgs(cs, apiserverSecurityArgs(p)...)
 	for _, n := range nodes {
 		cs = append(cs, Component{Name: n.Component(), Node: n.Index, Env: env, Args: []string{
 			bins["nsenter"], "--net=" + n.NetnsPath(), "--",
@@ -140,5 +141,8 @@ func writeConfigs(p paths, nodes []Node) error {
 	if err := writePKI(p, nodes); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(p.registry(), "config.yml"), []byte(registryConfig(p)), 0o644)
+	if err := os.WriteFile(filepath.Join(p.registry(), "config.yml"), []byte(registryConfig(p)), 0o644); err != nil {
+		return err
+	}
+	return writeEncryptionConfig(p)
 }
