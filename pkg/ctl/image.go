@@ -135,6 +135,7 @@ config, the history and new files, for reproducible digests.`,
 			runner, runnerErr := imagebuild.NewContainerdRunner(containerd)
 			if runnerErr == nil {
 				defer runner.Close()
+				runner.LayerDir = opts.Cache.TmpDir()
 				opts.Runner = runner
 			} else {
 				opts.Runner = failingRunner{runnerErr}

@@ -22,6 +22,17 @@ const cacheVersion = "minik8s-imagebuild-v1"
 // step, blobs/HEX.tar.gz holds the layer blobs by digest.
 type Cache struct{ Dir string }
 
+// TmpDir is where layers are written before they enter the cache: on
+// the same file system, so that entering is a rename.
+func (c *Cache) TmpDir() string {
+	if c == nil || c.Dir == "" {
+		return os.TempDir()
+	}
+	d := filepath.Join(c.Dir, "tmp")
+	os.MkdirAll(d, 0o755)
+	return d
+}
+
 // DefaultCacheDir is ~/.minik8s/cache/imagebuild: outside the lab's state
 // directory, so the cache outlives `ctl lab down`.
 func DefaultCacheDir() string {
@@ -130,14 +141,19 @@ func (c *Cache) storeBlob(path string, layer v1.Layer) (int64, error) {
 			return fi.Size(), nil
 		}
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, err
+	}
+	if fl, ok := layer.(*fileLayer); ok && fl.owned {
+		if err := os.Rename(fl.path, path); err == nil {
+			return fl.size, nil
+		}
+	}
 	rc, err := layer.Compressed()
 	if err != nil {
 		return 0, err
 	}
 	defer rc.Close()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return 0, err
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".blob-*")
 	if err != nil {
 		return 0, err

@@ -52,6 +52,9 @@ const (
 type ContainerdRunner struct {
 	client  *containerd.Client
 	fifoDir string
+	// LayerDir is where the layers of RUN steps are written (best on the
+	// file system of the cache: Cache.TmpDir).
+	LayerDir string
 
 	mu    sync.Mutex
 	lease *leases.Lease
@@ -66,7 +69,7 @@ func NewContainerdRunner(address string) (*ContainerdRunner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w", address, err)
 	}
-	return &ContainerdRunner{client: c, fifoDir: filepath.Join(os.TempDir(), "minik8s-build-fifo")}, nil
+	return &ContainerdRunner{client: c, fifoDir: filepath.Join(os.TempDir(), "minik8s-build-fifo"), LayerDir: os.TempDir()}, nil
 }
 
 // Close drops the build's lease and the connection.
@@ -159,24 +162,17 @@ func (r *ContainerdRunner) Run(ctx context.Context, spec RunSpec) (v1.Layer, err
 			return nil, fmt.Errorf("mounting the step's root: %w", err)
 		}
 	}
-	opts := []diff.Opt{diff.WithMediaType(ocispec.MediaTypeImageLayerGzip), diff.WithReference("minik8s-build-diff-" + randomID())}
-	if spec.Epoch != nil {
-		opts = append(opts, diff.WithSourceDateEpoch(spec.Epoch))
-	}
-	desc, err := rootfs.CreateDiff(ctx, key, sn, r.client.DiffService(), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("computing the step's changes: %w", err)
-	}
-	info, err := r.client.ContentStore().Info(ctx, desc.Digest)
-	if err != nil {
+	var layer v1.Layer
+	var diffID v1.Hash
+	if upper, ok := upperDir(mounts); ok {
+		l, err := writeUpperLayer(upper, filepath.Join(r.LayerDir, "layer-"+randomID()+".tar.gz"), spec.Epoch)
+		if err != nil || l == nil {
+			return nil, err
+		}
+		layer = l
+		diffID, _ = l.DiffID()
+	} else if layer, diffID, err = r.diffService(ctx, key, spec); err != nil || layer == nil {
 		return nil, err
-	}
-	diffID, err := v1.NewHash(info.Labels["containerd.io/uncompressed"])
-	if err != nil {
-		return nil, fmt.Errorf("the diff service gave no uncompressed digest: %w", err)
-	}
-	if diffID.String() == emptyTarDiffID {
-		return nil, nil
 	}
 	// The next RUN starts from this snapshot instead of unpacking again.
 	next := identity.ChainID(append(diffIDs, digest.Digest(diffID.String()))).String()
@@ -185,11 +181,37 @@ func (r *ContainerdRunner) Run(ctx context.Context, spec RunSpec) (v1.Layer, err
 	} else if !errdefs.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("committing the step's snapshot: %w", err)
 	}
+	return layer, nil
+}
+
+// diffService computes the step's layer with containerd's diff service:
+// for snapshotters whose mounts are not an overlay.
+func (r *ContainerdRunner) diffService(ctx context.Context, key string, spec RunSpec) (v1.Layer, v1.Hash, error) {
+	sn := r.client.SnapshotService(buildSnapshotter)
+	opts := []diff.Opt{diff.WithMediaType(ocispec.MediaTypeImageLayerGzip), diff.WithReference("minik8s-build-diff-" + randomID())}
+	if spec.Epoch != nil {
+		opts = append(opts, diff.WithSourceDateEpoch(spec.Epoch))
+	}
+	desc, err := rootfs.CreateDiff(ctx, key, sn, r.client.DiffService(), opts...)
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("computing the step's changes: %w", err)
+	}
+	info, err := r.client.ContentStore().Info(ctx, desc.Digest)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	diffID, err := v1.NewHash(info.Labels["containerd.io/uncompressed"])
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("the diff service gave no uncompressed digest: %w", err)
+	}
+	if diffID.String() == emptyTarDiffID {
+		return nil, v1.Hash{}, nil
+	}
 	d, err := v1.NewHash(desc.Digest.String())
 	if err != nil {
-		return nil, err
+		return nil, v1.Hash{}, err
 	}
-	return &contentLayer{cs: r.client.ContentStore(), ctx: ctx, desc: desc, digest: d, diffID: diffID}, nil
+	return &contentLayer{cs: r.client.ContentStore(), ctx: ctx, desc: desc, digest: d, diffID: diffID}, diffID, nil
 }
 
 // unpack makes sure the layers are blobs in containerd's content store

@@ -21,6 +21,7 @@ const emptyTarDiffID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6c
 // reusing a cached layer costs no hashing or decompression.
 type fileLayer struct {
 	path      string
+	owned     bool // a temporary file the cache may move instead of copy
 	digest    v1.Hash
 	diffID    v1.Hash
 	size      int64
@@ -29,11 +30,11 @@ type fileLayer struct {
 
 var _ v1.Layer = (*fileLayer)(nil)
 
-func (l *fileLayer) Digest() (v1.Hash, error)              { return l.digest, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error)              { return l.diffID, nil }
-func (l *fileLayer) Size() (int64, error)                  { return l.size, nil }
-func (l *fileLayer) MediaType() (types.MediaType, error)   { return l.mediaType, nil }
-func (l *fileLayer) Compressed() (io.ReadCloser, error)    { return os.Open(l.path) }
+func (l *fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }
+func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
+func (l *fileLayer) MediaType() (types.MediaType, error)  { return l.mediaType, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
 func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return gunzipFile(l.path) }
 
 // gunzipFile opens a gzip file for reading its uncompressed stream.
