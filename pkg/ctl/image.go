@@ -107,6 +107,8 @@ config, the history and new files, for reproducible digests.`,
 				return err
 			}
 			opts.Epoch = epoch
+			// BuildKit reads SOURCE_DATE_EPOCH itself; it is no ARG.
+			delete(opts.BuildArgs, "SOURCE_DATE_EPOCH")
 			var dest []name.Reference
 			for _, t := range tags {
 				r, err := imagebuild.LabRef(registry(c), t)

@@ -171,8 +171,8 @@ func (ix *fsIndex) resolveUser(spec string) (uid, gid int, err error) {
 // passwd entry it also returns the user's primary group.
 func (ix *fsIndex) lookupID(file, name string) (id, primaryGID int, err error) {
 	if n, err := strconv.Atoi(name); err == nil {
-		// A numeric user's primary group is its own id when it has no
-		// passwd entry, as in Docker.
+		// A numeric --chown user without a group and without a passwd
+		// entry gets its uid as gid, as Docker documents for COPY.
 		primaryGID = n
 		for _, line := range strings.Split(string(ix.files[file]), "\n") {
 			f := strings.Split(line, ":")
