@@ -144,7 +144,7 @@ func TestImageBuildToDeployment(t *testing.T) {
 	if got := stepLines(out); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("steps after changing hello.sh:\ngot  %q\nwant %q", got, want)
 	}
-	if out, err := ctl("-n", ns, "set", "image", "deployment/hello", "hello=e2e-hello:v2"); err != nil {
+	if out, err := ctl("-n", ns, "set", "image", "deployment/hello", "e2e-hello=e2e-hello:v2"); err != nil {
 		t.Fatalf("set image: %v\n%s", err, out)
 	}
 	eventually(t, 90*time.Second, "the new image answers", func() error {
