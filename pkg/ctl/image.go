@@ -65,6 +65,7 @@ func newImageBuildCommand(ctx context.Context, registry func(*cobra.Command) str
 		cacheDir   string
 		containerd string
 		quiet      bool
+		oci        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build -t NAME[:TAG] [-f Dockerfile] CONTEXT",
@@ -90,7 +91,7 @@ config, the history and new files, for reproducible digests.`,
 				out = io.Discard
 			}
 			opts := imagebuild.Options{ContextDir: args[0], Dockerfile: dockerfile, Target: target, NoCache: noCache,
-				Platform: platform, Resolve: imagebuild.RegistryResolver(registry(c)),
+				Platform: platform, OCI: oci, Resolve: imagebuild.RegistryResolver(registry(c)),
 				Cache: &imagebuild.Cache{Dir: cacheDir}, Out: out, BuildArgs: map[string]string{}}
 			for _, a := range buildArgs {
 				k, v, ok := strings.Cut(a, "=")
@@ -200,6 +201,7 @@ config, the history and new files, for reproducible digests.`,
 	f.StringVar(&cacheDir, "cache-dir", imagebuild.DefaultCacheDir(), "the layer cache")
 	f.StringVar(&containerd, "containerd-address", "", "containerd socket for RUN steps (default: the lab's)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image digest")
+	f.BoolVar(&oci, "oci", false, "write an OCI manifest and media types (default: Docker v2, or OCI when the base image is)")
 	return cmd
 }
 

@@ -39,6 +39,7 @@ type Options struct {
 	Target     string
 	NoCache    bool
 	Platform   string     // only the machine's own, linux/GOARCH
+	OCI        bool       // OCI manifest and media types (default: Docker v2, or OCI when the base is)
 	Epoch      *time.Time // SOURCE_DATE_EPOCH: timestamps of the config, history and new files
 
 	// Resolve fetches a base image by the name FROM gives.
@@ -947,15 +948,24 @@ func (b *builder) finish(s *stage) error {
 	if bl, err := s.base.Layers(); err == nil {
 		n = len(bl)
 	}
+	base, layers, oci := s.base, s.layers[n:], s.ociBase
+	if b.opts.OCI && !s.ociBase {
+		// Same blobs, described with OCI media types.
+		base = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+		layers, oci = s.layers, true
+	}
 	var adds []mutate.Addendum
-	for _, l := range s.layers[n:] {
+	for _, l := range layers {
 		a := mutate.Addendum{Layer: l}
-		if s.ociBase {
+		if oci {
 			a.MediaType = types.OCILayer
+			if mt, err := l.MediaType(); err == nil && (mt == types.DockerUncompressedLayer || mt == types.OCIUncompressedLayer) {
+				a.MediaType = types.OCIUncompressedLayer
+			}
 		}
 		adds = append(adds, a)
 	}
-	img, err := mutate.Append(s.base, adds...)
+	img, err := mutate.Append(base, adds...)
 	if err != nil {
 		return err
 	}

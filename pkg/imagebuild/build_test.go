@@ -775,3 +775,42 @@ func TestHistoryPairsLayers(t *testing.T) {
 		t.Errorf("history (-want +got):\n%s", diff)
 	}
 }
+
+func TestOCIManifest(t *testing.T) {
+	e := newEnv(t, map[string]string{"Dockerfile": "FROM minik8s/toolbox\nCOPY a /a\n", "a": "a"})
+	docker := e.mustBuild()
+	oci := e.mustBuild(func(o *Options) { o.OCI = true })
+	for _, tc := range []struct {
+		name            string
+		img             v1.Image
+		manifest, layer string
+		config          string
+	}{
+		{"default", docker.Image, "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.docker.container.image.v1+json"},
+		{"--oci", oci.Image, "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.config.v1+json"},
+	} {
+		m, err := tc.img.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.MediaType) != tc.manifest || string(m.Config.MediaType) != tc.config {
+			t.Errorf("%s: got manifest %s config %s, want %s and %s", tc.name, m.MediaType, m.Config.MediaType, tc.manifest, tc.config)
+		}
+		if len(m.Layers) != 2 {
+			t.Fatalf("%s: got %d layers, want 2", tc.name, len(m.Layers))
+		}
+		for i, l := range m.Layers {
+			if string(l.MediaType) != tc.layer {
+				t.Errorf("%s: layer %d is %s, want %s", tc.name, i, l.MediaType, tc.layer)
+			}
+		}
+	}
+	// The same blobs either way.
+	dl, _ := docker.Image.Manifest()
+	ol, _ := oci.Image.Manifest()
+	for i := range dl.Layers {
+		if dl.Layers[i].Digest != ol.Layers[i].Digest {
+			t.Errorf("layer %d: got %s with --oci, want %s", i, ol.Layers[i].Digest, dl.Layers[i].Digest)
+		}
+	}
+}
