@@ -390,27 +390,68 @@ func newImageSaveCommand(ctx context.Context, registry func(*cobra.Command) stri
 }
 
 func newImageRmCommand(ctx context.Context, registry func(*cobra.Command) string, labDir string) *cobra.Command {
-	var noGC bool
+	var noGC, force bool
 	var registryBin string
 	cmd := &cobra.Command{
 		Use:   "rm NAME[:TAG]...",
 		Short: "Delete images from the lab registry and collect their unreferenced blobs",
 		Long: `Delete images from the lab registry. The registry deletes manifests by
-digest, so every tag of the same digest goes too. Then the registry's garbage
-collector deletes the blobs no manifest references any more.`,
+digest, so every tag of the same digest would go too: rm refuses unless they
+are all named (or --force). Then the registry's garbage collector deletes the
+blobs no manifest references any more.`,
 		Args:         cobra.MinimumNArgs(1),
 		SilenceUsage: true,
 		RunE: func(c *cobra.Command, args []string) error {
+			var refs []name.Reference
+			named := map[string]bool{}
 			for _, a := range args {
 				r, err := imagebuild.LabRef(registry(c), a)
 				if err != nil {
 					return err
 				}
-				d, err := imagebuild.Remove(ctx, r)
+				refs = append(refs, r)
+				named[r.String()] = true
+			}
+			// Deleting by digest takes the other tags of that digest too:
+			// say so instead of surprising.
+			for _, r := range refs {
+				if force {
+					continue
+				}
+				others, err := imagebuild.SameDigestTags(ctx, r)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.OutOrStdout(), "Deleted: %s@%s\n", r.Context(), d)
+				var hit []string
+				for _, t := range others {
+					if !named[r.Context().Tag(t).String()] {
+						hit = append(hit, r.Context().Tag(t).String())
+					}
+				}
+				if len(hit) > 0 {
+					return fmt.Errorf("%s has the same digest as %s: the registry deletes manifests by digest, so they would go too; name them as well, or use --force", r, strings.Join(hit, ", "))
+				}
+			}
+			// Resolve every name first: deleting one digest removes the
+			// other names of it.
+			var digests []name.Digest
+			seen := map[string]bool{}
+			for _, r := range refs {
+				desc, err := remote.Head(r, remote.WithContext(ctx))
+				if err != nil {
+					return fmt.Errorf("%s: %w", r, err)
+				}
+				d := r.Context().Digest(desc.Digest.String())
+				if !seen[d.String()] {
+					seen[d.String()] = true
+					digests = append(digests, d)
+				}
+			}
+			for _, d := range digests {
+				if err := imagebuild.RemoveDigest(ctx, d); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "Deleted: %s\n", d)
 			}
 			if noGC {
 				return nil
@@ -425,6 +466,7 @@ collector deletes the blobs no manifest references any more.`,
 		},
 	}
 	cmd.Flags().BoolVar(&noGC, "no-gc", false, "only delete the manifests")
+	cmd.Flags().BoolVar(&force, "force", false, "delete even when other tags share the digest (they go too)")
 	cmd.Flags().StringVar(&registryBin, "registry-binary", "docker-registry", "the registry program, for its garbage-collect")
 	return cmd
 }

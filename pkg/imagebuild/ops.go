@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -225,19 +224,36 @@ func Copy(ctx context.Context, src, dst name.Reference, srcOpts, dstOpts []remot
 	return desc.Digest.String(), nil
 }
 
-// Remove deletes a tag's manifest from the registry (by digest, as the
-// registry API requires: every tag of that digest goes with it) and
-// returns the digest.
-func Remove(ctx context.Context, ref name.Reference) (string, error) {
+// SameDigestTags lists the other tags of ref's repository that name the
+// same manifest as ref.
+func SameDigestTags(ctx context.Context, ref name.Reference) ([]string, error) {
 	desc, err := remote.Head(ref, remote.WithContext(ctx))
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", ref, err)
+		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
-	d := ref.Context().Digest(desc.Digest.String())
+	tags, err := remote.List(ref.Context(), remote.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range tags {
+		if t == ref.Identifier() {
+			continue
+		}
+		if d, err := remote.Head(ref.Context().Tag(t), remote.WithContext(ctx)); err == nil && d.Digest == desc.Digest {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// RemoveDigest deletes a manifest from the registry. The registry API
+// deletes by digest: every tag of that digest goes with it.
+func RemoveDigest(ctx context.Context, d name.Digest) error {
 	if err := remote.Delete(d, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("deleting %s: %w", d, err)
+		return fmt.Errorf("deleting %s: %w", d, err)
 	}
-	return desc.Digest.String(), nil
+	return nil
 }
 
 // GarbageCollect runs the registry's garbage collector on its config, so
@@ -267,5 +283,3 @@ func MarshalInspection(w io.Writer, in []*Inspection) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(in)
 }
-
-var errNoImages = errors.New("no images given")
