@@ -682,6 +682,10 @@ func (b *builder) workdir(s *stage, c *instructions.WorkdirCommand, label string
 	wd = path.Clean(wd)
 	s.cfg.Config.WorkingDir = wd
 	if wd == "/" {
+		// Nothing to make: a step without a layer.
+		v := b.begin(label + " WORKDIR /")
+		b.steps++
+		b.done(v, time.Now())
 		b.record(s, "WORKDIR "+wd)
 		return nil
 	}

@@ -334,7 +334,9 @@ func (r *ContainerdRunner) exec(ctx context.Context, snapshot string, spec RunSp
 	}
 }
 
-// contentLayer is a layer blob in containerd's content store.
+// contentLayer is a layer blob in containerd's content store. It holds a
+// context because v1.Layer's methods take none: the build's namespace and
+// lease, under which the blob lives until the cache has copied it.
 type contentLayer struct {
 	cs             content.Store
 	ctx            context.Context
