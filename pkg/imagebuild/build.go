@@ -627,7 +627,13 @@ func (b *builder) step(s *stage, label string, key []string, createdBy string, m
 	if err != nil {
 		return err
 	}
-	k := cacheKey(append([]string{parent}, key...)...)
+	// The epoch changes the times in a layer, so a layer made without one
+	// cannot stand for one made with it.
+	epoch := ""
+	if b.opts.Epoch != nil {
+		epoch = strconv.FormatInt(b.opts.Epoch.Unix(), 10)
+	}
+	k := cacheKey(append([]string{parent, epoch}, key...)...)
 	var layer v1.Layer
 	if l, emptyStep, ok := b.opts.Cache.Get(k); ok && !b.opts.NoCache {
 		fmt.Fprintf(b.opts.Out, "#%d CACHED\n", v)

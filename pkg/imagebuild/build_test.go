@@ -301,6 +301,13 @@ func TestRunsAndCacheHits(t *testing.T) {
 		t.Errorf("after requirements change: got %d RUNs and %d cached steps, want 2 and 1", len(e.runner.specs), r.Cached)
 	}
 
+	// SOURCE_DATE_EPOCH is part of every key: its layers have other times.
+	epoch := time.Unix(1700000000, 0)
+	if r := e.mustBuild(func(o *Options) { o.Epoch = &epoch }); len(e.runner.specs) != 3 || r.Cached != 0 {
+		t.Errorf("with an epoch: got %d RUNs and %d cached steps, want 3 and 0", len(e.runner.specs), r.Cached)
+	}
+	e.runner.specs = e.runner.specs[:2]
+
 	// --no-cache runs everything.
 	if r := e.mustBuild(func(o *Options) { o.NoCache = true }); len(e.runner.specs) != 3 || r.Cached != 0 {
 		t.Errorf("--no-cache: got %d RUNs and %d cached steps, want 3 and 0", len(e.runner.specs), r.Cached)

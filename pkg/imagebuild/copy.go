@@ -130,7 +130,6 @@ func (s copySource) match(src string) ([]string, error) {
 // items lists the entries the copy writes, sorted by name, parents
 // first; directories it must create are included.
 func (op *copyOp) items() ([]copyItem, error) {
-	type matched struct{ rel string }
 	var all []string
 	for _, src := range op.sources {
 		m, err := op.src.match(src)
