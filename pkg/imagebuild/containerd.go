@@ -164,15 +164,22 @@ func (r *ContainerdRunner) Run(ctx context.Context, spec RunSpec) (v1.Layer, err
 	}
 	var layer v1.Layer
 	var diffID v1.Hash
+	viaDiffService := true
 	if upper, ok := upperDir(mounts); ok {
 		l, err := writeUpperLayer(upper, filepath.Join(r.LayerDir, "layer-"+randomID()+".tar.gz"), spec.Epoch)
-		if err != nil || l == nil {
+		switch {
+		case errors.Is(err, errIndirectOverlay):
+		case err != nil || l == nil:
+			return nil, err
+		default:
+			layer, viaDiffService = l, false
+			diffID, _ = l.DiffID()
+		}
+	}
+	if viaDiffService {
+		if layer, diffID, err = r.diffService(ctx, key, spec); err != nil || layer == nil {
 			return nil, err
 		}
-		layer = l
-		diffID, _ = l.DiffID()
-	} else if layer, diffID, err = r.diffService(ctx, key, spec); err != nil || layer == nil {
-		return nil, err
 	}
 	// The next RUN starts from this snapshot instead of unpacking again.
 	next := identity.ChainID(append(diffIDs, digest.Digest(diffID.String()))).String()

@@ -137,6 +137,9 @@ func writeUpperLayer(upper, file string, epoch *time.Time) (v1.Layer, error) {
 				return err
 			}
 		}
+		if overlayIndirect(p) {
+			return errIndirectOverlay
+		}
 		if cap, err := getxattr(p, "security.capability"); err == nil && len(cap) > 0 {
 			h.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": string(cap)}
 		}
@@ -173,6 +176,9 @@ func writeUpperLayer(upper, file string, epoch *time.Time) (v1.Layer, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, errIndirectOverlay) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the step's changes: %w", err)
 	}
@@ -193,6 +199,24 @@ func writeUpperLayer(upper, file string, epoch *time.Time) (v1.Layer, error) {
 	return &fileLayer{path: file, owned: true, size: compressed.n, mediaType: types.DockerLayer,
 		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(compressed.h.Sum(nil))},
 		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(uncompressed.h.Sum(nil))}}, nil
+}
+
+// errIndirectOverlay says that the upper directory does not hold the
+// whole change: a renamed directory (redirect_dir) or a file whose data
+// stays in a lower layer (metacopy). The diff service, which compares the
+// mounted trees, is right for those.
+var errIndirectOverlay = errors.New("the overlay upper directory refers to lower layers")
+
+// overlayIndirect reports the xattrs of redirect_dir and metacopy.
+func overlayIndirect(p string) bool {
+	for _, prefix := range []string{"trusted.", "user."} {
+		for _, name := range []string{"overlay.redirect", "overlay.metacopy"} {
+			if _, err := getxattr(p, prefix+name); err == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pathSplit splits a slash path into its directory (with a trailing

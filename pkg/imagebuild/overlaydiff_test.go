@@ -2,6 +2,7 @@ package imagebuild
 
 import (
 	"archive/tar"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,6 +54,15 @@ func TestUpperLayer(t *testing.T) {
 	must(err)
 	if got := sha256Hash(b); got != d {
 		t.Errorf("digest: got %s, want %s (of the file)", d, got)
+	}
+
+	// A renamed directory (redirect_dir) leaves its contents below: the
+	// upper directory is not the whole change.
+	redirected := t.TempDir()
+	must(os.Mkdir(filepath.Join(redirected, "moved"), 0o755))
+	must(unix.Setxattr(filepath.Join(redirected, "moved"), "trusted.overlay.redirect", []byte("/orig"), 0))
+	if _, err := writeUpperLayer(redirected, filepath.Join(t.TempDir(), "r.tar.gz"), nil); !errors.Is(err, errIndirectOverlay) {
+		t.Errorf("redirect_dir: got %v, want errIndirectOverlay", err)
 	}
 
 	// No changes: no layer.
