@@ -33,6 +33,19 @@ type Config struct {
 	DefaultUnreachableTolerationSeconds int64
 	// UnsafeNoFsync speeds the embedded etcd up for tests.
 	UnsafeNoFsync bool
+	// EnableBootstrapTokenAuth lets bootstrap tokens (kube-system Secrets
+	// of type bootstrap.kubernetes.io/token) authenticate, as joining
+	// agents do.
+	EnableBootstrapTokenAuth bool
+	// KubeletClientCertificate and KubeletClientKey are the client
+	// certificate the apiserver shows the agents' kubelet API (logs,
+	// exec, attach, port forwarding); when set, it speaks TLS to them,
+	// trusting KubeletCertificateAuthority (none: the agents' serving
+	// certificates are not verified, as kube-apiserver without
+	// --kubelet-certificate-authority). Unset: plain HTTP.
+	KubeletClientCertificate    string
+	KubeletClientKey            string
+	KubeletCertificateAuthority string
 
 	serviceCIDR   netip.Prefix
 	nodePortFirst int
@@ -48,6 +61,7 @@ func NewConfig() *Config {
 		NodePortRange:                       "30000-32767",
 		DefaultNotReadyTolerationSeconds:    300,
 		DefaultUnreachableTolerationSeconds: 300,
+		EnableBootstrapTokenAuth:            true,
 	}
 }
 
@@ -60,6 +74,10 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.NodePortRange, "service-node-port-range", c.NodePortRange, "range NodePorts are allocated from")
 	fs.StringVar(&c.AdvertiseAddress, "advertise-address", c.AdvertiseAddress, "address the default/kubernetes Service points at (default: the first --listen host)")
 	fs.Int64Var(&c.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", c.DefaultNotReadyTolerationSeconds, "tolerationSeconds of the not-ready NoExecute toleration added to pods that have none")
+	fs.BoolVar(&c.EnableBootstrapTokenAuth, "enable-bootstrap-token-auth", c.EnableBootstrapTokenAuth, "let bootstrap tokens (kube-system Secrets of type bootstrap.kubernetes.io/token) authenticate as system:bootstrap:<token id>, for agents joining the cluster")
+	fs.StringVar(&c.KubeletClientCertificate, "kubelet-client-certificate", c.KubeletClientCertificate, "client certificate (PEM) for the agents' kubelet API; when set, logs, exec, attach and port forwarding reach the agents over TLS")
+	fs.StringVar(&c.KubeletClientKey, "kubelet-client-key", c.KubeletClientKey, "key (PEM) of --kubelet-client-certificate")
+	fs.StringVar(&c.KubeletCertificateAuthority, "kubelet-certificate-authority", c.KubeletCertificateAuthority, "CA bundle (PEM) the agents' serving certificates are checked against (default: not checked)")
 	fs.Int64Var(&c.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", c.DefaultUnreachableTolerationSeconds, "tolerationSeconds of the unreachable NoExecute toleration added to pods that have none")
 }
 
@@ -94,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if ip := net.ParseIP(c.AdvertiseAddress); ip == nil || ip.IsUnspecified() {
 		return fmt.Errorf("--advertise-address %q: want a concrete IP address", c.AdvertiseAddress)
+	}
+	if (c.KubeletClientCertificate == "") != (c.KubeletClientKey == "") {
+		return fmt.Errorf("--kubelet-client-certificate and --kubelet-client-key go together")
 	}
 	if c.DefaultNotReadyTolerationSeconds < 0 || c.DefaultUnreachableTolerationSeconds < 0 {
 		return fmt.Errorf("toleration seconds must not be negative")

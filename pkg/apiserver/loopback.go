@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	policyv1client "k8s.io/client-go/kubernetes/typed/policy/v1"
 	schedulingv1client "k8s.io/client-go/kubernetes/typed/scheduling/v1"
@@ -31,6 +33,12 @@ type loopback struct {
 	scheduling schedulingv1client.SchedulingV1Interface
 	// dyn serves the custom resource definitions' controllers.
 	dyn dynamic.Interface
+	// factory holds the informers of the node authorizer's graph and of
+	// NodeRestriction (pods, nodes, PVs, …); only the informers asked
+	// for are started. system holds kube-system's Secrets, for the
+	// bootstrap token authenticator.
+	factory informers.SharedInformerFactory
+	system  informers.SharedInformerFactory
 
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
@@ -55,7 +63,14 @@ func newLoopback(addr, token string) (*loopback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
-	l := &loopback{core: core, policy: policy, scheduling: scheduling, dyn: dyn}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	l := &loopback{core: core, policy: policy, scheduling: scheduling, dyn: dyn,
+		factory: informers.NewSharedInformerFactory(cs, 0),
+		system:  informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(metav1.NamespaceSystem)),
+	}
 	l.limitRanges = cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return core.LimitRanges(metav1.NamespaceAll).List(ctx, opts)
@@ -88,6 +103,14 @@ func (l *loopback) start(ctx context.Context) {
 	go l.limitRanges.RunWithContext(ctx)
 	go l.priorityClasses.RunWithContext(ctx)
 	go l.resourceQuotas.RunWithContext(ctx)
+	l.factory.Start(ctx.Done())
+	l.system.Start(ctx.Done())
+}
+
+// bootstrapSecrets lists kube-system's Secrets, where bootstrap tokens
+// are.
+func (l *loopback) bootstrapSecrets() corev1listers.SecretNamespaceLister {
+	return l.system.Core().V1().Secrets().Lister().Secrets(metav1.NamespaceSystem)
 }
 
 func (l *loopback) resourceQuotaLister() corev1listers.ResourceQuotaLister {

@@ -61,6 +61,12 @@ type Server struct {
 	authenticator authenticator.Request
 	authorizer    authorizer.Authorizer
 	loopbackToken string
+	// kubeletTransport reaches the agents' kubelet API; kubeletTLS: over
+	// TLS with the apiserver's kubelet client certificate.
+	kubeletTransport http.RoundTripper
+	kubeletTLS       bool
+	// nodeAuthorizer is the Node authorizer of the chain (nodes.go).
+	nodeAuthorizer authorizer.Authorizer
 
 	listeners []net.Listener
 	servers   []*http.Server
@@ -120,6 +126,10 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	if len(cfg.EtcdServers) > 0 {
 		go storage.Compact(runCtx, client, 5*time.Minute)
 	}
+	if s.kubeletTransport, s.kubeletTLS, err = kubeletTransport(cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.
@@ -128,7 +138,15 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	nodeRestriction, err := newNodeRestriction(s.loopback)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.admission = []admissionPlugin{
+		// NodeRestriction first, as upstream orders it after the
+		// namespace checks.
+		nodeRestriction,
 		&limitRanger{limits: s.loopback.limitRangeLister()},
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
@@ -152,8 +170,19 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("reading the custom resource definitions: %w", err)
 	}
 	s.engine = s.routes()
-	s.authenticator = s.authenticators()
-	if s.authorizer, err = authorizers(authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
+	var tokenAuth []authenticator.Request
+	if cfg.EnableBootstrapTokenAuth {
+		tokenAuth = append(tokenAuth, s.bootstrapTokenAuthenticator())
+	}
+	s.authenticator = s.authenticators(tokenAuth...)
+	s.nodeAuthorizer = s.newNodeAuthorizer()
+	if s.authorizer, err = authorizers(
+		authorizerunion.NamedAuthorizer{AuthorizerName: "Node", Authorizer: s.nodeAuthorizer},
+		authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := nodeRestriction.setAuthorizer(s.authorizer); err != nil {
 		s.Close()
 		return nil, err
 	}
