@@ -3,6 +3,8 @@ package kubelet
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
 	apiserverapi "k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
@@ -18,15 +23,15 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
-	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/kubernetes"
 	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/certificate"
+	"k8s.io/client-go/util/connrotation"
 	"k8s.io/client-go/util/keyutil"
 	"k8s.io/klog/v2"
-	kubeletcertificate "k8s.io/kubernetes/pkg/kubelet/certificate"
 	"k8s.io/kubernetes/pkg/kubelet/certificate/bootstrap"
 )
 
@@ -40,7 +45,8 @@ import (
 // client certificate of that CA or a bearer token (TokenReview)
 // authenticates and a SubjectAccessReview on nodes/proxy, nodes/metrics,
 // … authorizes. The code is upstream's kubelet's where it exists as a
-// library: k8s.io/kubernetes/pkg/kubelet/certificate and its bootstrap,
+// library: k8s.io/kubernetes/pkg/kubelet/certificate/bootstrap, client-go's
+// certificate manager,
 // k8s.io/apiserver's delegating authenticator and authorizer.
 
 // clientConfig is the agent's connection to the API server.
@@ -62,21 +68,29 @@ func clientConfig(ctx context.Context, cfg *Config) (*rest.Config, error) {
 	if !cfg.RotateCertificates {
 		return rc, nil
 	}
-	// Renewing: the certificate manager asks for a new certificate under
-	// the node's own name when 70-90 % of the current one's life has
-	// passed (client-go's jitter), and the transport switches to it.
+	// Renewing: client-go's certificate manager asks for a new
+	// certificate under the node's own name when 70-90 % of the current
+	// one's life has passed, and the transport switches to it.
 	renewer := rest.CopyConfig(rc)
 	renewer.ContentType = "application/json"
-	m, err := kubeletcertificate.NewKubeletClientCertificateManager(cfg.CertDir, nodeName, rc.CertData, rc.KeyData, rc.CertFile, rc.KeyFile,
-		func(*tls.Certificate) (kubernetes.Interface, error) { return kubernetes.NewForConfig(renewer) })
+	store, err := certificate.NewFileStore("kubelet-client", cfg.CertDir, cfg.CertDir, rc.CertFile, rc.KeyFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the client certificate store in %s: %w", cfg.CertDir, err)
 	}
-	transport := rest.AnonymousClientConfig(rc)
-	transport.QPS, transport.Burst = rc.QPS, rc.Burst
-	// Upstream's: with no valid certificate for 5 minutes the process
-	// exits, to join again.
-	if _, err := kubeletcertificate.UpdateTransport(klog.FromContext(ctx), ctx.Done(), transport, m, 5*time.Minute); err != nil {
+	m, err := certificate.NewManager(&certificate.Config{
+		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) { return kubernetes.NewForConfig(renewer) },
+		Template: &x509.CertificateRequest{Subject: pkix.Name{
+			CommonName: "system:node:" + cfg.NodeName, Organization: []string{user.NodesGroup},
+		}},
+		SignerName:       certificatesv1.KubeAPIServerClientKubeletSignerName,
+		GetUsages:        certificate.DefaultKubeletClientGetUsages,
+		CertificateStore: store,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the client certificate manager: %w", err)
+	}
+	transport, err := rotatingTransport(ctx, rc, m)
+	if err != nil {
 		return nil, err
 	}
 	m.Start()
@@ -85,6 +99,48 @@ func clientConfig(ctx context.Context, cfg *Config) (*rest.Config, error) {
 		m.Stop()
 	}()
 	return transport, nil
+}
+
+// rotatingTransport is rc with the client certificate m holds now,
+// closing the open connections when it changes so that they shake
+// hands again with the new one (upstream kubelet's UpdateTransport;
+// its package would cost the agent 13 MB of memory at start).
+func rotatingTransport(ctx context.Context, rc *rest.Config, m certificate.Manager) (*rest.Config, error) {
+	out := rest.AnonymousClientConfig(rc)
+	out.QPS, out.Burst = rc.QPS, rc.Burst
+	tlsConfig, err := rest.TLSConfigFor(out)
+	if err != nil {
+		return nil, fmt.Errorf("the API server's TLS: %w", err)
+	}
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tlsConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if c := m.Current(); c != nil {
+			return c, nil
+		}
+		return &tls.Certificate{}, nil
+	}
+	d := connrotation.NewDialer((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+	last := m.Current()
+	go wait.UntilWithContext(ctx, func(ctx context.Context) {
+		c := m.Current()
+		if c == nil || c == last {
+			return
+		}
+		last = c
+		klog.FromContext(ctx).Info("Client certificate renewed, closing the API connections to use it", "expires", c.Leaf.NotAfter)
+		d.CloseAll()
+	}, 10*time.Second)
+	out.Transport = utilnet.SetTransportDefaults(&http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		TLSHandshakeTimeout: 10 * time.Second,
+		TLSClientConfig:     tlsConfig,
+		MaxIdleConnsPerHost: 25,
+		DialContext:         d.DialContext,
+	})
+	out.TLSClientConfig = rest.TLSClientConfig{}
+	return out, nil
 }
 
 // secureAPI is the agent API's TLS and its authentication and
@@ -116,7 +172,7 @@ func newSecureAPI(ctx context.Context, cfg *Config, nodeIP string, tokens authen
 		CacheTTL:                           2 * time.Minute,
 		ClientCertificateCAContentProvider: ca,
 		TokenAccessReviewClient:            tokens,
-		WebhookRetryBackoff:                genericoptions.DefaultAuthWebhookRetryBackoff(),
+		WebhookRetryBackoff:                reviewRetry(),
 	}.New()
 	if err != nil {
 		return nil, err
@@ -125,7 +181,7 @@ func newSecureAPI(ctx context.Context, cfg *Config, nodeIP string, tokens authen
 		SubjectAccessReviewClient: sars,
 		AllowCacheTTL:             5 * time.Minute,
 		DenyCacheTTL:              30 * time.Second,
-		WebhookRetryBackoff:       genericoptions.DefaultAuthWebhookRetryBackoff(),
+		WebhookRetryBackoff:       reviewRetry(),
 	}.New()
 	if err != nil {
 		return nil, err
@@ -138,6 +194,13 @@ func newSecureAPI(ctx context.Context, cfg *Config, nodeIP string, tokens authen
 		authz: authz,
 		node:  cfg.NodeName,
 	}, nil
+}
+
+// reviewRetry is k8s.io/apiserver's DefaultAuthWebhookRetryBackoff,
+// spelled out: its package (server/options) would double the agent's
+// memory at start.
+func reviewRetry() *wait.Backoff {
+	return &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
 }
 
 // servingCertificate is --tls-cert-file/--tls-private-key-file, or, as
