@@ -34,89 +34,9 @@ import (
 // and signed writes --kubeconfig with a certificate for system:node:NAME
 // of the cluster CA; started again, it keeps that kubeconfig.
 func TestJoin(t *testing.T) {
-	s := apiservertest.Start(t)
-	cfgJSON := rest.CopyConfig(s.Config)
-	cfgJSON.ContentType = "application/json"
-	admin := kubernetes.NewForConfigOrDie(cfgJSON)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-
-	// The cluster CA and csrsigning, as the controller-manager runs it.
-	ca := newTestCA(t)
-	ca.write(t, filepath.Join(dir, "ca.crt"))
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	factory := informers.NewSharedInformerFactory(admin, 0)
-	signer, err := certificates.NewSigner(admin, factory, certificates.SigningConfig{
-		CertFile: filepath.Join(dir, "ca.crt"), KeyFile: filepath.Join(dir, "ca.key"), Duration: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	factory.Start(ctx.Done())
-	go signer.Run(ctx, 1)
-	defer func() {
-		cancel()
-		factory.Shutdown()
-	}()
-
-	if _, err := admin.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-abcdef", Namespace: metav1.NamespaceSystem},
-		Type:       corev1.SecretTypeBootstrapToken,
-		Data: map[string][]byte{
-			"token-id": []byte("abcdef"), "token-secret": []byte("0123456789abcdef"),
-			"usage-bootstrap-authentication": []byte("true"),
-			"auth-extra-groups":              []byte("system:bootstrappers:minik8s:default-node-token"),
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// The agent speaks TLS to the API server (client certificates are
-	// sent only over TLS): a TLS front of the test server, which forwards
-	// the bootstrap token.
-	target, _ := url.Parse(s.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.FlushInterval = -1
-	front := httptest.NewTLSServer(proxy)
-	defer front.Close()
-	frontCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
-	bootstrapPath := filepath.Join(dir, "bootstrap-kubeconfig")
-	if err := clientcmd.WriteToFile(clientcmdapi.Config{
-		Clusters:       map[string]*clientcmdapi.Cluster{"c": {Server: front.URL, CertificateAuthorityData: frontCA}},
-		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"bootstrap": {Token: "abcdef.0123456789abcdef"}},
-		Contexts:       map[string]*clientcmdapi.Context{"c": {Cluster: "c", AuthInfo: "bootstrap"}},
-		CurrentContext: "c",
-	}, bootstrapPath); err != nil {
-		t.Fatal(err)
-	}
-
-	// The approval csrapproving gives when RBAC lets the bootstrappers
-	// ask for node client certificates (its SubjectAccessReview is
-	// tested with the controller).
-	go func() {
-		_ = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
-			list, err := admin.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
-			if err != nil || len(list.Items) == 0 {
-				return false, nil
-			}
-			c := &list.Items[0]
-			c.Status.Conditions = append(c.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
-				Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test",
-			})
-			_, err = admin.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, c.Name, c, metav1.UpdateOptions{})
-			return err == nil, nil
-		})
-	}()
-
-	cfg := NewConfig()
-	cfg.NodeName, cfg.StateDir = "n1", dir
-	cfg.Conn.Kubeconfig, cfg.BootstrapKubeconfig = filepath.Join(dir, "kubeconfig"), bootstrapPath
+	admin, ca, cfg := joinCluster(t, ctx, time.Hour)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +76,161 @@ func TestJoin(t *testing.T) {
 	}
 	if csrs, _ := admin.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{}); len(csrs.Items) != 1 {
 		t.Errorf("a restart asked again: %d requests", len(csrs.Items))
+	}
+}
+
+// joinCluster is a test API server with csrsigning on a cluster CA
+// (certificates valid for ttl), a bootstrap token, a bootstrap kubeconfig
+// reaching the server over TLS, and every CertificateSigningRequest
+// approved as csrapproving does when RBAC lets the requester. It
+// returns the admin client, the CA and the agent's configuration.
+func joinCluster(t *testing.T, ctx context.Context, ttl time.Duration) (kubernetes.Interface, *testCA, *Config) {
+	t.Helper()
+	s := apiservertest.Start(t)
+	cfgJSON := rest.CopyConfig(s.Config)
+	cfgJSON.ContentType = "application/json"
+	admin := kubernetes.NewForConfigOrDie(cfgJSON)
+	ctx, cancel := context.WithCancel(ctx)
+	dir := t.TempDir()
+
+	// The cluster CA and csrsigning, as the controller-manager runs it.
+	ca := newTestCA(t)
+	ca.write(t, filepath.Join(dir, "ca.crt"))
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	factory := informers.NewSharedInformerFactory(admin, 0)
+	signer, err := certificates.NewSigner(admin, factory, certificates.SigningConfig{
+		CertFile: filepath.Join(dir, "ca.crt"), KeyFile: filepath.Join(dir, "ca.key"), Duration: ttl,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	go signer.Run(ctx, 1)
+	t.Cleanup(func() {
+		cancel()
+		factory.Shutdown()
+	})
+
+	if _, err := admin.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-abcdef", Namespace: metav1.NamespaceSystem},
+		Type:       corev1.SecretTypeBootstrapToken,
+		Data: map[string][]byte{
+			"token-id": []byte("abcdef"), "token-secret": []byte("0123456789abcdef"),
+			"usage-bootstrap-authentication": []byte("true"),
+			"auth-extra-groups":              []byte("system:bootstrappers:minik8s:default-node-token"),
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The agent speaks TLS to the API server (client certificates are
+	// sent only over TLS): a TLS front of the test server, which forwards
+	// the bootstrap token.
+	target, _ := url.Parse(s.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.FlushInterval = -1
+	front := httptest.NewTLSServer(proxy)
+	t.Cleanup(front.Close)
+	frontCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
+	bootstrapPath := filepath.Join(dir, "bootstrap-kubeconfig")
+	if err := clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"c": {Server: front.URL, CertificateAuthorityData: frontCA}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"bootstrap": {Token: "abcdef.0123456789abcdef"}},
+		Contexts:       map[string]*clientcmdapi.Context{"c": {Cluster: "c", AuthInfo: "bootstrap"}},
+		CurrentContext: "c",
+	}, bootstrapPath); err != nil {
+		t.Fatal(err)
+	}
+
+	// The approval csrapproving gives when RBAC lets the requester ask
+	// for node client certificates (its SubjectAccessReview is tested
+	// with the controller).
+	go func() {
+		_ = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+			list, err := admin.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for i := range list.Items {
+				c := &list.Items[i]
+				if len(c.Status.Conditions) > 0 {
+					continue
+				}
+				c.Status.Conditions = append(c.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+					Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test",
+				})
+				_, _ = admin.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, c.Name, c, metav1.UpdateOptions{})
+			}
+			return false, nil
+		})
+	}()
+	cfg := NewConfig()
+	cfg.NodeName, cfg.StateDir = "n1", dir
+	cfg.Conn.Kubeconfig, cfg.BootstrapKubeconfig = filepath.Join(dir, "kubeconfig"), bootstrapPath
+	return admin, ca, cfg
+}
+
+
+// TestRenewal: with --rotate-certificates, a certificate past most of
+// its life is renewed by a new request for the same node, stored as the
+// current one, and the agent's client carries no fixed certificate (it
+// takes the current one at each handshake).
+func TestRenewal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Certificates of a minute, which the signer backdates 5 minutes:
+	// past the 70-90 % of their life when renewal is due at once or
+	// within seconds.
+	admin, _, cfg := joinCluster(t, ctx, time.Minute)
+	cfg.RotateCertificates = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Transport == nil || rc.CertFile != "" || len(rc.CertData) != 0 {
+		t.Errorf("the client has a fixed certificate (file %q), want the rotating transport", rc.CertFile)
+	}
+	current := filepath.Join(cfg.CertDir, "kubelet-client-current.pem")
+	serial := func() string {
+		certs, err := certutil.CertsFromFile(current)
+		if err != nil {
+			return ""
+		}
+		return certs[0].SerialNumber.String()
+	}
+	first := serial()
+	if first == "" {
+		t.Fatalf("no current certificate in %s", current)
+	}
+	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		s := serial()
+		return s != "" && s != first, nil
+	}); err != nil {
+		t.Fatal("the certificate was never renewed")
+	}
+	csrs, err := admin.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(csrs.Items) < 2 {
+		t.Fatalf("got %d requests, want the join's and a renewal", len(csrs.Items))
+	}
+	for _, c := range csrs.Items {
+		block, _ := pem.Decode(c.Spec.Request)
+		req, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Subject.CommonName != "system:node:n1" || c.Spec.SignerName != certificatesv1.KubeAPIServerClientKubeletSignerName {
+			t.Errorf("request %s: got CN %q signer %q, want system:node:n1 and the kubelet client signer", c.Name, req.Subject.CommonName, c.Spec.SignerName)
+		}
 	}
 }
