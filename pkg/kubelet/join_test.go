@@ -175,7 +175,6 @@ func joinCluster(t *testing.T, ctx context.Context, ttl time.Duration) (kubernet
 	return admin, ca, cfg
 }
 
-
 // TestRenewal: with --rotate-certificates, a certificate past most of
 // its life is renewed by a new request for the same node, stored as the
 // current one, and the agent's client carries no fixed certificate (it
