@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -21,19 +18,9 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"minik8s/pkg/bootstraptoken"
 )
-
-// DefaultNodeTokenGroup is the extra group of the tokens agents join
-// with (kubeadm's system:bootstrappers:kubeadm:default-node-token).
-const DefaultNodeTokenGroup = "system:bootstrappers:minik8s:default-node-token"
-
-// tokenOptions are `ctl token create`'s flags, kubeadm's.
-type tokenOptions struct {
-	ttl         time.Duration
-	description string
-	usages      []string
-	groups      []string
-}
 
 // newTokenCommand is `ctl token create|list`, kubeadm's token commands:
 // bootstrap tokens agents join the cluster with.
@@ -45,11 +32,7 @@ func newTokenCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cob
 			"bootstrap.kubernetes.io/token. An agent given one (--bootstrap-kubeconfig) asks\n" +
 			"for its client certificate with it; the controller-manager approves and signs it.",
 	}
-	opts := tokenOptions{
-		ttl:    24 * time.Hour,
-		usages: []string{"signing", "authentication"},
-		groups: []string{DefaultNodeTokenGroup},
-	}
+	opts := bootstraptoken.DefaultOptions()
 	create := &cobra.Command{
 		Use:   "create [TOKEN]",
 		Short: "Create a bootstrap token and print it",
@@ -72,10 +55,10 @@ func newTokenCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cob
 		},
 	}
 	fs := create.Flags()
-	fs.DurationVar(&opts.ttl, "ttl", opts.ttl, "how long the token is valid (0: forever)")
-	fs.StringVar(&opts.description, "description", opts.description, "a human-friendly description of the token's use")
-	fs.StringSliceVar(&opts.usages, "usages", opts.usages, fmt.Sprintf("how the token may be used (%s)", strings.Join(bootstrapapi.KnownTokenUsages, ",")))
-	fs.StringSliceVar(&opts.groups, "groups", opts.groups, "extra groups the token authenticates as (each system:bootstrappers:…)")
+	fs.DurationVar(&opts.TTL, "ttl", opts.TTL, "how long the token is valid (0: forever)")
+	fs.StringVar(&opts.Description, "description", opts.Description, "a human-friendly description of the token's use")
+	fs.StringSliceVar(&opts.Usages, "usages", opts.Usages, fmt.Sprintf("how the token may be used (%s)", strings.Join(bootstrapapi.KnownTokenUsages, ",")))
+	fs.StringSliceVar(&opts.Groups, "groups", opts.Groups, "extra groups the token authenticates as (each system:bootstrappers:…)")
 	list := &cobra.Command{
 		Use:          "list",
 		Short:        "List the bootstrap tokens",
@@ -93,85 +76,13 @@ func newTokenCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cob
 	return cmd
 }
 
-// createToken stores a bootstrap token Secret and the bootstrap
-// ClusterRoleBindings, and prints the token.
-func createToken(ctx context.Context, cs kubernetes.Interface, token string, opts tokenOptions, out io.Writer) error {
-	if token == "" {
-		var err error
-		if token, err = bootstraputil.GenerateBootstrapToken(); err != nil {
-			return err
-		}
-	}
-	if !bootstraputil.IsValidBootstrapToken(token) {
-		return fmt.Errorf("token %q is not of the form %q", token, bootstrapapi.BootstrapTokenPattern)
-	}
-	if err := bootstraputil.ValidateUsages(opts.usages); err != nil {
+// createToken stores a bootstrap token and prints it.
+func createToken(ctx context.Context, cs kubernetes.Interface, token string, opts bootstraptoken.Options, out io.Writer) error {
+	token, err := bootstraptoken.Create(ctx, cs, token, opts)
+	if err != nil {
 		return err
-	}
-	for _, g := range opts.groups {
-		if err := bootstraputil.ValidateBootstrapGroupName(g); err != nil {
-			return err
-		}
-	}
-	id, secret, _ := strings.Cut(token, ".")
-	data := map[string][]byte{
-		bootstrapapi.BootstrapTokenIDKey:     []byte(id),
-		bootstrapapi.BootstrapTokenSecretKey: []byte(secret),
-	}
-	if opts.description != "" {
-		data[bootstrapapi.BootstrapTokenDescriptionKey] = []byte(opts.description)
-	}
-	if opts.ttl > 0 {
-		data[bootstrapapi.BootstrapTokenExpirationKey] = []byte(time.Now().Add(opts.ttl).UTC().Format(time.RFC3339))
-	}
-	for _, u := range opts.usages {
-		data[bootstrapapi.BootstrapTokenUsagePrefix+u] = []byte("true")
-	}
-	if len(opts.groups) > 0 {
-		data[bootstrapapi.BootstrapTokenExtraGroupsKey] = []byte(strings.Join(opts.groups, ","))
-	}
-	if err := ensureBootstrapBindings(ctx, cs); err != nil {
-		return err
-	}
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: bootstraputil.BootstrapTokenSecretName(id), Namespace: metav1.NamespaceSystem},
-		Type:       bootstrapapi.SecretTypeBootstrapToken,
-		Data:       data,
-	}
-	if _, err := cs.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("a token with id %q already exists", id)
-		}
-		return fmt.Errorf("creating the token: %w", err)
 	}
 	fmt.Fprintln(out, token)
-	return nil
-}
-
-// bootstrapBindings are kubeadm's bootstrap-token phase's: the default
-// node token's group may create CertificateSigningRequests and have its
-// node client ones approved; nodes may have their renewals approved.
-func bootstrapBindings() []*rbacv1.ClusterRoleBinding {
-	binding := func(name, role, group string) *rbacv1.ClusterRoleBinding {
-		return &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: group}},
-		}
-	}
-	return []*rbacv1.ClusterRoleBinding{
-		binding("minik8s:kubelet-bootstrap", "system:node-bootstrapper", DefaultNodeTokenGroup),
-		binding("minik8s:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", DefaultNodeTokenGroup),
-		binding("minik8s:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"),
-	}
-}
-
-func ensureBootstrapBindings(ctx context.Context, cs kubernetes.Interface) error {
-	for _, b := range bootstrapBindings() {
-		if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating ClusterRoleBinding %s: %w", b.Name, err)
-		}
-	}
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"minik8s/pkg/bootstraptoken"
 )
 
 // TestToken: `ctl token create` stores a bootstrap token Secret with
@@ -20,7 +22,7 @@ func TestToken(t *testing.T) {
 		t.Fatalf("got token %q, want id.secret", token)
 	}
 	c.ctl("token", "create", "abcdef.0123456789abcdef", "--ttl", "0")
-	if _, errOut, err := c.try("token", "create", "abcdef.0123456789abcdef"); err == nil || !strings.Contains(errOut+err.Error(), `a token with id "abcdef" already exists`) {
+	if _, errOut, err := c.try("token", "create", "abcdef.0123456789abcdef"); err == nil || !strings.Contains(errOut+err.Error(), `a bootstrap token with this id already exists: "abcdef"`) {
 		t.Errorf("creating a token again: got %v %q, want it refused", err, errOut)
 	}
 	if _, errOut, err := c.try("token", "create", "nope"); err == nil {
@@ -39,7 +41,7 @@ func TestToken(t *testing.T) {
 	for k, want := range map[string]string{
 		"token-id": id, "token-secret": secret, "description": "node n3",
 		"usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true",
-		"auth-extra-groups": DefaultNodeTokenGroup,
+		"auth-extra-groups": bootstraptoken.DefaultGroup,
 	} {
 		if got := string(s.Data[k]); got != want {
 			t.Errorf("%s: got %q, want %q", k, got, want)
@@ -48,7 +50,7 @@ func TestToken(t *testing.T) {
 	if s.Type != "bootstrap.kubernetes.io/token" {
 		t.Errorf("got type %q", s.Type)
 	}
-	for _, b := range bootstrapBindings() {
+	for _, b := range bootstraptoken.Bindings() {
 		if _, err := c.client.RbacV1().ClusterRoleBindings().Get(ctx, b.Name, metav1.GetOptions{}); err != nil {
 			t.Errorf("ClusterRoleBinding %s: %v", b.Name, err)
 		}
@@ -66,8 +68,8 @@ func TestToken(t *testing.T) {
 		rows[f[0]] = f
 	}
 	want := map[string]string{
-		token:                     "2h authentication,signing node n3 " + DefaultNodeTokenGroup,
-		"abcdef.0123456789abcdef": "<forever> <never> authentication,signing <none> " + DefaultNodeTokenGroup,
+		token:                     "2h authentication,signing node n3 " + bootstraptoken.DefaultGroup,
+		"abcdef.0123456789abcdef": "<forever> <never> authentication,signing <none> " + bootstraptoken.DefaultGroup,
 	}
 	for tok, w := range want {
 		f, ok := rows[tok]

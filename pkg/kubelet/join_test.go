@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/bootstraptoken"
 	"minik8s/pkg/controllers/certificates"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,7 +26,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 )
@@ -117,16 +118,21 @@ func joinCluster(t *testing.T, ctx context.Context, ttl time.Duration) (kubernet
 		factory.Shutdown()
 	})
 
-	if _, err := admin.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-abcdef", Namespace: metav1.NamespaceSystem},
-		Type:       corev1.SecretTypeBootstrapToken,
-		Data: map[string][]byte{
-			"token-id": []byte("abcdef"), "token-secret": []byte("0123456789abcdef"),
-			"usage-bootstrap-authentication": []byte("true"),
-			"auth-extra-groups":              []byte("system:bootstrappers:minik8s:default-node-token"),
-		},
-	}, metav1.CreateOptions{}); err != nil {
+	opts := bootstraptoken.DefaultOptions()
+	opts.TTL = 0
+	if _, err := bootstraptoken.Create(ctx, admin, "abcdef.0123456789abcdef", opts); err != nil {
 		t.Fatal(err)
+	}
+	// The apiserver reads tokens from an informer: wait until it knows
+	// this one.
+	withToken := rest.CopyConfig(cfgJSON)
+	withToken.BearerToken = "abcdef.0123456789abcdef"
+	asToken := kubernetes.NewForConfigOrDie(withToken)
+	if err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+		r, err := asToken.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		return err == nil && r.Status.UserInfo.Username == "system:bootstrap:abcdef", nil
+	}); err != nil {
+		t.Fatal("the token never authenticated")
 	}
 	// The agent speaks TLS to the API server (client certificates are
 	// sent only over TLS): a TLS front of the test server, which forwards
@@ -138,12 +144,7 @@ func joinCluster(t *testing.T, ctx context.Context, ttl time.Duration) (kubernet
 	t.Cleanup(front.Close)
 	frontCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
 	bootstrapPath := filepath.Join(dir, "bootstrap-kubeconfig")
-	if err := clientcmd.WriteToFile(clientcmdapi.Config{
-		Clusters:       map[string]*clientcmdapi.Cluster{"c": {Server: front.URL, CertificateAuthorityData: frontCA}},
-		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"bootstrap": {Token: "abcdef.0123456789abcdef"}},
-		Contexts:       map[string]*clientcmdapi.Context{"c": {Cluster: "c", AuthInfo: "bootstrap"}},
-		CurrentContext: "c",
-	}, bootstrapPath); err != nil {
+	if err := clientcmd.WriteToFile(*bootstraptoken.Kubeconfig(front.URL, frontCA, "abcdef.0123456789abcdef"), bootstrapPath); err != nil {
 		t.Fatal(err)
 	}
 
