@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -101,6 +102,10 @@ func clientConfig(ctx context.Context, cfg *Config) (*rest.Config, error) {
 	return transport, nil
 }
 
+// exitAfter is how long the agent runs without a valid client
+// certificate (the kubelet's 5 minutes).
+const exitAfter = 5 * time.Minute
+
 // rotatingTransport is rc with the client certificate m holds now,
 // closing the open connections when it changes so that they shake
 // hands again with the new one (upstream kubelet's UpdateTransport;
@@ -122,14 +127,25 @@ func rotatingTransport(ctx context.Context, rc *rest.Config, m certificate.Manag
 		return &tls.Certificate{}, nil
 	}
 	d := connrotation.NewDialer((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
-	last := m.Current()
+	last, lastValid := m.Current(), time.Now()
 	go wait.UntilWithContext(ctx, func(ctx context.Context) {
+		logger := klog.FromContext(ctx)
 		c := m.Current()
+		now := time.Now()
+		// As the kubelet: with no valid certificate for exitAfter while
+		// the API server answers, exit; the next start joins again with
+		// the bootstrap token, the kubeconfig having expired.
+		if c != nil && now.Before(c.Leaf.NotAfter) {
+			lastValid = now
+		} else if now.After(lastValid.Add(exitAfter)) && m.ServerHealthy() {
+			logger.Error(nil, "No valid client certificate and the API server is responsive, exiting to join again", "lastValid", lastValid)
+			os.Exit(1)
+		}
 		if c == nil || c == last {
 			return
 		}
 		last = c
-		klog.FromContext(ctx).Info("Client certificate renewed, closing the API connections to use it", "expires", c.Leaf.NotAfter)
+		logger.Info("Client certificate renewed, closing the API connections to use it", "expires", c.Leaf.NotAfter)
 		d.CloseAll()
 	}, 10*time.Second)
 	out.Transport = utilnet.SetTransportDefaults(&http.Transport{
