@@ -378,3 +378,50 @@ func fieldRequirements(t *testing.T, selector string) (fields.Requirements, erro
 	}
 	return sel.Requirements(), nil
 }
+
+// TestNodeRestrictionTokenRequest: a node may ask for a ServiceAccount
+// token only bound to a pod of its own (the hook the serviceaccounts/token
+// handler runs), with upstream's refusals.
+func TestNodeRestrictionTokenRequest(t *testing.T) {
+	s := apiservertest.Start(t)
+	admin := clientset(t, s)
+	ctx := context.Background()
+	pods := map[string]*corev1.Pod{}
+	for _, p := range []*corev1.Pod{testPod("p1", "n1"), testPod("p2", "n2")} {
+		got, err := admin.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods[p.Name] = got
+	}
+	n1 := &user.DefaultInfo{Name: "system:node:n1", Groups: []string{user.NodesGroup, user.AllAuthenticated}}
+	bound := func(pod string) *authenticationv1.TokenRequest {
+		return &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{BoundObjectRef: &authenticationv1.BoundObjectReference{
+			Kind: "Pod", APIVersion: "v1", Name: pod, UID: pods[pod].UID,
+		}}}
+	}
+	admit := func(tr *authenticationv1.TokenRequest) error {
+		return s.Server.AdmitSubresourceCreate(ctx, n1, "serviceaccounts", "default", "default", "token", tr)
+	}
+	// The pod lister is an informer: wait until it has the pods.
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return admit(bound("p1")) == nil, nil
+	}); err != nil {
+		t.Fatalf("a token bound to its own pod was never admitted: %v", admit(bound("p1")))
+	}
+	for _, tt := range []struct {
+		name string
+		tr   *authenticationv1.TokenRequest
+		want string
+	}{
+		{"bound to another node's pod", bound("p2"), `serviceaccounts "default" is forbidden: node requested token bound to a pod scheduled on a different node`},
+		{"not bound", &authenticationv1.TokenRequest{}, `serviceaccounts "default" is forbidden: node requested token not bound to a pod`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := admit(tt.tr)
+			if !apierrors.IsForbidden(err) || err.Error() != tt.want {
+				t.Errorf("got %v, want 403 %q", err, tt.want)
+			}
+		})
+	}
+}
