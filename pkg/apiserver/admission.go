@@ -363,6 +363,23 @@ type updateAdmitter interface {
 	admitUpdate(k *call, obj, cur runtime.Object) error
 }
 
+// statusUpdateAdmitter refuses a write of a status-like subresource
+// (pods/status, nodes/status, …), which skips the updateAdmitters.
+type statusUpdateAdmitter interface {
+	admitStatusUpdate(k *call, obj, cur runtime.Object) error
+}
+
+// deleteAdmitter refuses a delete of cur before it happens.
+type deleteAdmitter interface {
+	admitDelete(k *call, cur runtime.Object) error
+}
+
+// subresourceCreateAdmitter refuses a create of a subresource that
+// stores no object of its own (pods/eviction): obj is the request's body.
+type subresourceCreateAdmitter interface {
+	admitSubresourceCreate(k *call, obj runtime.Object) error
+}
+
 // writeObserver learns that the object of k was updated, or deleted
 // (gone), whether or not the write happened.
 type writeObserver interface {
@@ -421,6 +438,45 @@ func (s *Server) admitUpdate(k *call, obj, cur runtime.Object) error {
 	for _, p := range s.plugins(k) {
 		if a, ok := p.(updateAdmitter); ok {
 			if err := a.admitUpdate(k, obj, cur); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) admitStatusUpdate(k *call, obj, cur runtime.Object) error {
+	for _, p := range s.plugins(k) {
+		if a, ok := p.(statusUpdateAdmitter); ok {
+			if err := a.admitStatusUpdate(k, obj, cur); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// admitDelete runs for DELETE requests only: the delete an eviction
+// makes was admitted as the eviction's create, as upstream's eviction
+// REST deletes without admission.
+func (s *Server) admitDelete(k *call, cur runtime.Object) error {
+	if k.info != nil && k.info.Subresource != "" {
+		return nil
+	}
+	for _, p := range s.plugins(k) {
+		if a, ok := p.(deleteAdmitter); ok {
+			if err := a.admitDelete(k, cur); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) admitSubresourceCreate(k *call, obj runtime.Object) error {
+	for _, p := range s.plugins(k) {
+		if a, ok := p.(subresourceCreateAdmitter); ok {
+			if err := a.admitSubresourceCreate(k, obj); err != nil {
 				return err
 			}
 		}

@@ -83,6 +83,19 @@ type Config struct {
 	AuditLogMaxAge     int
 	AuditLogMaxBackups int
 	AuditLogMaxSize    int
+	// EnableBootstrapTokenAuth lets bootstrap tokens (kube-system Secrets
+	// of type bootstrap.kubernetes.io/token) authenticate, as joining
+	// agents do.
+	EnableBootstrapTokenAuth bool
+	// KubeletClientCertificate and KubeletClientKey are the client
+	// certificate the apiserver shows the agents' kubelet API (logs,
+	// exec, attach, port forwarding); when set, it speaks TLS to them,
+	// trusting KubeletCertificateAuthority (none: the agents' serving
+	// certificates are not verified, as kube-apiserver without
+	// --kubelet-certificate-authority). Unset: plain HTTP.
+	KubeletClientCertificate    string
+	KubeletClientKey            string
+	KubeletCertificateAuthority string
 
 	serviceCIDR   netip.Prefix
 	nodePortFirst int
@@ -100,6 +113,7 @@ func NewConfig() *Config {
 		DefaultUnreachableTolerationSeconds: 300,
 		ServiceAccountIssuers:               []string{DefaultServiceAccountIssuer},
 		ServiceAccountExtendTokenExpiration: true,
+		EnableBootstrapTokenAuth:            true,
 	}
 }
 
@@ -125,6 +139,10 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.AuditLogMaxAge, "audit-log-maxage", c.AuditLogMaxAge, "days to keep rotated audit log files (0: no limit)")
 	fs.IntVar(&c.AuditLogMaxBackups, "audit-log-maxbackup", c.AuditLogMaxBackups, "rotated audit log files to keep (0: no limit)")
 	fs.IntVar(&c.AuditLogMaxSize, "audit-log-maxsize", c.AuditLogMaxSize, "size in megabytes at which the audit log is rotated (0: never)")
+	fs.BoolVar(&c.EnableBootstrapTokenAuth, "enable-bootstrap-token-auth", c.EnableBootstrapTokenAuth, "let bootstrap tokens (kube-system Secrets of type bootstrap.kubernetes.io/token) authenticate as system:bootstrap:<token id>, for agents joining the cluster")
+	fs.StringVar(&c.KubeletClientCertificate, "kubelet-client-certificate", c.KubeletClientCertificate, "client certificate (PEM) for the agents' kubelet API; when set, logs, exec, attach and port forwarding reach the agents over TLS")
+	fs.StringVar(&c.KubeletClientKey, "kubelet-client-key", c.KubeletClientKey, "key (PEM) of --kubelet-client-certificate")
+	fs.StringVar(&c.KubeletCertificateAuthority, "kubelet-certificate-authority", c.KubeletCertificateAuthority, "CA bundle (PEM) the agents' serving certificates are checked against (default: not checked)")
 	fs.Int64Var(&c.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", c.DefaultUnreachableTolerationSeconds, "tolerationSeconds of the unreachable NoExecute toleration added to pods that have none")
 	fs.StringVar(&c.ServiceAccountSigningKeyFile, "service-account-signing-key-file", c.ServiceAccountSigningKeyFile, "PEM private key (RSA or ECDSA) that signs ServiceAccount tokens (default: an RSA key made at first start in <data-dir>/pki/sa.key)")
 	fs.StringArrayVar(&c.ServiceAccountKeyFiles, "service-account-key-file", c.ServiceAccountKeyFiles, "PEM file of public (or private) keys that verify ServiceAccount tokens (repeatable; default: the signing key)")
@@ -180,6 +198,9 @@ func (c *Config) Validate() error {
 	}
 	if ip := net.ParseIP(c.AdvertiseAddress); ip == nil || ip.IsUnspecified() {
 		return fmt.Errorf("--advertise-address %q: want a concrete IP address", c.AdvertiseAddress)
+	}
+	if (c.KubeletClientCertificate == "") != (c.KubeletClientKey == "") {
+		return fmt.Errorf("--kubelet-client-certificate and --kubelet-client-key go together")
 	}
 	if c.DefaultNotReadyTolerationSeconds < 0 || c.DefaultUnreachableTolerationSeconds < 0 {
 		return fmt.Errorf("toleration seconds must not be negative")

@@ -43,6 +43,10 @@ func (s *Server) evict(k *call) {
 		writeError(k.c, apierrors.NewBadRequest("name in URL does not match name in Eviction object"))
 		return
 	}
+	if err := s.admitSubresourceCreate(k, ev); err != nil {
+		writeError(k.c, err)
+		return
+	}
 	opts := ev.DeleteOptions
 	if opts == nil {
 		opts = &metav1.DeleteOptions{}

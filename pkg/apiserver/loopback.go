@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	policyv1client "k8s.io/client-go/kubernetes/typed/policy/v1"
 	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
@@ -38,6 +40,12 @@ type loopback struct {
 	rbac       rbacv1client.RbacV1Interface
 	// dyn serves the custom resource definitions' controllers.
 	dyn dynamic.Interface
+	// factory holds the informers of the node authorizer's graph and of
+	// NodeRestriction (pods, nodes, PVs, …); only the informers asked
+	// for are started. system holds kube-system's Secrets, for the
+	// bootstrap token authenticator.
+	factory informers.SharedInformerFactory
+	system  informers.SharedInformerFactory
 
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
@@ -69,7 +77,14 @@ func newLoopback(cfg *rest.Config) (*loopback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
-	l := &loopback{core: core, policy: policy, scheduling: scheduling, rbac: rbac, dyn: dyn}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	l := &loopback{core: core, policy: policy, scheduling: scheduling, rbac: rbac, dyn: dyn,
+		factory: informers.NewSharedInformerFactory(cs, 0),
+		system:  informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(metav1.NamespaceSystem)),
+	}
 	l.limitRanges = cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return core.LimitRanges(metav1.NamespaceAll).List(ctx, opts)
@@ -147,6 +162,14 @@ func (l *loopback) start(ctx context.Context) {
 	go l.limitRanges.RunWithContext(ctx)
 	go l.priorityClasses.RunWithContext(ctx)
 	go l.resourceQuotas.RunWithContext(ctx)
+	l.factory.Start(ctx.Done())
+	l.system.Start(ctx.Done())
+}
+
+// bootstrapSecrets lists kube-system's Secrets, where bootstrap tokens
+// are.
+func (l *loopback) bootstrapSecrets() corev1listers.SecretNamespaceLister {
+	return l.system.Core().V1().Secrets().Lister().Secrets(metav1.NamespaceSystem)
 }
 
 func (l *loopback) resourceQuotaLister() corev1listers.ResourceQuotaLister {

@@ -15,6 +15,7 @@ import (
 // decides. The Node authorizer goes before RBAC, as upstream orders them.
 func (s *Server) authorizationModes() []authorizerunion.NamedAuthorizer {
 	return []authorizerunion.NamedAuthorizer{
+		{AuthorizerName: "Node", Authorizer: s.nodeAuthorizer},
 		{AuthorizerName: "RBAC", Authorizer: s.rbac},
 	}
 }

@@ -400,6 +400,9 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 	var errs field.ErrorList
 	if status {
 		st.PrepareForStatusUpdate(k.ctx(), obj, cur)
+		if err := s.admitStatusUpdate(k, obj, cur); err != nil {
+			return nil, err
+		}
 		// A status writer (the agent, the scheduler) sends no
 		// managedFields: the stored ones stay.
 		nm.SetManagedFields(cm.GetManagedFields())
@@ -637,6 +640,9 @@ func (s *Server) deleteObject(k *call, opts *metav1.DeleteOptions) (runtime.Obje
 			return nil, storageError(k.wire(), k.name, err)
 		}
 		cm, _ := meta.Accessor(cur)
+		if err := s.admitDelete(k, cur); err != nil {
+			return nil, err
+		}
 		if p := opts.Preconditions; p != nil {
 			if p.UID != nil && *p.UID != cm.GetUID() {
 				return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *p.UID, cm.GetUID()))

@@ -79,6 +79,12 @@ type Server struct {
 	reviewers map[schema.GroupResource]review
 	// audit is the audit log, nil without --audit-log-path (audit.go).
 	audit *auditing
+	// kubeletTransport reaches the agents' kubelet API; kubeletTLS: over
+	// TLS with the apiserver's kubelet client certificate.
+	kubeletTransport http.RoundTripper
+	kubeletTLS       bool
+	// nodeAuthorizer is the Node authorizer of the chain (nodes.go).
+	nodeAuthorizer authorizer.Authorizer
 
 	listeners []net.Listener
 	// secure tells, per listener, whether it serves TLS (tls).
@@ -160,6 +166,10 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	if len(cfg.EtcdServers) > 0 {
 		go storage.Compact(runCtx, client, 5*time.Minute)
 	}
+	if s.kubeletTransport, s.kubeletTLS, err = kubeletTransport(cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.
@@ -168,7 +178,14 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.admission = []admissionPlugin{&limitRanger{limits: s.loopback.limitRangeLister()}}
+	nodeRestriction, err := newNodeRestriction(s.loopback)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	// NodeRestriction first, as upstream orders it after the namespace
+	// checks.
+	s.admission = []admissionPlugin{nodeRestriction, &limitRanger{limits: s.loopback.limitRangeLister()}}
 	if !slices.Contains(cfg.DisableAdmissionPlugins, serviceAccountPluginName) {
 		s.admission = append(s.admission, newServiceAccountAdmission(s))
 	}
@@ -203,7 +220,12 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s.tokenAuthenticator = group.NewAuthenticatedGroupAdder(s.serviceAccounts.authenticator)
-	s.authenticator = s.authenticators(s.tls.clientCerts, s.serviceAccounts.authenticator)
+	tokenAuth := []authenticator.Request{s.tls.clientCerts, s.serviceAccounts.authenticator}
+	if cfg.EnableBootstrapTokenAuth {
+		tokenAuth = append(tokenAuth, s.bootstrapTokenAuthenticator())
+	}
+	s.authenticator = s.authenticators(tokenAuth...)
+	s.nodeAuthorizer = s.newNodeAuthorizer()
 	s.rbacSynced = make(chan struct{})
 	rbacAuthz, err := s.loopback.rbacAuthorizer()
 	if err != nil {
@@ -215,6 +237,10 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	modes := s.authorizationModes()
 	s.rules = ruleResolvers(modes)
 	if s.authorizer, err = authorizers(modes...); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := nodeRestriction.setAuthorizer(s.authorizer); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -314,15 +314,19 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 	if container == "" {
 		path = fmt.Sprintf("/%s/%s/%s", what, pod.Namespace, pod.Name)
 	}
+	scheme := "http"
+	if s.kubeletTLS {
+		scheme = "https"
+	}
 	target := &url.URL{
-		Scheme:   "http",
+		Scheme:   scheme,
 		Host:     net.JoinHostPort(host, strconv.Itoa(int(port))),
 		Path:     path,
 		RawQuery: q.Encode(),
 	}
 	// The handler forwards the request's query: leave only the agent's.
 	k.c.Request.URL.RawQuery = target.RawQuery
-	h := proxy.NewUpgradeAwareHandler(target, http.DefaultTransport, false, what != "containerLogs", proxyResponder{k})
+	h := proxy.NewUpgradeAwareHandler(target, s.kubeletTransport, false, what != "containerLogs", proxyResponder{k})
 	h.UseRequestLocation = false
 	h.UseLocationHost = true
 	var handler http.Handler = h

@@ -117,6 +117,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		kustomize.NewCmdKustomize(streams),
 		config.NewCmdConfig(f, conn.pathOptions(), streams),
 		newAddonsCommand(f, streams),
+		newTokenCommand(f, streams),
 	}
 	for _, verb := range verbs {
 		conn.adopt(ctx, verb, streams.ErrOut)

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -25,6 +27,8 @@ type Agent struct {
 	deps    *workerDeps
 	nodeIP  string
 	podList func() []*v1.Pod
+	// secure protects the agent's API (nil: plain HTTP).
+	secure *secureAPI
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -34,7 +38,7 @@ type Agent struct {
 // Run runs the agent until ctx ends. Containers keep running after it
 // returns; the next agent adopts them.
 func Run(ctx context.Context, cfg *Config) error {
-	restCfg, err := cfg.Conn.Load()
+	restCfg, err := clientConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -42,10 +46,21 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("creating API client: %w", err)
 	}
-	return run(ctx, cfg, client)
+	var reviews kubernetes.Interface
+	if cfg.ClientCAFile != "" {
+		rc := rest.CopyConfig(restCfg)
+		rc.ContentType = "application/json"
+		if reviews, err = kubernetes.NewForConfig(rc); err != nil {
+			return fmt.Errorf("creating API client: %w", err)
+		}
+	}
+	return run(ctx, cfg, client, reviews)
 }
 
-func run(ctx context.Context, cfg *Config, client *nodeclient.Client) error {
+// run is the agent on client; reviews (nil: the agent's API is plain
+// HTTP) asks the API server who calls the agent's API and what they may
+// do.
+func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews kubernetes.Interface) error {
 	tuneGC()
 	logger := klog.FromContext(ctx).WithValues("node", cfg.NodeName)
 	ctx = klog.NewContext(ctx, logger)
@@ -93,6 +108,11 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client) error {
 		},
 	}
 
+	if reviews != nil {
+		if a.secure, err = newSecureAPI(ctx, cfg, nodeIP, reviews.AuthenticationV1(), reviews.AuthorizationV1()); err != nil {
+			return err
+		}
+	}
 	srv, err := a.serve(ctx)
 	if err != nil {
 		return err

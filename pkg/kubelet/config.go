@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -47,6 +48,23 @@ type Config struct {
 	// RealHost allows touching net.ipv4.ip_forward when the agent runs in the
 	// machine's root network namespace (a real host, not a lab node).
 	RealHost bool
+
+	// The node's identity, with the kubelet's flags (identity.go).
+	// BootstrapKubeconfig holds a bootstrap token to join with;
+	// Conn.Kubeconfig is where the agent's own kubeconfig is written.
+	BootstrapKubeconfig string
+	// CertDir holds the client certificates (kubelet-client-*.pem) and
+	// the self-signed serving certificate; default StateDir/pki.
+	CertDir            string
+	RotateCertificates bool
+	// ClientCAFile turns the agent's API to TLS with authentication
+	// (client certificates of this CA, bearer tokens through TokenReview)
+	// and authorization (SubjectAccessReview); unset, the API is plain
+	// HTTP limited to AllowedPeers.
+	ClientCAFile      string
+	TLSCertFile       string
+	TLSPrivateKeyFile string
+	AnonymousAuth     bool
 }
 
 // NewConfig returns the defaults.
@@ -99,6 +117,13 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&c.AllowedPeers, "allowed-peer", c.AllowedPeers, "IP allowed to call the agent's API (repeatable; loopback always allowed)")
 	fs.DurationVar(&c.CrashLoopMaxBackoff, "crashloop-max-backoff", c.CrashLoopMaxBackoff, "cap of the restart back-off (10s doubling)")
 	fs.DurationVar(&c.SyncFrequency, "sync-frequency", c.SyncFrequency, "how often every pod is resynced even without events")
+	fs.StringVar(&c.BootstrapKubeconfig, "bootstrap-kubeconfig", c.BootstrapKubeconfig, "kubeconfig with a bootstrap token: when --kubeconfig is missing or its certificate expired, the agent asks for a client certificate with it and writes --kubeconfig")
+	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "directory of the agent's certificates (default <state-dir>/pki)")
+	fs.BoolVar(&c.RotateCertificates, "rotate-certificates", c.RotateCertificates, "renew the client certificate through a CertificateSigningRequest before it expires")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", c.ClientCAFile, "CA bundle of client certificates the agent's API accepts; when set, the API is served over TLS and every request is authenticated (client certificate or TokenReview) and authorized (SubjectAccessReview)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "serving certificate of the agent's API (default: a self-signed one in --cert-dir)")
+	fs.StringVar(&c.TLSPrivateKeyFile, "tls-private-key-file", c.TLSPrivateKeyFile, "key of --tls-cert-file")
+	fs.BoolVar(&c.AnonymousAuth, "anonymous-auth", c.AnonymousAuth, "with --client-ca-file, let unauthenticated requests through as system:anonymous (they are still authorized)")
 	fs.BoolVar(&c.RealHost, "real-host", c.RealHost, "the agent runs in the machine's root network namespace on purpose: allow it to enable net.ipv4.ip_forward there")
 }
 
@@ -140,6 +165,18 @@ func (c *Config) Validate() error {
 	}
 	if c.StateDir == "" || c.NetnsDir == "" {
 		errs = append(errs, errors.New("--state-dir and --netns-dir must not be empty"))
+	}
+	if c.CertDir == "" {
+		c.CertDir = filepath.Join(c.StateDir, "pki")
+	}
+	if c.BootstrapKubeconfig != "" && c.Conn.Kubeconfig == "" {
+		errs = append(errs, errors.New("--bootstrap-kubeconfig needs --kubeconfig: where the agent writes its own kubeconfig"))
+	}
+	if c.RotateCertificates && c.BootstrapKubeconfig == "" {
+		errs = append(errs, errors.New("--rotate-certificates needs --bootstrap-kubeconfig"))
+	}
+	if (c.TLSCertFile == "") != (c.TLSPrivateKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,12 @@ func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
 	}
 	h := &handler{pods: a, rt: a.rt, running: a.rt.isRunning, taskGone: a.rt.taskGone}
 	srv := &http.Server{Handler: allowPeers(a.cfg.AllowedPeers, h.mux()), ReadHeaderTimeout: 10 * time.Second}
+	if a.secure != nil {
+		// As the kubelet's: TLS, and every request authenticated and
+		// authorized (identity.go).
+		srv.Handler = a.secure.filter(h.mux())
+		ln = tls.NewListener(ln, a.secure.tls)
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			klog.FromContext(ctx).Error(err, "agent API stopped")

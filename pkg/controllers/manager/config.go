@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"minik8s/pkg/controllers/certificates"
 	"minik8s/pkg/controllers/loadbalancer"
 	"minik8s/pkg/controllers/localpath"
 	"minik8s/pkg/election"
@@ -50,10 +51,16 @@ const (
 	// ClusterRoleAggregation is upstream's
 	// clusterrole-aggregation-controller.
 	ClusterRoleAggregation = "clusterrole-aggregation"
+	// The CertificateSigningRequest controllers and the bootstrap token
+	// cleaner, by upstream's names.
+	CSRApproving = "csrapproving"
+	CSRSigning   = "csrsigning"
+	CSRCleaner   = "csrcleaner"
+	TokenCleaner = "tokencleaner"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner}
 
 // Config holds the controller-manager's settings.
 type Config struct {
@@ -78,6 +85,8 @@ type Config struct {
 	RootCAFile string
 	// LocalPath configures the local-path provisioner.
 	LocalPath localpath.Config
+	// Signing is the cluster CA csrsigning signs with.
+	Signing certificates.SigningConfig
 }
 
 // NewConfig returns the defaults.
@@ -93,6 +102,7 @@ func NewConfig() *Config {
 		Burst:                  400,
 		LeaderElection:         election.NewConfig("kube-controller-manager"),
 		LocalPath:              localpath.Config{Root: localpath.DefaultRoot, HelperImage: localpath.DefaultHelperImage},
+		Signing:                certificates.SigningConfig{Duration: certificates.DefaultSigningDuration},
 	}
 }
 
@@ -113,6 +123,11 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"directory on every node under which the local-path provisioner creates volumes (<root>/<node>/<volume>_<namespace>_<claim>)")
 	fs.StringVar(&c.LocalPath.HelperImage, "local-path-helper-image", c.LocalPath.HelperImage,
 		"image of the helper pods that remove a deleted local-path volume's data (needs sh and rm)")
+	fs.StringVar(&c.Signing.CertFile, "cluster-signing-cert-file", c.Signing.CertFile,
+		"PEM CA certificate csrsigning signs approved CertificateSigningRequests with (the agents' client and serving certificates); empty: nothing is signed")
+	fs.StringVar(&c.Signing.KeyFile, "cluster-signing-key-file", c.Signing.KeyFile, "PEM key of --cluster-signing-cert-file")
+	fs.DurationVar(&c.Signing.Duration, "cluster-signing-duration", c.Signing.Duration,
+		"longest validity of the certificates signed (a request's spec.expirationSeconds may ask for less)")
 	fs.IntVar(&c.ConcurrentSyncs, "concurrent-syncs", c.ConcurrentSyncs, "workers per controller")
 	fs.Float32Var(&c.QPS, "kube-api-qps", c.QPS, "requests per second to the API server")
 	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
@@ -146,6 +161,12 @@ func (c *Config) Validate() error {
 		if err := c.LocalPath.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("--local-path-root/--local-path-helper-image: %w", err))
 		}
+	}
+	if (c.Signing.CertFile == "") != (c.Signing.KeyFile == "") {
+		errs = append(errs, errors.New("--cluster-signing-cert-file and --cluster-signing-key-file go together"))
+	}
+	if c.Signing.Duration <= 0 {
+		errs = append(errs, errors.New("--cluster-signing-duration must be positive"))
 	}
 	errs = append(errs, c.LeaderElection.Validate())
 	return errors.Join(errs...)

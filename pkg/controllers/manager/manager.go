@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"minik8s/pkg/controllers/certificates"
 	"minik8s/pkg/controllers/clusterroleaggregation"
 	"minik8s/pkg/controllers/cronjob"
 	"minik8s/pkg/controllers/daemonset"
@@ -37,6 +38,7 @@ import (
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
 	"minik8s/pkg/controllers/statefulset"
+	"minik8s/pkg/controllers/tokencleaner"
 	"minik8s/pkg/controllers/ttlafterfinished"
 	"minik8s/pkg/election"
 )
@@ -46,7 +48,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota, ClusterRole aggregation)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota, ClusterRole aggregation, CertificateSigningRequest approving/signing/cleaning, bootstrap token cleaner)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -253,6 +255,14 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 			return nil, err
 		}
 		return dc, nil
+	case CSRApproving:
+		return certificates.NewApprover(cs, factory), nil
+	case CSRSigning:
+		return certificates.NewSigner(cs, factory, cfg.Signing)
+	case CSRCleaner:
+		return certificates.NewCleaner(cs, factory), nil
+	case TokenCleaner:
+		return tokencleaner.New(cs, factory)
 	}
 	return nil, fmt.Errorf("unknown controller %q", name)
 }
