@@ -35,6 +35,7 @@ type loopback struct {
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
 	resourceQuotas  cache.SharedIndexInformer
+	serviceAccounts cache.SharedIndexInformer
 }
 
 func newLoopback(addr, token string) (*loopback, error) {
@@ -72,6 +73,14 @@ func newLoopback(addr, token string) (*loopback, error) {
 			return core.ResourceQuotas(metav1.NamespaceAll).Watch(ctx, opts)
 		},
 	}, &corev1.ResourceQuota{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	l.serviceAccounts = cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return core.ServiceAccounts(metav1.NamespaceAll).List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return core.ServiceAccounts(metav1.NamespaceAll).Watch(ctx, opts)
+		},
+	}, &corev1.ServiceAccount{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	l.priorityClasses = cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return scheduling.PriorityClasses().List(ctx, opts)
@@ -88,6 +97,11 @@ func (l *loopback) start(ctx context.Context) {
 	go l.limitRanges.RunWithContext(ctx)
 	go l.priorityClasses.RunWithContext(ctx)
 	go l.resourceQuotas.RunWithContext(ctx)
+	go l.serviceAccounts.RunWithContext(ctx)
+}
+
+func (l *loopback) serviceAccountLister() corev1listers.ServiceAccountLister {
+	return corev1listers.NewServiceAccountLister(l.serviceAccounts.GetIndexer())
 }
 
 func (l *loopback) resourceQuotaLister() corev1listers.ResourceQuotaLister {
