@@ -126,6 +126,13 @@ func namespace(t *testing.T) string {
 	t.Cleanup(func() {
 		cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
+	// Pods need the namespace's "default" ServiceAccount, which the
+	// controller-manager makes: wait for it, as Kubernetes' e2e
+	// framework does.
+	eventually(t, 30*time.Second, "the default ServiceAccount of "+name, func() error {
+		_, err := cs.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	})
 	return name
 }
 

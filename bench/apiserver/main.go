@@ -110,6 +110,11 @@ func run(n, clients int, insecure bool) error {
 	if _, err := post("/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}`); err != nil {
 		return err
 	}
+	// The ServiceAccount the controller-manager would make: pods are
+	// admitted with it (and get its token volume) as in a cluster.
+	if _, err := post("/api/v1/namespaces/bench/serviceaccounts", `{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}`); err != nil {
+		return err
+	}
 	// One pod to learn the stored size, then removed from the count.
 	sample, err := post("/api/v1/namespaces/bench/pods", fmt.Sprintf(podTemplate, 999999, 0))
 	if err != nil {

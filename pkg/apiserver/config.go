@@ -68,6 +68,9 @@ type Config struct {
 	APIAudiences                        []string
 	ServiceAccountMaxTokenExpiration    time.Duration
 	ServiceAccountExtendTokenExpiration bool
+	// ServiceAccountJWKSURI is the jwks_uri of the issuer's discovery
+	// document (default https://<advertise-address>:<port>/openid/v1/jwks).
+	ServiceAccountJWKSURI string
 	// DisableAdmissionPlugins are admission plugins turned off, by
 	// upstream name (only ServiceAccount may be).
 	DisableAdmissionPlugins []string
@@ -150,6 +153,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.APIAudiences, "api-audiences", c.APIAudiences, "audiences a token must have one of to reach the API, and the default of TokenRequests (default: the issuers)")
 	fs.DurationVar(&c.ServiceAccountMaxTokenExpiration, "service-account-max-token-expiration", c.ServiceAccountMaxTokenExpiration, "longest lifetime a TokenRequest is given (0: as asked)")
 	fs.BoolVar(&c.ServiceAccountExtendTokenExpiration, "service-account-extend-token-expiration", c.ServiceAccountExtendTokenExpiration, "give pod-bound tokens asked for 3607 s (the admission plugin's) a year, warning after 3607 s, as kube-apiserver does")
+	fs.StringVar(&c.ServiceAccountJWKSURI, "service-account-jwks-uri", c.ServiceAccountJWKSURI, "jwks_uri of /.well-known/openid-configuration (default: https://<advertise-address>:<port>/openid/v1/jwks)")
 	fs.StringSliceVar(&c.DisableAdmissionPlugins, "disable-admission-plugins", c.DisableAdmissionPlugins, "admission plugins to turn off (ServiceAccount)")
 }
 

@@ -54,6 +54,7 @@ type loopback struct {
 	// The RBAC authorizer's policy; started apart from the others
 	// (startRBAC), once the bootstrap policy is reconciled.
 	roles, roleBindings, clusterRoles, clusterRoleBindings cache.SharedIndexInformer
+	serviceAccounts                                        cache.SharedIndexInformer
 }
 
 func newLoopback(cfg *rest.Config) (*loopback, error) {
@@ -101,6 +102,14 @@ func newLoopback(cfg *rest.Config) (*loopback, error) {
 			return core.ResourceQuotas(metav1.NamespaceAll).Watch(ctx, opts)
 		},
 	}, &corev1.ResourceQuota{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	l.serviceAccounts = cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return core.ServiceAccounts(metav1.NamespaceAll).List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return core.ServiceAccounts(metav1.NamespaceAll).Watch(ctx, opts)
+		},
+	}, &corev1.ServiceAccount{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	l.priorityClasses = cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return scheduling.PriorityClasses().List(ctx, opts)
@@ -164,12 +173,17 @@ func (l *loopback) start(ctx context.Context) {
 	go l.resourceQuotas.RunWithContext(ctx)
 	l.factory.Start(ctx.Done())
 	l.system.Start(ctx.Done())
+	go l.serviceAccounts.RunWithContext(ctx)
 }
 
 // bootstrapSecrets lists kube-system's Secrets, where bootstrap tokens
 // are.
 func (l *loopback) bootstrapSecrets() corev1listers.SecretNamespaceLister {
 	return l.system.Core().V1().Secrets().Lister().Secrets(metav1.NamespaceSystem)
+}
+
+func (l *loopback) serviceAccountLister() corev1listers.ServiceAccountLister {
+	return corev1listers.NewServiceAccountLister(l.serviceAccounts.GetIndexer())
 }
 
 func (l *loopback) resourceQuotaLister() corev1listers.ResourceQuotaLister {

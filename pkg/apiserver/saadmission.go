@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/storage/names"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 	token "k8s.io/kubernetes/pkg/serviceaccount"
 	"k8s.io/utils/ptr"
 )
@@ -40,7 +41,8 @@ const (
 // init and app container that has nothing there; the ServiceAccount's
 // imagePullSecrets are the pod's when it has none; mirror pods may not
 // name a ServiceAccount, Secrets or token projections. The
-// ServiceAccount is read from the store; "default", which the
+// ServiceAccount is read through an informer, then from the store when
+// the informer has not seen it; "default", which the
 // controller-manager makes in each new namespace, is waited for as
 // upstream does (10 reads 100–200 ms apart). Ephemeral containers, added
 // through a subresource upstream and not served here, get no mount, as
@@ -48,12 +50,16 @@ const (
 // kubernetes.io/enforce-mountable-secrets annotation is not enforced.
 type serviceAccountAdmission struct {
 	s *Server
+	// lister is the informer's view; a miss is read again from the
+	// store (a ServiceAccount just made), as upstream falls back to a
+	// live read.
+	lister corev1listers.ServiceAccountLister
 	// retry is the wait between reads of a missing "default".
 	retry func() time.Duration
 }
 
 func newServiceAccountAdmission(s *Server) *serviceAccountAdmission {
-	return &serviceAccountAdmission{s: s, retry: func() time.Duration {
+	return &serviceAccountAdmission{s: s, lister: s.loopback.serviceAccountLister(), retry: func() time.Duration {
 		return time.Duration(100+rand.IntN(100)) * time.Millisecond
 	}}
 }
@@ -88,6 +94,9 @@ func (a *serviceAccountAdmission) admitCreate(k *call, obj runtime.Object) (func
 // serviceAccount reads ns/name, waiting a little for "default" as
 // upstream's getServiceAccount does.
 func (a *serviceAccountAdmission) serviceAccount(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+	if sa, err := a.lister.ServiceAccounts(ns).Get(name); err == nil {
+		return sa, nil
+	}
 	attempts := 1
 	if name == defaultServiceAccount {
 		attempts = 10

@@ -9,12 +9,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"minik8s/pkg/storage"
+
+	"github.com/gin-gonic/gin"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -59,6 +62,8 @@ type serviceAccounts struct {
 	// kube-apiserver's --service-account-extend-token-expiration.
 	extendExpiration bool
 	authenticator    authenticator.Request
+	// discovery serves the issuer's OIDC discovery document and keys.
+	discovery token.OpenIDMetadataProvider
 }
 
 // Key file names in <data-dir>/pki; the CA's files there are the lead's
@@ -153,7 +158,16 @@ func (s *Server) newServiceAccounts() (*serviceAccounts, error) {
 	}
 	auds := authenticator.Audiences(s.cfg.APIAudiences)
 	jwtAuth := token.JWTTokenAuthenticator(s.cfg.ServiceAccountIssuers, keys, auds, token.NewValidator(storeTokenGetter{s.store}))
+	// The issuer's discovery is served when the issuer is an https URL
+	// (as OIDC wants); otherwise it is left out with a log line, as
+	// kube-apiserver does.
+	_, port, _ := net.SplitHostPort(s.listeners[0].Addr().String())
+	discovery, err := token.NewOpenIDMetadataProvider(s.cfg.ServiceAccountIssuers[0], s.cfg.ServiceAccountJWKSURI, net.JoinHostPort(s.cfg.AdvertiseAddress, port), keys)
+	if err != nil {
+		s.logf("service account issuer discovery is not served: %v", err)
+	}
 	return &serviceAccounts{
+		discovery:        discovery,
 		issuer:           gen,
 		audiences:        auds,
 		maxExpiration:    int64(s.cfg.ServiceAccountMaxTokenExpiration / time.Second),
@@ -420,4 +434,32 @@ func (s *Server) tokenReview(ctx context.Context, obj runtime.Object) (runtime.O
 		tr.Status.Audiences = resp.Audiences
 	}
 	return tr, nil
+}
+
+// serveOpenIDConfiguration and serveJWKS are kube-apiserver's service
+// account issuer discovery (pkg/routes/openidmetadata.go): the OIDC
+// discovery document of --service-account-issuer and the keys that verify
+// its tokens, for relying parties outside the cluster (cloud identity
+// federation, Vault).
+func (s *Server) serveOpenIDConfiguration(c *gin.Context) {
+	if s.serviceAccounts.discovery == nil {
+		writeError(c, notFoundPath(c.Request.URL.Path))
+		return
+	}
+	data, maxAge := s.serviceAccounts.discovery.GetConfigJSON()
+	serveDiscovery(c, "application/json", data, maxAge)
+}
+
+func (s *Server) serveJWKS(c *gin.Context) {
+	if s.serviceAccounts.discovery == nil {
+		writeError(c, notFoundPath(c.Request.URL.Path))
+		return
+	}
+	data, maxAge := s.serviceAccounts.discovery.GetKeysetJSON()
+	serveDiscovery(c, "application/jwk-set+json", data, maxAge)
+}
+
+func serveDiscovery(c *gin.Context, contentType string, data []byte, maxAge int) {
+	c.Header("Cache-Control", fmt.Sprintf("public, max-age=%d", maxAge))
+	c.Data(http.StatusOK, contentType, data)
 }

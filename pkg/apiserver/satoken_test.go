@@ -2,10 +2,16 @@ package apiserver_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -456,5 +462,71 @@ func TestServiceAccountAdmission(t *testing.T) {
 	_, err := f.cs.CoreV1().Pods("bare").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "busybox"}}}}, metav1.CreateOptions{})
 	if want := `pods "p" is forbidden: error looking up service account bare/default: serviceaccount "default" not found`; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+// TestServiceAccountIssuerDiscovery: the issuer's OIDC discovery document
+// and key set are served, and the keys verify the tokens issued, as a
+// relying party outside the cluster checks them; an issuer that is not
+// an https URL has no discovery.
+func TestServiceAccountIssuerDiscovery(t *testing.T) {
+	f := newSAFixture(t, t.TempDir(), nil)
+	get := func(s *apiservertest.Server, path string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+	resp, body := get(f.s, "/.well-known/openid-configuration")
+	var doc struct {
+		Issuer  string   `json:"issuer"`
+		JWKSURI string   `json:"jwks_uri"`
+		Algs    []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery: got %d %s (%v)", resp.StatusCode, body, err)
+	}
+	_, port, _ := net.SplitHostPort(f.s.Server.Addrs()[0])
+	if wantURI := "https://127.0.0.1:" + port + "/openid/v1/jwks"; doc.Issuer != apiserver.DefaultServiceAccountIssuer || doc.JWKSURI != wantURI || !slices.Equal(doc.Algs, []string{"RS256"}) {
+		t.Errorf("got issuer %s jwks_uri %s algs %v, want %s %s [RS256]", doc.Issuer, doc.JWKSURI, doc.Algs, apiserver.DefaultServiceAccountIssuer, wantURI)
+	}
+	resp, body = get(f.s, "/openid/v1/jwks")
+	if ct := resp.Header.Get("Content-Type"); ct != "application/jwk-set+json" {
+		t.Errorf("got content type %q, want application/jwk-set+json", ct)
+	}
+	var keys struct {
+		Keys []struct{ Kty, Alg, Use, Kid, N, E string }
+	}
+	if err := json.Unmarshal(body, &keys); err != nil || len(keys.Keys) != 1 || keys.Keys[0].Kty != "RSA" || keys.Keys[0].Alg != "RS256" || keys.Keys[0].Use != "sig" {
+		t.Fatalf("jwks: got %s (%v), want one RSA signing key", body, err)
+	}
+	// Verify a token as a relying party would: RS256 over header.payload
+	// with the published key, the kid matching.
+	k := keys.Keys[0]
+	n, errN := base64.RawURLEncoding.DecodeString(k.N)
+	e, errE := base64.RawURLEncoding.DecodeString(k.E)
+	if errN != nil || errE != nil {
+		t.Fatalf("jwks key: %v %v", errN, errE)
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	tok := f.token(t, authenticationv1.TokenRequestSpec{})
+	parts := strings.Split(tok, ".")
+	header, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil || !strings.Contains(string(header), `"kid":"`+k.Kid+`"`) {
+		t.Errorf("verifying a token (header %s) with the published key %s: %v", header, k.Kid, err)
+	}
+
+	plain := apiservertest.StartWith(t, t.TempDir(), func(c *apiserver.Config) { c.ServiceAccountIssuers = []string{"minik8s"} })
+	if resp, _ := get(plain, "/.well-known/openid-configuration"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("issuer minik8s: got %d, want 404", resp.StatusCode)
 	}
 }

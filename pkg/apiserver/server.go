@@ -30,6 +30,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
+	token "k8s.io/kubernetes/pkg/serviceaccount"
 )
 
 // Server is a running apiserver: its etcd (embedded or not), its store and
@@ -384,6 +385,8 @@ func (s *Server) routes() *gin.Engine {
 	}
 	e.GET("/version", s.version)
 	e.GET("/metrics", gin.WrapH(metricsHandler()))
+	e.GET(token.OpenIDConfigPath, s.serveOpenIDConfiguration)
+	e.GET(token.JWKSPath, s.serveJWKS)
 	e.GET("/api", s.coreVersions)
 	e.GET("/api/", s.coreVersions)
 	e.GET("/apis", s.groupList)

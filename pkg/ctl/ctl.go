@@ -128,11 +128,10 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 }
 
 // newCreateCommand is kubectl's create (-f FILE) with the generators for
-// the kinds minik8s serves (all of kubectl's but token: ServiceAccount
-// tokens are not issued yet).
+// the kinds minik8s serves, and create token (a TokenRequest).
 func newCreateCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return keepSubcommands(create.NewCmdCreate(f, streams), "namespace", "deployment", "service",
-		"configmap", "secret", "serviceaccount", "job", "cronjob", "ingress", "poddisruptionbudget", "priorityclass",
+		"configmap", "secret", "serviceaccount", "token", "job", "cronjob", "ingress", "poddisruptionbudget", "priorityclass",
 		"quota", "role", "rolebinding", "clusterrole", "clusterrolebinding")
 }
 

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"minik8s/pkg/apiserver/apiservertest"
 )
@@ -611,5 +613,23 @@ func TestNodeVerbs(t *testing.T) {
 	}
 	if !getNode().Spec.Unschedulable {
 		t.Errorf("node schedulable after drain, want cordoned")
+	}
+}
+
+// TestCreateToken: ctl create token asks the server for a token of the
+// ServiceAccount, which then authenticates as it; a missing one is an
+// error with the server's message.
+func TestCreateToken(t *testing.T) {
+	c := startCluster(t)
+	c.ctl("create", "serviceaccount", "robot")
+	tok := strings.TrimSpace(c.ctl("create", "token", "robot", "--duration", "15m"))
+	cs := kubernetes.NewForConfigOrDie(&rest.Config{Host: c.server, BearerToken: tok})
+	who, err := cs.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil || who.Status.UserInfo.Username != "system:serviceaccount:default:robot" {
+		t.Fatalf("whoami with the token: got %v, %v; want system:serviceaccount:default:robot", who, err)
+	}
+	_, errOut, err := c.try("create", "token", "ghost")
+	if err == nil || !strings.Contains(errOut, `serviceaccounts "ghost" not found`) {
+		t.Errorf("token of a missing ServiceAccount: got err %v, stderr %q, want NotFound", err, errOut)
 	}
 }
