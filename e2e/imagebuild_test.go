@@ -186,9 +186,9 @@ func TestImageBuildToDeployment(t *testing.T) {
 }
 
 // TestImageBuildDockerfileCases builds a Dockerfile with multi-stage COPY
-// --from, a heredoc RUN, ARG and ENV substitution, COPY with
-// .dockerignore and --chown, WORKDIR, USER and ENTRYPOINT + CMD, and
-// checks the image by running it in the lab.
+// --from, a heredoc RUN, a RUN without network, ARG and ENV substitution,
+// COPY with .dockerignore and --chown, WORKDIR, USER and ENTRYPOINT + CMD,
+// and checks the image by running it in the lab.
 func TestImageBuildDockerfileCases(t *testing.T) {
 	ns := namespace(t)
 	dir := t.TempDir()
@@ -200,15 +200,17 @@ RUN <<EOF
 mkdir -p /out
 echo "built in $(pwd)" > /out/artifact
 EOF
+RUN (ip -o link show | cut -d' ' -f2 | tr -d '\n'; echo) > /out/links && \
+    (wget -q -T 2 -O /dev/null http://10.200.0.1:5000/v2/ && echo reached || echo unreachable) > /out/net
 
 FROM ${BASE}
 ARG NAME=world
 ENV GREETING="hello ${NAME}"
-COPY --from=builder /out/artifact /opt/artifact
+COPY --from=builder /out/artifact /out/links /out/net /opt/
 COPY --chown=1234:5678 ctx/ /data/
 WORKDIR /data
 USER 1234
-ENTRYPOINT ["/bin/sh", "-c", "echo user=$(id -u):$(id -g) pwd=$(pwd) greeting=$GREETING arg=${NAME:-unset}; cat /opt/artifact; ls -ln /data | awk '$9 {print $3\":\"$4\" \"$9}'; echo args=$0 $@", "first"]
+ENTRYPOINT ["/bin/sh", "-c", "echo user=$(id -u):$(id -g) pwd=$(pwd) greeting=$GREETING arg=${NAME:-unset}; cat /opt/artifact /opt/links /opt/net; ls -ln /data | awk '$9 {print $3\":\"$4\" \"$9}'; echo args=$0 $@", "first"]
 CMD ["second"]
 `,
 		".dockerignore":   "ctx/*.secret\n",
@@ -234,7 +236,8 @@ CMD ["second"]
 	}
 	// USER 1234 without a passwd entry runs in group 0, as in Docker;
 	// ARG values are not in the image's environment.
-	want := "user=1234:0 pwd=/data greeting=hello minik8s arg=unset\nbuilt in /src\n1234:5678 also.txt\n1234:5678 keep.txt\nargs=first second\n"
+	// The RUN saw only loopback and could not reach the registry.
+	want := "user=1234:0 pwd=/data greeting=hello minik8s arg=unset\nbuilt in /src\nlo:\nunreachable\n1234:5678 also.txt\n1234:5678 keep.txt\nargs=first second\n"
 	if logs != want {
 		t.Errorf("the image's output:\ngot  %q\nwant %q", logs, want)
 	}

@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"minik8s/pkg/imagebuild"
 )
@@ -52,21 +53,42 @@ func labImage(ctx context.Context, registry, ref string) (v1.Image, name.Referen
 	return img, r, nil
 }
 
+// imageBuildOptions are the flags of `ctl image build`.
+type imageBuildOptions struct {
+	Tags       []string
+	Dockerfile string
+	BuildArgs  []string
+	Target     string
+	NoCache    bool
+	Platform   string
+	Push       string
+	Output     string
+	CacheDir   string
+	Containerd string
+	Quiet      bool
+	OCI        bool
+
+	Registry string // the lab registry
+	LabDir   string
+}
+
+func (o *imageBuildOptions) addFlags(f *pflag.FlagSet) {
+	f.StringArrayVarP(&o.Tags, "tag", "t", nil, "name and tag of the image in the lab registry (NAME[:TAG]; repeatable)")
+	f.StringVarP(&o.Dockerfile, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile)")
+	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build-time variable K=V (K alone takes it from the environment)")
+	f.StringVar(&o.Target, "target", "", "build this stage instead of the last")
+	f.BoolVar(&o.NoCache, "no-cache", false, "run every step instead of using the layer cache")
+	f.StringVar(&o.Platform, "platform", "", "target platform; only this machine's (linux/"+imagebuild.Platform().Architecture+")")
+	f.StringVar(&o.Push, "push", "", "also push to this REGISTRY/NAME:TAG (credentials from ~/.docker/config.json)")
+	f.StringVar(&o.Output, "output", "", "write the image to a tarball: type=oci,dest=FILE.tar or type=docker,dest=FILE.tar")
+	f.StringVar(&o.CacheDir, "cache-dir", imagebuild.DefaultCacheDir(), "the layer cache")
+	f.StringVar(&o.Containerd, "containerd-address", "", "containerd socket for RUN steps (default: the lab's)")
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the image digest")
+	f.BoolVar(&o.OCI, "oci", false, "write an OCI manifest and media types (default: Docker v2, or OCI when the base image is)")
+}
+
 func newImageBuildCommand(ctx context.Context, registry func(*cobra.Command) string, labDir string) *cobra.Command {
-	var (
-		tags       []string
-		dockerfile string
-		buildArgs  []string
-		target     string
-		noCache    bool
-		platform   string
-		push       string
-		output     string
-		cacheDir   string
-		containerd string
-		quiet      bool
-		oci        bool
-	)
+	o := &imageBuildOptions{LabDir: labDir}
 	cmd := &cobra.Command{
 		Use:   "build -t NAME[:TAG] [-f Dockerfile] CONTEXT",
 		Short: "Build an image from a Dockerfile and push it to the lab registry",
@@ -86,126 +108,118 @@ config, the history and new files, for reproducible digests.`,
 		Args:         cobra.ExactArgs(1),
 		SilenceUsage: true,
 		RunE: func(c *cobra.Command, args []string) error {
-			out := c.OutOrStdout()
-			if quiet {
-				out = io.Discard
-			}
-			opts := imagebuild.Options{ContextDir: args[0], Dockerfile: dockerfile, Target: target, NoCache: noCache,
-				Platform: platform, OCI: oci, Resolve: imagebuild.RegistryResolver(registry(c)),
-				Cache: &imagebuild.Cache{Dir: cacheDir}, Out: out, BuildArgs: map[string]string{}}
-			for _, a := range buildArgs {
-				k, v, ok := strings.Cut(a, "=")
-				if !ok {
-					v, ok = os.LookupEnv(k)
-					if !ok {
-						continue
-					}
-				}
-				opts.BuildArgs[k] = v
-			}
-			epoch, err := sourceDateEpoch(opts.BuildArgs)
-			if err != nil {
-				return err
-			}
-			opts.Epoch = epoch
-			// BuildKit reads SOURCE_DATE_EPOCH itself; it is no ARG.
-			delete(opts.BuildArgs, "SOURCE_DATE_EPOCH")
-			var dest []name.Reference
-			for _, t := range tags {
-				r, err := imagebuild.LabRef(registry(c), t)
-				if err != nil {
-					return err
-				}
-				dest = append(dest, r)
-			}
-			if push != "" {
-				r, err := name.ParseReference(push)
-				if err != nil {
-					return fmt.Errorf("--push %q: %w", push, err)
-				}
-				dest = append(dest, r)
-			}
-			outKind, outFile, err := parseOutput(output)
-			if err != nil {
-				return err
-			}
-			if len(dest) == 0 && outFile == "" {
-				return errors.New("give the image a name with -t NAME[:TAG] (or --push REF, or --output type=oci,dest=FILE.tar)")
-			}
-			if containerd == "" {
-				containerd = filepath.Join(labDir, "containerd", "containerd.sock")
-			}
-			runner, runnerErr := imagebuild.NewContainerdRunner(containerd)
-			if runnerErr == nil {
-				defer runner.Close()
-				runner.LayerDir = opts.Cache.TmpDir()
-				opts.Runner = runner
-			} else {
-				opts.Runner = failingRunner{runnerErr}
-			}
-			start := time.Now()
-			res, err := imagebuild.Build(ctx, opts)
-			if err != nil {
-				return err
-			}
-			d, err := res.Image.Digest()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "#%d exporting to image\n", res.Steps+1)
-			for _, r := range dest {
-				ropts := []remote.Option{remote.WithContext(ctx)}
-				if r.Context().RegistryStr() != registry(c) {
-					ropts = append(ropts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
-				}
-				if err := remote.Write(r, res.Image, ropts...); err != nil {
-					return fmt.Errorf("pushing %s: %w", r, err)
-				}
-				fmt.Fprintf(out, "#%d pushed %s@%s\n", res.Steps+1, r, d)
-			}
-			if outFile != "" {
-				imgs := map[string]v1.Image{}
-				ref := "image"
-				if len(tags) > 0 {
-					ref = tags[0]
-				}
-				imgs[ref] = res.Image
-				if outKind == "docker" {
-					t, err := name.NewTag(ref)
-					if err != nil {
-						return err
-					}
-					err = imagebuild.WriteDockerArchive(outFile, map[name.Tag]v1.Image{t: res.Image})
-					if err != nil {
-						return err
-					}
-				} else if err := imagebuild.WriteOCIArchive(outFile, imgs); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "#%d wrote %s (%s)\n", res.Steps+1, outFile, outKind)
-			}
-			fmt.Fprintf(out, "#%d DONE %.1fs\n", res.Steps+1, time.Since(start).Seconds())
-			fmt.Fprintf(c.OutOrStdout(), "%s\n", d)
-			return nil
+			o.Registry = registry(c)
+			return runImageBuild(ctx, o, args[0], c.OutOrStdout())
 		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVarP(&tags, "tag", "t", nil, "name and tag of the image in the lab registry (NAME[:TAG]; repeatable)")
-	f.StringVarP(&dockerfile, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile)")
-	f.StringArrayVar(&buildArgs, "build-arg", nil, "build-time variable K=V (K alone takes it from the environment)")
-	f.StringVar(&target, "target", "", "build this stage instead of the last")
-	f.BoolVar(&noCache, "no-cache", false, "run every step instead of using the layer cache")
-	f.StringVar(&platform, "platform", "", "target platform; only this machine's (linux/"+imagebuildArch()+")")
-	f.StringVar(&push, "push", "", "also push to this REGISTRY/NAME:TAG (HTTPS, credentials from ~/.docker/config.json)")
-	f.StringVar(&output, "output", "", "write the image to a tarball: type=oci,dest=FILE.tar or type=docker,dest=FILE.tar")
-	f.StringVar(&cacheDir, "cache-dir", imagebuild.DefaultCacheDir(), "the layer cache")
-	f.StringVar(&containerd, "containerd-address", "", "containerd socket for RUN steps (default: the lab's)")
-	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image digest")
-	f.BoolVar(&oci, "oci", false, "write an OCI manifest and media types (default: Docker v2, or OCI when the base image is)")
+	o.addFlags(cmd.Flags())
 	return cmd
 }
 
-func imagebuildArch() string { return imagebuild.Platform().Architecture }
+// runImageBuild builds, then pushes to every destination; the digest is
+// the last line printed.
+func runImageBuild(ctx context.Context, o *imageBuildOptions, contextDir string, stdout io.Writer) error {
+	out := stdout
+	if o.Quiet {
+		out = io.Discard
+	}
+	opts := imagebuild.Options{ContextDir: contextDir, Dockerfile: o.Dockerfile, Target: o.Target, NoCache: o.NoCache,
+		Platform: o.Platform, OCI: o.OCI, Resolve: imagebuild.RegistryResolver(o.Registry),
+		Cache: &imagebuild.Cache{Dir: o.CacheDir}, Out: out, BuildArgs: map[string]string{}}
+	for _, a := range o.BuildArgs {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			if v, ok = os.LookupEnv(k); !ok {
+				continue
+			}
+		}
+		opts.BuildArgs[k] = v
+	}
+	epoch, err := sourceDateEpoch(opts.BuildArgs)
+	if err != nil {
+		return err
+	}
+	opts.Epoch = epoch
+	// BuildKit reads SOURCE_DATE_EPOCH itself; it is no ARG.
+	delete(opts.BuildArgs, "SOURCE_DATE_EPOCH")
+	var dest []name.Reference
+	for _, t := range o.Tags {
+		r, err := imagebuild.LabRef(o.Registry, t)
+		if err != nil {
+			return err
+		}
+		dest = append(dest, r)
+	}
+	if o.Push != "" {
+		r, err := name.ParseReference(o.Push)
+		if err != nil {
+			return fmt.Errorf("--push %q: %w", o.Push, err)
+		}
+		dest = append(dest, r)
+	}
+	outKind, outFile, err := parseOutput(o.Output)
+	if err != nil {
+		return err
+	}
+	if len(dest) == 0 && outFile == "" {
+		return errors.New("give the image a name with -t NAME[:TAG] (or --push REF, or --output type=oci,dest=FILE.tar)")
+	}
+	address := o.Containerd
+	if address == "" {
+		address = filepath.Join(o.LabDir, "containerd", "containerd.sock")
+	}
+	// Without containerd a build still works until a RUN misses the cache.
+	if runner, err := imagebuild.NewContainerdRunner(address); err == nil {
+		defer runner.Close()
+		runner.LayerDir = opts.Cache.TmpDir()
+		opts.Runner = runner
+	} else {
+		opts.Runner = failingRunner{err}
+	}
+	start := time.Now()
+	res, err := imagebuild.Build(ctx, opts)
+	if err != nil {
+		return err
+	}
+	d, err := res.Image.Digest()
+	if err != nil {
+		return err
+	}
+	v := res.Steps + 1
+	fmt.Fprintf(out, "#%d exporting to image\n", v)
+	for _, r := range dest {
+		ropts := []remote.Option{remote.WithContext(ctx)}
+		if r.Context().RegistryStr() != o.Registry {
+			ropts = append(ropts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		}
+		if err := remote.Write(r, res.Image, ropts...); err != nil {
+			return fmt.Errorf("pushing %s: %w", r, err)
+		}
+		fmt.Fprintf(out, "#%d pushed %s@%s\n", v, r, d)
+	}
+	if outFile != "" {
+		ref := "image:latest"
+		if len(o.Tags) > 0 {
+			ref = o.Tags[0]
+		}
+		if outKind == "docker" {
+			t, err := name.NewTag(ref)
+			if err != nil {
+				return err
+			}
+			err = imagebuild.WriteDockerArchive(outFile, map[name.Tag]v1.Image{t: res.Image})
+			if err != nil {
+				return err
+			}
+		} else if err := imagebuild.WriteOCIArchive(outFile, map[string]v1.Image{ref: res.Image}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "#%d wrote %s (%s)\n", v, outFile, outKind)
+	}
+	fmt.Fprintf(out, "#%d DONE %.1fs\n", v, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "%s\n", d)
+	return nil
+}
 
 // failingRunner reports why RUN cannot run (no lab) when a step needs it:
 // a Dockerfile without RUN, or one whose RUN steps are all cached, builds

@@ -523,7 +523,7 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 	case *instructions.CopyCommand:
 		return b.copy(ctx, s, c, label)
 	case *instructions.AddCommand:
-		return b.add(s, c, label)
+		return b.add(ctx, s, c, label)
 	case *instructions.RunCommand:
 		return b.run(ctx, s, c, label)
 	default:
@@ -752,7 +752,7 @@ func (b *builder) copy(ctx context.Context, s *stage, c *instructions.CopyComman
 	return b.copyLike(ctx, s, copyCommand{name: "COPY", params: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, from: c.From, original: c.String()}, label)
 }
 
-func (b *builder) add(s *stage, c *instructions.AddCommand, label string) error {
+func (b *builder) add(ctx context.Context, s *stage, c *instructions.AddCommand, label string) error {
 	for _, src := range c.SourcePaths {
 		if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "git@") {
 			return fmt.Errorf("ADD %s: builds in the lab have no network; download it beside the Dockerfile and ADD or COPY the file", src)
@@ -762,7 +762,7 @@ func (b *builder) add(s *stage, c *instructions.AddCommand, label string) error 
 		return errors.New("ADD --checksum and --exclude are not supported by ctl image build")
 	}
 	unpack := c.Unpack == nil || *c.Unpack
-	return b.copyLike(context.Background(), s, copyCommand{name: "ADD", params: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, unpack: unpack, original: c.String()}, label)
+	return b.copyLike(ctx, s, copyCommand{name: "ADD", params: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, unpack: unpack, original: c.String()}, label)
 }
 
 func (b *builder) copyLike(ctx context.Context, s *stage, c copyCommand, label string) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -30,8 +31,19 @@ func (c *Cache) TmpDir() string {
 	}
 	d := filepath.Join(c.Dir, "tmp")
 	os.MkdirAll(d, 0o755)
+	// What a build that crashed left behind.
+	if entries, err := os.ReadDir(d); err == nil {
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTmp {
+				os.Remove(filepath.Join(d, e.Name()))
+			}
+		}
+	}
 	return d
 }
+
+// staleTmp is the age past which a temporary layer belongs to no build.
+const staleTmp = 24 * time.Hour
 
 // DefaultCacheDir is ~/.minik8s/cache/imagebuild: outside the lab's state
 // directory, so the cache outlives `ctl lab down`.
