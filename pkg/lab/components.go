@@ -33,6 +33,10 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			// The lab made the CA (writePKI); the apiserver makes its
 			// serving certificate from it.
 			"--cert-dir", p.pki(),
+			// Logs, exec, attach and port forwarding reach the agents
+			// over TLS, as kube-apiserver-kubelet-client.
+			"--kubelet-client-certificate", p.pkiFile("apiserver-kubelet-client.crt"),
+			"--kubelet-client-key", p.pkiFile("apiserver-kubelet-client.key"),
 			"--service-cidr", ServiceCIDR,
 			"--advertise-address", GatewayAddr,
 			"--default-not-ready-toleration-seconds", "30",
@@ -40,6 +44,12 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 		}, Env: env, Ready: local + "/healthz"},
 		{Name: "controller-manager", Args: append([]string{bins["controller-manager"],
 			"--kubeconfig", p.componentKubeconfig("controller-manager"),
+			// Each controller acts as its ServiceAccount, which RBAC
+			// grants its system:controller:* role, as kubeadm runs it;
+			// CertificateSigningRequests are signed with the lab's CA.
+			"--use-service-account-credentials",
+			"--cluster-signing-cert-file", p.pkiFile("ca.crt"),
+			"--cluster-signing-key-file", p.pkiFile("ca.key"),
 			"--lb-pool", LBPool,
 			"--node-monitor-grace-period", "20s",
 			"--cluster-cidr", ClusterCIDR,
@@ -56,6 +66,9 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			bins["nsenter"], "--net=" + n.NetnsPath(), "--",
 			bins["kubelet-lite"],
 			"--kubeconfig", p.componentKubeconfig(n.Component()),
+			// The agent's API over TLS, answering only clients of the
+			// lab's CA (or tokens) that RBAC lets reach nodes/proxy.
+			"--client-ca-file", p.pkiFile("ca.crt"),
 			"--node-name", n.Name(),
 			"--node-ip", n.IP(),
 			"--pod-cidr", n.PodCIDR(),

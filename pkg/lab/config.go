@@ -67,15 +67,16 @@ func (p paths) pid(component string) string { return filepath.Join(p.dir, "run",
 func (p paths) stopped(component string) string {
 	return filepath.Join(p.dir, "run", component+".stopped")
 }
-func (p paths) containerd() string       { return filepath.Join(p.dir, "containerd") }
-func (p paths) containerdSock() string   { return filepath.Join(p.dir, "containerd", "containerd.sock") }
-func (p paths) containerdConfig() string { return filepath.Join(p.dir, "containerd", "config.toml") }
-func (p paths) registry() string         { return filepath.Join(p.dir, "registry") }
-func (p paths) registryStorage() string  { return filepath.Join(p.dir, "registry", "storage") }
-func (p paths) apiserverData() string    { return filepath.Join(p.dir, "apiserver") }
-func (p paths) nodeDir(n Node) string    { return filepath.Join(p.dir, "nodes", n.Name()) }
-func (p paths) kubeconfig() string       { return filepath.Join(p.dir, "kubeconfig") }
-func (p paths) pki() string              { return filepath.Join(p.dir, "pki") }
+func (p paths) containerd() string         { return filepath.Join(p.dir, "containerd") }
+func (p paths) containerdSock() string     { return filepath.Join(p.dir, "containerd", "containerd.sock") }
+func (p paths) containerdConfig() string   { return filepath.Join(p.dir, "containerd", "config.toml") }
+func (p paths) registry() string           { return filepath.Join(p.dir, "registry") }
+func (p paths) registryStorage() string    { return filepath.Join(p.dir, "registry", "storage") }
+func (p paths) apiserverData() string      { return filepath.Join(p.dir, "apiserver") }
+func (p paths) nodeDir(n Node) string      { return filepath.Join(p.dir, "nodes", n.Name()) }
+func (p paths) kubeconfig() string         { return filepath.Join(p.dir, "kubeconfig") }
+func (p paths) pki() string                { return filepath.Join(p.dir, "pki") }
+func (p paths) pkiFile(name string) string { return filepath.Join(p.dir, "pki", name) }
 
 // componentKubeconfig is the kubeconfig of a control-plane component or an
 // agent ("controller-manager", "scheduler", "kubelet-node-1").

@@ -42,5 +42,6 @@ func writePKI(p paths, nodes []Node) error {
 			return err
 		}
 	}
-	return nil
+	// The apiserver's client certificate toward the agents' API.
+	return ca.EnsureCert(p.pkiFile("apiserver-kubelet-client.crt"), p.pkiFile("apiserver-kubelet-client.key"), pki.ClientRequest(pki.APIServerKubeletClient))
 }
