@@ -473,7 +473,7 @@ func TestServiceAccountIssuerDiscovery(t *testing.T) {
 	f := newSAFixture(t, t.TempDir(), nil)
 	get := func(s *apiservertest.Server, path string) (*http.Response, []byte) {
 		t.Helper()
-		resp, err := http.Get(s.URL + path)
+		resp, err := s.Client.Get(s.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}

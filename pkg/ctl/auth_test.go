@@ -76,8 +76,8 @@ func TestAuthWhoAmI(t *testing.T) {
 		}
 	}
 	out = c.ctl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
-	if out != "system:unsecured" {
-		t.Errorf("got %q, want system:unsecured", out)
+	if out != "kubernetes-admin" {
+		t.Errorf("got %q, want kubernetes-admin (the kubeconfig's client certificate)", out)
 	}
 }
 

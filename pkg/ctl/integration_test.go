@@ -57,8 +57,10 @@ spec:
 type cluster struct {
 	t      *testing.T
 	server string
-	// kubeconfig is the admin's, which ctl is given.
+	// kubeconfig is the admin's, which ctl is given; ca is the cluster
+	// CA, for clients of other identities.
 	kubeconfig string
+	ca         []byte
 	client     kubernetes.Interface
 	dir        string
 }
@@ -71,7 +73,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cluster{t: t, server: s.URL, kubeconfig: s.Kubeconfig, client: client, dir: t.TempDir()}
+	return &cluster{t: t, server: s.URL, kubeconfig: s.Kubeconfig, ca: s.Config.CAData, client: client, dir: t.TempDir()}
 }
 
 // ctl runs ctl against the cluster and fails the test if it fails.
@@ -623,7 +625,7 @@ func TestCreateToken(t *testing.T) {
 	c := startCluster(t)
 	c.ctl("create", "serviceaccount", "robot")
 	tok := strings.TrimSpace(c.ctl("create", "token", "robot", "--duration", "15m"))
-	cs := kubernetes.NewForConfigOrDie(&rest.Config{Host: c.server, BearerToken: tok})
+	cs := kubernetes.NewForConfigOrDie(&rest.Config{Host: c.server, BearerToken: tok, TLSClientConfig: rest.TLSClientConfig{CAData: c.ca}})
 	who, err := cs.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil || who.Status.UserInfo.Username != "system:serviceaccount:default:robot" {
 		t.Fatalf("whoami with the token: got %v, %v; want system:serviceaccount:default:robot", who, err)
