@@ -9,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/component-helpers/auth/rbac/reconciliation"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
@@ -65,7 +66,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
 	}
-	for _, crb := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
+	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), ownClusterRoleBindings()...) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
 			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
@@ -248,4 +249,21 @@ func (c listedRoleBindings) Get(ns, name string) (reconciliation.RoleBinding, er
 		return nil, apierrors.NewNotFound(rbacv1.Resource("rolebindings"), name)
 	}
 	return c.RoleBindingClientAdapter.Get(ns, name)
+}
+
+// ownClusterRoleBindings are minik8s' additions to Kubernetes' bootstrap
+// bindings: the node agent is also the Service proxy (kube-proxy's
+// system:node-proxier, which kubeadm binds to kube-proxy's
+// ServiceAccount), so every node may read Services and EndpointSlices.
+func ownClusterRoleBindings() []rbacv1.ClusterRoleBinding {
+	b := rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        "minik8s:node-proxier",
+			Annotations: map[string]string{rbacv1.AutoUpdateAnnotationKey: "true"},
+			Labels:      map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"},
+		},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}},
+	}
+	return []rbacv1.ClusterRoleBinding{b}
 }
