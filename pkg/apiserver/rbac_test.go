@@ -570,6 +570,29 @@ func TestBootstrapPolicy(t *testing.T) {
 	if _, err := admin.RbacV1().Roles("kube-system").Get(ctx, "system:controller:bootstrap-signer", metav1.GetOptions{}); err != nil {
 		t.Errorf("role kube-system/system:controller:bootstrap-signer: %v", err)
 	}
+	// The control plane's identities may do their work.
+	for _, tt := range []struct {
+		user  string
+		attrs authorizationv1.ResourceAttributes
+	}{
+		{"system:kube-scheduler", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "pods", Subresource: "binding"}},
+		{"system:kube-scheduler", authorizationv1.ResourceAttributes{Verb: "watch", Resource: "nodes"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "pods"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "update", Group: "apps", Resource: "replicasets", Subresource: "status"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "patch", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "configmaps"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "create", Group: "storage.k8s.io", Resource: "storageclasses"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces"}},
+	} {
+		r, err := admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{User: tt.user, ResourceAttributes: &tt.attrs}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Status.Allowed {
+			t.Errorf("%s %+v: got refused, want allowed", tt.user, tt.attrs)
+		}
+	}
 	// Take rules away from one role and opt another out.
 	basic, err := admin.RbacV1().ClusterRoles().Get(ctx, "system:basic-user", metav1.GetOptions{})
 	if err != nil {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/component-helpers/auth/rbac/reconciliation"
+	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
 )
 
@@ -56,8 +59,12 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		seen.objs["rolebindings/"+rbs.Items[i].Namespace+"/"+rbs.Items[i].Name] = &rbs.Items[i]
 	}
 
+	controllerManager, err := controllerManagerPolicy()
+	if err != nil {
+		return err
+	}
 	var jobs []func() error
-	for _, cr := range append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...) {
+	for _, cr := range append(append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...), controllerManager.role) {
 		opts := reconciliation.ReconcileRoleOptions{
 			Role:    reconciliation.ClusterRoleRuleOwner{ClusterRole: &cr},
 			Client:  listedClusterRoles{seen, reconciliation.ClusterRoleModifier{Client: client.ClusterRoles()}},
@@ -65,7 +72,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
 	}
-	for _, crb := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
+	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), controllerManager.binding) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
 			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
@@ -94,6 +101,43 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 	}
 	return runParallel(ctx, 8, jobs)
+}
+
+// ControllerManagerRole is minik8s' own addition to the bootstrap
+// policy. minik8s' controller-manager runs every controller under its
+// one identity, system:kube-controller-manager (as kube-controller-manager
+// does with --use-service-account-credentials=false, where the cluster's
+// admin must grant it the controllers' rights), so this ClusterRole,
+// bound to that user, holds the rules of every system:controller:* role
+// and the local-path provisioner's (its default StorageClass).
+const ControllerManagerRole = "minik8s:controller-manager"
+
+type controllerManagerObjects struct {
+	role    rbacv1.ClusterRole
+	binding rbacv1.ClusterRoleBinding
+}
+
+func controllerManagerPolicy() (*controllerManagerObjects, error) {
+	var rules []rbacv1.PolicyRule
+	for _, r := range bootstrappolicy.ControllerRoles() {
+		rules = append(rules, r.Rules...)
+	}
+	rules = append(rules, rbacv1.PolicyRule{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}})
+	compact, err := rbacregistryvalidation.CompactRules(rules)
+	if err != nil {
+		return nil, fmt.Errorf("compacting the controllers' rules: %w", err)
+	}
+	meta := metav1.ObjectMeta{
+		Name:        ControllerManagerRole,
+		Labels:      maps.Clone(bootstrappolicy.Label),
+		Annotations: maps.Clone(bootstrappolicy.Annotation),
+	}
+	binding := rbacv1.ClusterRoleBinding{
+		ObjectMeta: *meta.DeepCopy(),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ControllerManagerRole},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user.KubeControllerManager}},
+	}
+	return &controllerManagerObjects{role: rbacv1.ClusterRole{ObjectMeta: meta, Rules: compact}, binding: binding}, nil
 }
 
 // runParallel runs jobs on n workers and joins their errors: like
