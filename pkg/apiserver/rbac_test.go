@@ -577,12 +577,13 @@ func TestBootstrapPolicy(t *testing.T) {
 	}{
 		{"system:kube-scheduler", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "pods", Subresource: "binding"}},
 		{"system:kube-scheduler", authorizationv1.ResourceAttributes{Verb: "watch", Resource: "nodes"}},
-		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "pods"}},
-		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "update", Group: "apps", Resource: "replicasets", Subresource: "status"}},
-		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "patch", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}},
-		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "configmaps"}},
-		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "create", Group: "storage.k8s.io", Resource: "storageclasses"}},
-		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "kube-system", Verb: "create", Resource: "serviceaccounts", Subresource: "token"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "watch", Group: "apps", Resource: "replicasets"}},
+		{"system:serviceaccount:kube-system:replicaset-controller", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "pods"}},
+		{"system:serviceaccount:kube-system:clusterrole-aggregation-controller", authorizationv1.ResourceAttributes{Verb: "escalate", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}},
+		{"system:serviceaccount:kube-system:root-ca-cert-publisher", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "configmaps"}},
+		{"system:serviceaccount:kube-system:persistent-volume-binder", authorizationv1.ResourceAttributes{Verb: "create", Group: "storage.k8s.io", Resource: "storageclasses"}},
+		{"system:serviceaccount:kube-system:namespace-controller", authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces"}},
 	} {
 		r, err := admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
 			Spec: authorizationv1.SubjectAccessReviewSpec{User: tt.user, ResourceAttributes: &tt.attrs}}, metav1.CreateOptions{})

@@ -10,10 +10,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/component-helpers/auth/rbac/reconciliation"
-	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
 )
 
@@ -59,12 +57,9 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		seen.objs["rolebindings/"+rbs.Items[i].Namespace+"/"+rbs.Items[i].Name] = &rbs.Items[i]
 	}
 
-	controllerManager, err := controllerManagerPolicy()
-	if err != nil {
-		return err
-	}
+	localPath := localPathPolicy()
 	var jobs []func() error
-	for _, cr := range append(append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...), controllerManager.role) {
+	for _, cr := range append(append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...), localPath.role) {
 		opts := reconciliation.ReconcileRoleOptions{
 			Role:    reconciliation.ClusterRoleRuleOwner{ClusterRole: &cr},
 			Client:  listedClusterRoles{seen, reconciliation.ClusterRoleModifier{Client: client.ClusterRoles()}},
@@ -72,7 +67,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
 	}
-	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), controllerManager.binding) {
+	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), localPath.binding) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
 			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
@@ -103,41 +98,34 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 	return runParallel(ctx, 8, jobs)
 }
 
-// ControllerManagerRole is minik8s' own addition to the bootstrap
-// policy. minik8s' controller-manager runs every controller under its
-// one identity, system:kube-controller-manager (as kube-controller-manager
-// does with --use-service-account-credentials=false, where the cluster's
-// admin must grant it the controllers' rights), so this ClusterRole,
-// bound to that user, holds the rules of every system:controller:* role
-// and the local-path provisioner's (its default StorageClass).
-const ControllerManagerRole = "minik8s:controller-manager"
+// LocalPathRole is minik8s' own addition to the bootstrap policy: the
+// local-path provisioner (acting, with the controller-manager's
+// --use-service-account-credentials, as the persistent-volume-binder
+// ServiceAccount, whose upstream role it otherwise fits) creates its
+// default StorageClass at start.
+const LocalPathRole = "minik8s:local-path-provisioner"
 
-type controllerManagerObjects struct {
+type localPathObjects struct {
 	role    rbacv1.ClusterRole
 	binding rbacv1.ClusterRoleBinding
 }
 
-func controllerManagerPolicy() (*controllerManagerObjects, error) {
-	var rules []rbacv1.PolicyRule
-	for _, r := range bootstrappolicy.ControllerRoles() {
-		rules = append(rules, r.Rules...)
-	}
-	rules = append(rules, rbacv1.PolicyRule{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}})
-	compact, err := rbacregistryvalidation.CompactRules(rules)
-	if err != nil {
-		return nil, fmt.Errorf("compacting the controllers' rules: %w", err)
-	}
+func localPathPolicy() localPathObjects {
 	meta := metav1.ObjectMeta{
-		Name:        ControllerManagerRole,
+		Name:        LocalPathRole,
 		Labels:      maps.Clone(bootstrappolicy.Label),
 		Annotations: maps.Clone(bootstrappolicy.Annotation),
 	}
-	binding := rbacv1.ClusterRoleBinding{
-		ObjectMeta: *meta.DeepCopy(),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ControllerManagerRole},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user.KubeControllerManager}},
+	return localPathObjects{
+		role: rbacv1.ClusterRole{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{
+			{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}},
+		}},
+		binding: rbacv1.ClusterRoleBinding{
+			ObjectMeta: *meta.DeepCopy(),
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: LocalPathRole},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: "persistent-volume-binder"}},
+		},
 	}
-	return &controllerManagerObjects{role: rbacv1.ClusterRole{ObjectMeta: meta, Rules: compact}, binding: binding}, nil
 }
 
 // runParallel runs jobs on n workers and joins their errors: like
