@@ -584,6 +584,8 @@ func TestBootstrapPolicy(t *testing.T) {
 		{"system:serviceaccount:kube-system:root-ca-cert-publisher", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "configmaps"}},
 		{"system:serviceaccount:kube-system:persistent-volume-binder", authorizationv1.ResourceAttributes{Verb: "create", Group: "storage.k8s.io", Resource: "storageclasses"}},
 		{"system:serviceaccount:kube-system:namespace-controller", authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces"}},
+		{"system:serviceaccount:kube-system:endpointslice-controller", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "endpoints"}},
+		{"system:serviceaccount:kube-system:endpointslice-controller", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Group: "discovery.k8s.io", Resource: "endpointslices"}},
 	} {
 		r, err := admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
 			Spec: authorizationv1.SubjectAccessReviewSpec{User: tt.user, ResourceAttributes: &tt.attrs}}, metav1.CreateOptions{})

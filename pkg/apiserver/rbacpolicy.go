@@ -57,9 +57,9 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		seen.objs["rolebindings/"+rbs.Items[i].Namespace+"/"+rbs.Items[i].Name] = &rbs.Items[i]
 	}
 
-	localPath := localPathPolicy()
+	ownRoles, ownBindings := minik8sPolicy()
 	var jobs []func() error
-	for _, cr := range append(append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...), localPath.role) {
+	for _, cr := range append(append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...), ownRoles...) {
 		opts := reconciliation.ReconcileRoleOptions{
 			Role:    reconciliation.ClusterRoleRuleOwner{ClusterRole: &cr},
 			Client:  listedClusterRoles{seen, reconciliation.ClusterRoleModifier{Client: client.ClusterRoles()}},
@@ -67,7 +67,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
 	}
-	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), localPath.binding) {
+	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), ownBindings...) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
 			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
@@ -98,34 +98,40 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 	return runParallel(ctx, 8, jobs)
 }
 
-// LocalPathRole is minik8s' own addition to the bootstrap policy: the
-// local-path provisioner (acting, with the controller-manager's
-// --use-service-account-credentials, as the persistent-volume-binder
-// ServiceAccount, whose upstream role it otherwise fits) creates its
-// default StorageClass at start.
-const LocalPathRole = "minik8s:local-path-provisioner"
-
-type localPathObjects struct {
-	role    rbacv1.ClusterRole
-	binding rbacv1.ClusterRoleBinding
-}
-
-func localPathPolicy() localPathObjects {
-	meta := metav1.ObjectMeta{
-		Name:        LocalPathRole,
-		Labels:      maps.Clone(bootstrappolicy.Label),
-		Annotations: maps.Clone(bootstrappolicy.Annotation),
+// minik8sPolicy is minik8s' own addition to the bootstrap policy: what
+// its controllers write beyond the upstream roles of the controllers
+// they stand for, whose ServiceAccounts they act as with the
+// controller-manager's --use-service-account-credentials. The
+// local-path provisioner (persistent-volume-binder) creates its default
+// StorageClass; the EndpointSlice controller (endpointslice-controller)
+// also writes the mirrored Endpoints, upstream's endpoint-controller's
+// work.
+func minik8sPolicy() ([]rbacv1.ClusterRole, []rbacv1.ClusterRoleBinding) {
+	grants := []struct {
+		name, serviceAccount string
+		rule                 rbacv1.PolicyRule
+	}{
+		{"minik8s:local-path-provisioner", "persistent-volume-binder",
+			rbacv1.PolicyRule{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}}},
+		{"minik8s:endpointslice-controller", "endpointslice-controller",
+			rbacv1.PolicyRule{Verbs: []string{"create", "update", "patch", "delete"}, APIGroups: []string{""}, Resources: []string{"endpoints"}}},
 	}
-	return localPathObjects{
-		role: rbacv1.ClusterRole{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{
-			{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}},
-		}},
-		binding: rbacv1.ClusterRoleBinding{
+	var roles []rbacv1.ClusterRole
+	var bindings []rbacv1.ClusterRoleBinding
+	for _, g := range grants {
+		meta := metav1.ObjectMeta{
+			Name:        g.name,
+			Labels:      maps.Clone(bootstrappolicy.Label),
+			Annotations: maps.Clone(bootstrappolicy.Annotation),
+		}
+		roles = append(roles, rbacv1.ClusterRole{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{g.rule}})
+		bindings = append(bindings, rbacv1.ClusterRoleBinding{
 			ObjectMeta: *meta.DeepCopy(),
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: LocalPathRole},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: "persistent-volume-binder"}},
-		},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: g.name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: g.serviceAccount}},
+		})
 	}
+	return roles, bindings
 }
 
 // runParallel runs jobs on n workers and joins their errors: like
