@@ -67,7 +67,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
 	}
-	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), ownBindings...) {
+	for _, crb := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
 			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
@@ -94,6 +94,14 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 			}
 			jobs = append(jobs, func() error { return reconcileBinding(&opts, "rolebinding", b.Namespace+"/"+b.Name) })
 		}
+	}
+	for _, crb := range ownBindings {
+		opts := reconciliation.ReconcileRoleBindingOptions{
+			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
+			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
+			Confirm:     true,
+		}
+		jobs = append(jobs, func() error { return reconcileBinding(&opts, "clusterrolebinding", crb.Name) })
 	}
 	return runParallel(ctx, 8, jobs)
 }
