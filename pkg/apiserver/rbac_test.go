@@ -570,6 +570,32 @@ func TestBootstrapPolicy(t *testing.T) {
 	if _, err := admin.RbacV1().Roles("kube-system").Get(ctx, "system:controller:bootstrap-signer", metav1.GetOptions{}); err != nil {
 		t.Errorf("role kube-system/system:controller:bootstrap-signer: %v", err)
 	}
+	// The control plane's identities may do their work.
+	for _, tt := range []struct {
+		user  string
+		attrs authorizationv1.ResourceAttributes
+	}{
+		{"system:kube-scheduler", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "pods", Subresource: "binding"}},
+		{"system:kube-scheduler", authorizationv1.ResourceAttributes{Verb: "watch", Resource: "nodes"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Namespace: "kube-system", Verb: "create", Resource: "serviceaccounts", Subresource: "token"}},
+		{"system:kube-controller-manager", authorizationv1.ResourceAttributes{Verb: "watch", Group: "apps", Resource: "replicasets"}},
+		{"system:serviceaccount:kube-system:replicaset-controller", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "pods"}},
+		{"system:serviceaccount:kube-system:clusterrole-aggregation-controller", authorizationv1.ResourceAttributes{Verb: "escalate", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}},
+		{"system:serviceaccount:kube-system:root-ca-cert-publisher", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "configmaps"}},
+		{"system:serviceaccount:kube-system:persistent-volume-binder", authorizationv1.ResourceAttributes{Verb: "create", Group: "storage.k8s.io", Resource: "storageclasses"}},
+		{"system:serviceaccount:kube-system:namespace-controller", authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces"}},
+		{"system:serviceaccount:kube-system:endpointslice-controller", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Resource: "endpoints"}},
+		{"system:serviceaccount:kube-system:endpointslice-controller", authorizationv1.ResourceAttributes{Namespace: "team", Verb: "create", Group: "discovery.k8s.io", Resource: "endpointslices"}},
+	} {
+		r, err := admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{User: tt.user, ResourceAttributes: &tt.attrs}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Status.Allowed {
+			t.Errorf("%s %+v: got refused, want allowed", tt.user, tt.attrs)
+		}
+	}
 	// Take rules away from one role and opt another out.
 	basic, err := admin.RbacV1().ClusterRoles().Get(ctx, "system:basic-user", metav1.GetOptions{})
 	if err != nil {

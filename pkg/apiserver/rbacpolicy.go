@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -57,8 +58,9 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		seen.objs["rolebindings/"+rbs.Items[i].Namespace+"/"+rbs.Items[i].Name] = &rbs.Items[i]
 	}
 
+	ownRoles, ownBindings := minik8sPolicy()
 	var jobs []func() error
-	for _, cr := range append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...) {
+	for _, cr := range append(append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...), ownRoles...) {
 		opts := reconciliation.ReconcileRoleOptions{
 			Role:    reconciliation.ClusterRoleRuleOwner{ClusterRole: &cr},
 			Client:  listedClusterRoles{seen, reconciliation.ClusterRoleModifier{Client: client.ClusterRoles()}},
@@ -94,7 +96,51 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 			jobs = append(jobs, func() error { return reconcileBinding(&opts, "rolebinding", b.Namespace+"/"+b.Name) })
 		}
 	}
+	for _, crb := range ownBindings {
+		opts := reconciliation.ReconcileRoleBindingOptions{
+			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
+			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
+			Confirm:     true,
+		}
+		jobs = append(jobs, func() error { return reconcileBinding(&opts, "clusterrolebinding", crb.Name) })
+	}
 	return runParallel(ctx, 8, jobs)
+}
+
+// minik8sPolicy is minik8s' own addition to the bootstrap policy: what
+// its controllers write beyond the upstream roles of the controllers
+// they stand for, whose ServiceAccounts they act as with the
+// controller-manager's --use-service-account-credentials. The
+// local-path provisioner (persistent-volume-binder) creates its default
+// StorageClass; the EndpointSlice controller (endpointslice-controller)
+// also writes the mirrored Endpoints, upstream's endpoint-controller's
+// work.
+func minik8sPolicy() ([]rbacv1.ClusterRole, []rbacv1.ClusterRoleBinding) {
+	grants := []struct {
+		name, serviceAccount string
+		rule                 rbacv1.PolicyRule
+	}{
+		{"minik8s:local-path-provisioner", "persistent-volume-binder",
+			rbacv1.PolicyRule{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}}},
+		{"minik8s:endpointslice-controller", "endpointslice-controller",
+			rbacv1.PolicyRule{Verbs: []string{"create", "update", "patch", "delete"}, APIGroups: []string{""}, Resources: []string{"endpoints"}}},
+	}
+	var roles []rbacv1.ClusterRole
+	var bindings []rbacv1.ClusterRoleBinding
+	for _, g := range grants {
+		meta := metav1.ObjectMeta{
+			Name:        g.name,
+			Labels:      maps.Clone(bootstrappolicy.Label),
+			Annotations: maps.Clone(bootstrappolicy.Annotation),
+		}
+		roles = append(roles, rbacv1.ClusterRole{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{g.rule}})
+		bindings = append(bindings, rbacv1.ClusterRoleBinding{
+			ObjectMeta: *meta.DeepCopy(),
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: g.name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: g.serviceAccount}},
+		})
+	}
+	return roles, bindings
 }
 
 // runParallel runs jobs on n workers and joins their errors: like
