@@ -114,16 +114,25 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 // local-path provisioner (persistent-volume-binder) creates its default
 // StorageClass; the EndpointSlice controller (endpointslice-controller)
 // also writes the mirrored Endpoints, upstream's endpoint-controller's
-// work.
+// work. And the node agents' LoadBalancer announcer (what MetalLB's
+// speaker is elsewhere) watches the node Leases to pick a live node per
+// Service and marks the Service with the node it chose.
 func minik8sPolicy() ([]rbacv1.ClusterRole, []rbacv1.ClusterRoleBinding) {
+	sa := func(name string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: name}
+	}
 	grants := []struct {
-		name, serviceAccount string
-		rule                 rbacv1.PolicyRule
+		name    string
+		subject rbacv1.Subject
+		rules   []rbacv1.PolicyRule
 	}{
-		{"minik8s:local-path-provisioner", "persistent-volume-binder",
-			rbacv1.PolicyRule{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}}},
-		{"minik8s:endpointslice-controller", "endpointslice-controller",
-			rbacv1.PolicyRule{Verbs: []string{"create", "update", "patch", "delete"}, APIGroups: []string{""}, Resources: []string{"endpoints"}}},
+		{"minik8s:local-path-provisioner", sa("persistent-volume-binder"), []rbacv1.PolicyRule{
+			{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}}}},
+		{"minik8s:endpointslice-controller", sa("endpointslice-controller"), []rbacv1.PolicyRule{
+			{Verbs: []string{"create", "update", "patch", "delete"}, APIGroups: []string{""}, Resources: []string{"endpoints"}}}},
+		{"minik8s:lb-announcer", rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}, []rbacv1.PolicyRule{
+			{Verbs: []string{"list", "watch"}, APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}},
+			{Verbs: []string{"patch"}, APIGroups: []string{""}, Resources: []string{"services"}}}},
 	}
 	var roles []rbacv1.ClusterRole
 	var bindings []rbacv1.ClusterRoleBinding
@@ -133,11 +142,11 @@ func minik8sPolicy() ([]rbacv1.ClusterRole, []rbacv1.ClusterRoleBinding) {
 			Labels:      maps.Clone(bootstrappolicy.Label),
 			Annotations: maps.Clone(bootstrappolicy.Annotation),
 		}
-		roles = append(roles, rbacv1.ClusterRole{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{g.rule}})
+		roles = append(roles, rbacv1.ClusterRole{ObjectMeta: meta, Rules: g.rules})
 		bindings = append(bindings, rbacv1.ClusterRoleBinding{
 			ObjectMeta: *meta.DeepCopy(),
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: g.name},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: g.serviceAccount}},
+			Subjects:   []rbacv1.Subject{g.subject},
 		})
 	}
 	return roles, bindings
