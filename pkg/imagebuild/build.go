@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -997,8 +998,10 @@ func (b *builder) finish(s *stage) error {
 }
 
 // linePrefixer writes a RUN's output as BuildKit's plain progress does:
-// #N SECONDS line.
+// #N SECONDS line. The RUN's stdout and stderr are copied into it from two
+// goroutines, hence mu.
 type linePrefixer struct {
+	mu     sync.Mutex
 	w      io.Writer
 	prefix string
 	start  time.Time
@@ -1007,6 +1010,8 @@ type linePrefixer struct {
 }
 
 func (p *linePrefixer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.buf = append(p.buf, b...)
 	for {
 		i := strings.IndexByte(string(p.buf), '\n')
@@ -1031,6 +1036,8 @@ func (p *linePrefixer) line(s string) {
 }
 
 func (p *linePrefixer) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if len(p.buf) > 0 {
 		p.line(string(p.buf))
 		p.buf = nil
