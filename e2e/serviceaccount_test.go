@@ -99,7 +99,10 @@ func TestServiceAccountTokenInPod(t *testing.T) {
 		strings.Join(st.User.Extra["authentication.kubernetes.io/node-name"], ",") != "node1" {
 		t.Fatalf("got TokenReview %+v, want %s bound to pod %s on node1", st, wantUser, p.UID)
 	}
-	asPod := kubernetes.NewForConfigOrDie(&rest.Config{Host: cfg.Host, BearerToken: tok})
+	// The lab's address and CA, the pod's token as the only credential.
+	podCfg := rest.AnonymousClientConfig(cfg)
+	podCfg.BearerToken = tok
+	asPod := kubernetes.NewForConfigOrDie(podCfg)
 	who, err := asPod.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil || who.Status.UserInfo.Username != wantUser {
 		t.Fatalf("whoami with the pod's token: got %v, %v; want %s", who, err, wantUser)
