@@ -39,6 +39,8 @@ type loopback struct {
 	// bootstrap token authenticator.
 	factory informers.SharedInformerFactory
 	system  informers.SharedInformerFactory
+	// clientset writes the node agent policy (nodes.go).
+	clientset kubernetes.Interface
 
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
@@ -67,7 +69,7 @@ func newLoopback(addr, token string) (*loopback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
-	l := &loopback{core: core, policy: policy, scheduling: scheduling, dyn: dyn,
+	l := &loopback{core: core, policy: policy, scheduling: scheduling, dyn: dyn, clientset: cs,
 		factory: informers.NewSharedInformerFactory(cs, 0),
 		system:  informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(metav1.NamespaceSystem)),
 	}

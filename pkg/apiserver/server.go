@@ -200,6 +200,10 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
+	if err := s.ensureNodeAgentPolicy(bctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("creating the node agent policy: %w", err)
+	}
 	s.loopback.start(runCtx)
 	go s.crds.run(runCtx)
 	if s.etcd != nil {
