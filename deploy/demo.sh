@@ -41,5 +41,23 @@ echo "reaching http://$lb:$port/ from outside the cluster, 6 times:"
 for _ in $(seq 1 6); do
   curl -s --max-time 3 "http://$lb:$port/" | head -n 1
 done
+
+echo
+echo "from a Dockerfile to a Deployment (deploy/examples/hello, no Docker):"
+$ctl image build -t hello:v1 deploy/examples/hello/
+$ctl create deployment hello --image=hello:v1 --dry-run=client -o yaml | $ctl apply -f -
+$ctl expose deployment hello --port 80 --target-port 8080 --type LoadBalancer --dry-run=client -o yaml | $ctl apply -f -
+$ctl rollout status deployment/hello --timeout=120s
+hello=""
+for _ in $(seq 1 60); do
+  hello=$($ctl get svc hello -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null || true)
+  [ -n "$hello" ] && break
+  sleep 1
+done
+if [ -z "$hello" ]; then
+  echo "the hello Service got no IP; see: $ctl describe svc hello" >&2
+  exit 1
+fi
+curl -s --max-time 3 "http://$hello/cgi-bin/hello"
 echo
 echo "the lab keeps running; try: $ctl get pods -o wide; $ctl lab status; remove it with: $ctl lab down"

@@ -21,7 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"minik8s/pkg/restconfig"
 )
 
 var (
@@ -81,7 +84,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Printf("e2e: lab up in %s\n", time.Since(start).Round(time.Millisecond))
-	cfg = &rest.Config{Host: "http://127.0.0.1:6443", QPS: 100, Burst: 200}
+	// The lab's admin kubeconfig: TLS and a client certificate.
+	if cfg, err = clientcmd.BuildConfigFromFlags("", restconfig.LabKubeconfig()); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	cfg.QPS, cfg.Burst = 100, 200
 	cs, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		fmt.Println(err)
@@ -117,6 +125,13 @@ func namespace(t *testing.T) string {
 	}
 	t.Cleanup(func() {
 		cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	// Pods need the namespace's "default" ServiceAccount, which the
+	// controller-manager makes: wait for it, as Kubernetes' e2e
+	// framework does.
+	eventually(t, 30*time.Second, "the default ServiceAccount of "+name, func() error {
+		_, err := cs.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		return err
 	})
 	return name
 }

@@ -308,8 +308,7 @@ func TestControlPlaneRestart(t *testing.T) {
 		})
 	}
 	eventually(t, 30*time.Second, "apiserver answers", func() error {
-		_, err := get("http://127.0.0.1:6443/healthz")
-		return err
+		return cs.Discovery().RESTClient().Get().AbsPath("/healthz").Do(context.Background()).Error()
 	})
 	pod := toolboxPod("after-restart", "", "echo scheduled", corev1.RestartPolicyNever)
 	eventually(t, 20*time.Second, "create a pod", func() error {

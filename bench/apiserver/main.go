@@ -3,13 +3,21 @@
 // them, a watch that times event delivery, and, in the same run, raw etcd
 // transactions with the same clients and value size.
 //
-//	go run ./bench/apiserver [-n 10000] [-clients 4]
+// By default it runs as a user with a client certificate over TLS,
+// authorized by RBAC through a ClusterRoleBinding (not system:masters,
+// which skips RBAC); -insecure runs the same over the plain-HTTP
+// listener, where no authentication or authorization happens, for the
+// cost of security.
+//
+//	go run ./bench/apiserver [-n 10000] [-clients 4] [-insecure]
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,6 +32,7 @@ import (
 
 	"minik8s/bench/internal/stats"
 	"minik8s/pkg/apiserver"
+	"minik8s/pkg/pki"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -32,6 +41,7 @@ func main() {
 	n := flag.Int("n", 10000, "pods to create")
 	clients := flag.Int("clients", 4, "concurrent clients")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
+	insecure := flag.Bool("insecure", false, "plain HTTP, no authentication or authorization")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -42,7 +52,7 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*n, *clients); err != nil {
+	if err := run(*n, *clients, *insecure); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -53,7 +63,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 
 const podTemplate = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"pod-%06d","namespace":"bench","labels":{"app":"bench","shard":"s%d"}},"spec":{"containers":[{"name":"app","image":"minik8s/echo:latest","ports":[{"containerPort":8080}],"env":[{"name":"A","value":"1"}],"resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}}`
 
-func run(n, clients int) error {
+func run(n, clients int, insecure bool) error {
 	dir, err := os.MkdirTemp("", "minik8s-bench-")
 	if err != nil {
 		return err
@@ -61,6 +71,9 @@ func run(n, clients int) error {
 	defer os.RemoveAll(dir)
 	cfg := apiserver.NewConfig()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	if insecure {
+		cfg.Listen, cfg.InsecureListen = nil, []string{"127.0.0.1:0"}
+	}
 	cfg.DataDir = dir
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -71,8 +84,16 @@ func run(n, clients int) error {
 		return err
 	}
 	defer s.Close()
-	base := "http://" + s.Addrs()[0]
+	base := s.URLs()[0]
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: 0}}
+	mode := "plain HTTP, no authentication or authorization"
+	if !insecure {
+		if hc, err = benchUser(ctx, cfg.CertDir, base, clients); err != nil {
+			return err
+		}
+		mode = "TLS, client certificate of user bench (RBAC: ClusterRoleBinding to cluster-admin)"
+	}
+	fmt.Printf("mode: %s\n", mode)
 
 	post := func(path, body string) ([]byte, error) {
 		resp, err := hc.Post(base+path, "application/json", strings.NewReader(body))
@@ -87,6 +108,11 @@ func run(n, clients int) error {
 		return data, nil
 	}
 	if _, err := post("/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}`); err != nil {
+		return err
+	}
+	// The ServiceAccount the controller-manager would make: pods are
+	// admitted with it (and get its token volume) as in a cluster.
+	if _, err := post("/api/v1/namespaces/bench/serviceaccounts", `{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}`); err != nil {
 		return err
 	}
 	// One pod to learn the stored size, then removed from the count.
@@ -115,7 +141,7 @@ func run(n, clients int) error {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	req, _ := http.NewRequestWithContext(wctx, "GET", base+"/api/v1/namespaces/bench/pods?watch=true&resourceVersion="+lm.Metadata.ResourceVersion, nil)
-	wresp, err := http.DefaultClient.Do(req)
+	wresp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -326,4 +352,46 @@ func rawEtcd(ctx context.Context, c *clientv3.Client, from, to, clients, size in
 		all = append(all, l...)
 	}
 	return rawResult{n: to - from, elapsed: elapsed, lat: all}, nil
+}
+
+// benchUser binds user "bench" to cluster-admin as the admin, and returns
+// an HTTP client that is "bench" by its client certificate.
+func benchUser(ctx context.Context, certDir, base string, clients int) (*http.Client, error) {
+	ca, err := pki.LoadCA(certDir)
+	if err != nil {
+		return nil, err
+	}
+	client := func(id pki.Identity) (*http.Client, error) {
+		certPEM, keyPEM, err := ca.Issue(pki.ClientRequest(id))
+		if err != nil {
+			return nil, err
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca.CertPEM)
+		return &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost: clients * 2,
+			TLSClientConfig:     &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		}}, nil
+	}
+	admin, err := client(pki.Admin)
+	if err != nil {
+		return nil, err
+	}
+	binding := `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"bench"},` +
+		`"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},` +
+		`"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"bench"}]}`
+	resp, err := admin.Post(base+"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", "application/json", strings.NewReader(binding))
+	if err != nil {
+		return nil, err
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("binding user bench: %d %s", resp.StatusCode, data)
+	}
+	return client(pki.Identity{User: "bench"})
 }

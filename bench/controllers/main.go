@@ -97,7 +97,9 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 	acfg := apiserver.NewConfig()
-	acfg.Listen = []string{"127.0.0.1:0"}
+	// Plain HTTP: this bench measures the controllers, not the cost of TLS and
+	// authorization (bench/apiserver does).
+	acfg.Listen, acfg.InsecureListen = nil, []string{"127.0.0.1:0"}
 	acfg.DataDir = dir
 	acfg.UnsafeNoFsync = true
 	if err := acfg.Validate(); err != nil {

@@ -69,7 +69,9 @@ func run(n, objects int) error {
 	}
 	defer os.RemoveAll(dir)
 	cfg := apiserver.NewConfig()
-	cfg.Listen = []string{"127.0.0.1:0"}
+	// Plain HTTP: this bench measures custom resources, not the cost of TLS and
+	// authorization (bench/apiserver does).
+	cfg.Listen, cfg.InsecureListen = nil, []string{"127.0.0.1:0"}
 	cfg.DataDir = dir
 	if err := cfg.Validate(); err != nil {
 		return err

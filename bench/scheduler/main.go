@@ -62,7 +62,9 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	acfg := apiserver.NewConfig()
-	acfg.Listen = []string{"127.0.0.1:0"}
+	// Plain HTTP: this bench measures the scheduler, not the cost of TLS and
+	// authorization (bench/apiserver does).
+	acfg.Listen, acfg.InsecureListen = nil, []string{"127.0.0.1:0"}
 	acfg.DataDir = dir
 	acfg.UnsafeNoFsync = *noFsync
 	if err := acfg.Validate(); err != nil {
@@ -84,6 +86,11 @@ func run() error {
 		return fmt.Errorf("creating nodes: %w", err)
 	}
 	fmt.Printf("created %d nodes in %v\n", *nodes, time.Since(t0).Round(time.Millisecond))
+	// The ServiceAccount the controller-manager would make, which pods
+	// are admitted with.
+	if _, err := setup.CoreV1().ServiceAccounts("default").Create(ctx, &v1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the default ServiceAccount: %w", err)
+	}
 	t0 = time.Now()
 	if err := parallel(ctx, *pods, func(i int) error {
 		_, err := setup.CoreV1().Pods("default").Create(ctx, benchPod(i), metav1.CreateOptions{})

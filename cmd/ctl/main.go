@@ -15,7 +15,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cmd := ctl.NewCommand(ctx, lab.NewCommand(ctx), lab.NewImageCommand(ctx))
+	image := lab.NewImageCommand(ctx)
+	ctl.AddImageCommands(ctx, image, lab.DefaultDir())
+	cmd := ctl.NewCommand(ctx, lab.NewCommand(ctx), image)
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		os.Exit(ctl.ExitCode(err))
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/pki"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -145,17 +146,17 @@ func waitSynced(t *testing.T, name string, logs *logBuffer, check func(string) (
 	t.Logf("%s: informers synced", name)
 }
 
-func writeKubeconfig(t *testing.T, dir, server string) string {
+// writeKubeconfig writes a kubeconfig for id with a client certificate
+// of the test cluster's CA, as kubeadm writes scheduler.conf and
+// controller-manager.conf.
+func writeKubeconfig(t *testing.T, s *apiservertest.Server, dir string, id pki.Identity) string {
 	t.Helper()
-	path := filepath.Join(dir, "kubeconfig")
-	data := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: minik8s, cluster: {server: %q}}]
-users: [{name: admin, user: {}}]
-contexts: [{name: minik8s, context: {cluster: minik8s, user: admin}}]
-current-context: minik8s
-`, server)
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+	ca, err := pki.LoadCA(s.Cfg.CertDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(id.User, ":", "-")+".kubeconfig")
+	if err := ca.WriteKubeconfig(path, "minik8s", s.URL, id); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -175,15 +176,14 @@ func TestUpstreamComponents(t *testing.T) {
 	kcm := build(t, dir, "k8s.io/kubernetes/cmd/kube-controller-manager")
 
 	s := apiservertest.Start(t)
-	kubeconfig := writeKubeconfig(t, dir, s.URL)
 	cs, err := kubernetes.NewForConfig(s.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 
-	schedLog := run(t, scheduler, "--kubeconfig", kubeconfig, "--secure-port=0", "--leader-elect=true", "-v=2")
-	kcmLog := run(t, kcm, "--kubeconfig", kubeconfig, "--secure-port=0", "--leader-elect=true", "-v=2",
+	schedLog := run(t, scheduler, "--kubeconfig", writeKubeconfig(t, s, dir, pki.Scheduler), "--secure-port=0", "--leader-elect=true", "-v=2")
+	kcmLog := run(t, kcm, "--kubeconfig", writeKubeconfig(t, s, dir, pki.ControllerManager), "--secure-port=0", "--leader-elect=true", "-v=2",
 		"--node-monitor-period=1s", "--node-monitor-grace-period=8s")
 	waitSynced(t, "kube-scheduler", schedLog, schedulerSynced)
 	waitSynced(t, "kube-controller-manager", kcmLog, controllersSynced)

@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -146,7 +147,7 @@ var builtins = []builtin{
 	{gv: corev1.SchemeGroupVersion, kind: "Secret", namespaced: true,
 		newObj: func() runtime.Object { return &corev1.Secret{} }, newList: func() runtime.Object { return &corev1.SecretList{} },
 		strategy: secret.Strategy, getAttrs: secret.GetAttrs},
-	{gv: corev1.SchemeGroupVersion, kind: "ServiceAccount", short: []string{"sa"}, namespaced: true,
+	{gv: corev1.SchemeGroupVersion, kind: "ServiceAccount", short: []string{"sa"}, namespaced: true, subs: []string{"token"},
 		newObj: func() runtime.Object { return &corev1.ServiceAccount{} }, newList: func() runtime.Object { return &corev1.ServiceAccountList{} },
 		strategy: serviceaccount.Strategy},
 	{gv: corev1.SchemeGroupVersion, kind: "PersistentVolume", short: []string{"pv"},
@@ -182,6 +183,17 @@ var builtins = []builtin{
 	// authentication.k8s.io/v1: reviews, answered and never stored.
 	{gv: authenticationv1.SchemeGroupVersion, kind: "SelfSubjectReview", virtual: true,
 		newObj: func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }},
+	{gv: authenticationv1.SchemeGroupVersion, kind: "TokenReview", virtual: true,
+		newObj: func() runtime.Object { return &authenticationv1.TokenReview{} }},
+	// authorization.k8s.io/v1: access reviews, answered and never stored.
+	{gv: authorizationv1.SchemeGroupVersion, kind: "SelfSubjectAccessReview", virtual: true,
+		newObj: func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} }},
+	{gv: authorizationv1.SchemeGroupVersion, kind: "SelfSubjectRulesReview", virtual: true,
+		newObj: func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }},
+	{gv: authorizationv1.SchemeGroupVersion, kind: "SubjectAccessReview", virtual: true,
+		newObj: func() runtime.Object { return &authorizationv1.SubjectAccessReview{} }},
+	{gv: authorizationv1.SchemeGroupVersion, kind: "LocalSubjectAccessReview", virtual: true, namespaced: true,
+		newObj: func() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }},
 	// batch/v1
 	{gv: batchv1.SchemeGroupVersion, kind: "Job", categories: all, namespaced: true,
 		newObj: func() runtime.Object { return &batchv1.Job{} }, newList: func() runtime.Object { return &batchv1.JobList{} },

@@ -1636,7 +1636,7 @@ func TestKindDiscovery(t *testing.T) {
 	}{
 		{"ConfigMap", "", "configmaps", []string{"cm"}, true, nil},
 		{"Secret", "", "secrets", nil, true, nil},
-		{"ServiceAccount", "", "serviceaccounts", []string{"sa"}, true, nil},
+		{"ServiceAccount", "", "serviceaccounts", []string{"sa"}, true, []string{"token"}},
 		{"PersistentVolume", "", "persistentvolumes", []string{"pv"}, false, []string{"status"}},
 		{"PersistentVolumeClaim", "", "persistentvolumeclaims", []string{"pvc"}, true, []string{"status"}},
 		{"ReplicationController", "", "replicationcontrollers", []string{"rc"}, true, []string{"scale", "status"}},

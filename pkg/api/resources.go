@@ -194,6 +194,7 @@ var subresourceAPI = map[string]struct {
 	"attach":      {kind: "PodAttachOptions", verbs: []string{"create", "get"}},
 	"finalize":    {kind: "Namespace", verbs: []string{"update"}},
 	"eviction":    {group: "policy", version: "v1", kind: "Eviction", verbs: []string{"create"}},
+	"token":       {group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: []string{"create"}},
 }
 
 // APIResources returns r's discovery entries: the resource itself, then

@@ -99,7 +99,7 @@ func TestServerSideApplyErrors(t *testing.T) {
 	send := func(path, contentType, query, body string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPatch, s.URL+path+query, strings.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := s.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

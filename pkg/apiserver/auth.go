@@ -24,17 +24,25 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
 )
 
-// The request path is kube-apiserver's: the request's info, who sent it
-// (authentication), whom it acts as (impersonation), whether that one
-// may (authorization), then the API's own handlers. The filters are
-// k8s.io/apiserver's, so the 401s, 403s and their messages are
-// upstream's.
+// The request path is kube-apiserver's: the audit context, the request's
+// info, who sent it (authentication, a failure audited), the audit event
+// of who it was (impersonation and authorization are inside it, so a 403
+// is logged), whom it acts as (impersonation), whether that one may
+// (authorization), then the API's own handlers. The filters are
+// k8s.io/apiserver's, so the 401s, 403s, their messages and the audit
+// events are upstream's.
 func (s *Server) handler() http.Handler {
+	sink, policy := s.audit.sinkAndPolicy()
 	h := http.Handler(s.engine)
 	h = genericfilters.WithAuthorization(h, s.authorizer, api.Codecs)
 	h = impersonation.WithImpersonation(h, s.authorizer, api.Codecs)
-	h = genericfilters.WithAuthentication(h, s.authenticator, http.HandlerFunc(s.unauthorized), nil, nil)
+	h = genericfilters.WithAudit(h, sink, policy, longRunning)
+	failed := http.Handler(http.HandlerFunc(s.unauthorized))
+	failed = genericfilters.WithFailedAuthenticationAudit(failed, sink, policy)
+	h = genericfilters.WithAuthentication(h, s.authenticator, failed, nil, nil)
 	h = genericfilters.WithRequestInfo(h, s.infos)
+	h = genericfilters.WithRequestReceivedTimestamp(h)
+	h = genericfilters.WithAuditInit(h)
 	return h
 }
 
@@ -59,13 +67,19 @@ func (s *Server) authenticators(extra ...authenticator.Request) authenticator.Re
 		Groups: []string{user.SystemPrivilegedGroup},
 	}
 	chain := []authenticator.Request{bearertoken.New(tokenfile.New(map[string]*user.DefaultInfo{s.loopbackToken: loopbackUser}))}
-	chain = append(chain, extra...)
-	chain = append(chain, insecure{})
+	for _, a := range extra {
+		if a != nil {
+			chain = append(chain, a)
+		}
+	}
+	// Credentials that fail every authenticator are a 401 even on plain
+	// HTTP: the unsecured admin is only for requests that carry none.
+	creds := union.NewFailOnError(union.New(chain...), insecure{})
 	var conds []apiserverapi.AnonymousAuthCondition
 	for _, p := range publicInfoPaths {
 		conds = append(conds, apiserverapi.AnonymousAuthCondition{Path: p})
 	}
-	return union.New(group.NewAuthenticatedGroupAdder(union.New(chain...)), anonymous.NewAuthenticator(conds))
+	return union.New(group.NewAuthenticatedGroupAdder(creds), anonymous.NewAuthenticator(conds))
 }
 
 // insecure makes a request that came over plain HTTP an admin's,

@@ -219,7 +219,7 @@ func getTable(t *testing.T, s *apiservertest.Server, path string) metav1.Table {
 		t.Fatal(err)
 	}
 	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func TestDiscovery(t *testing.T) {
 		t.Fatalf("version: %v %+v", err, v)
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/livez", "/metrics", "/openapi/v3", "/openapi/v3/apis/apps/v1"} {
-		resp, err := http.Get(s.URL + p)
+		resp, err := s.Client.Get(s.URL + p)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET %s: %v %v", p, err, resp.Status)
 		}
@@ -84,7 +84,7 @@ func TestTablesDryRunAndDeleteCollection(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", s.URL+"/api/v1/pods", nil)
 	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestAggregatedDiscovery(t *testing.T) {
 	get := func(path, accept string) ([]byte, string) {
 		req, _ := http.NewRequest("GET", s.URL+path, nil)
 		req.Header.Set("Accept", accept)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := s.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +247,7 @@ func TestOpenAPIV3Schemas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
-			resp, err := http.Get(s.URL + tt.path)
+			resp, err := s.Client.Get(s.URL + tt.path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -28,8 +28,10 @@ func writeJSON(c *gin.Context, code int, obj any) {
 	data, err := json.Marshal(obj)
 	if err != nil {
 		code = http.StatusInternalServerError
-		data, _ = json.Marshal(toStatus(apierrors.NewInternalError(err)))
+		obj = toStatus(apierrors.NewInternalError(err))
+		data, _ = json.Marshal(obj)
 	}
+	auditResponse(c, obj, data)
 	c.Data(code, "application/json", data)
 }
 
@@ -219,6 +221,7 @@ func writeList(c *gin.Context, r *api.Resource, items []runtime.Object, lm metav
 		buf.Truncate(buf.Len() - 1) // Encode's newline
 	}
 	buf.WriteString("]}")
+	auditResponse(c, nil, buf.Bytes())
 	c.Data(http.StatusOK, "application/json", buf.Bytes())
 }
 
@@ -242,6 +245,7 @@ func writeRawList(c *gin.Context, r *api.Resource, items []storage.RawObject, lm
 		buf = storage.AppendResourceVersion(buf, it.Data, it.Revision)
 	}
 	buf = append(buf, "]}"...)
+	auditResponse(c, nil, buf)
 	c.Header("Content-Length", strconv.Itoa(len(buf)))
 	c.Data(http.StatusOK, "application/json", buf)
 }
@@ -258,6 +262,9 @@ func readBody(c *gin.Context) ([]byte, error) {
 	if len(data) > maxBodyBytes {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", maxBodyBytes))
 	}
+	if c.Request.Method == http.MethodPatch {
+		auditRequestPatch(c, data)
+	}
 	return data, nil
 }
 
@@ -270,7 +277,11 @@ func (s *Server) decodeRequest(c *gin.Context, want schema.GroupVersionKind, new
 		if err != nil {
 			return nil, err
 		}
-		return s.decodeInto(c, data, want, newObj)
+		obj, err := s.decodeInto(c, data, want, newObj)
+		if err == nil {
+			auditRequestObject(c, obj, want.GroupVersion())
+		}
+		return obj, err
 	}
 	data, err := readBody(c)
 	if err != nil {
@@ -285,6 +296,7 @@ func (s *Server) decodeRequest(c *gin.Context, want schema.GroupVersionKind, new
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body is a %v, this path takes %s", gvk, want.String()))
 	}
 	obj.GetObjectKind().SetGroupVersionKind(want)
+	auditRequestObject(c, obj, want.GroupVersion())
 	return obj, nil
 }
 

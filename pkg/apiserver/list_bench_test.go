@@ -30,7 +30,7 @@ func BenchmarkList10k(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		resp, err := http.Get(s.URL + "/api/v1/namespaces/default/pods")
+		resp, err := s.Client.Get(s.URL + "/api/v1/namespaces/default/pods")
 		if err != nil {
 			b.Fatal(err)
 		}

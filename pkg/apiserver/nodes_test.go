@@ -234,7 +234,10 @@ func TestNodeRestriction(t *testing.T) {
 		}, `nodes "n1" is forbidden: node "n1" is not allowed to modify taints`},
 		{"deleting another node", func() error {
 			return n1.CoreV1().Nodes().Delete(ctx, "n2", metav1.DeleteOptions{})
-		}, `nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"`},
+			// The Node authorizer's rules give nodes no delete of
+			// nodes: RBAC's 403 comes before NodeRestriction's, as in
+			// Kubernetes.
+		}, `nodes "n2" is forbidden: User "system:node:n1" cannot delete resource "nodes" in API group "" at the cluster scope`},
 		{"its own pod's status", func() error {
 			p := getPod("p1")
 			p.Status.Phase = corev1.PodRunning
@@ -252,7 +255,8 @@ func TestNodeRestriction(t *testing.T) {
 			p.Labels = map[string]string{"a": "b"}
 			_, err := n1.CoreV1().Pods("default").Update(ctx, p, metav1.UpdateOptions{})
 			return err
-		}, `pods "p1" is forbidden: unexpected operation "UPDATE", node "n1" can only create and delete mirror pods`},
+			// Nodes may not update pods at all: the authorizer refuses.
+		}, `pods "p1" is forbidden: User "system:node:n1" cannot update resource "pods" in API group "" in the namespace "default"`},
 		{"a pod that is not a mirror pod", func() error {
 			_, err := n1.CoreV1().Pods("default").Create(ctx, testPod("p3", "n1"), metav1.CreateOptions{})
 			return err

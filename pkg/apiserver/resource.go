@@ -289,6 +289,7 @@ func (s *Server) create(k *call) {
 		return
 	}
 	if k.raw != nil && outputOf(k.c) == asObject && k.served == nil {
+		auditResponse(k.c, nil, k.raw)
 		k.c.Data(http.StatusCreated, "application/json", k.raw)
 		return
 	}

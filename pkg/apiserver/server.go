@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,13 +22,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
-	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
+	token "k8s.io/kubernetes/pkg/serviceaccount"
 )
 
 // Server is a running apiserver: its etcd (embedded or not), its store and
@@ -61,6 +64,22 @@ type Server struct {
 	authenticator authenticator.Request
 	authorizer    authorizer.Authorizer
 	loopbackToken string
+	// serviceAccounts issues and verifies ServiceAccount tokens
+	// (satoken.go); tokenAuthenticator is what TokenReview asks.
+	serviceAccounts    *serviceAccounts
+	tokenAuthenticator authenticator.Request
+	// rbac is the RBAC authorizer, answering once rbacSynced is closed;
+	// rules resolves the authorizers' rules (SelfSubjectRulesReview) and
+	// escalation the RBAC rules a user holds, read from storage (the
+	// escalation checks on writes of roles and bindings).
+	rbac       untilSynced
+	rbacSynced chan struct{}
+	rules      authorizer.RuleResolver
+	escalation rbacregistryvalidation.AuthorizationRuleResolver
+	// reviewers answer the virtual resources (review.go).
+	reviewers map[schema.GroupResource]review
+	// audit is the audit log, nil without --audit-log-path (audit.go).
+	audit *auditing
 	// kubeletTransport reaches the agents' kubelet API; kubeletTLS: over
 	// TLS with the apiserver's kubelet client certificate.
 	kubeletTransport http.RoundTripper
@@ -69,6 +88,9 @@ type Server struct {
 	nodeAuthorizer authorizer.Authorizer
 
 	listeners []net.Listener
+	// secure tells, per listener, whether it serves TLS (tls).
+	secure    []bool
+	tls       tlsState
 	servers   []*http.Server
 	errc      chan error
 	cancel    context.CancelFunc
@@ -81,7 +103,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		logger: log.New(os.Stderr, "apiserver: ", log.LstdFlags),
-		errc:   make(chan error, 1+len(cfg.Listen)),
+		errc:   make(chan error, 1+len(cfg.Listen)+len(cfg.InsecureListen)),
 		infos: &request.RequestInfoFactory{
 			APIPrefixes:          sets.NewString("api", "apis"),
 			GrouplessAPIPrefixes: sets.NewString("api"),
@@ -91,16 +113,35 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	}
 	// Listen first: a taken port is the commonest failure, and it should
 	// not cost an etcd start.
-	for _, addr := range cfg.Listen {
-		l, err := net.Listen("tcp", addr)
+	for _, ln := range cfg.listens() {
+		l, err := net.Listen("tcp", ln.addr)
 		if err != nil {
 			s.closeListeners()
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("listen tcp %s: address already in use — is another apiserver running?", addr)
+				return nil, fmt.Errorf("listen tcp %s: address already in use — is another apiserver running?", ln.addr)
 			}
-			return nil, fmt.Errorf("listening on %s: %w", addr, err)
+			return nil, fmt.Errorf("listening on %s: %w", ln.addr, err)
 		}
 		s.listeners = append(s.listeners, l)
+		s.secure = append(s.secure, ln.secure)
+	}
+	if err := s.setupTLS(); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	var storeOpts []storage.Option
+	if cfg.EncryptionProviderConfig != "" {
+		f, err := encryptionAtRest(ctx, cfg.EncryptionProviderConfig)
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		storeOpts = append(storeOpts, storage.WithTransformers(f))
+	}
+	var err error
+	if s.audit, err = newAuditing(cfg); err != nil {
+		s.closeListeners()
+		return nil, err
 	}
 	endpoints := cfg.EtcdServers
 	if len(endpoints) == 0 {
@@ -120,7 +161,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s.client = client
-	s.store = storage.New(client)
+	s.store = storage.New(client, storeOpts...)
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if len(cfg.EtcdServers) > 0 {
@@ -134,7 +175,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.
 	s.loopbackToken = newLoopbackToken()
-	if s.loopback, err = newLoopback(s.listeners[0].Addr().String(), s.loopbackToken); err != nil {
+	if s.loopback, err = newLoopback(s.loopbackConfig()); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -143,17 +184,22 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.admission = []admissionPlugin{
-		// NodeRestriction first, as upstream orders it after the
-		// namespace checks.
-		nodeRestriction,
-		&limitRanger{limits: s.loopback.limitRangeLister()},
+	// NodeRestriction first, as upstream orders it after the namespace
+	// checks.
+	s.admission = []admissionPlugin{nodeRestriction, &limitRanger{limits: s.loopback.limitRangeLister()}}
+	if !slices.Contains(cfg.DisableAdmissionPlugins, serviceAccountPluginName) {
+		s.admission = append(s.admission, newServiceAccountAdmission(s))
+	}
+	s.admission = append(s.admission,
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
+		// Upstream checks escalation in the RBAC kinds' storage, after
+		// mutating admission.
+		rbacEscalation{s},
 		// ResourceQuota last, as upstream orders it.
 		newResourceQuota(s.loopback.resourceQuotaLister(), s.loopback.core),
-	}
+	)
 	s.namespaces = newNSCache()
 	go s.namespaces.run(runCtx, s.store)
 	s.crds = newCRDs(s, s.loopback.dyn)
@@ -170,15 +216,28 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("reading the custom resource definitions: %w", err)
 	}
 	s.engine = s.routes()
-	var tokenAuth []authenticator.Request
+	if s.serviceAccounts, err = s.newServiceAccounts(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.tokenAuthenticator = group.NewAuthenticatedGroupAdder(s.serviceAccounts.authenticator)
+	tokenAuth := []authenticator.Request{s.tls.clientCerts, s.serviceAccounts.authenticator}
 	if cfg.EnableBootstrapTokenAuth {
 		tokenAuth = append(tokenAuth, s.bootstrapTokenAuthenticator())
 	}
 	s.authenticator = s.authenticators(tokenAuth...)
 	s.nodeAuthorizer = s.newNodeAuthorizer()
-	if s.authorizer, err = authorizers(
-		authorizerunion.NamedAuthorizer{AuthorizerName: "Node", Authorizer: s.nodeAuthorizer},
-		authorizerunion.NamedAuthorizer{AuthorizerName: "AlwaysAllow", Authorizer: authorizerfactory.NewAlwaysAllowAuthorizer()}); err != nil {
+	s.rbacSynced = make(chan struct{})
+	rbacAuthz, err := s.loopback.rbacAuthorizer()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.rbac = untilSynced{synced: s.rbacSynced, authz: rbacAuthz}
+	s.escalation = storedPolicy{s}.resolver()
+	modes := s.authorizationModes()
+	s.rules = ruleResolvers(modes)
+	if s.authorizer, err = authorizers(modes...); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -186,12 +245,19 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.reviewers = s.reviews()
 	handler := s.handler()
-	for _, l := range s.listeners {
+	for i, l := range s.listeners {
 		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+		serve := hs.Serve
+		if s.secure[i] {
+			// ServeTLS adds HTTP/2 as kube-apiserver offers it.
+			hs.TLSConfig = s.tls.config.Clone()
+			serve = func(l net.Listener) error { return hs.ServeTLS(l, "", "") }
+		}
 		s.servers = append(s.servers, hs)
 		go func(l net.Listener) {
-			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.errc <- fmt.Errorf("serving on %s: %w", l.Addr(), err)
 			}
 		}(l)
@@ -204,6 +270,21 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the node agent policy: %w", err)
 	}
+	policyStart := time.Now()
+	if err := s.reconcileRBACPolicy(bctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reconciling the bootstrap RBAC policy: %w", err)
+	}
+	if !s.loopback.startRBAC(runCtx, bctx) {
+		s.Close()
+		return nil, fmt.Errorf("loading the RBAC policy: %w", bctx.Err())
+	}
+	close(s.rbacSynced)
+	s.logf("RBAC bootstrap policy reconciled and loaded in %v", time.Since(policyStart).Round(time.Millisecond))
+	// The reconciliation's requests leave some 4 MB of garbage the heap
+	// would keep until the scavenger gets to it; an idle server should
+	// not carry it.
+	debug.FreeOSMemory()
 	s.loopback.start(runCtx)
 	go s.crds.run(runCtx)
 	if s.etcd != nil {
@@ -229,8 +310,25 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
+// URLs are the base URLs served (https:// or http://).
+func (s *Server) URLs() []string {
+	var out []string
+	for i, l := range s.listeners {
+		scheme := "http://"
+		if s.secure[i] {
+			scheme = "https://"
+		}
+		out = append(out, scheme+l.Addr().String())
+	}
+	return out
+}
+
 // Handler is the HTTP handler (for tests that skip the listeners).
 func (s *Server) Handler() http.Handler { return s.handler() }
+
+// Authorizer is the server's authorization chain, as requests meet it
+// (for benchmarks of its decisions).
+func (s *Server) Authorizer() authorizer.Authorizer { return s.authorizer }
 
 // Store is the storage the server writes through.
 func (s *Server) Store() *storage.Store { return s.store }
@@ -264,6 +362,7 @@ func (s *Server) Close() {
 		if s.etcd != nil {
 			s.etcd.Close()
 		}
+		s.audit.close()
 	})
 }
 
@@ -290,6 +389,8 @@ func (s *Server) routes() *gin.Engine {
 	}
 	e.GET("/version", s.version)
 	e.GET("/metrics", gin.WrapH(metricsHandler()))
+	e.GET(token.OpenIDConfigPath, s.serveOpenIDConfiguration)
+	e.GET(token.JWKSPath, s.serveJWKS)
 	e.GET("/api", s.coreVersions)
 	e.GET("/api/", s.coreVersions)
 	e.GET("/apis", s.groupList)
@@ -319,6 +420,18 @@ func (s *Server) health(c *gin.Context) {
 	defer cancel()
 	if _, err := s.store.CurrentRevision(ctx); err != nil {
 		c.String(http.StatusInternalServerError, "[-]etcd failed: %v\nhealthz check failed\n", err)
+		return
+	}
+	// As kube-apiserver's: not ready until the bootstrap RBAC policy is
+	// reconciled and loaded (its rbac/bootstrap-roles post-start hook).
+	rbacReady := true
+	select {
+	case <-s.rbacSynced:
+	default:
+		rbacReady = false
+	}
+	if !rbacReady && c.Request.URL.Path == "/readyz" {
+		c.String(http.StatusInternalServerError, "[+]ping ok\n[+]etcd ok\n[-]poststarthook/rbac/bootstrap-roles failed: not finished\nreadyz check failed\n")
 		return
 	}
 	if c.Query("verbose") != "" {

@@ -222,7 +222,7 @@ func TestEventsV1RawPaths(t *testing.T) {
 
 	req, _ := http.NewRequest("GET", s.URL+"/apis/events.k8s.io/v1/namespaces/default/events?includeObject=Object", nil)
 	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,8 @@ func (s *Server) subresource(k *call) {
 		s.proxyToKubelet(k, "containerLogs")
 	case sub == "eviction" && verb == "create":
 		s.evict(k)
+	case sub == "token" && verb == "create":
+		s.tokenRequest(k)
 	case sub == "exec" && (verb == "get" || verb == "create"):
 		s.proxyToKubelet(k, "exec")
 	case sub == "attach" && (verb == "get" || verb == "create"):

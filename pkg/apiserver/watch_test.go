@@ -46,7 +46,7 @@ func TestWatchProtobuf(t *testing.T) {
 			if tt.accept != "" {
 				req.Header.Set("Accept", tt.accept)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := s.Client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/apiresources"
 	"k8s.io/kubectl/pkg/cmd/apply"
 	"k8s.io/kubectl/pkg/cmd/attach"
+	"k8s.io/kubectl/pkg/cmd/auth"
 	"k8s.io/kubectl/pkg/cmd/autoscale"
 	"k8s.io/kubectl/pkg/cmd/certificates"
 	"k8s.io/kubectl/pkg/cmd/clusterinfo"
@@ -99,6 +100,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		apiresources.NewCmdAPIResources(conn, streams),
 		explain.NewCmdExplain("ctl", f, streams),
 		certificates.NewCmdCertificate(f, streams),
+		newAuthCommand(f, streams),
 		newVersionCommand(conn, streams),
 		patch.NewCmdPatch(f, streams),
 		replace.NewCmdReplace(f, streams),
@@ -126,18 +128,66 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 }
 
 // newCreateCommand is kubectl's create (-f FILE) with the generators for
-// the kinds minik8s serves (all of kubectl's but token: ServiceAccount
-// tokens are not issued yet).
+// the kinds minik8s serves, and create token (a TokenRequest).
 func newCreateCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return keepSubcommands(create.NewCmdCreate(f, streams), "namespace", "deployment", "service",
-		"configmap", "secret", "serviceaccount", "job", "cronjob", "ingress", "poddisruptionbudget", "priorityclass",
+		"configmap", "secret", "serviceaccount", "token", "job", "cronjob", "ingress", "poddisruptionbudget", "priorityclass",
 		"quota", "role", "rolebinding", "clusterrole", "clusterrolebinding")
 }
 
+// newAuthCommand is kubectl's auth (can-i, whoami, reconcile), with a
+// can-i whose "no" is exit status 1 without leaving the process (kubectl's
+// calls os.Exit).
+func newAuthCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := auth.NewCmdAuth(f, streams)
+	for _, sub := range cmd.Commands() {
+		if sub.Name() == "can-i" {
+			cmd.RemoveCommand(sub)
+			cmd.AddCommand(newCanICommand(f, streams, sub))
+		}
+	}
+	return cmd
+}
+
+// newCanICommand is kubectl's can-i (its texts and flags, its
+// CanIOptions) answering "no" with cmdutil.ErrExit.
+func newCanICommand(f cmdutil.Factory, streams genericiooptions.IOStreams, upstream *cobra.Command) *cobra.Command {
+	o := &auth.CanIOptions{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:                   upstream.Use,
+		DisableFlagsInUseLine: true,
+		Short:                 upstream.Short,
+		Long:                  upstream.Long,
+		Example:               upstream.Example,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := o.Complete(f, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if o.List {
+				return o.RunAccessList()
+			}
+			allowed, err := o.RunAccessCheck()
+			if err == nil && !allowed {
+				return cmdutil.ErrExit
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "If true, check the specified action in all namespaces.")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "If true, suppress output and just return the exit code.")
+	cmd.Flags().StringVar(&o.Subresource, "subresource", o.Subresource, "SubResource such as pod/log or deployment/scale")
+	cmd.Flags().BoolVar(&o.List, "list", o.List, "If true, prints all allowed actions.")
+	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", o.NoHeaders, "If true, prints allowed actions without headers")
+	return cmd
+}
+
 // newSetCommand is kubectl's set with the setters that apply to pod
-// templates (no RBAC subjects here).
+// templates, and subject for RBAC bindings.
 func newSetCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	return keepSubcommands(set.NewCmdSet(f, streams), "image", "env", "resources")
+	return keepSubcommands(set.NewCmdSet(f, streams), "image", "env", "resources", "subject")
 }
 
 func keepSubcommands(cmd *cobra.Command, names ...string) *cobra.Command {

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"minik8s/pkg/apiserver/apiservertest"
 )
@@ -55,8 +57,12 @@ spec:
 type cluster struct {
 	t      *testing.T
 	server string
-	client kubernetes.Interface
-	dir    string
+	// kubeconfig is the admin's, which ctl is given; ca is the cluster
+	// CA, for clients of other identities.
+	kubeconfig string
+	ca         []byte
+	client     kubernetes.Interface
+	dir        string
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -67,7 +73,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cluster{t: t, server: s.URL, client: client, dir: t.TempDir()}
+	return &cluster{t: t, server: s.URL, kubeconfig: s.Kubeconfig, ca: s.Config.CAData, client: client, dir: t.TempDir()}
 }
 
 // ctl runs ctl against the cluster and fails the test if it fails.
@@ -98,7 +104,7 @@ func (c *cluster) tryIn(stdin string, args ...string) (stdout, stderr string, er
 		os.Stdin = f
 		defer func() { os.Stdin = saved }()
 	}
-	return runCtl(c.t, stdin, append(args, "-s", c.server)...)
+	return runCtl(c.t, stdin, append(args, "--kubeconfig", c.kubeconfig)...)
 }
 
 func (c *cluster) file(name, content string) string {
@@ -330,7 +336,7 @@ func TestGetWatch(t *testing.T) {
 	defer cancel()
 	var out, errOut syncBuffer
 	cmd := NewCommandWithStreams(ctx, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	cmd.SetArgs([]string{"get", "deploy", "-w", "-s", c.server})
+	cmd.SetArgs([]string{"get", "deploy", "-w", "--kubeconfig", c.kubeconfig})
 	done := make(chan error, 1)
 	go func() { done <- cmd.Execute() }()
 
@@ -609,5 +615,23 @@ func TestNodeVerbs(t *testing.T) {
 	}
 	if !getNode().Spec.Unschedulable {
 		t.Errorf("node schedulable after drain, want cordoned")
+	}
+}
+
+// TestCreateToken: ctl create token asks the server for a token of the
+// ServiceAccount, which then authenticates as it; a missing one is an
+// error with the server's message.
+func TestCreateToken(t *testing.T) {
+	c := startCluster(t)
+	c.ctl("create", "serviceaccount", "robot")
+	tok := strings.TrimSpace(c.ctl("create", "token", "robot", "--duration", "15m"))
+	cs := kubernetes.NewForConfigOrDie(&rest.Config{Host: c.server, BearerToken: tok, TLSClientConfig: rest.TLSClientConfig{CAData: c.ca}})
+	who, err := cs.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil || who.Status.UserInfo.Username != "system:serviceaccount:default:robot" {
+		t.Fatalf("whoami with the token: got %v, %v; want system:serviceaccount:default:robot", who, err)
+	}
+	_, errOut, err := c.try("create", "token", "ghost")
+	if err == nil || !strings.Contains(errOut, `serviceaccounts "ghost" not found`) {
+		t.Errorf("token of a missing ServiceAccount: got err %v, stderr %q, want NotFound", err, errOut)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -88,8 +89,13 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 		secrets:    func(ns string) getter[*v1.Secret] { return client.Secrets(ns) },
 		claims:     func(ns string) getter[*v1.PersistentVolumeClaim] { return client.PersistentVolumeClaims(ns) },
 		volumes:    func() getter[*v1.PersistentVolume] { return client.PersistentVolumes() },
+		services:   func(ns string) getter[*v1.Service] { return client.Services(ns) },
 		ttl:        objectTTL,
 	}
+	tokens := newTokenManager(func(ctx context.Context, ns, name string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
+		return client.CreateToken(ctx, ns, name, tr, metav1.CreateOptions{})
+	})
+	go tokens.run(ctx)
 	a := &Agent{
 		cfg: cfg, rt: rt, nodeIP: nodeIP,
 		workers: map[types.UID]*podWorker{},
@@ -98,7 +104,7 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 			recorder: recorder, rt: rt, nodeName: cfg.NodeName, nodeIP: nodeIP,
 			maxBackoff: cfg.CrashLoopMaxBackoff, resync: cfg.SyncFrequency,
 			objects: objects,
-			volumes: &volumeManager{podsDir: rt.podsDir, objects: objects, allocatable: capacity(cfg), mountTmpfs: mountTmpfs},
+			volumes: &volumeManager{podsDir: rt.podsDir, objects: objects, allocatable: capacity(cfg), mountTmpfs: mountTmpfs, tokens: tokens},
 		},
 	}
 

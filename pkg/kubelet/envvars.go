@@ -26,6 +26,10 @@ type podFacts struct {
 	podIP       string
 	hostIP      string
 	allocatable v1.ResourceList // the node's, for resources without a limit
+	// serviceEnv are the `kubernetes` Service's variables, which
+	// env's values may refer to and which the container gets unless it
+	// sets them itself.
+	serviceEnv []envVar
 }
 
 // envVar is one resolved variable.
@@ -35,7 +39,9 @@ type envVar struct{ Name, Value string }
 // makeEnvironmentVariables does: envFrom first (a prefix each), then env in
 // order, overriding; a value expands $(VAR) references to the variables so
 // far; valueFrom reads ConfigMaps, Secrets, the pod's fields and the
-// container's resources. A missing ConfigMap, Secret or key that is not
+// container's resources; the `kubernetes` Service's variables
+// (facts.serviceEnv) come last, unless set already, as upstream appends
+// its service variables. A missing ConfigMap, Secret or key that is not
 // optional is an error with upstream's message, which keeps the container
 // from starting (CreateContainerConfigError). Unlike upstream, whose map
 // leaves the order to chance, the result is envFrom's keys sorted, then
@@ -122,8 +128,15 @@ func makeEnv(ctx context.Context, objs objectReader, pod *v1.Pod, c *v1.Containe
 		switch {
 		case val != "":
 			val = expandVars(val, func(name string) (string, bool) {
-				v, ok := vals[name]
-				return v, ok
+				if v, ok := vals[name]; ok {
+					return v, ok
+				}
+				for _, e := range facts.serviceEnv {
+					if e.Name == name {
+						return e.Value, true
+					}
+				}
+				return "", false
 			})
 		case e.ValueFrom == nil:
 		case e.ValueFrom.FieldRef != nil:
@@ -177,9 +190,14 @@ func makeEnv(ctx context.Context, objs objectReader, pod *v1.Pod, c *v1.Containe
 		}
 		set(e.Name, val)
 	}
-	out := make([]envVar, 0, len(order))
+	out := make([]envVar, 0, len(order)+len(facts.serviceEnv))
 	for _, k := range order {
 		out = append(out, envVar{k, vals[k]})
+	}
+	for _, e := range facts.serviceEnv {
+		if _, ok := vals[e.Name]; !ok {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }

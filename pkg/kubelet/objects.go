@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/kubelet/envvars"
 )
 
 // getter reads one object by name; nodeclient's resources and client-go's
@@ -32,8 +34,11 @@ type apiObjects struct {
 	secrets    func(ns string) getter[*v1.Secret]
 	claims     func(ns string) getter[*v1.PersistentVolumeClaim]
 	volumes    func() getter[*v1.PersistentVolume]
-	ttl        time.Duration
-	now        func() time.Time
+	// services reads the `kubernetes` Service for every container's
+	// KUBERNETES_SERVICE_* variables; nil gives none.
+	services func(ns string) getter[*v1.Service]
+	ttl      time.Duration
+	now      func() time.Time
 
 	mu    sync.Mutex
 	cache map[objectKey]cachedObject
@@ -108,4 +113,29 @@ func (o *apiObjects) claim(ctx context.Context, ns, name string) (*v1.Persistent
 
 func (o *apiObjects) volume(ctx context.Context, name string) (*v1.PersistentVolume, error) {
 	return fetch(ctx, o, "pv", "", name, o.volumes(), schema.GroupResource{})
+}
+
+// masterServiceEnv are the variables of the default/kubernetes Service
+// that the kubelet gives every container (its "master services", whatever
+// enableServiceLinks says): KUBERNETES_SERVICE_HOST and _PORT, the named
+// ports and the Docker link variables (KUBERNETES_PORT=tcp://…), built by
+// the kubelet's own envvars.FromServices. None when the Service cannot be
+// read: the container starts without them, where the kubelet would wait
+// for its Service informer.
+func (o *apiObjects) masterServiceEnv(ctx context.Context) []envVar {
+	if o.services == nil {
+		return nil
+	}
+	svc, err := fetch(ctx, o, "service", metav1.NamespaceDefault, "kubernetes", o.services(metav1.NamespaceDefault), schema.GroupResource{})
+	if err != nil {
+		if !apierrors.IsNotFound(err) {
+			klog.FromContext(ctx).V(2).Info("reading the kubernetes Service for the containers' environment", "err", err)
+		}
+		return nil
+	}
+	var out []envVar
+	for _, e := range envvars.FromServices([]*v1.Service{svc}) {
+		out = append(out, envVar{e.Name, e.Value})
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +34,9 @@ type volumeManager struct {
 	// mountTmpfs mounts a tmpfs on dir unless one is there; nil writes
 	// to the directory itself (tests without root).
 	mountTmpfs func(dir string) error
+	// tokens issues the ServiceAccount tokens of projected volumes; nil
+	// leaves them out with a warning.
+	tokens *tokenManager
 }
 
 // podVolume is one volume as the pod's containers mount it.
@@ -431,9 +435,7 @@ func aggregate(errs []error) error {
 	return errors.New("[" + strings.Join(msgs, ", ") + "]")
 }
 
-// projectedPayload merges a projected volume's sources. Service account
-// tokens are left out — kubelet-lite issues none yet — and said so in a
-// warning.
+// projectedPayload merges a projected volume's sources.
 func (m *volumeManager) projectedPayload(ctx context.Context, pod *v1.Pod, volName string, src *v1.ProjectedVolumeSource) (map[string]fileProjection, []string, error) {
 	defaultMode := modeOr(src.DefaultMode)
 	payload := map[string]fileProjection{}
@@ -450,7 +452,11 @@ func (m *volumeManager) projectedPayload(ctx context.Context, pod *v1.Pod, volNa
 		case s.DownwardAPI != nil:
 			part, err = m.downwardPayload(pod, s.DownwardAPI.Items, defaultMode)
 		case s.ServiceAccountToken != nil:
-			warnings = append(warnings, fmt.Sprintf("projected volume %q: serviceAccountToken sources are not supported by kubelet-lite yet (it issues no tokens); %q is left out", volName, s.ServiceAccountToken.Path))
+			if m.tokens == nil {
+				warnings = append(warnings, fmt.Sprintf("projected volume %q: this agent issues no ServiceAccount tokens; %q is left out", volName, s.ServiceAccountToken.Path))
+				continue
+			}
+			part, err = m.tokenPayload(ctx, pod, s.ServiceAccountToken, defaultMode)
 		default:
 			warnings = append(warnings, fmt.Sprintf("projected volume %q: a source other than configMap, secret and downwardAPI is left out", volName))
 		}
@@ -528,4 +534,26 @@ func subPath(root, sub string) (string, error) {
 		return "", fmt.Errorf("subPath %q resolves to %s, outside the volume", sub, resolved)
 	}
 	return resolved, nil
+}
+
+// tokenPayload is a serviceAccountToken source: a token of the pod's
+// ServiceAccount bound to the pod, for the audience and lifetime asked,
+// as the kubelet's projected volume plugin asks for it (renewed by the
+// token manager when due).
+func (m *volumeManager) tokenPayload(ctx context.Context, pod *v1.Pod, src *v1.ServiceAccountTokenProjection, mode int32) (map[string]fileProjection, error) {
+	var auds []string
+	if src.Audience != "" {
+		auds = []string{src.Audience}
+	}
+	tr, err := m.tokens.token(ctx, pod.Namespace, pod.Spec.ServiceAccountName, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{
+			Audiences:         auds,
+			ExpirationSeconds: src.ExpirationSeconds,
+			BoundObjectRef:    &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to fetch token: %w", err)
+	}
+	return map[string]fileProjection{src.Path: {Data: []byte(tr.Status.Token), Mode: mode}}, nil
 }

@@ -133,12 +133,12 @@ func TestVolumeProjection(t *testing.T) {
 	}
 }
 
-func TestProjectedTokenLeftOutWithWarning(t *testing.T) {
+func TestProjectedTokenLeftOutWithoutTokenManager(t *testing.T) {
 	m := &volumeManager{podsDir: t.TempDir(), objects: fakeObjects(fake.NewSimpleClientset())}
 	pod := volPod(v1.Volume{Name: "api", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{Sources: []v1.VolumeProjection{
 		{ServiceAccountToken: &v1.ServiceAccountTokenProjection{Path: "token"}}}}}})
 	res := m.setup(context.Background(), pod)
-	if len(res.failed) > 0 || len(res.warnings) != 1 || !strings.Contains(res.warnings[0], `serviceAccountToken sources are not supported`) {
+	if len(res.failed) > 0 || len(res.warnings) != 1 || !strings.Contains(res.warnings[0], `issues no ServiceAccount tokens`) {
 		t.Errorf("failed = %q, warnings = %q; want one warning about the token", res.failed, res.warnings)
 	}
 }

@@ -857,6 +857,9 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject boo
 	if err := w.deps.rt.RemovePodFiles(ctx, w.uid); err != nil {
 		klog.FromContext(ctx).Error(err, "removing pod files")
 	}
+	if w.deps.volumes != nil && w.deps.volumes.tokens != nil {
+		w.deps.volumes.tokens.deletePod(w.uid)
+	}
 	if !deleteObject || pod == nil {
 		return
 	}
@@ -1023,6 +1026,9 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *v1.Pod, c *v1.Cont
 	}
 	if w.deps.volumes != nil {
 		facts.allocatable = w.deps.volumes.allocatable
+	}
+	if o, ok := w.deps.objects.(*apiObjects); ok {
+		facts.serviceEnv = o.masterServiceEnv(ctx)
 	}
 	env, err := makeEnv(ctx, w.deps.objects, pod, c, facts)
 	if err != nil {

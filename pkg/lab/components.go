@@ -21,8 +21,7 @@ var labLease = []string{
 }
 
 func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
-	api := fmt.Sprintf("http://%s:%d", GatewayAddr, APIPort)
-	local := fmt.Sprintf("http://127.0.0.1:%d", APIPort)
+	local := fmt.Sprintf("https://127.0.0.1:%d", APIPort)
 	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cs := []Component{
 		{Name: "containerd", Args: []string{bins["containerd"], "--config", p.containerdConfig()}, Env: env, Ready: "unix:" + p.containerdSock()},
@@ -31,13 +30,26 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			"--listen", GatewayAddr + ":" + strconv.Itoa(APIPort),
 			"--listen", "127.0.0.1:" + strconv.Itoa(APIPort),
 			"--data-dir", p.apiserverData(),
+			// The lab made the CA (writePKI); the apiserver makes its
+			// serving certificate from it.
+			"--cert-dir", p.pki(),
+			// Logs, exec, attach and port forwarding reach the agents
+			// over TLS, as kube-apiserver-kubelet-client.
+			"--kubelet-client-certificate", p.pkiFile("apiserver-kubelet-client.crt"),
+			"--kubelet-client-key", p.pkiFile("apiserver-kubelet-client.key"),
 			"--service-cidr", ServiceCIDR,
 			"--advertise-address", GatewayAddr,
 			"--default-not-ready-toleration-seconds", "30",
 			"--default-unreachable-toleration-seconds", "30",
 		}, Env: env, Ready: local + "/healthz"},
 		{Name: "controller-manager", Args: append([]string{bins["controller-manager"],
-			"--server", local,
+			"--kubeconfig", p.componentKubeconfig("controller-manager"),
+			// Each controller acts as its ServiceAccount, which RBAC
+			// grants its system:controller:* role, as kubeadm runs it;
+			// CertificateSigningRequests are signed with the lab's CA.
+			"--use-service-account-credentials",
+			"--cluster-signing-cert-file", p.pkiFile("ca.crt"),
+			"--cluster-signing-key-file", p.pkiFile("ca.key"),
 			"--lb-pool", LBPool,
 			"--node-monitor-grace-period", "20s",
 			"--cluster-cidr", ClusterCIDR,
@@ -46,13 +58,17 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			"--local-path-root", p.storage(),
 			"--local-path-helper-image", "minik8s/toolbox:latest",
 		}, labLease...), Env: env},
-		{Name: "scheduler", Args: append([]string{bins["scheduler"], "--server", local}, labLease...), Env: env},
+		{Name: "scheduler", Args: append([]string{bins["scheduler"], "--kubeconfig", p.componentKubeconfig("scheduler")}, labLease...), Env: env},
 	}
+	cs = withAPIServerArgs(cs, apiserverSecurityArgs(p)...)
 	for _, n := range nodes {
 		cs = append(cs, Component{Name: n.Component(), Node: n.Index, Env: env, Args: []string{
 			bins["nsenter"], "--net=" + n.NetnsPath(), "--",
 			bins["kubelet-lite"],
-			"--server", api,
+			"--kubeconfig", p.componentKubeconfig(n.Component()),
+			// The agent's API over TLS, answering only clients of the
+			// lab's CA (or tokens) that RBAC lets reach nodes/proxy.
+			"--client-ca-file", p.pkiFile("ca.crt"),
 			"--node-name", n.Name(),
 			"--node-ip", n.IP(),
 			"--pod-cidr", n.PodCIDR(),
@@ -135,5 +151,11 @@ func writeConfigs(p paths, nodes []Node) error {
 	if err := os.WriteFile(p.containerdConfig(), []byte(containerdConfig(p)), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(p.registry(), "config.yml"), []byte(registryConfig(p)), 0o644)
+	if err := writePKI(p, nodes); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(p.registry(), "config.yml"), []byte(registryConfig(p)), 0o644); err != nil {
+		return err
+	}
+	return writeEncryptionConfig(p)
 }

@@ -67,15 +67,23 @@ func (p paths) pid(component string) string { return filepath.Join(p.dir, "run",
 func (p paths) stopped(component string) string {
 	return filepath.Join(p.dir, "run", component+".stopped")
 }
-func (p paths) containerd() string       { return filepath.Join(p.dir, "containerd") }
-func (p paths) containerdSock() string   { return filepath.Join(p.dir, "containerd", "containerd.sock") }
-func (p paths) containerdConfig() string { return filepath.Join(p.dir, "containerd", "config.toml") }
-func (p paths) registry() string         { return filepath.Join(p.dir, "registry") }
-func (p paths) registryStorage() string  { return filepath.Join(p.dir, "registry", "storage") }
-func (p paths) apiserverData() string    { return filepath.Join(p.dir, "apiserver") }
-func (p paths) nodeDir(n Node) string    { return filepath.Join(p.dir, "nodes", n.Name()) }
-func (p paths) kubeconfig() string       { return filepath.Join(p.dir, "kubeconfig") }
-func (p paths) storage() string          { return filepath.Join(p.dir, "storage") }
+func (p paths) containerd() string         { return filepath.Join(p.dir, "containerd") }
+func (p paths) containerdSock() string     { return filepath.Join(p.dir, "containerd", "containerd.sock") }
+func (p paths) containerdConfig() string   { return filepath.Join(p.dir, "containerd", "config.toml") }
+func (p paths) registry() string           { return filepath.Join(p.dir, "registry") }
+func (p paths) registryStorage() string    { return filepath.Join(p.dir, "registry", "storage") }
+func (p paths) apiserverData() string      { return filepath.Join(p.dir, "apiserver") }
+func (p paths) nodeDir(n Node) string      { return filepath.Join(p.dir, "nodes", n.Name()) }
+func (p paths) kubeconfig() string         { return filepath.Join(p.dir, "kubeconfig") }
+func (p paths) pki() string                { return filepath.Join(p.dir, "pki") }
+func (p paths) pkiFile(name string) string { return filepath.Join(p.dir, "pki", name) }
+
+// componentKubeconfig is the kubeconfig of a control-plane component or an
+// agent ("controller-manager", "scheduler", "kubelet-node-1").
+func (p paths) componentKubeconfig(name string) string {
+	return filepath.Join(p.dir, "pki", name+".kubeconfig")
+}
+func (p paths) storage() string { return filepath.Join(p.dir, "storage") }
 
 // runDir holds the pods' network namespace files of the lab's agents; it
 // must be a plain directory of the root mount namespace, seen by runc.
@@ -93,8 +101,8 @@ type Component struct {
 	Name string   `json:"name"`
 	Args []string `json:"args"`
 	Env  []string `json:"env,omitempty"`
-	// Ready is "unix:PATH" (a socket that accepts), "http://…" (answers
-	// 200) or empty (running is enough).
+	// Ready is "unix:PATH" (a socket that accepts), "http://…" or
+	// "https://…" (answers 200) or empty (running is enough).
 	Ready string `json:"ready,omitempty"`
 	// Node is the node index of an agent, 0 for the control plane.
 	Node int `json:"node,omitempty"`

@@ -106,16 +106,13 @@ func ensureCoreDNSImage(ctx context.Context, registry, bin, cacheFile string) er
 	return os.WriteFile(cacheFile, c, 0o644)
 }
 
-// installDNS applies the dns add-on: CoreDNS reaches the API server through
-// the default/kubernetes Service (10.96.0.1:443 → 10.200.0.1:6443), which
-// the nodes masquerade (apiserverMasquerade).
+// installDNS applies the dns add-on: CoreDNS reaches the API server as
+// its ServiceAccount (in-cluster config: the mounted token and CA, through
+// the default/kubernetes Service 10.96.0.1:443 → 10.200.0.1:6443, which
+// the nodes masquerade: apiserverMasquerade).
 func installDNS(ctx context.Context, cs kubernetes.Interface, out io.Writer) error {
 	dns := addons.NewDNSConfig()
 	dns.Upstream = ""
-	var err error
-	if dns.APIServer, err = addons.KubernetesServiceURL(ctx, cs); err != nil {
-		return err
-	}
 	objs, err := addons.Lookup("dns", dns)
 	if err != nil {
 		return err

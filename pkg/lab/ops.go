@@ -39,7 +39,7 @@ func Status(ctx context.Context, dir string, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, state, pid, p.log(c.Name))
 	}
 	tw.Flush()
-	cs, err := labClient()
+	cs, err := labClient(p)
 	if err != nil {
 		return err
 	}
@@ -71,11 +71,11 @@ func Logs(ctx context.Context, dir, component string, follow bool, out io.Writer
 	if err != nil {
 		return err
 	}
-	if _, ok := st.component(component); !ok && component != "supervisor" {
+	if _, ok := st.component(component); !ok && component != "supervisor" && component != auditLogName {
 		if n, err := ParseNode(component, st.Nodes); err == nil {
 			component = n.Component()
 		} else {
-			return fmt.Errorf("no component %q: the lab has %s, supervisor", component, strings.Join(st.componentNames(), ", "))
+			return fmt.Errorf("no component %q: the lab has %s, supervisor, %s", component, strings.Join(st.componentNames(), ", "), auditLogName)
 		}
 	}
 	f, err := os.Open(paths{dir}.log(component))

@@ -15,9 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // progress prints one line per step with its duration, like kind.
@@ -160,16 +158,13 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 	}); err != nil {
 		return halfMade(err)
 	}
-	if err := writeKubeconfig(p.kubeconfig()); err != nil {
-		return halfMade(err)
-	}
 	if err := pr.step(fmt.Sprintf("Waiting for %d nodes to be Ready", cfg.Nodes), func() error {
 		return waitNodesReady(ctx, p, nodes)
 	}); err != nil {
 		return halfMade(err)
 	}
 	if err := pr.step(fmt.Sprintf("Cluster DNS add-on (CoreDNS, Service kube-dns %s)", ClusterDNS), func() error {
-		cs, err := labClient()
+		cs, err := labClient(p)
 		if err != nil {
 			return err
 		}
@@ -186,7 +181,7 @@ func summary(out io.Writer, p paths, nodes []Node, took time.Duration) {
 	for _, n := range nodes {
 		fmt.Fprintf(out, "  %-8s %-12s netns %-12s pods %s\n", n.Name(), n.IP(), n.Netns(), n.PodCIDR())
 	}
-	fmt.Fprintf(out, "  API        http://127.0.0.1:%d (nodes use http://%s:%d)\n", APIPort, GatewayAddr, APIPort)
+	fmt.Fprintf(out, "  API        https://127.0.0.1:%d (nodes use https://%s:%d; CA and client certificates in %s)\n", APIPort, GatewayAddr, APIPort, p.pki())
 	fmt.Fprintf(out, "  registry   %s (image: minik8s/echo:latest, minik8s/toolbox:latest, minik8s/coredns; `ctl image load FILE.tar` adds more)\n", RegistryAddr)
 	fmt.Fprintf(out, "  DNS        CoreDNS at %s (kube-system/kube-dns), %s; names outside it do not resolve\n", ClusterDNS, ClusterDomain)
 	fmt.Fprintf(out, "  LoadBalancer IPs come from %s and answer from this machine: curl http://<EXTERNAL-IP>/\n", LBPool)
@@ -269,18 +264,15 @@ func tail(path string, n int) string {
 	return "    " + strings.Join(lines, "\n    ")
 }
 
-// writeKubeconfig writes the lab's kubeconfig: plain HTTP to 127.0.0.1.
-func writeKubeconfig(path string) error {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["minik8s-lab"] = &clientcmdapi.Cluster{Server: fmt.Sprintf("http://127.0.0.1:%d", APIPort)}
-	cfg.AuthInfos["minik8s-lab"] = &clientcmdapi.AuthInfo{}
-	cfg.Contexts["minik8s-lab"] = &clientcmdapi.Context{Cluster: "minik8s-lab", AuthInfo: "minik8s-lab"}
-	cfg.CurrentContext = "minik8s-lab"
-	return clientcmd.WriteToFile(*cfg, path)
-}
-
-func labClient() (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(&rest.Config{Host: fmt.Sprintf("http://127.0.0.1:%d", APIPort), Timeout: 5 * time.Second, QPS: 50, Burst: 100})
+// labClient reaches the lab as its admin, through the kubeconfig up
+// wrote.
+func labClient(p paths) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", p.kubeconfig())
+	if err != nil {
+		return nil, fmt.Errorf("the lab's kubeconfig: %w", err)
+	}
+	cfg.Timeout, cfg.QPS, cfg.Burst = 5*time.Second, 50, 100
+	return kubernetes.NewForConfig(cfg)
 }
 
 // nodeReady reports the Ready condition of a Node.
@@ -294,7 +286,7 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 func waitNodesReady(ctx context.Context, p paths, nodes []Node) error {
-	cs, err := labClient()
+	cs, err := labClient(p)
 	if err != nil {
 		return err
 	}

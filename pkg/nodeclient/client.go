@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -30,6 +31,7 @@ func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
 	utilruntime.Must(v1.AddToScheme(s))
+	utilruntime.Must(authenticationv1.AddToScheme(s))
 	utilruntime.Must(coordinationv1.AddToScheme(s))
 	utilruntime.Must(discoveryv1.AddToScheme(s))
 	return s
@@ -127,6 +129,13 @@ func (c *Client) PersistentVolumeClaims(namespace string) Resource[*v1.Persisten
 // PersistentVolumes are cluster-scoped.
 func (c *Client) PersistentVolumes() Resource[*v1.PersistentVolume] {
 	return Resource[*v1.PersistentVolume]{c.core, "persistentvolumes", ""}
+}
+
+// CreateToken asks for a token of ServiceAccount namespace/name
+// (serviceaccounts/NAME/token), as client-go's CreateToken.
+func (c *Client) CreateToken(ctx context.Context, namespace, name string, tr *authenticationv1.TokenRequest, opts metav1.CreateOptions) (*authenticationv1.TokenRequest, error) {
+	return into[*authenticationv1.TokenRequest](ctx, c.core.Post().Namespace(namespace).Resource("serviceaccounts").Name(name).SubResource("token").
+		VersionedParams(&opts, metav1.ParameterCodec).Body(tr))
 }
 
 // Object is an API object with metadata, e.g. *v1.Pod.

@@ -12,7 +12,7 @@ import (
 
 // DefaultServer is where a component looks for the API server when neither
 // flag nor kubeconfig names one.
-const DefaultServer = "http://127.0.0.1:6443"
+const DefaultServer = "https://127.0.0.1:6443"
 
 // LabKubeconfig is where `ctl lab up` writes the lab's kubeconfig; ctl uses
 // it when neither --kubeconfig nor $KUBECONFIG is set.
@@ -39,7 +39,7 @@ func NewOptions() *Options { return &Options{QPS: 50, Burst: 100} }
 
 // AddFlags binds the options to fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.Server, "server", "s", o.Server, "address of the API server (overrides the kubeconfig), e.g. http://127.0.0.1:6443")
+	fs.StringVarP(&o.Server, "server", "s", o.Server, "address of the API server (overrides the kubeconfig), e.g. https://127.0.0.1:6443")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "path to a kubeconfig file (default $KUBECONFIG, then the lab's, then ~/.kube/config)")
 }
 

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,11 +45,19 @@ func Prefix(resource, namespace string) string {
 // Store reads and writes objects as JSON under /registry.
 type Store struct {
 	client *clientv3.Client
+	// transformerFor and its memo (storage name → value.Transformer or
+	// nil) encrypt the values of some resources (transform.go).
+	transformerFor TransformerFor
+	transformers   sync.Map
 }
 
 // New returns a store over client; the caller keeps owning the client.
-func New(client *clientv3.Client) *Store {
-	return &Store{client: client}
+func New(client *clientv3.Client, opts ...Option) *Store {
+	s := &Store{client: client}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Client gives the underlying etcd client.
@@ -157,9 +166,13 @@ func (s *Store) CreateJSON(ctx context.Context, key string, obj runtime.Object) 
 	if err != nil {
 		return nil, err
 	}
+	stored, err := s.toStorage(ctx, key, data)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data))).
+		Then(clientv3.OpPut(key, string(stored))).
 		Commit()
 	if err != nil {
 		return nil, etcdErr(key, err)
@@ -193,7 +206,11 @@ func (s *Store) get(ctx context.Context, key string, out runtime.Object, opts ..
 	if len(resp.Kvs) == 0 {
 		return newErr(ErrNotFound, key, "")
 	}
-	return decode(resp.Kvs[0].Value, resp.Kvs[0].ModRevision, out)
+	data, _, err := s.fromStorage(ctx, key, resp.Kvs[0].Value)
+	if err != nil {
+		return err
+	}
+	return decode(data, resp.Kvs[0].ModRevision, out)
 }
 
 // UpdateFunc computes the new object from the stored one (a private copy
@@ -222,8 +239,14 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			return newErr(ErrNotFound, key, "")
 		}
 		kv := resp.Kvs[0]
+		// stale: written with a key that is no longer the first, so
+		// rewritten even when unchanged, as kube-apiserver does.
+		orig, stale, err := s.fromStorage(ctx, key, kv.Value)
+		if err != nil {
+			return err
+		}
 		cur := newLike(out)
-		if err := decode(kv.Value, kv.ModRevision, cur); err != nil {
+		if err := decode(orig, kv.ModRevision, cur); err != nil {
 			return err
 		}
 		curRV := strconv.FormatInt(kv.ModRevision, 10)
@@ -246,16 +269,20 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 		if err != nil {
 			return err
 		}
-		if string(data) == string(kv.Value) {
+		if !stale && string(data) == string(orig) {
 			// Nothing changed: no write, the revision stays.
-			if err := decode(kv.Value, kv.ModRevision, out); err != nil {
+			if err := decode(orig, kv.ModRevision, out); err != nil {
 				return err
 			}
 			return nil
 		}
+		stored, err := s.toStorage(ctx, key, data)
+		if err != nil {
+			return err
+		}
 		tresp, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
-			Then(clientv3.OpPut(key, string(data))).
+			Then(clientv3.OpPut(key, string(stored))).
 			Commit()
 		if err != nil {
 			return etcdErr(key, err)
@@ -283,8 +310,12 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, pre 
 			return newErr(ErrNotFound, key, "")
 		}
 		kv := resp.Kvs[0]
+		data, _, err := s.fromStorage(ctx, key, kv.Value)
+		if err != nil {
+			return err
+		}
 		cur := newLike(out)
-		if err := decode(kv.Value, kv.ModRevision, cur); err != nil {
+		if err := decode(data, kv.ModRevision, cur); err != nil {
 			return err
 		}
 		if err := pre.check(key, cur); err != nil {
@@ -305,7 +336,7 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, pre 
 		if !tresp.Succeeded {
 			continue
 		}
-		return decode(kv.Value, kv.ModRevision, out)
+		return decode(data, kv.ModRevision, out)
 	}
 }
 
@@ -411,13 +442,17 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 		}
 		raw := opts.Raw && opts.Predicate == nil
 		for i, kv := range resp.Kvs {
+			data, _, err := s.fromStorage(ctx, string(kv.Key), kv.Value)
+			if err != nil {
+				return nil, err
+			}
 			var n int
 			if raw {
-				res.Raw = append(res.Raw, RawObject{Data: kv.Value, Revision: kv.ModRevision})
+				res.Raw = append(res.Raw, RawObject{Data: data, Revision: kv.ModRevision})
 				n = len(res.Raw)
 			} else {
 				obj := newItem()
-				if err := decode(kv.Value, kv.ModRevision, obj); err != nil {
+				if err := decode(data, kv.ModRevision, obj); err != nil {
 					return nil, err
 				}
 				if opts.Predicate != nil && !opts.Predicate(obj) {

@@ -122,12 +122,17 @@ func (s *Store) watch(ctx context.Context, prefix string, newItem func() runtime
 		}
 		for _, e := range resp.Events {
 			if opts.Raw && opts.Predicate == nil {
-				if !send(rawEvent(e)) {
+				ev, err := s.rawEvent(ctx, e)
+				if err != nil {
+					sendErr(err)
+					return
+				}
+				if !send(ev) {
 					return
 				}
 				continue
 			}
-			ev, ok, err := convertEvent(e, newItem, match)
+			ev, ok, err := s.convertEvent(ctx, e, newItem, match)
 			if err != nil {
 				sendErr(err)
 				return
@@ -142,21 +147,29 @@ func (s *Store) watch(ctx context.Context, prefix string, newItem func() runtime
 	}
 }
 
-func convertEvent(e *clientv3.Event, newItem func() runtime.Object, match func(runtime.Object) bool) (Event, bool, error) {
+func (s *Store) convertEvent(ctx context.Context, e *clientv3.Event, newItem func() runtime.Object, match func(runtime.Object) bool) (Event, bool, error) {
 	var cur, prev runtime.Object
 	if e.Type == mvccpb.PUT {
+		data, _, err := s.fromStorage(ctx, string(e.Kv.Key), e.Kv.Value)
+		if err != nil {
+			return Event{}, false, err
+		}
 		cur = newItem()
-		if err := decode(e.Kv.Value, e.Kv.ModRevision, cur); err != nil {
+		if err := decode(data, e.Kv.ModRevision, cur); err != nil {
 			return Event{}, false, err
 		}
 	}
 	if e.PrevKv != nil {
+		data, _, err := s.fromStorage(ctx, string(e.PrevKv.Key), e.PrevKv.Value)
+		if err != nil {
+			return Event{}, false, err
+		}
 		prev = newItem()
 		rv := e.Kv.ModRevision // a DELETED object carries the deletion revision
 		if e.Type == mvccpb.PUT {
 			rv = e.PrevKv.ModRevision
 		}
-		if err := decode(e.PrevKv.Value, rv, prev); err != nil {
+		if err := decode(data, rv, prev); err != nil {
 			return Event{}, false, err
 		}
 	}
@@ -188,19 +201,27 @@ func convertEvent(e *clientv3.Event, newItem func() runtime.Object, match func(r
 	}
 }
 
-func rawEvent(e *clientv3.Event) Event {
+func (s *Store) rawEvent(ctx context.Context, e *clientv3.Event) (Event, error) {
 	rev := e.Kv.ModRevision
 	switch {
 	case e.Type == mvccpb.DELETE:
 		var prev []byte
 		if e.PrevKv != nil {
-			prev = e.PrevKv.Value
+			var err error
+			if prev, _, err = s.fromStorage(ctx, string(e.PrevKv.Key), e.PrevKv.Value); err != nil {
+				return Event{}, err
+			}
 		}
-		return Event{Type: watch.Deleted, Raw: InjectResourceVersion(prev, rev), Revision: rev}
-	case e.IsCreate():
-		return Event{Type: watch.Added, Raw: InjectResourceVersion(e.Kv.Value, rev), Revision: rev}
+		return Event{Type: watch.Deleted, Raw: InjectResourceVersion(prev, rev), Revision: rev}, nil
 	}
-	return Event{Type: watch.Modified, Raw: InjectResourceVersion(e.Kv.Value, rev), Revision: rev}
+	data, _, err := s.fromStorage(ctx, string(e.Kv.Key), e.Kv.Value)
+	if err != nil {
+		return Event{}, err
+	}
+	if e.IsCreate() {
+		return Event{Type: watch.Added, Raw: InjectResourceVersion(data, rev), Revision: rev}, nil
+	}
+	return Event{Type: watch.Modified, Raw: InjectResourceVersion(data, rev), Revision: rev}, nil
 }
 
 func revisionOf(obj runtime.Object) (int64, error) {

@@ -48,6 +48,9 @@ const (
 	ReplicationController = "replicationcontroller"
 	// ResourceQuota is upstream's resourcequota-controller.
 	ResourceQuota = "resourcequota"
+	// ClusterRoleAggregation is upstream's
+	// clusterrole-aggregation-controller.
+	ClusterRoleAggregation = "clusterrole-aggregation"
 	// The CertificateSigningRequest controllers and the bootstrap token
 	// cleaner, by upstream's names.
 	CSRApproving = "csrapproving"
@@ -57,7 +60,7 @@ const (
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner}
 
 // Config holds the controller-manager's settings.
 type Config struct {
@@ -76,6 +79,10 @@ type Config struct {
 	// so that several controller-managers can run and one of them works.
 	// On by default, as in kube-controller-manager.
 	LeaderElection election.Config
+	// UseServiceAccountCredentials gives each controller the identity of
+	// its own ServiceAccount in kube-system (ServiceAccountName), as
+	// kube-controller-manager's flag of the same name.
+	UseServiceAccountCredentials bool
 	// RootCAFile is the CA bundle published in every namespace's
 	// kube-root-ca.crt (empty: the CA of the connection to the apiserver,
 	// if any, else an empty ca.crt).
@@ -114,6 +121,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"addresses for LoadBalancer Services: a range a.b.c.d-a.b.c.e or a CIDR; repeat or comma-separate for more (empty: LoadBalancer Services stay pending)")
 	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", c.ClusterCIDR, "CIDR that node pod CIDRs are carved from")
 	fs.IntVar(&c.NodeCIDRMaskSize, "node-cidr-mask-size", c.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
+	fs.BoolVar(&c.UseServiceAccountCredentials, "use-service-account-credentials", c.UseServiceAccountCredentials,
+		"each controller acts as its own ServiceAccount in kube-system, which RBAC grants only its system:controller:* role")
 	fs.StringVar(&c.RootCAFile, "root-ca-file", c.RootCAFile,
 		"PEM CA bundle published as ca.crt in every namespace's kube-root-ca.crt ConfigMap (default: the CA the kubeconfig trusts for the apiserver; none over plain HTTP, which publishes an empty ca.crt)")
 	fs.StringVar(&c.LocalPath.Root, "local-path-root", c.LocalPath.Root,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -16,9 +17,11 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/controller-manager/pkg/clientbuilder"
 	"k8s.io/klog/v2"
 
 	"minik8s/pkg/controllers/certificates"
+	"minik8s/pkg/controllers/clusterroleaggregation"
 	"minik8s/pkg/controllers/cronjob"
 	"minik8s/pkg/controllers/daemonset"
 	"minik8s/pkg/controllers/deployment"
@@ -47,7 +50,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota, CertificateSigningRequest approving/signing/cleaning, bootstrap token cleaner)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota, ClusterRole aggregation, CertificateSigningRequest approving/signing/cleaning, bootstrap token cleaner)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,23 +85,52 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 	rc.UserAgent = "minik8s-controller-manager"
 	// Each controller gets its own client, hence its own QPS budget, as in
 	// kube-controller-manager: a busy EndpointSlice controller must not
-	// starve the ReplicaSet controller.
-	clientFor := func(name string) (kubernetes.Interface, error) {
+	// starve the ReplicaSet controller. With --use-service-account-credentials
+	// each also acts as its own ServiceAccount in kube-system (tokens from
+	// TokenRequests, renewed before they expire), so RBAC grants it only
+	// its system:controller:* role; the informers and leader election stay
+	// the manager's own identity, as upstream's.
+	rootClient, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	var builder clientbuilder.ControllerClientBuilder
+	if cfg.UseServiceAccountCredentials {
+		builder = clientbuilder.NewDynamicClientBuilder(rest.AnonymousClientConfig(rc), rootClient.CoreV1(), metav1.NamespaceSystem)
+	}
+	configFor := func(name string) (*rest.Config, error) {
 		c := rest.CopyConfig(rc)
+		if builder != nil && name != sharedInformers {
+			sa, err := builder.Config(ServiceAccountName(name))
+			if err != nil {
+				return nil, fmt.Errorf("credentials of %s: %w", name, err)
+			}
+			c = sa
+			c.QPS, c.Burst = rc.QPS, rc.Burst
+		}
 		c.UserAgent = rc.UserAgent + "/" + name
+		return c, nil
+	}
+	clientFor := func(name string) (kubernetes.Interface, error) {
+		c, err := configFor(name)
+		if err != nil {
+			return nil, err
+		}
 		cs, err := kubernetes.NewForConfig(c)
 		if err != nil {
 			return nil, fmt.Errorf("creating client for %s: %w", name, err)
 		}
 		return cs, nil
 	}
-	client, err := clientFor("shared-informers")
+	client, err := clientFor(sharedInformers)
 	if err != nil {
 		return err
 	}
 	dynFor := func(name string) (dynamic.Interface, error) {
-		c := rest.CopyConfig(rc)
-		c.UserAgent = rc.UserAgent + "/" + name
+		c, err := configFor(name)
+		if err != nil {
+			return nil, err
+		}
 		d, err := dynamic.NewForConfig(c)
 		if err != nil {
 			return nil, fmt.Errorf("creating dynamic client for %s: %w", name, err)
@@ -123,6 +155,11 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		}
 		cs, err := clientFor(name)
 		if err != nil {
+			return err
+		}
+		// Controllers that build their own clients build them from
+		// their own credentials.
+		if deps.rc, err = configFor(name); err != nil {
 			return err
 		}
 		r, err := newController(name, cs, deps)
@@ -151,6 +188,65 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 	// manager that loses its lease returns (and exits) rather than act on
 	// caches another leader has changed since.
 	return election.Run(ctx, client, cfg.LeaderElection, recorder("kube-controller-manager"), run)
+}
+
+// sharedInformers names the manager's own client: informers, events,
+// leader election.
+const sharedInformers = "shared-informers"
+
+// ServiceAccountName is the kube-system ServiceAccount controller name
+// acts as with --use-service-account-credentials: upstream's, whose
+// system:controller:<name> role the bootstrap policy holds. The
+// LoadBalancer controller writes what the service controller writes, the
+// local-path provisioner what the PersistentVolume binder does, and the
+// IPAM and taint eviction controllers are the node controller's in
+// upstream.
+func ServiceAccountName(controller string) string {
+	switch controller {
+	case ReplicaSet:
+		return "replicaset-controller"
+	case ReplicationController:
+		return "replication-controller"
+	case Deployment:
+		return "deployment-controller"
+	case DaemonSet:
+		return "daemon-set-controller"
+	case StatefulSet:
+		return "statefulset-controller"
+	case EndpointSlice:
+		return "endpointslice-controller"
+	case GarbageCollector:
+		return "generic-garbage-collector"
+	case Namespace:
+		return "namespace-controller"
+	case NodeLifecycle, TaintEviction, NodeIPAM:
+		return "node-controller"
+	case LoadBalancer:
+		return "service-controller"
+	case ServiceAccount:
+		return "service-account-controller"
+	case RootCACertPublisher:
+		return "root-ca-cert-publisher"
+	case Job:
+		return "job-controller"
+	case CronJob:
+		return "cronjob-controller"
+	case TTLAfterFinished:
+		return "ttl-after-finished-controller"
+	case PersistentVolumeBinder, LocalPathProvisioner:
+		return "persistent-volume-binder"
+	case ResourceQuota:
+		return "resourcequota-controller"
+	case Disruption:
+		return "disruption-controller"
+	case ClusterRoleAggregation:
+		return "clusterrole-aggregation-controller"
+	case CSRApproving, CSRSigning, CSRCleaner:
+		return "certificate-controller"
+	case TokenCleaner:
+		return "token-cleaner"
+	}
+	return controller
 }
 
 // controllerDeps is what the controllers are built from besides their
@@ -243,11 +339,11 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		return pvbinder.New(cs, factory, recorder(pvbinder.Component)), nil
 	case LocalPathProvisioner:
 		return localpath.New(cs, factory, recorder(localpath.Provisioner), cfg.LocalPath), nil
+	case ClusterRoleAggregation:
+		return clusterroleaggregation.New(cs.RbacV1(), factory), nil
 	case Disruption:
-		c := rest.CopyConfig(rc)
-		c.UserAgent = rc.UserAgent + "/" + name
 		// Upstream records its events as "controllermanager".
-		dc, err := disruption.NewForConfig(c, cs, factory, recorder("controllermanager"))
+		dc, err := disruption.NewForConfig(rc, cs, factory, recorder("controllermanager"))
 		if err != nil {
 			return nil, err
 		}

@@ -16,9 +16,9 @@ import (
 )
 
 // TestNamespaceDefaults: with the default --controllers, every namespace
-// gets a default ServiceAccount and kube-root-ca.crt (an empty ca.crt, the
-// apiserver being plain HTTP) within seconds, and both come back when
-// deleted or changed.
+// gets a default ServiceAccount and kube-root-ca.crt (the CA of the
+// controller-manager's kubeconfig, as upstream publishes it) within
+// seconds, and both come back when deleted or changed.
 func TestNamespaceDefaults(t *testing.T) {
 	srv := apiservertest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -49,7 +49,7 @@ func TestNamespaceDefaults(t *testing.T) {
 			return false
 		}
 		ca, ok := cm.Data["ca.crt"]
-		return ok && ca == "" && len(cm.Data) == 1 &&
+		return ok && ca == string(srv.Config.CAData) && len(cm.Data) == 1 &&
 			cm.Annotations["kubernetes.io/description"] == rootcacertpublisher.Description
 	}
 

@@ -31,10 +31,10 @@ import (
 // cluster is a real API server with the StatefulSet controller running
 // against it; tests play the kubelet by writing pod status.
 type cluster struct {
-	t      *testing.T
-	ctx    context.Context
-	url    string
-	client kubernetes.Interface
+	t          *testing.T
+	ctx        context.Context
+	kubeconfig string
+	client     kubernetes.Interface
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -55,7 +55,7 @@ func startCluster(t *testing.T) *cluster {
 		factory.Shutdown()
 		broadcaster.Shutdown()
 	})
-	return &cluster{t: t, ctx: ctx, url: srv.URL, client: client}
+	return &cluster{t: t, ctx: ctx, kubeconfig: srv.Kubeconfig, client: client}
 }
 
 // ctl runs ctl in-process against the cluster.
@@ -67,7 +67,7 @@ func (c *cluster) ctl(args ...string) string {
 	c.t.Setenv("KUBECACHEDIR", filepath.Join(home, "cache"))
 	var out, errOut bytes.Buffer
 	cmd := ctl.NewCommandWithStreams(context.Background(), genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	cmd.SetArgs(append(args, "-s", c.url))
+	cmd.SetArgs(append(args, "--kubeconfig", c.kubeconfig))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	if err := cmd.Execute(); err != nil {

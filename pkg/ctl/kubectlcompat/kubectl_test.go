@@ -58,7 +58,7 @@ type kubectl struct {
 }
 
 func (k *kubectl) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(k.bin, append(args, "--server", k.server)...)
+	cmd := exec.Command(k.bin, args...)
 	cmd.Env = k.env
 	return cmd
 }
@@ -105,7 +105,7 @@ func TestRealKubectl(t *testing.T) {
 	s := apiservertest.Start(t)
 	home := t.TempDir()
 	k := &kubectl{t: t, bin: bin, server: s.URL, env: []string{
-		"HOME=" + home, "KUBECONFIG=" + filepath.Join(home, "none"), "KUBECACHEDIR=" + filepath.Join(home, "cache"), "PATH=" + os.Getenv("PATH"),
+		"HOME=" + home, "KUBECONFIG=" + s.Kubeconfig, "KUBECACHEDIR=" + filepath.Join(home, "cache"), "PATH=" + os.Getenv("PATH"),
 	}}
 
 	if out := k.must("", "get", "namespaces"); !strings.Contains(out, "kube-system") || !strings.Contains(out, "STATUS") {

@@ -1,0 +1,269 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/component-helpers/auth/rbac/reconciliation"
+	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
+)
+
+// reconcileRBACPolicy creates or completes Kubernetes' bootstrap roles
+// and bindings (cluster-admin, admin/edit/view, system:node,
+// system:kube-scheduler, the controllers' roles, …) at every start, as
+// kube-apiserver's rbac/bootstrap-roles post-start hook does, with
+// upstream's reconciliation: missing rules and subjects are added,
+// nothing is removed, and objects annotated
+// rbac.authorization.kubernetes.io/autoupdate=false are left alone.
+//
+// It reads what exists with one list per kind instead of a get per
+// object, and writes in parallel, to keep the start short.
+func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
+	client := s.loopback.rbac
+	crs, err := client.ClusterRoles().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing clusterroles: %w", err)
+	}
+	crbs, err := client.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing clusterrolebindings: %w", err)
+	}
+	rs, err := client.Roles(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing roles: %w", err)
+	}
+	rbs, err := client.RoleBindings(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing rolebindings: %w", err)
+	}
+	seen := &listed{objs: map[string]any{}}
+	for i := range crs.Items {
+		seen.objs["clusterroles//"+crs.Items[i].Name] = &crs.Items[i]
+	}
+	for i := range crbs.Items {
+		seen.objs["clusterrolebindings//"+crbs.Items[i].Name] = &crbs.Items[i]
+	}
+	for i := range rs.Items {
+		seen.objs["roles/"+rs.Items[i].Namespace+"/"+rs.Items[i].Name] = &rs.Items[i]
+	}
+	for i := range rbs.Items {
+		seen.objs["rolebindings/"+rbs.Items[i].Namespace+"/"+rbs.Items[i].Name] = &rbs.Items[i]
+	}
+
+	var jobs []func() error
+	for _, cr := range append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...) {
+		opts := reconciliation.ReconcileRoleOptions{
+			Role:    reconciliation.ClusterRoleRuleOwner{ClusterRole: &cr},
+			Client:  listedClusterRoles{seen, reconciliation.ClusterRoleModifier{Client: client.ClusterRoles()}},
+			Confirm: true,
+		}
+		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
+	}
+	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), ownClusterRoleBindings()...) {
+		opts := reconciliation.ReconcileRoleBindingOptions{
+			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
+			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
+			Confirm:     true,
+		}
+		jobs = append(jobs, func() error { return reconcileBinding(&opts, "clusterrolebinding", crb.Name) })
+	}
+	for _, roles := range bootstrappolicy.NamespaceRoles() {
+		for _, r := range roles {
+			opts := reconciliation.ReconcileRoleOptions{
+				Role:    reconciliation.RoleRuleOwner{Role: &r},
+				Client:  listedRoles{seen, reconciliation.RoleModifier{Client: client, NamespaceClient: s.loopback.core.Namespaces()}},
+				Confirm: true,
+			}
+			jobs = append(jobs, func() error { return reconcileRole(&opts, "role", r.Namespace+"/"+r.Name) })
+		}
+	}
+	for _, bindings := range bootstrappolicy.NamespaceRoleBindings() {
+		for _, b := range bindings {
+			opts := reconciliation.ReconcileRoleBindingOptions{
+				RoleBinding: reconciliation.RoleBindingAdapter{RoleBinding: &b},
+				Client:      listedRoleBindings{seen, reconciliation.RoleBindingClientAdapter{Client: client, NamespaceClient: s.loopback.core.Namespaces()}},
+				Confirm:     true,
+			}
+			jobs = append(jobs, func() error { return reconcileBinding(&opts, "rolebinding", b.Namespace+"/"+b.Name) })
+		}
+	}
+	return runParallel(ctx, 8, jobs)
+}
+
+// runParallel runs jobs on n workers and joins their errors: like
+// upstream, one object that fails does not stop the others.
+func runParallel(ctx context.Context, n int, jobs []func() error) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	ch := make(chan func() error)
+	for range n {
+		wg.Go(func() {
+			for job := range ch {
+				if err := job(); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, job := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		ch <- job
+	}
+	close(ch)
+	wg.Wait()
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+func retryable(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsServiceUnavailable(err)
+}
+
+func reconcileRole(opts *reconciliation.ReconcileRoleOptions, kind, name string) error {
+	err := retry.OnError(retry.DefaultBackoff, retryable, func() error {
+		_, err := opts.Run()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reconciling %s %s: %w", kind, name, err)
+	}
+	return nil
+}
+
+func reconcileBinding(opts *reconciliation.ReconcileRoleBindingOptions, kind, name string) error {
+	err := retry.OnError(retry.DefaultBackoff, retryable, func() error {
+		_, err := opts.Run()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reconciling %s %s: %w", kind, name, err)
+	}
+	return nil
+}
+
+// listed holds the objects of the start's listing. Each is handed out
+// once: a reconciliation that reads an object again (after a conflict)
+// reads it from the server.
+type listed struct {
+	mu   sync.Mutex
+	objs map[string]any
+}
+
+func (l *listed) take(key string) (any, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o, ok := l.objs[key]
+	if ok {
+		l.objs[key] = nil
+	}
+	return o, ok && o != nil
+}
+
+// absent reports whether the listing showed no object under key (the
+// server need not be asked).
+func (l *listed) absent(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.objs[key]
+	if !ok {
+		l.objs[key] = nil
+	}
+	return !ok
+}
+
+type listedClusterRoles struct {
+	seen *listed
+	reconciliation.ClusterRoleModifier
+}
+
+func (c listedClusterRoles) Get(ns, name string) (reconciliation.RuleOwner, error) {
+	key := "clusterroles//" + name
+	if o, ok := c.seen.take(key); ok {
+		return reconciliation.ClusterRoleRuleOwner{ClusterRole: o.(*rbacv1.ClusterRole)}, nil
+	}
+	if c.seen.absent(key) {
+		return nil, apierrors.NewNotFound(rbacv1.Resource("clusterroles"), name)
+	}
+	return c.ClusterRoleModifier.Get(ns, name)
+}
+
+type listedRoles struct {
+	seen *listed
+	reconciliation.RoleModifier
+}
+
+func (c listedRoles) Get(ns, name string) (reconciliation.RuleOwner, error) {
+	key := "roles/" + ns + "/" + name
+	if o, ok := c.seen.take(key); ok {
+		return reconciliation.RoleRuleOwner{Role: o.(*rbacv1.Role)}, nil
+	}
+	if c.seen.absent(key) {
+		return nil, apierrors.NewNotFound(rbacv1.Resource("roles"), name)
+	}
+	return c.RoleModifier.Get(ns, name)
+}
+
+type listedClusterRoleBindings struct {
+	seen *listed
+	reconciliation.ClusterRoleBindingClientAdapter
+}
+
+func (c listedClusterRoleBindings) Get(ns, name string) (reconciliation.RoleBinding, error) {
+	key := "clusterrolebindings//" + name
+	if o, ok := c.seen.take(key); ok {
+		return reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: o.(*rbacv1.ClusterRoleBinding)}, nil
+	}
+	if c.seen.absent(key) {
+		return nil, apierrors.NewNotFound(rbacv1.Resource("clusterrolebindings"), name)
+	}
+	return c.ClusterRoleBindingClientAdapter.Get(ns, name)
+}
+
+type listedRoleBindings struct {
+	seen *listed
+	reconciliation.RoleBindingClientAdapter
+}
+
+func (c listedRoleBindings) Get(ns, name string) (reconciliation.RoleBinding, error) {
+	key := "rolebindings/" + ns + "/" + name
+	if o, ok := c.seen.take(key); ok {
+		return reconciliation.RoleBindingAdapter{RoleBinding: o.(*rbacv1.RoleBinding)}, nil
+	}
+	if c.seen.absent(key) {
+		return nil, apierrors.NewNotFound(rbacv1.Resource("rolebindings"), name)
+	}
+	return c.RoleBindingClientAdapter.Get(ns, name)
+}
+
+// ownClusterRoleBindings are minik8s' additions to Kubernetes' bootstrap
+// bindings: the node agent is also the Service proxy (kube-proxy's
+// system:node-proxier, which kubeadm binds to kube-proxy's
+// ServiceAccount), so every node may read Services and EndpointSlices.
+func ownClusterRoleBindings() []rbacv1.ClusterRoleBinding {
+	b := rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        "minik8s:node-proxier",
+			Annotations: map[string]string{rbacv1.AutoUpdateAnnotationKey: "true"},
+			Labels:      map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"},
+		},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}},
+	}
+	return []rbacv1.ClusterRoleBinding{b}
+}
