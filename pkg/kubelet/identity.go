@@ -58,8 +58,19 @@ func clientConfig(ctx context.Context, cfg *Config) (*rest.Config, error) {
 	// Joining: with no valid --kubeconfig, ask for a client certificate
 	// with the bootstrap token and write the kubeconfig (blocks until
 	// the request is approved and signed).
-	if err := bootstrap.LoadClientCert(ctx, cfg.Conn.Kubeconfig, cfg.BootstrapKubeconfig, cfg.CertDir, nodeName); err != nil {
-		return nil, fmt.Errorf("joining with --bootstrap-kubeconfig %s: %w", cfg.BootstrapKubeconfig, err)
+	// A refused join (the token not yet created, the API server not yet
+	// up) is tried again, as a supervisor restarts a kubelet that exits.
+	for backoff := time.Second; ; backoff = min(2*backoff, 10*time.Second) {
+		err := bootstrap.LoadClientCert(ctx, cfg.Conn.Kubeconfig, cfg.BootstrapKubeconfig, cfg.CertDir, nodeName)
+		if err == nil {
+			break
+		}
+		klog.FromContext(ctx).Error(err, "Joining with --bootstrap-kubeconfig failed; trying again", "bootstrapKubeconfig", cfg.BootstrapKubeconfig, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("joining with --bootstrap-kubeconfig %s: %w", cfg.BootstrapKubeconfig, err)
+		case <-time.After(backoff):
+		}
 	}
 	rc, err := cfg.Conn.Load()
 	if err != nil {
