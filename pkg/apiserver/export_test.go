@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -23,4 +24,14 @@ func (s *Server) AdmitSubresourceCreate(ctx context.Context, u user.Info, plural
 	}
 	k.info.Subresource = sub
 	return s.admitSubresourceCreate(k, obj)
+}
+
+// NodeAgentRules are the rules nodeAgentPolicy grants nodes, in the
+// namespace given ("" for the cluster-wide ones).
+func NodeAgentRules(ns string) []rbacv1.PolicyRule {
+	cr, _, r, _ := nodeAgentPolicy()
+	if ns == r.Namespace {
+		return append(append([]rbacv1.PolicyRule{}, cr.Rules...), r.Rules...)
+	}
+	return cr.Rules
 }

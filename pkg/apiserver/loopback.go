@@ -46,6 +46,8 @@ type loopback struct {
 	// bootstrap token authenticator.
 	factory informers.SharedInformerFactory
 	system  informers.SharedInformerFactory
+	// clientset writes the node agent policy (nodes.go).
+	clientset kubernetes.Interface
 
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
@@ -82,7 +84,7 @@ func newLoopback(cfg *rest.Config) (*loopback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
-	l := &loopback{core: core, policy: policy, scheduling: scheduling, rbac: rbac, dyn: dyn,
+	l := &loopback{core: core, policy: policy, scheduling: scheduling, rbac: rbac, dyn: dyn, clientset: cs,
 		factory: informers.NewSharedInformerFactory(cs, 0),
 		system:  informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(metav1.NamespaceSystem)),
 	}

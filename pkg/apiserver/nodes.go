@@ -1,12 +1,16 @@
 package apiserver
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
 
 	"minik8s/pkg/api"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,6 +18,7 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -190,4 +195,64 @@ func kubeletTransport(cfg *Config) (http.RoundTripper, bool, error) {
 	t.Proxy = nil
 	t.TLSClientConfig = tc
 	return t, true, nil
+}
+
+// nodeAgentPolicy is what the agent needs beyond the Node authorizer:
+// it embeds what Kubernetes runs under other identities — kube-proxy
+// (system:kube-proxy, bound to system:node-proxier: Services and
+// EndpointSlices), the pod-network routes a CNI daemon keeps (every
+// Node's podCIDR) and the LoadBalancer announcer (the node Leases, and
+// its name recorded on the Service it announces). RBAC's bootstrap
+// reconciliation keeps these with Kubernetes' own policy.
+func nodeAgentPolicy() (*rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *rbacv1.Role, *rbacv1.RoleBinding) {
+	const name = "system:minik8s:node-agent"
+	nodes := rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}
+	cr := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules: []rbacv1.PolicyRule{
+			{Verbs: []string{"list", "watch"}, APIGroups: []string{""}, Resources: []string{"nodes"}},
+			{Verbs: []string{"list", "watch"}, APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}},
+			{Verbs: []string{"patch"}, APIGroups: []string{""}, Resources: []string{"services"}},
+		},
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{nodes},
+	}
+	r := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: corev1.NamespaceNodeLease},
+		Rules:      []rbacv1.PolicyRule{{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}}},
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: corev1.NamespaceNodeLease},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{nodes},
+	}
+	return cr, crb, r, rb
+}
+
+// ensureNodeAgentPolicy creates what of nodeAgentPolicy is missing,
+// through the loopback client (a privileged user, so RBAC's escalation
+// check lets it grant what it holds).
+func (s *Server) ensureNodeAgentPolicy(ctx context.Context) error {
+	rbac := s.loopback.clientset.RbacV1()
+	cr, crb, r, rb := nodeAgentPolicy()
+	for _, create := range []func() error{
+		func() error { _, err := rbac.ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); return err },
+		func() error {
+			_, err := rbac.ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
+			return err
+		},
+		func() error { _, err := rbac.Roles(r.Namespace).Create(ctx, r, metav1.CreateOptions{}); return err },
+		func() error {
+			_, err := rbac.RoleBindings(rb.Namespace).Create(ctx, rb, metav1.CreateOptions{})
+			return err
+		},
+	} {
+		if err := create(); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac"
 )
 
 // bootstrapToken is a kube-system Secret as `ctl token create` and
@@ -425,6 +426,83 @@ func TestNodeRestrictionTokenRequest(t *testing.T) {
 			err := admit(tt.tr)
 			if !apierrors.IsForbidden(err) || err.Error() != tt.want {
 				t.Errorf("got %v, want 403 %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestNodeAgentCalls: every request the agent (with its Service proxy,
+// routes and LoadBalancer announcer) makes as system:node:n1 is allowed
+// by the Node authorizer or by the node agent policy RBAC adds; reading
+// another node's objects and writing others' Services' specs stay
+// refused by both.
+func TestNodeAgentCalls(t *testing.T) {
+	s := apiservertest.Start(t)
+	admin := clientset(t, s)
+	ctx := context.Background()
+	pod := testPod("p1", "n1")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s1"}}}}
+	if _, err := admin.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The policy is in the API from the start.
+	if _, err := admin.RbacV1().ClusterRoleBindings().Get(ctx, "system:minik8s:node-agent", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the node agent binding: %v", err)
+	}
+	if _, err := admin.RbacV1().RoleBindings(corev1.NamespaceNodeLease).Get(ctx, "system:minik8s:node-agent", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the node agent lease binding: %v", err)
+	}
+	authz := s.Server.NodeAuthorizer()
+	n1 := &user.DefaultInfo{Name: "system:node:n1", Groups: []string{user.NodesGroup, user.AllAuthenticated}}
+	req := func(verb, group, resource, sub, ns, name string) authorizer.AttributesRecord {
+		return authorizer.AttributesRecord{User: n1, Verb: verb, APIGroup: group, APIVersion: "v1", Resource: resource, Subresource: sub,
+			Namespace: ns, Name: name, ResourceRequest: true}
+	}
+	allowed := func(a authorizer.AttributesRecord) bool {
+		d, _, err := authz.Authorize(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d == authorizer.DecisionAllow || rbac.RulesAllow(a, apiserver.NodeAgentRules(a.Namespace)...)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return allowed(req("get", "", "secrets", "", "default", "s1")), nil
+	}); err != nil {
+		t.Fatal("the graph never had the pod")
+	}
+	ownPods := req("watch", "", "pods", "", "", "")
+	ownPods.FieldSelectorRequirements, ownPods.FieldSelectorParsingErr = fieldRequirements(t, "spec.nodeName=n1")
+	for _, tt := range []struct {
+		name string
+		a    authorizer.AttributesRecord
+		want bool
+	}{
+		{"register its Node", req("create", "", "nodes", "", "", "n1"), true},
+		{"read its Node", req("get", "", "nodes", "", "", "n1"), true},
+		{"post its Node's status", req("patch", "", "nodes", "status", "", "n1"), true},
+		{"renew its Lease", req("update", "coordination.k8s.io", "leases", "", "kube-node-lease", "n1"), true},
+		{"watch its pods", ownPods, true},
+		{"report a pod's status", req("patch", "", "pods", "status", "default", "p1"), true},
+		{"delete a pod it ended", req("delete", "", "pods", "", "default", "p1"), true},
+		{"read a secret its pod mounts", req("get", "", "secrets", "", "default", "s1"), true},
+		{"record events", req("create", "", "events", "", "default", ""), true},
+		{"renew its certificate", req("create", "certificates.k8s.io", "certificatesigningrequests", "", "", ""), true},
+		{"review a caller's token", req("create", "authentication.k8s.io", "tokenreviews", "", "", ""), true},
+		{"review a caller's access", req("create", "authorization.k8s.io", "subjectaccessreviews", "", "", ""), true},
+		{"routes: watch every Node", req("watch", "", "nodes", "", "", ""), true},
+		{"proxy: watch Services", req("watch", "", "services", "", "", ""), true},
+		{"proxy: watch EndpointSlices", req("watch", "discovery.k8s.io", "endpointslices", "", "", ""), true},
+		{"announcer: watch the node Leases", req("watch", "coordination.k8s.io", "leases", "", "kube-node-lease", ""), true},
+		{"announcer: record itself on a Service", req("patch", "", "services", "", "default", "web"), true},
+		{"read a secret no pod of it mounts", req("get", "", "secrets", "", "default", "other"), false},
+		{"list every secret", req("list", "", "secrets", "", "", ""), false},
+		{"update a Service", req("update", "", "services", "", "default", "web"), false},
+		{"watch Leases elsewhere", req("watch", "coordination.k8s.io", "leases", "", "kube-system", ""), false},
+		{"write EndpointSlices", req("create", "discovery.k8s.io", "endpointslices", "", "default", ""), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := allowed(tt.a); got != tt.want {
+				t.Errorf("got allowed %v, want %v", got, tt.want)
 			}
 		})
 	}

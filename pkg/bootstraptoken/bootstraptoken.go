@@ -130,3 +130,20 @@ func Kubeconfig(server string, caPEM []byte, token string) *clientcmdapi.Config 
 		CurrentContext: "tls-bootstrap-token-user@minik8s",
 	}
 }
+
+// Delete removes the token given by its id or as id.secret, as `kubeadm
+// token delete`.
+func Delete(ctx context.Context, cs kubernetes.Interface, tokenOrID string) error {
+	id, _, _ := strings.Cut(tokenOrID, ".")
+	if !bootstraputil.IsValidBootstrapTokenID(id) {
+		return fmt.Errorf("%q is neither a token id nor a token (%s)", tokenOrID, bootstrapapi.BootstrapTokenPattern)
+	}
+	name := bootstraputil.BootstrapTokenSecretName(id)
+	if err := cs.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("bootstrap token %q not found", id)
+		}
+		return fmt.Errorf("deleting bootstrap token %q: %w", id, err)
+	}
+	return nil
+}

@@ -27,7 +27,7 @@ import (
 func newTokenCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Manage the bootstrap tokens agents join the cluster with",
+		Short: "Manage the bootstrap tokens agents join the cluster with (create, list, delete)",
 		Long: "Bootstrap tokens, as kubeadm makes them: kube-system Secrets of type\n" +
 			"bootstrap.kubernetes.io/token. An agent given one (--bootstrap-kubeconfig) asks\n" +
 			"for its client certificate with it; the controller-manager approves and signs it.",
@@ -72,7 +72,27 @@ func newTokenCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cob
 			return listTokens(cmd.Context(), cs, time.Now(), streams.Out, streams.ErrOut)
 		},
 	}
-	cmd.AddCommand(create, list)
+	del := &cobra.Command{
+		Use:          "delete TOKEN|ID...",
+		Short:        "Delete bootstrap tokens, given as id.secret or by id",
+		Args:         cobra.MinimumNArgs(1),
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cs, err := f.KubernetesClientSet()
+			if err != nil {
+				return err
+			}
+			for _, t := range args {
+				if err := bootstraptoken.Delete(cmd.Context(), cs, t); err != nil {
+					return err
+				}
+				id, _, _ := strings.Cut(t, ".")
+				fmt.Fprintf(streams.Out, "bootstrap token %q deleted\n", id)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, del)
 	return cmd
 }
 

@@ -91,3 +91,20 @@ func TestToken(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenDelete: `ctl token delete` removes a token given whole or by
+// id, and says so as kubeadm does; an unknown one is an error.
+func TestTokenDelete(t *testing.T) {
+	c := startCluster(t)
+	c.ctl("token", "create", "abcdef.0123456789abcdef")
+	c.ctl("token", "create", "bcdefg.0123456789abcdef")
+	if got := strings.TrimSpace(c.ctl("token", "delete", "abcdef.0123456789abcdef", "bcdefg")); got != "bootstrap token \"abcdef\" deleted\nbootstrap token \"bcdefg\" deleted" {
+		t.Errorf("got %q", got)
+	}
+	if lines := strings.Split(strings.TrimSpace(c.ctl("token", "list")), "\n"); len(lines) != 1 {
+		t.Errorf("tokens left: %v", lines[1:])
+	}
+	if _, errOut, err := c.try("token", "delete", "abcdef"); err == nil || !strings.Contains(errOut+err.Error(), `bootstrap token "abcdef" not found`) {
+		t.Errorf("deleting a deleted token: got %v %q", err, errOut)
+	}
+}

@@ -109,7 +109,7 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 	}
 
 	if reviews != nil {
-		if a.secure, err = newSecureAPI(ctx, cfg, nodeIP, reviews.AuthenticationV1(), reviews.AuthorizationV1()); err != nil {
+		if a.secure, err = newSecureAPI(ctx, cfg, nodeIP, reviews); err != nil {
 			return err
 		}
 	}

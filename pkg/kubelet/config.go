@@ -65,6 +65,9 @@ type Config struct {
 	TLSCertFile       string
 	TLSPrivateKeyFile string
 	AnonymousAuth     bool
+	// RotateServerCertificates asks for the API's serving certificate
+	// through a kubelet-serving CertificateSigningRequest.
+	RotateServerCertificates bool
 }
 
 // NewConfig returns the defaults.
@@ -123,6 +126,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ClientCAFile, "client-ca-file", c.ClientCAFile, "CA bundle of client certificates the agent's API accepts; when set, the API is served over TLS and every request is authenticated (client certificate or TokenReview) and authorized (SubjectAccessReview)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "serving certificate of the agent's API (default: a self-signed one in --cert-dir)")
 	fs.StringVar(&c.TLSPrivateKeyFile, "tls-private-key-file", c.TLSPrivateKeyFile, "key of --tls-cert-file")
+	fs.BoolVar(&c.RotateServerCertificates, "rotate-server-certificates", c.RotateServerCertificates, "with --client-ca-file, ask for the API's serving certificate through a kubernetes.io/kubelet-serving CertificateSigningRequest (approved by an admin) and renew it, instead of a self-signed one")
 	fs.BoolVar(&c.AnonymousAuth, "anonymous-auth", c.AnonymousAuth, "with --client-ca-file, let unauthenticated requests through as system:anonymous (they are still authorized)")
 	fs.BoolVar(&c.RealHost, "real-host", c.RealHost, "the agent runs in the machine's root network namespace on purpose: allow it to enable net.ipv4.ip_forward there")
 }
@@ -174,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RotateCertificates && c.BootstrapKubeconfig == "" {
 		errs = append(errs, errors.New("--rotate-certificates needs --bootstrap-kubeconfig"))
+	}
+	if c.RotateServerCertificates && (c.ClientCAFile == "" || c.TLSCertFile != "") {
+		errs = append(errs, errors.New("--rotate-server-certificates needs --client-ca-file and no --tls-cert-file"))
 	}
 	if (c.TLSCertFile == "") != (c.TLSPrivateKeyFile == "") {
 		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,8 +26,6 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/client-go/kubernetes"
-	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/certificate"
@@ -59,8 +58,19 @@ func clientConfig(ctx context.Context, cfg *Config) (*rest.Config, error) {
 	// Joining: with no valid --kubeconfig, ask for a client certificate
 	// with the bootstrap token and write the kubeconfig (blocks until
 	// the request is approved and signed).
-	if err := bootstrap.LoadClientCert(ctx, cfg.Conn.Kubeconfig, cfg.BootstrapKubeconfig, cfg.CertDir, nodeName); err != nil {
-		return nil, fmt.Errorf("joining with --bootstrap-kubeconfig %s: %w", cfg.BootstrapKubeconfig, err)
+	// A refused join (the token not yet created, the API server not yet
+	// up) is tried again, as a supervisor restarts a kubelet that exits.
+	for backoff := time.Second; ; backoff = min(2*backoff, 10*time.Second) {
+		err := bootstrap.LoadClientCert(ctx, cfg.Conn.Kubeconfig, cfg.BootstrapKubeconfig, cfg.CertDir, nodeName)
+		if err == nil {
+			break
+		}
+		klog.FromContext(ctx).Error(err, "Joining with --bootstrap-kubeconfig failed; trying again", "bootstrapKubeconfig", cfg.BootstrapKubeconfig, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("joining with --bootstrap-kubeconfig %s: %w", cfg.BootstrapKubeconfig, err)
+		case <-time.After(backoff):
+		}
 	}
 	rc, err := cfg.Conn.Load()
 	if err != nil {
@@ -170,14 +180,39 @@ type secureAPI struct {
 
 // newSecureAPI builds the API's protection from cfg; reviews reach the
 // API server (TokenReview, SubjectAccessReview) as the agent.
-func newSecureAPI(ctx context.Context, cfg *Config, nodeIP string, tokens authenticationv1client.AuthenticationV1Interface, sars authorizationv1client.AuthorizationV1Interface) (*secureAPI, error) {
+func newSecureAPI(ctx context.Context, cfg *Config, nodeIP string, client kubernetes.Interface) (*secureAPI, error) {
 	if cfg.ClientCAFile == "" {
 		return nil, nil
 	}
-	cert, err := servingCertificate(cfg, nodeIP)
-	if err != nil {
-		return nil, err
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12,
+		// The client certificate is asked for, not required: tokens
+		// authenticate too. The x509 authenticator checks the chain.
+		ClientAuth: tls.RequestClientCert,
 	}
+	if cfg.RotateServerCertificates {
+		m, err := servingCertificateManager(cfg, nodeIP, client)
+		if err != nil {
+			return nil, err
+		}
+		m.Start()
+		go func() {
+			<-ctx.Done()
+			m.Stop()
+		}()
+		tlsConfig.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if c := m.Current(); c != nil {
+				return c, nil
+			}
+			return nil, errors.New("no serving certificate yet: the agent's kubelet-serving CertificateSigningRequest waits for approval")
+		}
+	} else {
+		cert, err := servingCertificate(cfg, nodeIP)
+		if err != nil {
+			return nil, err
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
+	tokens, sars := client.AuthenticationV1(), client.AuthorizationV1()
 	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca-bundle", cfg.ClientCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("--client-ca-file: %w", err)
@@ -203,9 +238,7 @@ func newSecureAPI(ctx context.Context, cfg *Config, nodeIP string, tokens authen
 		return nil, err
 	}
 	return &secureAPI{
-		// The client certificate is asked for, not required: tokens
-		// authenticate too. The x509 authenticator checks the chain.
-		tls:   &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12},
+		tls:   tlsConfig,
 		authn: authn,
 		authz: authz,
 		node:  cfg.NodeName,
@@ -217,6 +250,35 @@ func newSecureAPI(ctx context.Context, cfg *Config, nodeIP string, tokens authen
 // memory at start.
 func reviewRetry() *wait.Backoff {
 	return &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
+}
+
+// servingCertificateManager asks for the API's serving certificate
+// through a kubernetes.io/kubelet-serving CertificateSigningRequest for
+// the node's name and address, and renews it, as the kubelet with
+// serverTLSBootstrap. Kubernetes approves none of these automatically
+// (csrapproving does not): an admin approves them (`ctl certificate
+// approve`).
+func servingCertificateManager(cfg *Config, nodeIP string, client kubernetes.Interface) (certificate.Manager, error) {
+	store, err := certificate.NewFileStore("kubelet-server", cfg.CertDir, cfg.CertDir, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("the serving certificate store in %s: %w", cfg.CertDir, err)
+	}
+	var ips []net.IP
+	if ip := net.ParseIP(nodeIP); ip != nil {
+		ips = append(ips, ip)
+	}
+	return certificate.NewManager(&certificate.Config{
+		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) { return client, nil },
+		GetTemplate: func() *x509.CertificateRequest {
+			return &x509.CertificateRequest{
+				Subject:  pkix.Name{CommonName: "system:node:" + cfg.NodeName, Organization: []string{user.NodesGroup}},
+				DNSNames: []string{cfg.NodeName}, IPAddresses: ips,
+			}
+		},
+		SignerName:       certificatesv1.KubeletServingSignerName,
+		GetUsages:        certificate.DefaultKubeletServingGetUsages,
+		CertificateStore: store,
+	})
 }
 
 // servingCertificate is --tls-cert-file/--tls-private-key-file, or, as

@@ -130,7 +130,7 @@ func TestSecureAPI(t *testing.T) {
 	cfg.NodeName, cfg.CertDir, cfg.ClientCAFile = "n1", dir, filepath.Join(dir, "ca.crt")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	secure, err := newSecureAPI(ctx, cfg, "127.0.0.1", cs.AuthenticationV1(), cs.AuthorizationV1())
+	secure, err := newSecureAPI(ctx, cfg, "127.0.0.1", cs)
 	if err != nil {
 		t.Fatal(err)
 	}

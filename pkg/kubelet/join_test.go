@@ -2,14 +2,18 @@ package kubelet
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +236,68 @@ func TestRenewal(t *testing.T) {
 		if req.Subject.CommonName != "system:node:n1" || c.Spec.SignerName != certificatesv1.KubeAPIServerClientKubeletSignerName {
 			t.Errorf("request %s: got CN %q signer %q, want system:node:n1 and the kubelet client signer", c.Name, req.Subject.CommonName, c.Spec.SignerName)
 		}
+	}
+}
+
+// TestServingCertificate: with --rotate-server-certificates the agent's
+// API serves a certificate the cluster CA signed for the node's name and
+// address, asked for with a kubelet-serving request once approved.
+func TestServingCertificate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, ca, cfg := joinCluster(t, ctx, time.Hour)
+	cfg.ClientCAFile, cfg.RotateServerCertificates = filepath.Join(cfg.StateDir, "ca.crt"), true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.ContentType = "application/json"
+	secure, err := newSecureAPI(ctx, cfg, "127.0.0.1", kubernetes.NewForConfigOrDie(rc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent's listener (httptest would add a certificate of its own).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: secure.filter(http.NotFoundHandler()), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(tls.NewListener(ln, secure.tls)) }()
+	defer srv.Close()
+	url := "https://" + ln.Addr().String()
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	var resp *http.Response
+	if err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(context.Context) (bool, error) {
+		resp, err = client.Get(url + "/healthz")
+		return err == nil, nil
+	}); err != nil {
+		t.Fatalf("the API never served a certificate of the cluster CA: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous: got %d, want 401", resp.StatusCode)
+	}
+	csrs, err := admin.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serving []string
+	for _, c := range csrs.Items {
+		if c.Spec.SignerName == certificatesv1.KubeletServingSignerName {
+			block, _ := pem.Decode(c.Spec.Request)
+			req, err := x509.ParseCertificateRequest(block.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serving = append(serving, req.Subject.CommonName+" "+strings.Join(req.DNSNames, ","))
+		}
+	}
+	if !slices.Equal(serving, []string{"system:node:n1 n1"}) {
+		t.Errorf("got serving requests %v, want one for system:node:n1 with DNS name n1", serving)
 	}
 }

@@ -65,7 +65,12 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 		cs = append(cs, Component{Name: n.Component(), Node: n.Index, Env: env, Args: []string{
 			bins["nsenter"], "--net=" + n.NetnsPath(), "--",
 			bins["kubelet-lite"],
-			"--kubeconfig", p.componentKubeconfig(n.Component()),
+			// Joining with the lab's bootstrap token: the agent asks
+			// for its certificate and writes its own kubeconfig, then
+			// renews the certificate before it expires.
+			"--bootstrap-kubeconfig", p.bootstrapKubeconfig(n),
+			"--kubeconfig", p.nodeKubeconfig(n),
+			"--rotate-certificates",
 			// The agent's API over TLS, answering only clients of the
 			// lab's CA (or tokens) that RBAC lets reach nodes/proxy.
 			"--client-ca-file", p.pkiFile("ca.crt"),

@@ -85,6 +85,15 @@ func (p paths) componentKubeconfig(name string) string {
 }
 func (p paths) storage() string { return filepath.Join(p.dir, "storage") }
 
+// bootstrapToken holds the token the agents join with; bootstrapKubeconfig
+// is an agent's kubeconfig holding it, and nodeKubeconfig the one the
+// agent writes with its own certificate.
+func (p paths) bootstrapToken() string { return filepath.Join(p.dir, "pki", "bootstrap-token") }
+func (p paths) bootstrapKubeconfig(n Node) string {
+	return filepath.Join(p.dir, "pki", n.Component()+"-bootstrap.kubeconfig")
+}
+func (p paths) nodeKubeconfig(n Node) string { return filepath.Join(p.nodeDir(n), "kubeconfig") }
+
 // runDir holds the pods' network namespace files of the lab's agents; it
 // must be a plain directory of the root mount namespace, seen by runc.
 const runDir = "/run/minik8s/lab"

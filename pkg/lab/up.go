@@ -148,6 +148,15 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 		if err := waitComponent(ctx, p, c); err != nil {
 			return err
 		}
+		// The agents wait for their token (they try again until it is
+		// there); store it as soon as the apiserver answers.
+		cs, err := labClient(p)
+		if err != nil {
+			return err
+		}
+		if err := storeBootstrapToken(ctx, p, cs); err != nil {
+			return err
+		}
 		for _, name := range []string{"controller-manager", "scheduler"} {
 			c, _ := st.component(name)
 			if err := waitComponent(ctx, p, c); err != nil {
