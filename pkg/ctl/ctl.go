@@ -118,6 +118,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		config.NewCmdConfig(f, conn.pathOptions(), streams),
 		newAddonsCommand(f, streams),
 		newTokenCommand(f, streams),
+		newKubeconfigCommand(streams),
 	}
 	for _, verb := range verbs {
 		conn.adopt(ctx, verb, streams.ErrOut)
