@@ -393,6 +393,10 @@ func TestNodeRestrictionTokenRequest(t *testing.T) {
 	ctx := context.Background()
 	pods := map[string]*corev1.Pod{}
 	for _, p := range []*corev1.Pod{testPod("p1", "n1"), testPod("p2", "n2")} {
+		// The projected token the agent asks for (the API audience).
+		p.Spec.Volumes = []corev1.Volume{{Name: "token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}},
+		}}}}
 		got, err := admin.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)

@@ -7,10 +7,6 @@ import (
 	"encoding/pem"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +16,7 @@ import (
 	"minik8s/pkg/apiserver/apiservertest"
 	"minik8s/pkg/bootstraptoken"
 	"minik8s/pkg/controllers/certificates"
+	"minik8s/pkg/pki"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -31,7 +28,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	certutil "k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/keyutil"
 )
 
 // TestJoin: an agent given only a bootstrap token asks for its client
@@ -99,18 +95,17 @@ func joinCluster(t *testing.T, ctx context.Context, ttl time.Duration) (kubernet
 	dir := t.TempDir()
 
 	// The cluster CA and csrsigning, as the controller-manager runs it.
-	ca := newTestCA(t)
-	ca.write(t, filepath.Join(dir, "ca.crt"))
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(ca.key)
+	// The cluster CA: the test apiserver's, which it trusts for client
+	// certificates.
+	pkiCA, err := pki.LoadCA(s.Cfg.CertDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := &testCA{cert: pkiCA.Cert, key: pkiCA.Key}
+	ca.write(t, filepath.Join(dir, "ca.crt"))
 	factory := informers.NewSharedInformerFactory(admin, 0)
 	signer, err := certificates.NewSigner(admin, factory, certificates.SigningConfig{
-		CertFile: filepath.Join(dir, "ca.crt"), KeyFile: filepath.Join(dir, "ca.key"), Duration: ttl,
+		CertFile: filepath.Join(s.Cfg.CertDir, pki.CACertFile), KeyFile: filepath.Join(s.Cfg.CertDir, pki.CAKeyFile), Duration: ttl,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +124,7 @@ func joinCluster(t *testing.T, ctx context.Context, ttl time.Duration) (kubernet
 	}
 	// The apiserver reads tokens from an informer: wait until it knows
 	// this one.
-	withToken := rest.CopyConfig(cfgJSON)
+	withToken := rest.AnonymousClientConfig(cfgJSON)
 	withToken.BearerToken = "abcdef.0123456789abcdef"
 	asToken := kubernetes.NewForConfigOrDie(withToken)
 	if err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
@@ -138,17 +133,8 @@ func joinCluster(t *testing.T, ctx context.Context, ttl time.Duration) (kubernet
 	}); err != nil {
 		t.Fatal("the token never authenticated")
 	}
-	// The agent speaks TLS to the API server (client certificates are
-	// sent only over TLS): a TLS front of the test server, which forwards
-	// the bootstrap token.
-	target, _ := url.Parse(s.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.FlushInterval = -1
-	front := httptest.NewTLSServer(proxy)
-	t.Cleanup(front.Close)
-	frontCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
 	bootstrapPath := filepath.Join(dir, "bootstrap-kubeconfig")
-	if err := clientcmd.WriteToFile(*bootstraptoken.Kubeconfig(front.URL, frontCA, "abcdef.0123456789abcdef"), bootstrapPath); err != nil {
+	if err := clientcmd.WriteToFile(*bootstraptoken.Kubeconfig(s.URL, s.Config.CAData, "abcdef.0123456789abcdef"), bootstrapPath); err != nil {
 		t.Fatal(err)
 	}
 
