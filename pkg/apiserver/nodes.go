@@ -202,8 +202,8 @@ func kubeletTransport(cfg *Config) (http.RoundTripper, bool, error) {
 // (system:kube-proxy, bound to system:node-proxier: Services and
 // EndpointSlices), the pod-network routes a CNI daemon keeps (every
 // Node's podCIDR) and the LoadBalancer announcer (the node Leases, and
-// its name recorded on the Service it announces). RBAC's bootstrap
-// reconciliation keeps these with Kubernetes' own policy.
+// its name recorded on the Service it announces). They are created at
+// start when missing.
 func nodeAgentPolicy() (*rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *rbacv1.Role, *rbacv1.RoleBinding) {
 	const name = "system:minik8s:node-agent"
 	nodes := rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}

@@ -412,9 +412,10 @@ func TestNodeRestrictionTokenRequest(t *testing.T) {
 	admit := func(tr *authenticationv1.TokenRequest) error {
 		return s.Server.AdmitSubresourceCreate(ctx, n1, "serviceaccounts", "default", "default", "token", tr)
 	}
-	// The pod lister is an informer: wait until it has the pods.
+	// The pod lister is an informer: wait until it has both pods.
 	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return admit(bound("p1")) == nil, nil
+		other := admit(bound("p2"))
+		return admit(bound("p1")) == nil && other != nil && !strings.Contains(other.Error(), "not found"), nil
 	}); err != nil {
 		t.Fatalf("a token bound to its own pod was never admitted: %v", admit(bound("p1")))
 	}

@@ -10,7 +10,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/component-helpers/auth/rbac/reconciliation"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
@@ -68,7 +67,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
 	}
-	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), ownClusterRoleBindings()...) {
+	for _, crb := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
 			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
@@ -114,9 +113,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 // local-path provisioner (persistent-volume-binder) creates its default
 // StorageClass; the EndpointSlice controller (endpointslice-controller)
 // also writes the mirrored Endpoints, upstream's endpoint-controller's
-// work. And the node agents' LoadBalancer announcer (what MetalLB's
-// speaker is elsewhere) watches the node Leases to pick a live node per
-// Service and marks the Service with the node it chose.
+// work. (The node agents' own additions are nodeAgentPolicy.)
 func minik8sPolicy() ([]rbacv1.ClusterRole, []rbacv1.ClusterRoleBinding) {
 	sa := func(name string) rbacv1.Subject {
 		return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: name}
@@ -130,9 +127,6 @@ func minik8sPolicy() ([]rbacv1.ClusterRole, []rbacv1.ClusterRoleBinding) {
 			{Verbs: []string{"create"}, APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses"}}}},
 		{"minik8s:endpointslice-controller", sa("endpointslice-controller"), []rbacv1.PolicyRule{
 			{Verbs: []string{"create", "update", "patch", "delete"}, APIGroups: []string{""}, Resources: []string{"endpoints"}}}},
-		{"minik8s:lb-announcer", rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}, []rbacv1.PolicyRule{
-			{Verbs: []string{"list", "watch"}, APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}},
-			{Verbs: []string{"patch"}, APIGroups: []string{""}, Resources: []string{"services"}}}},
 	}
 	var roles []rbacv1.ClusterRole
 	var bindings []rbacv1.ClusterRoleBinding
@@ -304,21 +298,4 @@ func (c listedRoleBindings) Get(ns, name string) (reconciliation.RoleBinding, er
 		return nil, apierrors.NewNotFound(rbacv1.Resource("rolebindings"), name)
 	}
 	return c.RoleBindingClientAdapter.Get(ns, name)
-}
-
-// ownClusterRoleBindings are minik8s' additions to Kubernetes' bootstrap
-// bindings: the node agent is also the Service proxy (kube-proxy's
-// system:node-proxier, which kubeadm binds to kube-proxy's
-// ServiceAccount), so every node may read Services and EndpointSlices.
-func ownClusterRoleBindings() []rbacv1.ClusterRoleBinding {
-	b := rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        "minik8s:node-proxier",
-			Annotations: map[string]string{rbacv1.AutoUpdateAnnotationKey: "true"},
-			Labels:      map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"},
-		},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
-		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}},
-	}
-	return []rbacv1.ClusterRoleBinding{b}
 }

@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/pki"
 )
 
 // The tests below drive a real containerd, runc and the CNI plugins; they
@@ -311,9 +312,19 @@ func setupReal(t *testing.T) *realEnv {
 	srv := apiservertest.Start(t)
 	e.client = kubernetes.NewForConfigOrDie(srv.Config)
 	u, _ := url.Parse(srv.URL)
-	e.apiURL = "http://" + forward(t, "/run/netns/"+e.netns, "", u.Host)
+	e.apiURL = "https://" + forward(t, "/run/netns/"+e.netns, "", u.Host)
+	// The agent is system:node:klt-node, by a client certificate of the
+	// test cluster's CA, as the lab's agents are.
+	ca, err := pki.LoadCA(srv.Cfg.CertDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "agent.kubeconfig")
+	if err := ca.WriteKubeconfig(kubeconfig, "klt", e.apiURL, pki.Node("klt-node")); err != nil {
+		t.Fatal(err)
+	}
 	e.agentArgs = []string{"--net=/run/netns/" + e.netns, e.bin,
-		"--server", e.apiURL, "--node-name", "klt-node", "--node-ip", "127.0.0.1", "--pod-cidr", "10.244.77.0/24",
+		"--kubeconfig", kubeconfig, "--node-name", "klt-node", "--node-ip", "127.0.0.1", "--pod-cidr", "10.244.77.0/24",
 		"--containerd-address", e.sock, "--containerd-namespace", "klt", "--container-logger", e.logger, "--state-dir", filepath.Join(dir, "state"),
 		"--netns-dir", filepath.Join(dir, "netns"), "--listen", "127.0.0.1:0", "--proxy=false",
 		"--crashloop-max-backoff", "2s", "--lease-duration", "4s", "--sync-frequency", "2s",
