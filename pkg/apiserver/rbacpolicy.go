@@ -236,20 +236,30 @@ func (l *listed) absent(key string) bool {
 	return !ok
 }
 
+// fromListing answers a reconciliation's Get of resource ns/name from
+// the listing (once per object: a second Get reads the server, as after a
+// write), NotFound when the listing had no such object, else live().
+func fromListing[T any](seen *listed, resource, ns, name string, wrap func(any) T, live func(ns, name string) (T, error)) (T, error) {
+	key := resource + "/" + ns + "/" + name
+	if o, ok := seen.take(key); ok {
+		return wrap(o), nil
+	}
+	if seen.absent(key) {
+		var zero T
+		return zero, apierrors.NewNotFound(rbacv1.Resource(resource), name)
+	}
+	return live(ns, name)
+}
+
 type listedClusterRoles struct {
 	seen *listed
 	reconciliation.ClusterRoleModifier
 }
 
 func (c listedClusterRoles) Get(ns, name string) (reconciliation.RuleOwner, error) {
-	key := "clusterroles//" + name
-	if o, ok := c.seen.take(key); ok {
-		return reconciliation.ClusterRoleRuleOwner{ClusterRole: o.(*rbacv1.ClusterRole)}, nil
-	}
-	if c.seen.absent(key) {
-		return nil, apierrors.NewNotFound(rbacv1.Resource("clusterroles"), name)
-	}
-	return c.ClusterRoleModifier.Get(ns, name)
+	return fromListing(c.seen, "clusterroles", ns, name, func(o any) reconciliation.RuleOwner {
+		return reconciliation.ClusterRoleRuleOwner{ClusterRole: o.(*rbacv1.ClusterRole)}
+	}, c.ClusterRoleModifier.Get)
 }
 
 type listedRoles struct {
@@ -258,14 +268,9 @@ type listedRoles struct {
 }
 
 func (c listedRoles) Get(ns, name string) (reconciliation.RuleOwner, error) {
-	key := "roles/" + ns + "/" + name
-	if o, ok := c.seen.take(key); ok {
-		return reconciliation.RoleRuleOwner{Role: o.(*rbacv1.Role)}, nil
-	}
-	if c.seen.absent(key) {
-		return nil, apierrors.NewNotFound(rbacv1.Resource("roles"), name)
-	}
-	return c.RoleModifier.Get(ns, name)
+	return fromListing(c.seen, "roles", ns, name, func(o any) reconciliation.RuleOwner {
+		return reconciliation.RoleRuleOwner{Role: o.(*rbacv1.Role)}
+	}, c.RoleModifier.Get)
 }
 
 type listedClusterRoleBindings struct {
@@ -274,14 +279,9 @@ type listedClusterRoleBindings struct {
 }
 
 func (c listedClusterRoleBindings) Get(ns, name string) (reconciliation.RoleBinding, error) {
-	key := "clusterrolebindings//" + name
-	if o, ok := c.seen.take(key); ok {
-		return reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: o.(*rbacv1.ClusterRoleBinding)}, nil
-	}
-	if c.seen.absent(key) {
-		return nil, apierrors.NewNotFound(rbacv1.Resource("clusterrolebindings"), name)
-	}
-	return c.ClusterRoleBindingClientAdapter.Get(ns, name)
+	return fromListing(c.seen, "clusterrolebindings", ns, name, func(o any) reconciliation.RoleBinding {
+		return reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: o.(*rbacv1.ClusterRoleBinding)}
+	}, c.ClusterRoleBindingClientAdapter.Get)
 }
 
 type listedRoleBindings struct {
@@ -290,12 +290,7 @@ type listedRoleBindings struct {
 }
 
 func (c listedRoleBindings) Get(ns, name string) (reconciliation.RoleBinding, error) {
-	key := "rolebindings/" + ns + "/" + name
-	if o, ok := c.seen.take(key); ok {
-		return reconciliation.RoleBindingAdapter{RoleBinding: o.(*rbacv1.RoleBinding)}, nil
-	}
-	if c.seen.absent(key) {
-		return nil, apierrors.NewNotFound(rbacv1.Resource("rolebindings"), name)
-	}
-	return c.RoleBindingClientAdapter.Get(ns, name)
+	return fromListing(c.seen, "rolebindings", ns, name, func(o any) reconciliation.RoleBinding {
+		return reconciliation.RoleBindingAdapter{RoleBinding: o.(*rbacv1.RoleBinding)}
+	}, c.RoleBindingClientAdapter.Get)
 }

@@ -135,31 +135,36 @@ type Request struct {
 
 // Issue signs a new key for r; it returns the certificate and key in PEM.
 func (ca *CA) Issue(r Request) (certPEM, keyPEM []byte, err error) {
+	return signNew(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: r.CommonName, Organization: r.Organization},
+		DNSNames:    r.DNSNames,
+		IPAddresses: r.IPs,
+		KeyUsage:    x509.KeyUsageKeyEncipherment | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: r.Usages,
+	}, CertValidity, ca)
+}
+
+// signNew makes a key and a certificate of tmpl for it, valid from a
+// minute ago for validity, signed by ca (nil: by the new key itself).
+func signNew(tmpl *x509.Certificate, validity time.Duration, ca *CA) (certPEM, keyPEM []byte, err error) {
 	key, err := newKey()
 	if err != nil {
 		return nil, nil, err
 	}
-	serial, err := newSerial()
-	if err != nil {
+	if tmpl.SerialNumber, err = newSerial(); err != nil {
 		return nil, nil, err
 	}
 	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: r.CommonName, Organization: r.Organization},
-		DNSNames:     r.DNSNames,
-		IPAddresses:  r.IPs,
-		NotBefore:    now.Add(-time.Minute).UTC(),
-		NotAfter:     now.Add(CertValidity).UTC(),
-		KeyUsage:     x509.KeyUsageKeyEncipherment | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  r.Usages,
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Minute).UTC(), now.Add(validity).UTC()
+	parent, parentKey := tmpl, crypto.Signer(key)
+	if ca != nil {
+		parent, parentKey = ca.Cert, ca.Key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("signing a certificate for %q: %w", r.CommonName, err)
+		return nil, nil, fmt.Errorf("signing a certificate for %q: %w", tmpl.Subject.CommonName, err)
 	}
-	keyPEM, err = keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
+	if keyPEM, err = keyutil.MarshalPrivateKeyToPEM(key); err != nil {
 		return nil, nil, err
 	}
 	return encodeCert(der), keyPEM, nil
@@ -240,33 +245,12 @@ func encodeCert(der []byte) []byte {
 // client that trusts exactly this certificate (the apiserver's loopback
 // client). It lives in memory only.
 func SelfSigned(dnsName string) (certPEM, keyPEM []byte, err error) {
-	key, err := newKey()
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+	return signNew(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: dnsName},
 		DNSNames:              []string{dnsName},
-		NotBefore:             now.Add(-time.Minute).UTC(),
-		NotAfter:              now.Add(CAValidity).UTC(),
 		KeyUsage:              x509.KeyUsageKeyEncipherment | x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err = keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return encodeCert(der), keyPEM, nil
+	}, CAValidity, nil)
 }
