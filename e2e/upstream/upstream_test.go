@@ -183,7 +183,10 @@ func TestUpstreamComponents(t *testing.T) {
 	ctx := context.Background()
 
 	schedLog := run(t, scheduler, "--kubeconfig", writeKubeconfig(t, s, dir, pki.Scheduler), "--secure-port=0", "--leader-elect=true", "-v=2")
+	// As kubeadm runs it: each controller as its ServiceAccount, whose
+	// system:controller:* role RBAC grants.
 	kcmLog := run(t, kcm, "--kubeconfig", writeKubeconfig(t, s, dir, pki.ControllerManager), "--secure-port=0", "--leader-elect=true", "-v=2",
+		"--use-service-account-credentials",
 		"--node-monitor-period=1s", "--node-monitor-grace-period=8s")
 	waitSynced(t, "kube-scheduler", schedLog, schedulerSynced)
 	waitSynced(t, "kube-controller-manager", kcmLog, controllersSynced)
