@@ -36,6 +36,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"minik8s/pkg/restconfig"
 
 	"minik8s/bench/internal/stats"
 	"minik8s/pkg/lab"
@@ -140,9 +143,24 @@ func agentRSS(ctx context.Context, cs kubernetes.Interface, ns string, nodes int
 	return strings.Join(parts, ", ")
 }
 
+// labConfig reaches the lab as its admin (the lab's kubeconfig: TLS and
+// a client certificate).
+func labConfig() (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", restconfig.LabKubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 1000, 1000
+	return cfg, nil
+}
+
 // podRuns measures pod start-up latency, paced then burst, on a running lab.
 func podRuns(nodes, pods int, rate float64) error {
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: "http://127.0.0.1:6443", QPS: 1000, Burst: 1000})
+	cfg, err := labConfig()
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -354,9 +372,20 @@ type stepStat struct{ sum, count float64 }
 func agentSteps(nodes int) map[string]stepStat {
 	const metric = "kubelet_pod_start_step_duration_seconds"
 	out := map[string]stepStat{}
-	c := http.Client{Timeout: 5 * time.Second}
+	// The agents' API is TLS with their own self-signed serving
+	// certificates; the admin's client certificate is what lets us in.
+	cfg, err := labConfig()
+	if err != nil {
+		return out
+	}
+	tc, err := rest.TLSConfigFor(cfg)
+	if err != nil {
+		return out
+	}
+	tc.InsecureSkipVerify, tc.RootCAs = true, nil
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 	for i := 1; i <= nodes; i++ {
-		resp, err := c.Get("http://" + lab.Node{Index: i}.IP() + ":10250/metrics")
+		resp, err := c.Get("https://" + lab.Node{Index: i}.IP() + ":10250/metrics")
 		if err != nil {
 			continue
 		}
