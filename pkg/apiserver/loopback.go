@@ -29,10 +29,10 @@ import (
 
 // loopback is a client of the server's own API, for the parts that read
 // or write other objects as kube-apiserver's loopback client does
-// (admission's informers, evictions' PodDisruptionBudgets). It holds
-// only the group clients and informers used: client-go's whole clientset
-// and informer factory would link every group's code into the binary
-// (31 MB).
+// (admission's informers, evictions' PodDisruptionBudgets, the Node
+// authorizer's graph). The group clients are the clientset's; upstream's
+// Node authorizer and NodeRestriction take client-go's informer factory,
+// so informers of the same kind come from it too, never a second watch.
 type loopback struct {
 	core       corev1client.CoreV1Interface
 	policy     policyv1client.PolicyV1Interface
@@ -56,26 +56,9 @@ type loopback struct {
 	// The RBAC authorizer's policy; started apart from the others
 	// (startRBAC), once the bootstrap policy is reconciled.
 	roles, roleBindings, clusterRoles, clusterRoleBindings cache.SharedIndexInformer
-	serviceAccounts                                        cache.SharedIndexInformer
 }
 
 func newLoopback(cfg *rest.Config) (*loopback, error) {
-	core, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("loopback client: %w", err)
-	}
-	policy, err := policyv1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("loopback client: %w", err)
-	}
-	scheduling, err := schedulingv1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("loopback client: %w", err)
-	}
-	rbac, err := rbacv1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("loopback client: %w", err)
-	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)
@@ -84,7 +67,8 @@ func newLoopback(cfg *rest.Config) (*loopback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
-	l := &loopback{core: core, policy: policy, scheduling: scheduling, rbac: rbac, dyn: dyn, clientset: cs,
+	core, scheduling, rbac := cs.CoreV1(), cs.SchedulingV1(), cs.RbacV1()
+	l := &loopback{core: core, policy: cs.PolicyV1(), scheduling: scheduling, rbac: rbac, dyn: dyn, clientset: cs,
 		factory: informers.NewSharedInformerFactory(cs, 0),
 		system:  informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(metav1.NamespaceSystem)),
 	}
@@ -104,14 +88,6 @@ func newLoopback(cfg *rest.Config) (*loopback, error) {
 			return core.ResourceQuotas(metav1.NamespaceAll).Watch(ctx, opts)
 		},
 	}, &corev1.ResourceQuota{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	l.serviceAccounts = cache.NewSharedIndexInformer(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return core.ServiceAccounts(metav1.NamespaceAll).List(ctx, opts)
-		},
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return core.ServiceAccounts(metav1.NamespaceAll).Watch(ctx, opts)
-		},
-	}, &corev1.ServiceAccount{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	l.priorityClasses = cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return scheduling.PriorityClasses().List(ctx, opts)
@@ -175,7 +151,6 @@ func (l *loopback) start(ctx context.Context) {
 	go l.resourceQuotas.RunWithContext(ctx)
 	l.factory.Start(ctx.Done())
 	l.system.Start(ctx.Done())
-	go l.serviceAccounts.RunWithContext(ctx)
 }
 
 // bootstrapSecrets lists kube-system's Secrets, where bootstrap tokens
@@ -184,8 +159,10 @@ func (l *loopback) bootstrapSecrets() corev1listers.SecretNamespaceLister {
 	return l.system.Core().V1().Secrets().Lister().Secrets(metav1.NamespaceSystem)
 }
 
+// serviceAccountLister is the factory's, which NodeRestriction watches
+// with too.
 func (l *loopback) serviceAccountLister() corev1listers.ServiceAccountLister {
-	return corev1listers.NewServiceAccountLister(l.serviceAccounts.GetIndexer())
+	return l.factory.Core().V1().ServiceAccounts().Lister()
 }
 
 func (l *loopback) resourceQuotaLister() corev1listers.ResourceQuotaLister {
