@@ -111,7 +111,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer srv.Close()
 	<-srv.ReadyNotify()
-	rc := &rest.Config{Host: "http://" + srv.Addrs()[0], QPS: 5000, Burst: 10000}
+	rc := &rest.Config{Host: srv.URLs()[0], QPS: 5000, Burst: 10000}
 	client := kubernetes.NewForConfigOrDie(rc)
 
 	nodes := &fakeNodes{client: client}

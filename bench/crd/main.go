@@ -82,7 +82,7 @@ func run(n, objects int) error {
 		return err
 	}
 	defer s.Close()
-	rc := &rest.Config{Host: "http://" + s.Addrs()[0], QPS: -1}
+	rc := &rest.Config{Host: s.URLs()[0], QPS: -1}
 	ext := apiextensionsclient.NewForConfigOrDie(rc)
 	disc := discovery.NewDiscoveryClientForConfigOrDie(rc)
 	dyn := dynamic.NewForConfigOrDie(rc)

@@ -75,7 +75,7 @@ func run() error {
 		return fmt.Errorf("starting apiserver: %w", err)
 	}
 	defer srv.Close()
-	rc := &rest.Config{Host: "http://" + srv.Addrs()[0], QPS: 5000, Burst: 10000}
+	rc := &rest.Config{Host: srv.URLs()[0], QPS: 5000, Burst: 10000}
 	setup := kubernetes.NewForConfigOrDie(rc)
 
 	t0 := time.Now()
