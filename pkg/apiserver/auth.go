@@ -56,8 +56,9 @@ func (s *Server) unauthorized(w http.ResponseWriter, req *http.Request) {
 var publicInfoPaths = []string{"/healthz", "/livez", "/readyz", "/version", "/version/"}
 
 // authenticators builds the authentication chain: the loopback token
-// first, then the credentials requests carry (the authenticators
-// s.tokenAuthenticators adds), then, on a plain-HTTP listener only,
+// first, then the credentials requests carry (extra: client
+// certificates, ServiceAccount and bootstrap tokens), then, on a
+// plain-HTTP listener only,
 // everyone as an unsecured admin (what --insecure-listen means), and
 // last anonymous for the public paths.
 func (s *Server) authenticators(extra ...authenticator.Request) authenticator.Request {

@@ -46,8 +46,6 @@ type loopback struct {
 	// bootstrap token authenticator.
 	factory informers.SharedInformerFactory
 	system  informers.SharedInformerFactory
-	// clientset writes the node agent policy (nodes.go).
-	clientset kubernetes.Interface
 
 	limitRanges     cache.SharedIndexInformer
 	priorityClasses cache.SharedIndexInformer
@@ -68,7 +66,7 @@ func newLoopback(cfg *rest.Config) (*loopback, error) {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
 	core, scheduling, rbac := cs.CoreV1(), cs.SchedulingV1(), cs.RbacV1()
-	l := &loopback{core: core, policy: cs.PolicyV1(), scheduling: scheduling, rbac: rbac, dyn: dyn, clientset: cs,
+	l := &loopback{core: core, policy: cs.PolicyV1(), scheduling: scheduling, rbac: rbac, dyn: dyn,
 		factory: informers.NewSharedInformerFactory(cs, 0),
 		system:  informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(metav1.NamespaceSystem)),
 	}

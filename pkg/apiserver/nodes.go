@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -202,8 +200,8 @@ func kubeletTransport(cfg *Config) (http.RoundTripper, bool, error) {
 // (system:kube-proxy, bound to system:node-proxier: Services and
 // EndpointSlices), the pod-network routes a CNI daemon keeps (every
 // Node's podCIDR) and the LoadBalancer announcer (the node Leases, and
-// its name recorded on the Service it announces). They are created at
-// start when missing.
+// its name recorded on the Service it announces). The bootstrap RBAC
+// reconciliation keeps them with Kubernetes' own policy.
 func nodeAgentPolicy() (*rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *rbacv1.Role, *rbacv1.RoleBinding) {
 	const name = "system:minik8s:node-agent"
 	nodes := rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}
@@ -230,29 +228,4 @@ func nodeAgentPolicy() (*rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *rbacv1
 		Subjects:   []rbacv1.Subject{nodes},
 	}
 	return cr, crb, r, rb
-}
-
-// ensureNodeAgentPolicy creates what of nodeAgentPolicy is missing,
-// through the loopback client (a privileged user, so RBAC's escalation
-// check lets it grant what it holds).
-func (s *Server) ensureNodeAgentPolicy(ctx context.Context) error {
-	rbac := s.loopback.clientset.RbacV1()
-	cr, crb, r, rb := nodeAgentPolicy()
-	for _, create := range []func() error{
-		func() error { _, err := rbac.ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); return err },
-		func() error {
-			_, err := rbac.ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
-			return err
-		},
-		func() error { _, err := rbac.Roles(r.Namespace).Create(ctx, r, metav1.CreateOptions{}); return err },
-		func() error {
-			_, err := rbac.RoleBindings(rb.Namespace).Create(ctx, rb, metav1.CreateOptions{})
-			return err
-		},
-	} {
-		if err := create(); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	}
-	return nil
 }

@@ -58,6 +58,17 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 	}
 
 	ownRoles, ownBindings := minik8sPolicy()
+	agentRole, agentBinding, agentLeaseRole, agentLeaseBinding := nodeAgentPolicy()
+	ownRoles, ownBindings = append(ownRoles, *agentRole), append(ownBindings, *agentBinding)
+	var nsRoles []rbacv1.Role
+	for _, roles := range bootstrappolicy.NamespaceRoles() {
+		nsRoles = append(nsRoles, roles...)
+	}
+	var nsBindings []rbacv1.RoleBinding
+	for _, bindings := range bootstrappolicy.NamespaceRoleBindings() {
+		nsBindings = append(nsBindings, bindings...)
+	}
+	nsRoles, nsBindings = append(nsRoles, *agentLeaseRole), append(nsBindings, *agentLeaseBinding)
 	var jobs []func() error
 	for _, cr := range append(append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...), ownRoles...) {
 		opts := reconciliation.ReconcileRoleOptions{
@@ -67,7 +78,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileRole(&opts, "clusterrole", cr.Name) })
 	}
-	for _, crb := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
+	for _, crb := range append(append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...), ownBindings...) {
 		opts := reconciliation.ReconcileRoleBindingOptions{
 			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
 			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
@@ -75,33 +86,21 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 		}
 		jobs = append(jobs, func() error { return reconcileBinding(&opts, "clusterrolebinding", crb.Name) })
 	}
-	for _, roles := range bootstrappolicy.NamespaceRoles() {
-		for _, r := range roles {
-			opts := reconciliation.ReconcileRoleOptions{
-				Role:    reconciliation.RoleRuleOwner{Role: &r},
-				Client:  listedRoles{seen, reconciliation.RoleModifier{Client: client, NamespaceClient: s.loopback.core.Namespaces()}},
-				Confirm: true,
-			}
-			jobs = append(jobs, func() error { return reconcileRole(&opts, "role", r.Namespace+"/"+r.Name) })
+	for _, r := range nsRoles {
+		opts := reconciliation.ReconcileRoleOptions{
+			Role:    reconciliation.RoleRuleOwner{Role: &r},
+			Client:  listedRoles{seen, reconciliation.RoleModifier{Client: client, NamespaceClient: s.loopback.core.Namespaces()}},
+			Confirm: true,
 		}
+		jobs = append(jobs, func() error { return reconcileRole(&opts, "role", r.Namespace+"/"+r.Name) })
 	}
-	for _, bindings := range bootstrappolicy.NamespaceRoleBindings() {
-		for _, b := range bindings {
-			opts := reconciliation.ReconcileRoleBindingOptions{
-				RoleBinding: reconciliation.RoleBindingAdapter{RoleBinding: &b},
-				Client:      listedRoleBindings{seen, reconciliation.RoleBindingClientAdapter{Client: client, NamespaceClient: s.loopback.core.Namespaces()}},
-				Confirm:     true,
-			}
-			jobs = append(jobs, func() error { return reconcileBinding(&opts, "rolebinding", b.Namespace+"/"+b.Name) })
-		}
-	}
-	for _, crb := range ownBindings {
+	for _, b := range nsBindings {
 		opts := reconciliation.ReconcileRoleBindingOptions{
-			RoleBinding: reconciliation.ClusterRoleBindingAdapter{ClusterRoleBinding: &crb},
-			Client:      listedClusterRoleBindings{seen, reconciliation.ClusterRoleBindingClientAdapter{Client: client.ClusterRoleBindings()}},
+			RoleBinding: reconciliation.RoleBindingAdapter{RoleBinding: &b},
+			Client:      listedRoleBindings{seen, reconciliation.RoleBindingClientAdapter{Client: client, NamespaceClient: s.loopback.core.Namespaces()}},
 			Confirm:     true,
 		}
-		jobs = append(jobs, func() error { return reconcileBinding(&opts, "clusterrolebinding", crb.Name) })
+		jobs = append(jobs, func() error { return reconcileBinding(&opts, "rolebinding", b.Namespace+"/"+b.Name) })
 	}
 	return runParallel(ctx, 8, jobs)
 }

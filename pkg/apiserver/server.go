@@ -266,10 +266,6 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
-	if err := s.ensureNodeAgentPolicy(bctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("creating the node agent policy: %w", err)
-	}
 	policyStart := time.Now()
 	if err := s.reconcileRBACPolicy(bctx); err != nil {
 		s.Close()
