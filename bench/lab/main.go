@@ -41,6 +41,7 @@ import (
 	"minik8s/pkg/restconfig"
 
 	"minik8s/bench/internal/stats"
+	"minik8s/pkg/cgroup"
 	"minik8s/pkg/lab"
 )
 
@@ -430,21 +431,27 @@ func printSteps(before, after map[string]stepStat) {
 	}
 }
 
-// labCgroups are the lab's cgroups under /sys/fs/cgroup/cpuacct/minik8s-lab.
+// labCgroups are the lab's cgroups under minik8s-lab (pkg/lab).
 var labCgroups = []string{"containerd", "apiserver", "controller-manager", "scheduler", "registry", "agents"}
 
 // labCPU is the CPU time used so far by each of the lab's cgroups (shims
-// and runc count under containerd, CNI plugins under the agents).
+// and runc count under containerd, CNI plugins under the agents), read in
+// the host's cgroup layout, v1 or v2. A host without either has no
+// figures, and says why.
 func labCPU() map[string]time.Duration {
 	out := map[string]time.Duration{}
-	root := "/sys/fs/cgroup/cpuacct/minik8s-lab"
-	for _, c := range labCgroups {
-		b, err := os.ReadFile(filepath.Join(root, c, "cpuacct.usage"))
+	c, err := cgroup.Detect(cgroup.Root)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "no CPU figures: %v\n", err)
+		return out
+	}
+	for _, name := range labCgroups {
+		d, err := c.CPUUsage("minik8s-lab/" + name)
 		if err != nil {
+			fmt.Fprintf(os.Stderr, "no CPU figure for %s: %v\n", name, err)
 			continue
 		}
-		ns, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		out[c] = time.Duration(ns)
+		out[name] = d
 	}
 	return out
 }

@@ -30,6 +30,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/cgroup"
 )
 
 const (
@@ -214,18 +216,14 @@ func (r *containerdRuntime) cgroupParent(uid types.UID) string {
 	return "/minik8s/" + r.cfg.NodeName + "/" + string(uid)
 }
 
-// removeCgroups removes a pod's cgroup directories in every v1 hierarchy.
+// hostCgroups is the host's cgroup file system (v1 or v2), detected once.
+var hostCgroups = sync.OnceValues(func() (*cgroup.FS, error) { return cgroup.Detect(cgroup.Root) })
+
+// removeCgroups removes a pod's cgroups, which runc leaves behind: the
+// pod's and its containers', in every v1 hierarchy or in the v2 tree.
 func removeCgroups(rel string) {
-	hier, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, h := range hier {
-		dir := filepath.Join("/sys/fs/cgroup", h.Name(), rel)
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if e.IsDir() {
-				_ = syscall.Rmdir(filepath.Join(dir, e.Name()))
-			}
-		}
-		_ = syscall.Rmdir(dir)
+	if c, err := hostCgroups(); err == nil {
+		_ = c.Remove(rel)
 	}
 }
 

@@ -1,157 +1,84 @@
 package lab
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
+	"sync"
+
+	"minik8s/pkg/cgroup"
 )
 
-// The lab's cgroup (v1: one directory per hierarchy). Components and the
-// shims containerd starts live under it; containers live in the cgroups
-// containerd's default spec gives them, /<namespace>/<id>, where the
-// namespace is the node's name.
+// The lab's cgroups, one sub-tree for the lab and one per node, in the
+// host's layout (cgroup v1 or v2, see package cgroup):
+//
+//   - minik8s-lab/<component>, minik8s-lab/agents/<agent> and
+//     minik8s-lab/supervisor: the components and what they start outside
+//     containers (containerd's shims and runc, CNI plugins);
+//   - minik8s/<node>/<pod uid>/<container>: the containers, where the
+//     agent's cgroupsPath puts them (kubelet-lite's cgroupParent).
+//
+// On v2 the lab enables no controllers in its sub-tree, so its processes
+// may sit in any cgroup of it; runc enables the controllers a container
+// needs down the node's sub-tree, whose inner cgroups hold no processes.
 const (
-	cgroupRoot = "/sys/fs/cgroup"
-	labCgroup  = "minik8s-lab"
+	labCgroup   = "minik8s-lab"
+	nodesCgroup = "minik8s"
 )
 
-// cgroupHierarchies lists the mounted cgroup v1 hierarchies.
-func cgroupHierarchies() []string {
-	f, err := os.Open("/proc/self/mounts")
+// nodeCgroup is the sub-tree of a node's containers.
+func nodeCgroup(n Node) string { return nodesCgroup + "/" + n.Name() }
+
+// hostCgroups is the host's cgroup file system, detected once.
+var hostCgroups = sync.OnceValues(func() (*cgroup.FS, error) { return cgroup.Detect(cgroup.Root) })
+
+// joinCgroup puts pid into minik8s-lab/<rel>, creating it.
+func joinCgroup(pid int, rel string) error {
+	c, err := hostCgroups()
+	if err != nil {
+		return err
+	}
+	return c.Join(pid, filepath.Join(labCgroup, rel))
+}
+
+// cgroupPids returns every pid in the cgroup rel and below, e.g.
+// "minik8s-lab" or "minik8s/node2"; none when the host has no cgroups
+// the lab can use.
+func cgroupPids(rel string) []int {
+	c, err := hostCgroups()
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	var out []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) >= 3 && fields[2] == "cgroup" && strings.HasPrefix(fields[1], cgroupRoot+"/") {
-			out = append(out, fields[1])
-		}
-	}
-	return out
+	return c.Pids(rel)
 }
 
-// joinCgroup puts pid into minik8s-lab/<rel> in every hierarchy, creating
-// the directories; cpuset needs its cpus and mems copied down first.
-func joinCgroup(pid int, rel string) error {
-	var errs []error
-	for _, h := range cgroupHierarchies() {
-		dir := filepath.Join(h, labCgroup, rel)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if filepath.Base(h) == "cpuset" || strings.Contains(filepath.Base(h), "cpuset") {
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				copyCpuset(h, filepath.Join(labCgroup, rel), f)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", dir, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// copyCpuset fills file down the path from the hierarchy root where empty.
-func copyCpuset(h, rel, file string) {
-	parent := h
-	for _, part := range strings.Split(rel, "/") {
-		dir := filepath.Join(parent, part)
-		cur, _ := os.ReadFile(filepath.Join(dir, file))
-		if len(bytes.TrimSpace(cur)) == 0 {
-			v, _ := os.ReadFile(filepath.Join(parent, file))
-			os.WriteFile(filepath.Join(dir, file), bytes.TrimSpace(v), 0o644)
-		}
-		parent = dir
-	}
-}
-
-// cgroupPids returns every pid in the cgroup dirs (recursively) named by
-// rel under each hierarchy, e.g. "minik8s-lab" or "node2".
-func cgroupPids(rel string) []int {
-	seen := map[int]bool{}
-	for _, h := range cgroupHierarchies() {
-		filepath.WalkDir(filepath.Join(h, rel), func(p string, d os.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
-			b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-					seen[pid] = true
-				}
-			}
-			return nil
-		})
-	}
-	pids := make([]int, 0, len(seen))
-	for p := range seen {
-		pids = append(pids, p)
-	}
-	sort.Ints(pids)
-	return pids
-}
-
-// killCgroup SIGKILLs every process in rel until none is left (or a few
-// seconds pass), then removes the cgroup directories. It returns how many
-// processes it killed.
+// killCgroup kills every process in rel and below and removes the
+// cgroups; it returns how many processes it killed. On a host without
+// cgroups the lab can use there is nothing to kill (`lab up` refuses to
+// start there), and `lab down` must still work.
 func killCgroup(rel string) (int, error) {
-	killed := map[int]bool{}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pids := cgroupPids(rel)
-		if len(pids) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return len(killed), fmt.Errorf("processes %v in cgroup %s did not die", pids, rel)
-		}
-		for _, p := range pids {
-			if syscall.Kill(p, syscall.SIGKILL) == nil {
-				killed[p] = true
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	c, err := hostCgroups()
+	if err != nil {
+		return 0, nil
 	}
-	return len(killed), removeCgroupDirs(rel)
+	return c.Kill(rel)
 }
 
-// removeCgroupDirs removes rel's directories, deepest first.
+// removeCgroupDirs removes rel and the (empty) cgroups below it.
 func removeCgroupDirs(rel string) error {
-	var errs []error
-	for _, h := range cgroupHierarchies() {
-		var dirs []string
-		filepath.WalkDir(filepath.Join(h, rel), func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			// A cgroup that just lost its last task can refuse for a moment.
-			var err error
-			for try := 0; try < 20; try++ {
-				if err = os.Remove(dirs[i]); err == nil || errors.Is(err, os.ErrNotExist) {
-					err = nil
-					break
-				}
-				time.Sleep(25 * time.Millisecond)
-			}
-			if err != nil {
-				errs = append(errs, err)
-			}
+	c, err := hostCgroups()
+	if err != nil {
+		return nil
+	}
+	return c.Remove(rel)
+}
+
+// removeEmptyCgroup removes rel alone where it holds nothing: the
+// top of the node sub-trees, which agents that are not the lab's may
+// share.
+func removeEmptyCgroup(rel string) {
+	if c, err := hostCgroups(); err == nil {
+		for _, h := range c.Hierarchies() {
+			os.Remove(filepath.Join(h, rel))
 		}
 	}
-	return errors.Join(errs...)
 }

@@ -75,12 +75,13 @@ func teardown(dir string, keepImages bool) (removed []string, errs []error) {
 			}
 		}
 		for _, n := range Nodes(st.Nodes) {
-			if k, err := killCgroup(n.Name()); err != nil {
+			if k, err := killCgroup(nodeCgroup(n)); err != nil {
 				errs = append(errs, err)
 			} else if k > 0 {
 				removed = append(removed, fmt.Sprintf("%d container processes of %s", k, n.Name()))
 			}
 		}
+		removeEmptyCgroup(nodesCgroup)
 	}
 	if k, err := killCgroup(labCgroup); err != nil {
 		errs = append(errs, err)

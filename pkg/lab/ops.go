@@ -161,7 +161,7 @@ func NodePower(ctx context.Context, dir, node string, on bool, out io.Writer) er
 		if pid := componentPid(p, n.Component()); pid > 0 {
 			return fmt.Errorf("the agent of %s (pid %d) did not stop", n.Name(), pid)
 		}
-		k, err := killCgroup(n.Name())
+		k, err := killCgroup(nodeCgroup(n))
 		if err != nil {
 			return err
 		}

@@ -94,7 +94,11 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	}
 	// Supervise moved this test process into the lab's cgroup: move it
 	// back and remove what the test made.
-	for _, h := range cgroupHierarchies() {
+	cg, err := hostCgroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range cg.Hierarchies() {
 		os.WriteFile(h+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0o644)
 	}
 	for _, rel := range []string{"suptest-a", "agents/suptest-b", "agents", "supervisor"} {
@@ -103,8 +107,6 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 		}
 	}
 	if _, err := os.Stat(p.state()); err == nil && !supervisorRunning(paths{DefaultDir()}) {
-		for _, h := range cgroupHierarchies() {
-			os.Remove(h + "/" + labCgroup) // only when empty: a running lab keeps it
-		}
+		removeEmptyCgroup(labCgroup) // only when empty: a running lab keeps it
 	}
 }

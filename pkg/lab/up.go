@@ -58,6 +58,10 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The lab finds, and `lab down` kills, what it started by cgroup.
+	if _, err := hostCgroups(); err != nil {
+		return fmt.Errorf("the lab tracks its processes and containers by cgroup and cannot run here: %w", err)
+	}
 	// Before anything comes up: a broken image binary would only show as
 	// pods that crash-loop once the lab is running.
 	if err := errors.Join(checkImageBinaries(bins["echo"], busyboxBin), checkImageBinary(bins["coredns"], corednsFix)); err != nil {
