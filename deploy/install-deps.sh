@@ -31,6 +31,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The toolbox image's busybox: Debian's dynamically linked build (package
+# busybox; the image carries the libraries it loads). busybox-static, which
+# the hosts keep for themselves, has a shell that runs its own applets before
+# any program on PATH, so the image's wget (cmd/toolbox) could not replace
+# busybox's, which crashes on -T (Debian builds it without
+# FEATURE_WGET_TIMEOUT). The package conflicts with busybox-static, so it is
+# unpacked beside it, not installed; again only when Debian has a new version.
+toolbox_busybox=/usr/local/lib/minik8s/busybox
+want=$(apt-cache policy busybox 2>/dev/null | awk '$1 == "Candidate:" {print $2}')
+if [ -z "$want" ] || [ "$want" = "(none)" ]; then
+  apt-get update -qq
+  want=$(apt-cache policy busybox | awk '$1 == "Candidate:" {print $2}')
+fi
+if [ ! -x "$toolbox_busybox" ] || [ "$(cat "$toolbox_busybox.version" 2>/dev/null)" != "$want" ]; then
+  echo "unpacking busybox $want (the toolbox image's) at $toolbox_busybox"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root busybox)
+  dpkg-deb -x "$tmp"/busybox_*.deb "$tmp/root"
+  install -D -m 0755 "$tmp/root/bin/busybox" "$toolbox_busybox"
+  dpkg-deb -f "$tmp"/busybox_*.deb Version > "$toolbox_busybox.version"
+  rm -rf "$tmp"
+fi
+
 # The lab runs its own instances; stop what the packages may have started.
 for svc in containerd docker-registry etcd; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

@@ -167,7 +167,7 @@ func (s *State) componentNames() []string {
 
 // Binaries the lab runs: the project's own and the system's.
 var (
-	projectBinaries = []string{"apiserver", "controller-manager", "scheduler", "kubelet-lite", "container-logger", "echo", "coredns"}
+	projectBinaries = []string{"apiserver", "controller-manager", "scheduler", "kubelet-lite", "container-logger", "echo", "toolbox", "coredns"}
 	systemBinaries  = map[string]string{
 		"containerd":      "containerd",
 		"runc":            "runc",
@@ -184,6 +184,13 @@ const (
 	runcPath   = "/usr/sbin/runc"
 	cniBinDir  = "/usr/lib/cni"
 	busyboxBin = "/bin/busybox"
+	// toolboxBusybox is the busybox of the toolbox image: Debian's
+	// dynamically linked build (package busybox), unpacked there by
+	// deploy/install-deps.sh beside the hosts' busybox-static, which
+	// conflicts with the package. busybox-static's shell runs its own
+	// applets before any program on PATH, so /bin/wget in the image
+	// (cmd/toolbox) would lose to its wget, which crashes on -T.
+	toolboxBusybox = "/usr/local/lib/minik8s/busybox"
 )
 
 // findBinaries locates every program the lab needs and names the fix for
@@ -209,6 +216,9 @@ func findBinaries(binDir string) (map[string]string, error) {
 	}
 	if statExec(busyboxBin) != nil {
 		missingPkgs = append(missingPkgs, busyboxBin+" (package busybox-static)")
+	}
+	if statExec(toolboxBusybox) != nil {
+		missingPkgs = append(missingPkgs, toolboxBusybox+" (Debian's package busybox, unpacked there by deploy/install-deps.sh)")
 	}
 	dirs := []string{binDir}
 	if binDir == "" {

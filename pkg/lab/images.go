@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,30 +153,103 @@ func busyboxApplets(path string) ([]string, error) {
 	return applets, nil
 }
 
-// toolboxLayer holds /bin/busybox and a symlink per applet.
-func toolboxLayer(binary []byte, applets []string) ([]byte, error) {
+// toolboxApplets are the tools cmd/toolbox provides in the toolbox image
+// in place of busybox's: Debian builds busybox without
+// FEATURE_WGET_TIMEOUT, and its wget then crashes on -T (see
+// cmd/toolbox).
+var toolboxApplets = []string{"wget"}
+
+// sharedLibraries lists the files a dynamically linked program loads, its
+// dynamic loader included, as the host's ldd resolves them; none for a
+// static one. The toolbox image carries them at the same paths, so its
+// busybox finds them as on the host.
+func sharedLibraries(path string) ([]string, error) {
+	out, err := exec.Command("ldd", path).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "not a dynamic executable") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("ldd %s: %v: %s", path, err, bytes.TrimSpace(out))
+	}
+	var libs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && f[2] == "not":
+			return nil, fmt.Errorf("%s needs %s, which is not installed", path, f[0])
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			libs = append(libs, f[2])
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			libs = append(libs, f[0]) // the dynamic loader
+		}
+	}
+	sort.Strings(libs)
+	return libs, nil
+}
+
+// toolboxLayer holds /bin/busybox with a symlink per applet and the
+// shared libraries it loads (path: content), and /bin/toolbox with a
+// symlink per applet of its own, which wins.
+func toolboxLayer(busybox, toolbox []byte, libs map[string][]byte, applets []string) ([]byte, error) {
 	entries := []tarEntry{
 		{Name: "bin", Mode: 0o755, Dir: true},
 		{Name: "etc", Mode: 0o755, Dir: true},
 		{Name: "tmp", Mode: 0o1777, Dir: true},
-		{Name: "bin/busybox", Mode: 0o755, Data: binary},
 	}
+	dirs := map[string]bool{"bin": true}
+	paths := make([]string, 0, len(libs))
+	for p := range libs {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		rel := strings.TrimPrefix(filepath.Clean(p), "/")
+		var parents []tarEntry
+		for d := filepath.Dir(rel); d != "." && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+			parents = append([]tarEntry{{Name: d, Mode: 0o755, Dir: true}}, parents...)
+		}
+		entries = append(entries, parents...)
+		entries = append(entries, tarEntry{Name: rel, Mode: 0o755, Data: libs[p]})
+	}
+	entries = append(entries,
+		tarEntry{Name: "bin/busybox", Mode: 0o755, Data: busybox},
+		tarEntry{Name: "bin/toolbox", Mode: 0o755, Data: toolbox})
 	for _, a := range applets {
-		entries = append(entries, tarEntry{Name: "bin/" + a, Mode: 0o777, Linkname: "busybox"})
+		if !slices.Contains(toolboxApplets, a) {
+			entries = append(entries, tarEntry{Name: "bin/" + a, Mode: 0o777, Linkname: "busybox"})
+		}
+	}
+	for _, a := range toolboxApplets {
+		entries = append(entries, tarEntry{Name: "bin/" + a, Mode: 0o777, Linkname: "toolbox"})
 	}
 	return layerTar(entries)
 }
 
-func toolboxImage(busybox string) (v1.Image, error) {
-	bin, err := os.ReadFile(busybox)
+func toolboxImage(busybox, toolbox string) (v1.Image, error) {
+	bb, err := os.ReadFile(busybox)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s (package busybox-static): %w", busybox, err)
+		return nil, fmt.Errorf("reading %s: %w; %s", busybox, err, busyboxFix)
+	}
+	tb, err := os.ReadFile(toolbox)
+	if err != nil {
+		return nil, fmt.Errorf("reading the toolbox binary %s: %w", toolbox, err)
+	}
+	paths, err := sharedLibraries(busybox)
+	if err != nil {
+		return nil, err
+	}
+	libs := map[string][]byte{}
+	for _, p := range paths {
+		if libs[p], err = os.ReadFile(p); err != nil {
+			return nil, err
+		}
 	}
 	applets, err := busyboxApplets(busybox)
 	if err != nil {
 		return nil, err
 	}
-	layer, err := toolboxLayer(bin, applets)
+	layer, err := toolboxLayer(bb, tb, libs, applets)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +259,7 @@ func toolboxImage(busybox string) (v1.Image, error) {
 // Fixes named when a binary cannot run in the image it would go into.
 const (
 	echoFix    = "rebuild it static: `CGO_ENABLED=0 go build -o bin/ ./cmd/...`"
-	busyboxFix = "install Debian's busybox-static (`deploy/install-deps.sh`), whose /bin/busybox is static"
+	busyboxFix = "run `deploy/install-deps.sh`, which unpacks Debian's busybox package (dynamically linked, with a shell that runs programs by PATH) at " + toolboxBusybox
 )
 
 // elfMachines are the ELF machines of the architectures Go builds Linux
@@ -225,23 +299,49 @@ func checkImageBinary(path, fix string) error {
 	return nil
 }
 
-// checkImageBinaries checks the binaries of the project's images.
-func checkImageBinaries(echoBin, busybox string) error {
-	return errors.Join(checkImageBinary(echoBin, echoFix), checkImageBinary(busybox, busyboxFix))
+// imageBinaries are the programs the project's images are made of.
+type imageBinaries struct {
+	echo    string // cmd/echo
+	busybox string // Debian's busybox (dynamically linked)
+	toolbox string // cmd/toolbox: the applets busybox gets wrong
+}
+
+// checkLinkedBinary refuses a binary that cannot run in an image that
+// carries the libraries it loads: one for another machine, or one that
+// needs libraries the host lacks.
+func checkLinkedBinary(path, fix string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s cannot go into an image: it is not a readable ELF executable (%v); %s", path, err, fix)
+	}
+	defer f.Close()
+	if want, ok := elfMachines[runtime.GOARCH]; ok && f.Machine != want {
+		return fmt.Errorf("%s cannot go into an image: it is built for %s, this machine is %s (%s); %s", path, f.Machine, runtime.GOARCH, want, fix)
+	}
+	if _, err := sharedLibraries(path); err != nil {
+		return fmt.Errorf("%s cannot go into an image: %v; %s", path, err, fix)
+	}
+	return nil
+}
+
+// checkImageBinaries checks the binaries of the project's images; the
+// toolbox's busybox may be dynamically linked, as its libraries go with it.
+func checkImageBinaries(b imageBinaries) error {
+	return errors.Join(checkImageBinary(b.echo, echoFix), checkLinkedBinary(b.busybox, busyboxFix), checkImageBinary(b.toolbox, echoFix))
 }
 
 // projectImages builds every tag of the project's images, keyed by
 // repository:tag under the registry.
-func projectImages(echoBin, busybox string) (map[string]v1.Image, error) {
-	bin, err := os.ReadFile(echoBin)
+func projectImages(b imageBinaries) (map[string]v1.Image, error) {
+	bin, err := os.ReadFile(b.echo)
 	if err != nil {
-		return nil, fmt.Errorf("reading the echo binary %s: %w", echoBin, err)
+		return nil, fmt.Errorf("reading the echo binary %s: %w", b.echo, err)
 	}
 	echo, err := echoImages(bin)
 	if err != nil {
 		return nil, fmt.Errorf("building minik8s/echo: %w", err)
 	}
-	tb, err := toolboxImage(busybox)
+	tb, err := toolboxImage(b.busybox, b.toolbox)
 	if err != nil {
 		return nil, fmt.Errorf("building minik8s/toolbox: %w", err)
 	}
@@ -257,16 +357,20 @@ func projectImages(echoBin, busybox string) (map[string]v1.Image, error) {
 
 // ensureImages pushes each project image whose digest the registry does
 // not already hold under that tag; it returns how many it pushed.
-func ensureImages(ctx context.Context, registry, echoBin, busybox string) (int, error) {
-	return ensureImagesCached(ctx, registry, echoBin, busybox, "")
+func ensureImages(ctx context.Context, registry string, b imageBinaries) (int, error) {
+	return ensureImagesCached(ctx, registry, b, "")
 }
 
 // imagesKey identifies the inputs of the project's images: building them
 // (gzip) takes seconds, hashing the binaries milliseconds.
-func imagesKey(echoBin, busybox string) (string, error) {
+func imagesKey(b imageBinaries) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "minik8s-images-v1\x00%s\x00%s\x00%s\x00", greetingV1, greetingV2, runtime.GOARCH)
-	for _, f := range []string{echoBin, busybox} {
+	fmt.Fprintf(h, "minik8s-images-v2\x00%s\x00%s\x00%s\x00%s\x00", greetingV1, greetingV2, runtime.GOARCH, strings.Join(toolboxApplets, ","))
+	libs, err := sharedLibraries(b.busybox)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range append([]string{b.echo, b.busybox, b.toolbox}, libs...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return "", err
@@ -279,12 +383,12 @@ func imagesKey(echoBin, busybox string) (string, error) {
 // ensureImagesCached is ensureImages with a record in cacheFile of what
 // was pushed last: when the inputs are unchanged and the registry still
 // holds every recorded digest, nothing is built.
-func ensureImagesCached(ctx context.Context, registry, echoBin, busybox, cacheFile string) (int, error) {
+func ensureImagesCached(ctx context.Context, registry string, b imageBinaries, cacheFile string) (int, error) {
 	// Before the cache: a record may be of a broken binary pushed earlier.
-	if err := checkImageBinaries(echoBin, busybox); err != nil {
+	if err := checkImageBinaries(b); err != nil {
 		return 0, err
 	}
-	key, err := imagesKey(echoBin, busybox)
+	key, err := imagesKey(b)
 	if err != nil {
 		return 0, err
 	}
@@ -312,7 +416,7 @@ func ensureImagesCached(ctx context.Context, registry, echoBin, busybox, cacheFi
 			}
 		}
 	}
-	n, digests, err := pushImages(ctx, registry, echoBin, busybox)
+	n, digests, err := pushImages(ctx, registry, b)
 	if err == nil && cacheFile != "" {
 		b, _ := json.Marshal(map[string]any{"Key": key, "Digests": digests})
 		os.WriteFile(cacheFile, b, 0o644)
@@ -320,8 +424,8 @@ func ensureImagesCached(ctx context.Context, registry, echoBin, busybox, cacheFi
 	return n, err
 }
 
-func pushImages(ctx context.Context, registry, echoBin, busybox string) (int, map[string]string, error) {
-	imgs, err := projectImages(echoBin, busybox)
+func pushImages(ctx context.Context, registry string, b imageBinaries) (int, map[string]string, error) {
+	imgs, err := projectImages(b)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -55,8 +55,8 @@ func startRegistry(t *testing.T) string {
 // docker-registry, pulls them back, skips pushes of unchanged images, and
 // loads docker-archive and OCI-layout tarballs.
 func TestImagesRealRegistry(t *testing.T) {
-	if _, err := os.Stat(busyboxBin); err != nil {
-		t.Skip("busybox-static not installed")
+	if _, err := os.Stat(toolboxBusybox); err != nil {
+		t.Skipf("%s missing: run deploy/install-deps.sh", toolboxBusybox)
 	}
 	reg := startRegistry(t)
 	ctx := context.Background()
@@ -65,32 +65,36 @@ func TestImagesRealRegistry(t *testing.T) {
 	echo := staticEcho(t)
 	newEcho := append(append([]byte(nil), echo...), "a new echo binary"...)
 	os.WriteFile(echoBin, echo, 0o755)
+	// Any static binary stands for cmd/toolbox here.
+	toolboxBin := filepath.Join(t.TempDir(), "toolbox")
+	os.WriteFile(toolboxBin, echo, 0o755)
+	bins := imageBinaries{echo: echoBin, busybox: toolboxBusybox, toolbox: toolboxBin}
 
-	n, err := ensureImages(ctx, reg, echoBin, busyboxBin)
+	n, err := ensureImages(ctx, reg, bins)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 6 {
 		t.Errorf("first push: pushed %d, want 6", n)
 	}
-	if n, err := ensureImages(ctx, reg, echoBin, busyboxBin); err != nil || n != 0 {
+	if n, err := ensureImages(ctx, reg, bins); err != nil || n != 0 {
 		t.Errorf("second push: pushed %d (%v), want 0", n, err)
 	}
 	cache := filepath.Join(t.TempDir(), "pushed.json")
-	if n, err := ensureImagesCached(ctx, reg, echoBin, busyboxBin, cache); err != nil || n != 0 {
+	if n, err := ensureImagesCached(ctx, reg, bins, cache); err != nil || n != 0 {
 		t.Errorf("cached push (registry already full): pushed %d (%v), want 0", n, err)
 	}
 	start := time.Now()
-	if n, err := ensureImagesCached(ctx, reg, echoBin, busyboxBin, cache); err != nil || n != 0 {
+	if n, err := ensureImagesCached(ctx, reg, bins, cache); err != nil || n != 0 {
 		t.Errorf("cached push, cache warm: pushed %d (%v), want 0", n, err)
 	}
 	t.Logf("cache hit took %s", time.Since(start))
 	os.WriteFile(echoBin, newEcho, 0o755)
-	if n, err := ensureImagesCached(ctx, reg, echoBin, busyboxBin, cache); err != nil || n != 3 {
+	if n, err := ensureImagesCached(ctx, reg, bins, cache); err != nil || n != 3 {
 		t.Errorf("push after the echo binary changed: pushed %d (%v), want 3", n, err)
 	}
 	os.WriteFile(echoBin, echo, 0o755)
-	ensureImages(ctx, reg, echoBin, busyboxBin)
+	ensureImages(ctx, reg, bins)
 	// Pull back and read the layer.
 	ref, _ := name.ParseReference(reg+"/minik8s/echo:v2", name.Insecure)
 	img, err := remote.Image(ref, remote.WithContext(ctx))
@@ -166,7 +170,7 @@ func TestImagesRealRegistry(t *testing.T) {
 		t.Error("LoadImage(garbage): want an error")
 	}
 	// A registry that is down: the push fails with the cause and the fix.
-	if _, err := ensureImages(ctx, "127.0.0.1:1", echoBin, busyboxBin); err == nil {
+	if _, err := ensureImages(ctx, "127.0.0.1:1", bins); err == nil {
 		t.Error("push to a closed port: want an error")
 	} else {
 		t.Logf("push error: %v", err)

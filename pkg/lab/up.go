@@ -64,7 +64,8 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 	}
 	// Before anything comes up: a broken image binary would only show as
 	// pods that crash-loop once the lab is running.
-	if err := errors.Join(checkImageBinaries(bins["echo"], busyboxBin), checkImageBinary(bins["coredns"], corednsFix)); err != nil {
+	images := imageBinaries{echo: bins["echo"], busybox: toolboxBusybox, toolbox: bins["toolbox"]}
+	if err := errors.Join(checkImageBinaries(images), checkImageBinary(bins["coredns"], corednsFix)); err != nil {
 		return err
 	}
 	pr := &progress{out: out, start: time.Now()}
@@ -140,7 +141,7 @@ func Up(ctx context.Context, cfg *Config, out io.Writer) error {
 		}
 	}
 	if err := pr.step("Images minik8s/echo, minik8s/toolbox, minik8s/coredns in the registry", func() error {
-		if _, err := ensureImagesCached(ctx, RegistryAddr, bins["echo"], busyboxBin, filepath.Join(p.registry(), "pushed.json")); err != nil {
+		if _, err := ensureImagesCached(ctx, RegistryAddr, images, filepath.Join(p.registry(), "pushed.json")); err != nil {
 			return err
 		}
 		return ensureCoreDNSImage(ctx, RegistryAddr, bins["coredns"], filepath.Join(p.registry(), "coredns-pushed.json"))
