@@ -86,12 +86,13 @@ func nslookupAnswers(out string) []string {
 	return slices.Compact(ips)
 }
 
-// resolveLibc resolves name in a client pod through the C library's
-// resolver (search domains under ndots:5), as applications do: busybox's
-// nslookup applies the search domains only to names without a dot, wget
-// prints "Connecting to NAME (IP:80)".
+// resolveLibc resolves name in a client pod through a resolver that
+// applies the search domains under ndots:5 as the C library's does, as
+// applications do: busybox's nslookup applies them only to names without a
+// dot; the toolbox's wget (Go's resolver) prints "Connecting to NAME
+// (IP:80)".
 func resolveLibc(ns, pod, name string) (string, error) {
-	out, err := podExec(ns, pod, "toolbox", "sh", "-c", "timeout 5 wget -O /dev/null http://"+name+"/ 2>&1")
+	out, err := podExec(ns, pod, "toolbox", "sh", "-c", "wget -T 5 -O /dev/null http://"+name+"/ 2>&1")
 	_, after, ok := strings.Cut(out, "Connecting to "+name+" (")
 	if !ok {
 		return "", fmt.Errorf("no address for %s (%v): %s", name, err, out)
@@ -172,7 +173,7 @@ func TestDNSServiceNames(t *testing.T) {
 
 	// By name from the other namespace, over HTTP.
 	eventually(t, 30*time.Second, "wget http://frontend."+ns+"/ from "+other, func() error {
-		out, err := podExec(other, "client", "toolbox", "timeout", "5", "wget", "-q", "-O", "-", "http://frontend."+ns+"/")
+		out, err := podExec(other, "client", "toolbox", "wget", "-T", "5", "-q", "-O", "-", "http://frontend."+ns+"/")
 		if err != nil || !strings.HasPrefix(firstLine(out), "frontend-") {
 			return fmt.Errorf("got %v: %q, want the answer of a frontend pod", err, firstLine(out))
 		}

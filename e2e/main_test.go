@@ -222,7 +222,8 @@ func inNode(node string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// wgetFromNode fetches a URL from inside a node with the host's busybox.
+// wgetFromNode fetches a URL from inside a node with the host's busybox
+// (busybox-static: its wget crashes on -T, hence timeout).
 func wgetFromNode(node, url string) (string, error) {
 	return inNode(node, "timeout", "5", "busybox", "wget", "-q", "-O", "-", url)
 }

@@ -318,7 +318,7 @@ func clusterIPService(t *testing.T, ns, name string) string {
 func askFrom(t *testing.T, ns, pod, container, ip, want string) {
 	t.Helper()
 	ask := func() error {
-		out, err := podExec(ns, pod, container, "timeout", "5", "wget", "-q", "-O", "-", "http://"+ip+"/")
+		out, err := podExec(ns, pod, container, "wget", "-T", "5", "-q", "-O", "-", "http://"+ip+"/")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}

@@ -19,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/remotecommand"
+
+	"minik8s/pkg/cgroup"
 )
 
 var nodes = []string{"node1", "node2", "node3"}
@@ -74,7 +76,7 @@ func TestExamples(t *testing.T) {
 	}
 	// From a pod.
 	ctx := context.Background()
-	client := toolboxPod("client", "", "timeout 5 wget -q -O - http://"+ip+"/", corev1.RestartPolicyNever)
+	client := toolboxPod("client", "", "wget -T 5 -q -O - http://"+ip+"/", corev1.RestartPolicyNever)
 	if _, err := cs.CoreV1().Pods(ns).Create(ctx, client, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +234,21 @@ func TestNodePowerOff(t *testing.T) {
 		}
 		eventually(t, 60*time.Second, "node2 Ready again", func() error { return nodeIsReady("node2", true) })
 	})
-	if out, err := ctl("lab", "node", "stop", "node2"); err != nil {
+	out, err := ctl("lab", "node", "stop", "node2")
+	if err != nil {
 		t.Fatalf("node stop: %v: %s", err, out)
 	}
 	stopped := time.Now()
+	t.Logf("node stop: %s", strings.TrimSpace(out))
+	// Powered off: no container process of node2 runs on, in the cgroups
+	// runc put them in (v1 or v2 alike).
+	cg, err := cgroup.Detect(cgroup.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pids := cg.Pids("minik8s/node2"); len(pids) > 0 {
+		t.Errorf("got processes %v in cgroup minik8s/node2 after node stop, want none", pids)
+	}
 	// LB failover: the IP answers again within a few leases.
 	eventually(t, 45*time.Second, "LB answers after node2 is off", func() error {
 		for i := 0; i < 5; i++ {
@@ -342,7 +355,7 @@ func TestTwoContainersShareLocalhost(t *testing.T) {
 			Containers: []corev1.Container{
 				{Name: "echo", Image: "minik8s/echo:latest"},
 				{Name: "sidecar", Image: "minik8s/toolbox:latest", Command: []string{"sh", "-c",
-					"while true; do timeout 3 wget -q -O - http://127.0.0.1:8080/ | head -1; sleep 1; done"}},
+					"while true; do wget -T 3 -q -O - http://127.0.0.1:8080/ | head -1; sleep 1; done"}},
 			},
 		},
 	}
@@ -443,7 +456,7 @@ func TestCrossNodePodToPod(t *testing.T) {
 	if p.Status.PodIP == "" || !strings.HasPrefix(p.Status.PodIP, "10.244.1.") {
 		t.Fatalf("server pod IP %q, want one in 10.244.1.0/24", p.Status.PodIP)
 	}
-	client := toolboxPod("client", "node3", "for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -q -O - http://"+p.Status.PodIP+":8080/ && exit 0; sleep 1; done; exit 1", corev1.RestartPolicyNever)
+	client := toolboxPod("client", "node3", "for i in 1 2 3 4 5 6 7 8 9 10; do wget -T 3 -q -O - http://"+p.Status.PodIP+":8080/ && exit 0; sleep 1; done; exit 1", corev1.RestartPolicyNever)
 	if _, err := cs.CoreV1().Pods(ns).Create(ctx, client, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
