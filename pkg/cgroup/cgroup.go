@@ -142,21 +142,8 @@ func copyCpuset(h, rel, file string) {
 // Pids returns every pid in the cgroup rel and below, in every hierarchy,
 // leaving out the caller's own.
 func (c *FS) Pids(rel string) []int {
-	seen := map[int]bool{}
-	for _, h := range c.hierarchies {
-		filepath.WalkDir(filepath.Join(h, rel), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
-			b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-					seen[pid] = true
-				}
-			}
-			return nil
-		})
-	}
+	seen := c.pids(rel)
+	delete(seen, os.Getpid())
 	pids := make([]int, 0, len(seen))
 	for p := range seen {
 		pids = append(pids, p)
@@ -165,13 +152,35 @@ func (c *FS) Pids(rel string) []int {
 	return pids
 }
 
+// pids is the set of pids in rel and below.
+func (c *FS) pids(rel string) map[int]bool {
+	seen := map[int]bool{}
+	for _, h := range c.hierarchies {
+		filepath.WalkDir(filepath.Join(h, rel), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					seen[pid] = true
+				}
+			}
+			return nil
+		})
+	}
+	return seen
+}
+
 // Kill SIGKILLs every process in rel and below until none is left (or a
 // few seconds pass), then removes the cgroups. It returns how many
 // processes it found to kill. On v2 the kernel does the killing
 // (cgroup.kill, Linux 5.14+), which also catches processes forked while
-// it runs; without cgroup.kill, and on v1, each pid is signalled in turn
-// until the tree is empty.
+// it runs; without cgroup.kill, on v1, and when the caller is in the tree
+// itself (it spares itself), each pid is signalled in turn until the tree
+// is empty.
 func (c *FS) Kill(rel string) (int, error) {
+	useKill := c.Mode == V2 && !c.pids(rel)[os.Getpid()]
 	killed := map[int]bool{}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -185,7 +194,7 @@ func (c *FS) Kill(rel string) (int, error) {
 		for _, p := range pids {
 			killed[p] = true
 		}
-		if c.Mode != V2 || !c.writeKill(rel) {
+		if !useKill || !c.writeKill(rel) {
 			for _, p := range pids {
 				syscall.Kill(p, syscall.SIGKILL)
 			}

@@ -258,3 +258,51 @@ func kernel() string {
 	unix.Uname(&u)
 	return unix.ByteSliceToString(u.Release[:])
 }
+
+// TestKillSparesCaller checks that a Kill of a v2 tree the caller itself
+// is in kills the others but not the caller (cgroup.kill would take it
+// too), and says the tree could not be removed.
+func TestKillSparesCaller(t *testing.T) {
+	needRoot(t)
+	mnt := mountV2(t)
+	c, err := Detect(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := fmt.Sprintf("minik8s-cgself-%d", os.Getpid())
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back string // this process' v2 cgroup, to go back to
+	for _, l := range strings.Split(string(self), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			back = p
+		}
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(filepath.Join(mnt, back, "cgroup.procs"), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+			t.Errorf("moving back to %s: %v", back, err)
+		}
+		if err := c.Remove(top); err != nil {
+			t.Error(err)
+		}
+	})
+	other := startSleep(t)
+	if err := c.Join(other.Process.Pid, top+"/other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join(os.Getpid(), top+"/self"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.Kill(top)
+	if n != 1 {
+		t.Errorf("killed %d, want 1", n)
+	}
+	if err == nil {
+		t.Errorf("got no error, want the cgroup %s/self busy", top)
+	}
+	if err := other.Wait(); !killed(err) {
+		t.Errorf("the other process ended with %v, want killed", err)
+	}
+}
