@@ -216,8 +216,8 @@ func (s *Server) kubeletURL(node *corev1.Node, path string) (*url.URL, error) {
 }
 
 // fetchResourceMetrics reads node's /metrics/resource with the
-// apiserver's kubelet client credentials (the agent authorizes them on
-// nodes/metrics, which system:kubelet-api-admin grants).
+// apiserver's kubelet client credentials, as logs and exec reach the
+// agents (which authorize the request on nodes/metrics).
 func (s *Server) fetchResourceMetrics(ctx context.Context, node *corev1.Node) (io.ReadCloser, error) {
 	u, err := s.kubeletURL(node, "/metrics/resource")
 	if err != nil {
