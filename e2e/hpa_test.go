@@ -104,11 +104,13 @@ func TestHPAScalesOnCPU(t *testing.T) {
 	// ctl top prints what the agents measured: every node a row of
 	// numbers, and the burning pods well above zero.
 	nodeRow := regexp.MustCompile(`^node\d+\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%$`)
+	var topNodes, topPods string
 	eventually(t, time.Minute, "ctl top nodes with a row of numbers per node", func() error {
 		out, err := ctl("top", "nodes")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
+		topNodes = out
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 4 {
 			return fmt.Errorf("want a header and 3 nodes, got:\n%s", out)
@@ -126,6 +128,7 @@ func TestHPAScalesOnCPU(t *testing.T) {
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
+		topPods = out
 		burning := 0
 		for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
 			m := podRow.FindStringSubmatch(strings.TrimSpace(l))
@@ -141,6 +144,8 @@ func TestHPAScalesOnCPU(t *testing.T) {
 		}
 		return nil
 	})
+
+	t.Logf("ctl top nodes:\n%s\nctl top pods:\n%s", topNodes, topPods)
 
 	// Stop the load: the pods are replaced by idle ones.
 	patch := `{"spec":{"template":{"spec":{"containers":[{"name":"burn","command":["sleep","3600"]}]}}}}`
