@@ -89,3 +89,26 @@ func TestTop(t *testing.T) {
 		})
 	}
 }
+
+// TestAutoscale: ctl autoscale makes an autoscaling/v2 autoscaler of the
+// Deployment with the asked bounds and CPU target.
+func TestAutoscale(t *testing.T) {
+	c := startCluster(t)
+	c.ctl("apply", "-f", c.file("web.yaml", webYAML))
+	c.ctl("autoscale", "deployment", "web", "--cpu-percent=50", "--min=1", "--max=4")
+	h, err := c.client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := h.Spec.ScaleTargetRef
+	if ref.Kind != "Deployment" || ref.Name != "web" || ref.APIVersion != "apps/v1" {
+		t.Errorf("got target %+v, want apps/v1 Deployment web", ref)
+	}
+	if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas != 1 || h.Spec.MaxReplicas != 4 {
+		t.Errorf("got min %v max %d, want 1 and 4", h.Spec.MinReplicas, h.Spec.MaxReplicas)
+	}
+	if len(h.Spec.Metrics) != 1 || h.Spec.Metrics[0].Resource == nil || h.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU ||
+		h.Spec.Metrics[0].Resource.Target.AverageUtilization == nil || *h.Spec.Metrics[0].Resource.Target.AverageUtilization != 50 {
+		t.Errorf("got metrics %+v, want CPU at 50%%", h.Spec.Metrics)
+	}
+}
