@@ -78,6 +78,9 @@ func TestTop(t *testing.T) {
 		{[]string{"top", "pods"}, "busy 500m 20Mi"},
 		{[]string{"top", "pods", "-l", "app=busy", "--containers"}, "busy c 500m 20Mi"},
 		{[]string{"top", "pods", "-A"}, "default busy 500m 20Mi"},
+		// The server-side table, with metrics-server's columns.
+		{[]string{"get", "nodes.metrics.k8s.io"}, "n1 2 1Gi 10s"},
+		{[]string{"get", "pods.metrics.k8s.io", "busy"}, "busy 500m 20Mi 10s"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
