@@ -99,6 +99,10 @@ type Config struct {
 	KubeletClientCertificate    string
 	KubeletClientKey            string
 	KubeletCertificateAuthority string
+	// MetricResolution is how often the resource metrics API
+	// (metrics.k8s.io) scrapes the agents, metrics-server's
+	// --metric-resolution.
+	MetricResolution time.Duration
 
 	serviceCIDR   netip.Prefix
 	nodePortFirst int
@@ -117,6 +121,7 @@ func NewConfig() *Config {
 		ServiceAccountIssuers:               []string{DefaultServiceAccountIssuer},
 		ServiceAccountExtendTokenExpiration: true,
 		EnableBootstrapTokenAuth:            true,
+		MetricResolution:                    DefaultMetricResolution,
 	}
 }
 
@@ -146,6 +151,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.KubeletClientCertificate, "kubelet-client-certificate", c.KubeletClientCertificate, "client certificate (PEM) for the agents' kubelet API; when set, logs, exec, attach and port forwarding reach the agents over TLS")
 	fs.StringVar(&c.KubeletClientKey, "kubelet-client-key", c.KubeletClientKey, "key (PEM) of --kubelet-client-certificate")
 	fs.StringVar(&c.KubeletCertificateAuthority, "kubelet-certificate-authority", c.KubeletCertificateAuthority, "CA bundle (PEM) the agents' serving certificates are checked against (default: not checked)")
+	fs.DurationVar(&c.MetricResolution, "metric-resolution", c.MetricResolution, "how often the agents' /metrics/resource are scraped for the resource metrics API (metrics.k8s.io: kubectl top, HorizontalPodAutoscalers); CPU usage is the rate over the last two scrapes")
 	fs.Int64Var(&c.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", c.DefaultUnreachableTolerationSeconds, "tolerationSeconds of the unreachable NoExecute toleration added to pods that have none")
 	fs.StringVar(&c.ServiceAccountSigningKeyFile, "service-account-signing-key-file", c.ServiceAccountSigningKeyFile, "PEM private key (RSA or ECDSA) that signs ServiceAccount tokens (default: an RSA key made at first start in <data-dir>/pki/sa.key)")
 	fs.StringArrayVar(&c.ServiceAccountKeyFiles, "service-account-key-file", c.ServiceAccountKeyFiles, "PEM file of public (or private) keys that verify ServiceAccount tokens (repeatable; default: the signing key)")
@@ -205,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.KubeletClientCertificate == "") != (c.KubeletClientKey == "") {
 		return fmt.Errorf("--kubelet-client-certificate and --kubelet-client-key go together")
+	}
+	if c.MetricResolution <= 0 {
+		return fmt.Errorf("--metric-resolution %v: must be positive", c.MetricResolution)
 	}
 	if c.DefaultNotReadyTolerationSeconds < 0 || c.DefaultUnreachableTolerationSeconds < 0 {
 		return fmt.Errorf("toleration seconds must not be negative")

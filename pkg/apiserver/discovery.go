@@ -39,7 +39,7 @@ func (s *Server) serverAddress(c *gin.Context) []metav1.ServerAddressByClientCID
 
 func (s *Server) coreVersions(c *gin.Context) {
 	if wantsAggregated(c) {
-		aggregatedDiscovery(c, s.table().Resources(), true)
+		aggregatedDiscovery(c, s.discoverable(), true)
 		return
 	}
 	writeJSON(c, http.StatusOK, &metav1.APIVersions{
@@ -79,11 +79,11 @@ func groups(resources []*api.Resource) []metav1.APIGroup {
 
 func (s *Server) groupList(c *gin.Context) {
 	if wantsAggregated(c) {
-		aggregatedDiscovery(c, s.table().Resources(), false)
+		aggregatedDiscovery(c, s.discoverable(), false)
 		return
 	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
-	for _, g := range groups(s.table().Resources()) {
+	for _, g := range groups(s.discoverable()) {
 		g.ServerAddressByClientCIDRs = s.serverAddress(c)
 		list.Groups = append(list.Groups, g)
 	}
@@ -98,7 +98,7 @@ func (s *Server) discovery(c *gin.Context, segs []string) bool {
 		s.resourceList(c, "", "v1")
 		return true
 	case len(segs) == 2 && segs[0] == "apis":
-		for _, g := range groups(s.table().Resources()) {
+		for _, g := range groups(s.discoverable()) {
 			if g.Name == segs[1] {
 				g.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
 				writeJSON(c, http.StatusOK, &g)
@@ -117,7 +117,7 @@ func (s *Server) resourceList(c *gin.Context, group, version string) bool {
 		gv = group + "/" + version
 	}
 	list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv}
-	for _, r := range s.table().Resources() {
+	for _, r := range s.discoverable() {
 		if r.Group == group && r.Version == version {
 			list.APIResources = append(list.APIResources, r.APIResources()...)
 		}

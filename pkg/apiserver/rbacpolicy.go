@@ -60,6 +60,7 @@ func (s *Server) reconcileRBACPolicy(ctx context.Context) error {
 	ownRoles, ownBindings := minik8sPolicy()
 	agentRole, agentBinding, agentLeaseRole, agentLeaseBinding := nodeAgentPolicy()
 	ownRoles, ownBindings = append(ownRoles, *agentRole), append(ownBindings, *agentBinding)
+	ownRoles = append(ownRoles, metricsReaderRole())
 	var nsRoles []rbacv1.Role
 	for _, roles := range bootstrappolicy.NamespaceRoles() {
 		nsRoles = append(nsRoles, roles...)

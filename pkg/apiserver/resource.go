@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // call is one resource request: the resource, the parsed path and the
@@ -79,6 +80,10 @@ func (s *Server) serveResource(c *gin.Context) {
 	info, err := s.infos.NewRequestInfo(c.Request)
 	if err != nil || !info.IsResourceRequest {
 		writeError(c, notFoundPath(path))
+		return
+	}
+	if info.APIGroup == metricsv1beta1.GroupName {
+		s.serveResourceMetrics(c, info)
 		return
 	}
 	r, ok := s.table().Lookup(info.APIGroup, info.APIVersion, info.Resource)

@@ -86,6 +86,9 @@ type Server struct {
 	kubeletTLS       bool
 	// nodeAuthorizer is the Node authorizer of the chain (nodes.go).
 	nodeAuthorizer authorizer.Authorizer
+	// metrics serves metrics.k8s.io from the agents' resource metrics
+	// (resourcemetrics.go).
+	metrics *resourceMetrics
 
 	listeners []net.Listener
 	// secure tells, per listener, whether it serves TLS (tls).
@@ -171,6 +174,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.metrics = s.newResourceMetrics()
 	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.
@@ -283,6 +287,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	debug.FreeOSMemory()
 	s.loopback.start(runCtx)
 	go s.crds.run(runCtx)
+	go s.metrics.run(runCtx)
 	if s.etcd != nil {
 		go func() {
 			select {

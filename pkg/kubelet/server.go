@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -49,6 +50,8 @@ type handler struct {
 	running func(ctx context.Context, id string) bool
 	// taskGone reports whether container id has no task (any more).
 	taskGone func(ctx context.Context, id string) bool
+	// stats serves /metrics/resource (stats.go); nil: not served.
+	stats http.Handler
 }
 
 func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
@@ -56,7 +59,19 @@ func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", a.cfg.Listen, err)
 	}
-	h := &handler{pods: a, rt: a.rt, running: a.rt.isRunning, taskGone: a.rt.taskGone}
+	h := &handler{pods: a, rt: a.rt, running: a.rt.isRunning, taskGone: a.rt.taskGone, stats: &resourceStats{
+		fs: detectCgroups("/sys/fs/cgroup"),
+		// The parent of every pod's cgroup.
+		nodeCgroup: path.Dir(a.rt.cgroupParent("")),
+		pods: func() []*v1.Pod {
+			if a.podList == nil {
+				return nil
+			}
+			return a.podList()
+		},
+		podCgroup: func(pod *v1.Pod) string { return a.rt.cgroupParent(pod.UID) },
+		now:       time.Now,
+	}}
 	srv := &http.Server{Handler: allowPeers(a.cfg.AllowedPeers, h.mux()), ReadHeaderTimeout: 10 * time.Second}
 	if a.secure != nil {
 		// As the kubelet's: TLS, and every request authenticated and
@@ -108,6 +123,9 @@ func (h *handler) mux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	m.Handle("GET /metrics", promhttp.Handler())
+	if h.stats != nil {
+		m.Handle("GET /metrics/resource", h.stats)
+	}
 	m.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", h.logs)
 	m.HandleFunc("/exec/{ns}/{pod}/{container}", h.exec)
 	m.HandleFunc("/portForward/{ns}/{pod}", h.portForward)

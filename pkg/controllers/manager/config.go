@@ -12,6 +12,7 @@ import (
 	"minik8s/pkg/controllers/certificates"
 	"minik8s/pkg/controllers/loadbalancer"
 	"minik8s/pkg/controllers/localpath"
+	"minik8s/pkg/controllers/podautoscaler"
 	"minik8s/pkg/election"
 	"minik8s/pkg/restconfig"
 )
@@ -57,10 +58,13 @@ const (
 	CSRSigning   = "csrsigning"
 	CSRCleaner   = "csrcleaner"
 	TokenCleaner = "tokencleaner"
+	// HorizontalPodAutoscaler is upstream's
+	// horizontal-pod-autoscaler-controller, by its alias.
+	HorizontalPodAutoscaler = "horizontalpodautoscaling"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner, HorizontalPodAutoscaler}
 
 // Config holds the controller-manager's settings.
 type Config struct {
@@ -91,6 +95,8 @@ type Config struct {
 	LocalPath localpath.Config
 	// Signing is the cluster CA csrsigning signs with.
 	Signing certificates.SigningConfig
+	// HPA configures the HorizontalPodAutoscaler controller.
+	HPA podautoscaler.Config
 }
 
 // NewConfig returns the defaults.
@@ -107,6 +113,7 @@ func NewConfig() *Config {
 		LeaderElection:         election.NewConfig("kube-controller-manager"),
 		LocalPath:              localpath.Config{Root: localpath.DefaultRoot, HelperImage: localpath.DefaultHelperImage},
 		Signing:                certificates.SigningConfig{Duration: certificates.DefaultSigningDuration},
+		HPA:                    podautoscaler.DefaultConfig(),
 	}
 }
 
@@ -134,6 +141,14 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Signing.KeyFile, "cluster-signing-key-file", c.Signing.KeyFile, "PEM key of --cluster-signing-cert-file")
 	fs.DurationVar(&c.Signing.Duration, "cluster-signing-duration", c.Signing.Duration,
 		"longest validity of the certificates signed (a request's spec.expirationSeconds may ask for less)")
+	fs.DurationVar(&c.HPA.SyncPeriod, "horizontal-pod-autoscaler-sync-period", c.HPA.SyncPeriod, "how often every HorizontalPodAutoscaler is evaluated")
+	fs.DurationVar(&c.HPA.DownscaleStabilization, "horizontal-pod-autoscaler-downscale-stabilization", c.HPA.DownscaleStabilization,
+		"how far back the highest recommendation counts when scaling down (autoscalers without behavior.scaleDown.stabilizationWindowSeconds)")
+	fs.Float64Var(&c.HPA.Tolerance, "horizontal-pod-autoscaler-tolerance", c.HPA.Tolerance, "how far from 1 the ratio of usage to target may be without scaling")
+	fs.DurationVar(&c.HPA.CPUInitializationPeriod, "horizontal-pod-autoscaler-cpu-initialization-period", c.HPA.CPUInitializationPeriod,
+		"how long after a pod starts its CPU usage may be left out")
+	fs.DurationVar(&c.HPA.InitialReadinessDelay, "horizontal-pod-autoscaler-initial-readiness-delay", c.HPA.InitialReadinessDelay,
+		"how long after a pod starts its readiness changes count as its start-up")
 	fs.IntVar(&c.ConcurrentSyncs, "concurrent-syncs", c.ConcurrentSyncs, "workers per controller")
 	fs.Float32Var(&c.QPS, "kube-api-qps", c.QPS, "requests per second to the API server")
 	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
@@ -174,6 +189,7 @@ func (c *Config) Validate() error {
 	if c.Signing.Duration <= 0 {
 		errs = append(errs, errors.New("--cluster-signing-duration must be positive"))
 	}
+	errs = append(errs, c.HPA.Validate())
 	errs = append(errs, c.LeaderElection.Validate())
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -19,6 +20,7 @@ import (
 func TestEveryControllerBuilds(t *testing.T) {
 	cs := fake.NewClientset()
 	deps := controllerDeps{
+		ctx:      context.Background(),
 		cfg:      NewConfig(),
 		rc:       &rest.Config{Host: "http://127.0.0.1:1"},
 		factory:  informers.NewSharedInformerFactory(cs, 0),

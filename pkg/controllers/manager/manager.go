@@ -34,6 +34,7 @@ import (
 	"minik8s/pkg/controllers/namespace"
 	"minik8s/pkg/controllers/nodeipam"
 	"minik8s/pkg/controllers/nodelifecycle"
+	"minik8s/pkg/controllers/podautoscaler"
 	"minik8s/pkg/controllers/pvbinder"
 	"minik8s/pkg/controllers/replicaset"
 	"minik8s/pkg/controllers/resourcequota"
@@ -50,7 +51,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	cfg := NewConfig()
 	cmd := &cobra.Command{
 		Use:          "controller-manager",
-		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota, ClusterRole aggregation, CertificateSigningRequest approving/signing/cleaning, bootstrap token cleaner)",
+		Short:        "Run the minik8s controllers (ReplicaSet, Deployment, EndpointSlice, GC, namespace, node lifecycle, IPAM, LoadBalancer, ServiceAccount, root CA publisher, Job, CronJob, TTL after finished, DaemonSet, StatefulSet, PersistentVolume binder, local-path provisioner, ReplicationController, PodDisruptionBudget, ResourceQuota, ClusterRole aggregation, CertificateSigningRequest approving/signing/cleaning, bootstrap token cleaner, HorizontalPodAutoscaler)",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -146,7 +147,7 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 	}
 
-	deps := controllerDeps{cfg: cfg, rc: rc, factory: factory, recorder: recorder, dynFor: dynFor}
+	deps := controllerDeps{ctx: ctx, cfg: cfg, rc: rc, factory: factory, recorder: recorder, dynFor: dynFor}
 	var runners []runner
 	var names []string
 	for _, name := range All {
@@ -245,6 +246,8 @@ func ServiceAccountName(controller string) string {
 		return "certificate-controller"
 	case TokenCleaner:
 		return "token-cleaner"
+	case HorizontalPodAutoscaler:
+		return "horizontal-pod-autoscaler"
 	}
 	return controller
 }
@@ -252,6 +255,9 @@ func ServiceAccountName(controller string) string {
 // controllerDeps is what the controllers are built from besides their
 // own client.
 type controllerDeps struct {
+	// ctx bounds what the controllers start while being built (the
+	// autoscaler's event broadcaster).
+	ctx      context.Context
 	cfg      *Config
 	rc       *rest.Config
 	factory  informers.SharedInformerFactory
@@ -356,6 +362,8 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		return certificates.NewCleaner(cs, factory), nil
 	case TokenCleaner:
 		return tokencleaner.New(cs, factory)
+	case HorizontalPodAutoscaler:
+		return podautoscaler.New(deps.ctx, rc, cs, factory, cfg.HPA)
 	}
 	return nil, fmt.Errorf("unknown controller %q", name)
 }
