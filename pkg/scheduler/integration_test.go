@@ -266,7 +266,7 @@ func TestIntegrationCapacityAndNewNode(t *testing.T) {
 	if perNode["a"] != 2 || perNode["b"] != 2 {
 		t.Errorf("placement %v, want 2 on a and 2 on b", perNode)
 	}
-	wantMsg := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
+	wantMsg := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."
 	cond := c.conditionWith(pending, wantMsg)
 	if cond.Status != v1.ConditionFalse || cond.Reason != "Unschedulable" || cond.Message != wantMsg {
 		t.Errorf("condition of %s: got %s/%s %q, want False/Unschedulable %q", pending, cond.Status, cond.Reason, cond.Message, wantMsg)
@@ -298,7 +298,7 @@ func TestIntegrationUncordonAndDelete(t *testing.T) {
 	c := start(t)
 	c.node("only", "1", func(n *v1.Node) { n.Spec.Unschedulable = true })
 	c.pod("x", "1")
-	want := "0/1 nodes are available: 1 node(s) were unschedulable."
+	want := "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
 	cond := c.conditionWith("x", want)
 	if cond.Message != want {
 		t.Errorf("message %q, want %q", cond.Message, want)
@@ -315,7 +315,7 @@ func TestIntegrationUncordonAndDelete(t *testing.T) {
 		t.Fatalf("x after uncordon: %v", got)
 	}
 	c.pod("y", "1")
-	want = "0/1 nodes are available: 1 Insufficient cpu."
+	want = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
 	cond = c.conditionWith("y", want)
 	if cond.Message != want || cond.Reason != "Unschedulable" {
 		t.Errorf("y: %s %q, want Unschedulable %q", cond.Reason, cond.Message, want)
@@ -379,7 +379,7 @@ func TestIntegrationPodAntiAffinity(t *testing.T) {
 	c.pod("web-3", "100m", ownedBy("rs-web"), antiAffinityWeb, func(p *v1.Pod) {
 		p.Spec.NodeSelector = map[string]string{"topology.kubernetes.io/zone": "z1"}
 	})
-	want := "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod anti-affinity rules."
+	want := "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod anti-affinity rules. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod."
 	if cond := c.conditionWith("web-3", want); cond.Message != want {
 		t.Errorf("web-3: got %q, want %q", cond.Message, want)
 	}
@@ -523,6 +523,13 @@ func TestIntegrationPreemption(t *testing.T) {
 	wantMsg = "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
 	if cond := c.conditionWith("sneaky", wantMsg); cond.Message != wantMsg {
 		t.Errorf("sneaky's condition: got %q, want %q", cond.Message, wantMsg)
+	}
+	// Binding ends the nomination.
+	if urgent, err = c.client.CoreV1().Pods("default").Get(c.ctx, "urgent", metav1.GetOptions{}); err != nil || urgent.Status.NominatedNodeName != "" {
+		t.Errorf("urgent's nominatedNodeName once bound: got %q (%v), want none", urgent.Status.NominatedNodeName, err)
+	}
+	if _, nominated := c.sched.Cache().Nominated(urgent.UID); nominated {
+		t.Error("urgent still nominated in the scheduler's cache once bound")
 	}
 	if s := c.sched.Stats(); s.Preemptions != 1 || s.Victims != 1 {
 		t.Errorf("stats: got %d preemptions, %d victims, want 1, 1", s.Preemptions, s.Victims)

@@ -58,13 +58,21 @@ type Plan struct {
 // unimportant as possible, sparing PodDisruptionBudgets first), and pick
 // the node whose eviction hurts least.
 //
-// Only the Removable filters are re-run with victims removed: a node must
-// pass the Fixed ones as it is. Upstream also re-evaluates inter-pod
-// affinity and topology spread without the victims; here a node rejected
-// by those is not a candidate.
+// Filters come in three kinds, by what removing pods can do about them:
+// nothing (Fixed: a node they reject is no candidate, upstream's
+// UnschedulableAndUnresolvable), something that is re-checked with the
+// victims removed (Removable: resources and host ports), and something
+// upstream re-checks but that is not simulated here (Unsimulated:
+// inter-pod affinity and topology spread, whose state is computed over
+// the whole cluster): a node they reject, for a reason not in
+// Unresolvable, is dry run like the others but never becomes a candidate,
+// and reports their reasons (or that it has no victims), as upstream does
+// when the victims are not what is in the way.
 type Preemption struct {
-	Fixed     []Filter
-	Removable []Filter
+	Fixed        []Filter
+	Unsimulated  []Filter
+	Unresolvable map[string]bool
+	Removable    []Filter
 
 	rnd *rand.Rand
 }
@@ -72,13 +80,29 @@ type Preemption struct {
 // NewPreemption returns a Preemption over the default filters.
 func NewPreemption(seed uint64) *Preemption {
 	return &Preemption{
-		Fixed: []Filter{
-			FilterReady, FilterUnschedulable, FilterTaints, FilterNodeAffinity,
-			FilterVolumeBinding, FilterTopologySpread, FilterInterPodAffinity,
-		},
-		Removable: []Filter{FilterHostPorts, FilterResources},
-		rnd:       rand.New(rand.NewPCG(seed, seed^0x85ebca6b)),
+		Fixed:       []Filter{FilterReady, FilterUnschedulable, FilterTaints, FilterNodeAffinity, FilterVolumeBinding},
+		Unsimulated: []Filter{FilterTopologySpread, FilterInterPodAffinity},
+		// Upstream's InterPodAffinity and PodTopologySpread return these as
+		// UnschedulableAndUnresolvable.
+		Unresolvable: map[string]bool{ReasonPodAffinity: true, ReasonTopologySpreadNodeLabel: true},
+		Removable:    []Filter{FilterHostPorts, FilterResources},
+		rnd:          rand.New(rand.NewPCG(seed, seed^0x85ebca6b)),
 	}
+}
+
+// potential reports whether preemption could help on n at all, and the
+// reasons of an Unsimulated filter that rejects it (nil if none does).
+func (pr *Preemption) potential(p *PodInfo, n *NodeInfo) (bool, []string) {
+	if runFilters(pr.Fixed, p, n) != nil {
+		return false, nil
+	}
+	why := runFilters(pr.Unsimulated, p, n)
+	for _, r := range why {
+		if pr.Unresolvable[r] {
+			return false, nil
+		}
+	}
+	return true, why
 }
 
 // Evaluate runs preemption for p over nodes (read-only): a plan, or nil
@@ -91,9 +115,13 @@ func (pr *Preemption) Evaluate(p *PodInfo, nodes []*NodeInfo, view PodView, pdbs
 	}
 	p.prefilter(nodes)
 	var potential []*NodeInfo
+	stuck := map[*NodeInfo][]string{}
 	for _, n := range nodes {
-		if runFilters(pr.Fixed, p, n) == nil {
+		if ok, why := pr.potential(p, n); ok {
 			potential = append(potential, n)
+			if why != nil {
+				stuck[n] = why
+			}
 		}
 	}
 	// reasons counts the dry runs' reasons, as upstream's FitError does:
@@ -121,7 +149,7 @@ func (pr *Preemption) Evaluate(p *PodInfo, nodes []*NodeInfo, view PodView, pdbs
 	var violating, nonViolating []candidate
 	for i := range potential {
 		n := potential[(offset+i)%len(potential)]
-		c, why := pr.selectVictims(p, n, view.PodsOn(n), pdbs, now)
+		c, why := pr.selectVictims(p, n, view.PodsOn(n), stuck[n], pdbs, now)
 		if why != nil {
 			withStatus++
 			for _, r := range why {
@@ -150,6 +178,17 @@ func (pr *Preemption) Evaluate(p *PodInfo, nodes []*NodeInfo, view PodView, pdbs
 	return plan, fmt.Sprintf("preemption: found a potential placement for pod on node %v, preempting %d victims", best.node.Name(), len(plan.Victims)), false
 }
 
+// EvaluateUnresolvable is preemption for a pod that no node passed PreFilter for
+// (a claim missing or unbound): upstream marks every node
+// UnschedulableAndUnresolvable, so preemption is not helpful anywhere, and
+// a nomination the pod had no longer holds (clear).
+func (pr *Preemption) EvaluateUnresolvable(p *PodInfo, numNodes int) (msg string, clear bool) {
+	if pp := p.Pod.Spec.PreemptionPolicy; pp != nil && *pp == v1.PreemptNever {
+		return "preemption: " + msgNeverPreempts, false
+	}
+	return "preemption: " + (&FitError{NumAllNodes: numNodes, Reasons: map[string]int{msgNotHelpful: numNodes}}).Error(), true
+}
+
 // numCandidates is upstream's calculateNumCandidates.
 func numCandidates(nodes int) int {
 	n := nodes * minCandidateNodesPercentage / 100
@@ -168,7 +207,10 @@ func (pr *Preemption) eligible(p *PodInfo, view PodView) (bool, string) {
 		return false, msgNeverPreempts
 	}
 	n := p.nominated
-	if n == nil || runFilters(pr.Fixed, p, n) != nil {
+	if n == nil {
+		return true, ""
+	}
+	if ok, _ := pr.potential(p, n); !ok {
 		return true, ""
 	}
 	for _, r := range view.PodsOn(n) {
@@ -215,8 +257,9 @@ type candidate struct {
 // eviction before the others, keeping each that still lets the pod fit.
 // What stays removed are the victims. Pods nominated for n with at least
 // p's priority hold their share throughout. A nil candidate comes with
-// the reasons the node is no candidate.
-func (pr *Preemption) selectVictims(p *PodInfo, n *NodeInfo, pods []*podRecord, pdbs []*policyv1.PodDisruptionBudget, now time.Time) (candidate, []string) {
+// the reasons the node is no candidate; stuck are the reasons of an
+// Unsimulated filter that rejected n.
+func (pr *Preemption) selectVictims(p *PodInfo, n *NodeInfo, pods []*podRecord, stuck []string, pdbs []*policyv1.PodDisruptionBudget, now time.Time) (candidate, []string) {
 	sim := n.simulation()
 	addNominated(sim, p, n)
 	var potential []*podRecord
@@ -228,6 +271,9 @@ func (pr *Preemption) selectVictims(p *PodInfo, n *NodeInfo, pods []*podRecord, 
 	}
 	if len(potential) == 0 {
 		return candidate{}, []string{msgNoVictims}
+	}
+	if stuck != nil {
+		return candidate{}, stuck
 	}
 	if why := runFilters(pr.Removable, p, sim); why != nil {
 		return candidate{}, why

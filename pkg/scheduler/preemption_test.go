@@ -25,15 +25,6 @@ func on(node string, startedMinutes int) func(*v1.Pod) {
 	}
 }
 
-func withPodLabels(kv ...string) func(*v1.Pod) {
-	return func(pod *v1.Pod) {
-		pod.Labels = map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			pod.Labels[kv[i]] = kv[i+1]
-		}
-	}
-}
-
 func neverPreempts(pod *v1.Pod) {
 	never := v1.PreemptNever
 	pod.Spec.PreemptionPolicy = &never
@@ -174,6 +165,25 @@ func TestPreemptionEvaluate(t *testing.T) {
 			wantClear: true,
 		},
 		{
+			name:  "anti-affinity is not simulated: the node reports it",
+			nodes: []*v1.Node{node("n1", "2", "4Gi", 110), node("n2", "2", "4Gi", 110)},
+			pods: []*v1.Pod{
+				pod("x", "2", "", podLabels("app", "x"), on("n1", 0)),
+				pod("same", "2", "", high, on("n2", 0)),
+			},
+			preemptor: pod("p", "2", "", high, withPodAntiAffinity(term("kubernetes.io/hostname", "x"))),
+			wantMsg:   "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 node(s) didn't match pod anti-affinity rules.",
+			wantClear: true,
+		},
+		{
+			name:      "required pod affinity no pod matches: not helpful",
+			nodes:     []*v1.Node{node("n1", "2", "4Gi", 110)},
+			pods:      []*v1.Pod{pod("x", "2", "", podLabels("app", "x"), on("n1", 0))},
+			preemptor: pod("p", "2", "", high, withPodAffinity(term("kubernetes.io/hostname", "nobody"))),
+			wantMsg:   "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+			wantClear: true,
+		},
+		{
 			name:      "preemptionPolicy Never",
 			nodes:     []*v1.Node{node("n1", "2", "4Gi", 110)},
 			pods:      []*v1.Pod{pod("low", "2", "", on("n1", 0))},
@@ -196,8 +206,8 @@ func TestPreemptionEvaluate(t *testing.T) {
 			name:  "node without PDB violation preferred",
 			nodes: []*v1.Node{node("n1", "2", "4Gi", 110), node("n2", "2", "4Gi", 110)},
 			pods: []*v1.Pod{
-				pod("db", "2", "", withPodLabels("app", "db"), on("n1", 5)),
-				pod("web", "2", "", withPodLabels("app", "web"), on("n2", 0)),
+				pod("db", "2", "", podLabels("app", "db"), on("n1", 5)),
+				pod("web", "2", "", podLabels("app", "web"), on("n2", 0)),
 			},
 			pdbs:        []*policyv1.PodDisruptionBudget{pdb("db", 0, "app", "db")},
 			preemptor:   pod("p", "2", "", high),
@@ -210,8 +220,8 @@ func TestPreemptionEvaluate(t *testing.T) {
 			nodes: []*v1.Node{node("n1", "4", "4Gi", 110)},
 			pods: []*v1.Pod{
 				// Without the PDB the older web pod is more important and kept.
-				pod("db", "2", "", withPodLabels("app", "db"), on("n1", 5)),
-				pod("web", "2", "", withPodLabels("app", "web"), on("n1", 0)),
+				pod("db", "2", "", podLabels("app", "db"), on("n1", 5)),
+				pod("web", "2", "", podLabels("app", "web"), on("n1", 0)),
 			},
 			pdbs:        []*policyv1.PodDisruptionBudget{pdb("db", 0, "app", "db")},
 			preemptor:   pod("p", "2", "", high),
@@ -223,7 +233,7 @@ func TestPreemptionEvaluate(t *testing.T) {
 			name:  "PDB violated when nothing else makes room",
 			nodes: []*v1.Node{node("n1", "2", "4Gi", 110)},
 			pods: []*v1.Pod{
-				pod("db", "2", "", withPodLabels("app", "db"), on("n1", 0)),
+				pod("db", "2", "", podLabels("app", "db"), on("n1", 0)),
 			},
 			pdbs:        []*policyv1.PodDisruptionBudget{pdb("db", 0, "app", "db")},
 			preemptor:   pod("p", "2", "", high),
@@ -236,8 +246,8 @@ func TestPreemptionEvaluate(t *testing.T) {
 			name:  "PDB with disruptions allowed is no violation",
 			nodes: []*v1.Node{node("n1", "2", "4Gi", 110), node("n2", "2", "4Gi", 110)},
 			pods: []*v1.Pod{
-				pod("db", "2", "", withPriority(1), withPodLabels("app", "db"), on("n1", 0)),
-				pod("web", "2", "", withPriority(2), withPodLabels("app", "web"), on("n2", 0)),
+				pod("db", "2", "", withPriority(1), podLabels("app", "db"), on("n1", 0)),
+				pod("web", "2", "", withPriority(2), podLabels("app", "web"), on("n2", 0)),
 			},
 			pdbs:        []*policyv1.PodDisruptionBudget{pdb("db", 1, "app", "db")},
 			preemptor:   pod("p", "2", "", high),

@@ -355,8 +355,18 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) bool {
 	if msg != "" {
 		s.stats.unschedulable.Add(1)
 		s.queue.Backoff(key)
-		msg = (&FitError{NumAllNodes: s.cache.NumNodes(), PreFilterMsg: msg}).Error()
-		s.async(func() { s.reportUnschedulable(ctx, pod, msg, nil) })
+		fe := &FitError{NumAllNodes: s.cache.NumNodes(), PreFilterMsg: msg}
+		var nominate *string
+		post, clear := s.preempt.EvaluateUnresolvable(pi, fe.NumAllNodes)
+		if fe.NumAllNodes > 0 {
+			fe.PostFilterMsg = post
+			if clear {
+				s.cache.Unnominate(pod.UID)
+				nominate = new(string)
+			}
+		}
+		msg = fe.Error()
+		s.async(func() { s.reportUnschedulable(ctx, pod, msg, nominate) })
 		return true
 	}
 	pi.Volumes = vols
