@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -150,5 +151,33 @@ func TestQueuePriorityOrder(t *testing.T) {
 	want := []string{"ns/high-2", "ns/high-1", "ns/high-3", "ns/mid", "ns/low-1", "ns/low-2", "ns/neg"}
 	if !slices.Equal(got, want) {
 		t.Errorf("order: got %v, want %v", got, want)
+	}
+}
+
+// BenchmarkQueue: 10,000 pods added then popped, as when a scheduler
+// starts with a backlog (bench/scheduler's shape), one priority or mixed.
+func BenchmarkQueue(b *testing.B) {
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("ns/pod-%d", i)
+	}
+	for _, tt := range []struct {
+		name       string
+		priorities int32
+	}{{"one-priority", 1}, {"4-priorities", 4}} {
+		b.Run(tt.name, func(b *testing.B) {
+			ctx := context.Background()
+			q := NewQueue(nil, time.Second, time.Second)
+			for b.Loop() {
+				for i, k := range keys {
+					q.Add(k, int32(i)%tt.priorities)
+				}
+				for range keys {
+					if _, ok := q.Pop(ctx); !ok {
+						b.Fatal("queue closed")
+					}
+				}
+			}
+		})
 	}
 }
