@@ -115,8 +115,23 @@ func (c *Cache) Preempt(pi *PodInfo, evaluate func(nodes []*NodeInfo, view PodVi
 	for _, p := range plan.Unnominated {
 		c.unnominateLocked(p.UID)
 	}
+	// Until the informer shows the victims terminating, the preemptor's
+	// next attempt must see that it already preempted on this node.
+	for _, r := range plan.victims {
+		r.preempted = true
+	}
 	c.nominateLocked(pi, plan.Node.Name())
 	return plan
+}
+
+// Unpreempted forgets that the pod was chosen as a victim (its eviction
+// failed), so that it no longer holds its preemptor back.
+func (c *Cache) Unpreempted(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[uid]; ok {
+		st.record.preempted = false
+	}
 }
 
 // cacheView is the cache as preemption reads it, under the cache's lock.

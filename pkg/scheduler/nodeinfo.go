@@ -146,6 +146,9 @@ type podRecord struct {
 	// Priority its priority: what preemption weighs a victim by.
 	Pod      *v1.Pod
 	Priority int32
+	// preempted: chosen as a victim, its eviction not yet seen (or being
+	// sent): the preemptor waits for it rather than preempting again.
+	preempted bool
 }
 
 func newPodRecord(pi *PodInfo) podRecord {

@@ -50,6 +50,8 @@ type Plan struct {
 	// Unnominated are the pods of lower priority that were nominated for
 	// Node and lose that nomination (filled by Cache.Preempt).
 	Unnominated []*v1.Pod
+
+	victims []*podRecord // read and written under the cache's lock only
 }
 
 // Preemption is upstream's DefaultPreemption PostFilter over our filters:
@@ -172,6 +174,7 @@ func (pr *Preemption) Evaluate(p *PodInfo, nodes []*NodeInfo, view PodView, pdbs
 	}
 	best := candidates[pickCandidate(candidates, now)]
 	plan = &Plan{Node: best.node, NodeName: best.node.Name(), PDBViolations: best.violations}
+	plan.victims = best.victims
 	for _, v := range best.victims {
 		plan.Victims = append(plan.Victims, v.Pod)
 	}
@@ -214,7 +217,7 @@ func (pr *Preemption) eligible(p *PodInfo, view PodView) (bool, string) {
 		return true, ""
 	}
 	for _, r := range view.PodsOn(n) {
-		if r.Priority < p.Priority && terminatingByPreemption(r.Pod) {
+		if r.Priority < p.Priority && (r.preempted || terminatingByPreemption(r.Pod)) {
 			return false, msgTerminatingVictims
 		}
 	}

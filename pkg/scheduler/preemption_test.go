@@ -389,6 +389,26 @@ func TestPreemptionUnnominatesLowerPriority(t *testing.T) {
 			t.Errorf("%s nominated: got %v, want %v", tt.pod.Name, got, tt.want)
 		}
 	}
+
+	// Tried again before the informer shows its victim terminating, the
+	// pod waits instead of preempting again.
+	var msg string
+	again := c.Preempt(pi, func(nodes []*NodeInfo, view PodView) *Plan {
+		p, m, _ := pr.Evaluate(pi, nodes, view, nil, t0)
+		msg = m
+		return p
+	})
+	if want := "preemption: " + msgTerminatingVictims; again != nil || msg != want {
+		t.Errorf("second attempt: got plan %v, %q, want none, %q", again != nil, msg, want)
+	}
+	// Once its eviction failed, it may preempt again.
+	c.Unpreempted(plan.Victims[0].UID)
+	if again = c.Preempt(pi, func(nodes []*NodeInfo, view PodView) *Plan {
+		p, _, _ := pr.Evaluate(pi, nodes, view, nil, t0)
+		return p
+	}); again == nil {
+		t.Error("no plan after the failed eviction")
+	}
 }
 
 func TestPickCandidate(t *testing.T) {

@@ -517,6 +517,7 @@ func (s *Scheduler) evict(ctx context.Context, preemptor *v1.Pod, plan *Plan) {
 			if err := schedutil.PatchPodStatus(ctx, s.client, victim.Name, victim.Namespace, &victim.Status, status); err != nil {
 				if !apierrors.IsNotFound(err) {
 					logger.Error(err, "Could not add DisruptionTarget condition due to preemption", "preemptor", klog.KObj(preemptor), "victim", klog.KObj(victim))
+					s.cache.Unpreempted(victim.UID)
 				}
 				continue
 			}
@@ -524,6 +525,7 @@ func (s *Scheduler) evict(ctx context.Context, preemptor *v1.Pod, plan *Plan) {
 		if err := schedutil.DeletePod(ctx, s.client, victim); err != nil {
 			if !apierrors.IsNotFound(err) {
 				logger.Error(err, "Tried to preempt pod", "pod", klog.KObj(victim), "preemptor", klog.KObj(preemptor))
+				s.cache.Unpreempted(victim.UID)
 			}
 			continue
 		}
