@@ -62,7 +62,7 @@ func TestPodAntiAffinityOnePerNode(t *testing.T) {
 	if _, err := ctl("scale", "-n", ns, "deployment/apart", "--replicas=4"); err != nil {
 		t.Fatal(err)
 	}
-	want := "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
+	want := "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
 	eventually(t, 30*time.Second, "a fourth replica Pending with "+want, func() error {
 		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=apart"})
 		if err != nil {

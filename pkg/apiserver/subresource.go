@@ -160,7 +160,8 @@ func mustParseRV(rv string) int64 {
 	return n
 }
 
-// bind sets spec.nodeName and PodScheduled=True in one write.
+// bind sets spec.nodeName and PodScheduled=True, and clears
+// status.nominatedNodeName, in one write.
 func (s *Server) bind(k *call) {
 	obj, err := s.decodeRequest(k.c, corev1.SchemeGroupVersion.WithKind("Binding"), func() runtime.Object { return &corev1.Binding{} })
 	if err != nil {
@@ -196,6 +197,9 @@ func (s *Server) bind(k *call) {
 			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
 		}
 		pod.Spec.NodeName = b.Target.Name
+		// The nomination has served (ClearingNominatedNodeNameAfterBinding,
+		// on by default since Kubernetes 1.35).
+		pod.Status.NominatedNodeName = ""
 		for ann, v := range b.Annotations {
 			if pod.Annotations == nil {
 				pod.Annotations = map[string]string{}

@@ -20,6 +20,8 @@ type FitError struct {
 	// PreFilterMsg says why the pod fits no node before any was looked
 	// at (a missing claim, an unbound immediate claim).
 	PreFilterMsg string
+	// PostFilterMsg is what preemption said ("preemption: …").
+	PostFilterMsg string
 }
 
 func (e *FitError) Error() string {
@@ -35,6 +37,9 @@ func (e *FitError) Error() string {
 	}
 	if len(parts) > 0 {
 		msg += " " + strings.Join(parts, ", ") + "."
+	}
+	if e.PostFilterMsg != "" {
+		msg += " " + e.PostFilterMsg // upstream adds no period of its own here
 	}
 	return msg
 }
@@ -101,6 +106,11 @@ func (a *Algorithm) Schedule(p *PodInfo, nodes []*NodeInfo) (string, error) {
 		return "", ErrNoNodes
 	}
 	p.prefilter(nodes)
+	// A pod nominated by preemption goes to its node if it fits there now
+	// (upstream's evaluateNominatedNode), and looks at the rest otherwise.
+	if n := p.nominated; n != nil && a.filter(p, n) == nil {
+		return n.Name(), nil
+	}
 	want := a.numFeasibleToFind(len(nodes))
 	a.feasible = a.feasible[:0]
 	var reasons map[string]int
@@ -136,7 +146,33 @@ func (a *Algorithm) filter(p *PodInfo, n *NodeInfo) []string {
 			return r
 		}
 	}
+	if len(n.nominated) > 0 {
+		return fitsWithNominated(p, n)
+	}
 	return nil
+}
+
+// fitsWithNominated checks the fit again with the pods nominated for n that
+// have at least p's priority counted there, as upstream's
+// RunFilterPluginsWithNominatedPods does: the room preemption made for a
+// pod is not taken by one of lower priority meanwhile.
+func fitsWithNominated(p *PodInfo, n *NodeInfo) []string {
+	held := false
+	for _, r := range n.nominated {
+		if r.Priority >= p.Priority && r.Pod.UID != p.Pod.UID {
+			held = true
+			break
+		}
+	}
+	if !held {
+		return nil
+	}
+	sim := n.simulation()
+	addNominated(sim, p, n)
+	if r := FilterHostPorts(p, sim); r != nil {
+		return r
+	}
+	return FilterResources(p, sim)
 }
 
 // best scores the feasible nodes and picks the highest, ties at random

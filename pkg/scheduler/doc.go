@@ -45,6 +45,19 @@
 // and the binder goroutine waits, at most VolumeBindTimeout, for them all
 // to be bound; otherwise the pod is tried again.
 //
+// Priorities and preemption are upstream's PrioritySort and
+// DefaultPreemption. The Queue hands out higher spec.priority first. A pod
+// that fits no node runs Preemption (under the cache's lock, like the
+// decision): the nodes that pass the filters removal cannot fix are dry
+// run without every pod of lower priority, then with as many added back as
+// still leave room (PodDisruptionBudget-protected ones first), and the
+// node whose victims hurt least by upstream's criteria is chosen. The pod
+// is nominated there at once (Cache.Preempt), so later decisions keep its
+// room for it against pods of lower priority (the nominator), and it tries
+// that node first next time; the binder slot marks and deletes the
+// victims and writes status.nominatedNodeName. While its victims
+// terminate the pod does not preempt again.
+//
 // Several schedulers may run with RunElected: they compete for a Lease, as
 // kube-scheduler's --leader-elect does, and only its holder schedules.
 package scheduler

@@ -8,9 +8,12 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -263,7 +266,7 @@ func TestIntegrationCapacityAndNewNode(t *testing.T) {
 	if perNode["a"] != 2 || perNode["b"] != 2 {
 		t.Errorf("placement %v, want 2 on a and 2 on b", perNode)
 	}
-	wantMsg := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
+	wantMsg := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."
 	cond := c.conditionWith(pending, wantMsg)
 	if cond.Status != v1.ConditionFalse || cond.Reason != "Unschedulable" || cond.Message != wantMsg {
 		t.Errorf("condition of %s: got %s/%s %q, want False/Unschedulable %q", pending, cond.Status, cond.Reason, cond.Message, wantMsg)
@@ -295,7 +298,7 @@ func TestIntegrationUncordonAndDelete(t *testing.T) {
 	c := start(t)
 	c.node("only", "1", func(n *v1.Node) { n.Spec.Unschedulable = true })
 	c.pod("x", "1")
-	want := "0/1 nodes are available: 1 node(s) were unschedulable."
+	want := "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
 	cond := c.conditionWith("x", want)
 	if cond.Message != want {
 		t.Errorf("message %q, want %q", cond.Message, want)
@@ -312,7 +315,7 @@ func TestIntegrationUncordonAndDelete(t *testing.T) {
 		t.Fatalf("x after uncordon: %v", got)
 	}
 	c.pod("y", "1")
-	want = "0/1 nodes are available: 1 Insufficient cpu."
+	want = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
 	cond = c.conditionWith("y", want)
 	if cond.Message != want || cond.Reason != "Unschedulable" {
 		t.Errorf("y: %s %q, want Unschedulable %q", cond.Reason, cond.Message, want)
@@ -376,7 +379,7 @@ func TestIntegrationPodAntiAffinity(t *testing.T) {
 	c.pod("web-3", "100m", ownedBy("rs-web"), antiAffinityWeb, func(p *v1.Pod) {
 		p.Spec.NodeSelector = map[string]string{"topology.kubernetes.io/zone": "z1"}
 	})
-	want := "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod anti-affinity rules."
+	want := "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod anti-affinity rules. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod."
 	if cond := c.conditionWith("web-3", want); cond.Message != want {
 		t.Errorf("web-3: got %q, want %q", cond.Message, want)
 	}
@@ -429,4 +432,111 @@ func TestIntegrationTopologySpread(t *testing.T) {
 	if zones["a"] != 3 || zones["b"] != 3 {
 		t.Errorf("got %v, want 3 per zone", zones)
 	}
+}
+
+// A pod of a high PriorityClass that fits nowhere preempts: the node whose
+// eviction spares the PodDisruptionBudget is chosen, the victim gets the
+// DisruptionTarget condition, a Preempted event and a graceful delete,
+// the preemptor is nominated and its room is held against a pod of lower
+// priority until the victim is gone; then it binds there.
+func TestIntegrationPreemption(t *testing.T) {
+	c := start(t)
+	c.node("n1", "2")
+	c.node("n2", "2")
+	c.pod("db", "2", func(p *v1.Pod) { p.Labels = map[string]string{"app": "db"} })
+	c.pod("web", "2", func(p *v1.Pod) { p.Labels = map[string]string{"app": "web"} })
+	placed := c.placement(2)
+
+	budget := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: ptrIntOrString(1), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
+	}
+	budget, err := c.client.PolicyV1().PodDisruptionBudgets("default").Create(c.ctx, budget, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No disruption controller here: write the status it would.
+	budget.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: budget.Generation, DisruptionsAllowed: 0, CurrentHealthy: 1, DesiredHealthy: 1, ExpectedPods: 1}
+	if _, err := c.client.PolicyV1().PodDisruptionBudgets("default").UpdateStatus(c.ctx, budget, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "high"}, Value: 1000}
+	if _, err := c.client.SchedulingV1().PriorityClasses().Create(c.ctx, pc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The scheduler must know the budget before the pod arrives (with or
+	// without its status: none means no disruption allowed).
+	err = wait.PollUntilContextTimeout(c.ctx, 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, err := c.sched.PodDisruptionBudgets().PodDisruptionBudgets("default").Get("db")
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatal("the scheduler never saw the budget's status")
+	}
+	c.pod("urgent", "2", func(p *v1.Pod) { p.Spec.PriorityClassName = "high" })
+
+	target := placed["web"]
+	var web *v1.Pod
+	err = wait.PollUntilContextTimeout(c.ctx, 50*time.Millisecond, 15*time.Second, true, func(ctx context.Context) (bool, error) {
+		web, err = c.client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && web.DeletionTimestamp != nil, err
+	})
+	if err != nil {
+		t.Fatalf("web never deleted: %v", err)
+	}
+	var cond *v1.PodCondition
+	for i := range web.Status.Conditions {
+		if web.Status.Conditions[i].Type == v1.DisruptionTarget {
+			cond = &web.Status.Conditions[i]
+		}
+	}
+	wantCond := "True/PreemptionByScheduler: default-scheduler: preempting to accommodate a higher priority pod"
+	if cond == nil || fmt.Sprintf("%s/%s: %s", cond.Status, cond.Reason, cond.Message) != wantCond {
+		t.Errorf("web's DisruptionTarget: got %+v, want %s", cond, wantCond)
+	}
+	urgent, err := c.client.CoreV1().Pods("default").Get(c.ctx, "urgent", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.event("web", "Preempted", fmt.Sprintf("Preempted by pod %s on node %s", urgent.UID, target))
+	wantMsg := fmt.Sprintf("0/2 nodes are available: 2 Insufficient cpu. preemption: found a potential placement for pod on node %s, preempting 1 victims", target)
+	c.event("urgent", "FailedScheduling", wantMsg)
+	err = wait.PollUntilContextTimeout(c.ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		urgent, err = c.client.CoreV1().Pods("default").Get(ctx, "urgent", metav1.GetOptions{})
+		return err == nil && urgent.Status.NominatedNodeName != "", err
+	})
+	if err != nil || urgent.Status.NominatedNodeName != target {
+		t.Fatalf("urgent's nominatedNodeName: got %q (%v), want %s", urgent.Status.NominatedNodeName, err, target)
+	}
+
+	// A pod of lower priority arrives while web terminates; then web goes
+	// (as the kubelet would end it).
+	c.pod("sneaky", "2")
+	if err := c.client.CoreV1().Pods("default").Delete(c.ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.placement(2)
+	if got["urgent"] != target || got["db"] != placed["db"] || got["sneaky"] != "" {
+		t.Errorf("placement: got %v, want urgent on %s, db on %s, sneaky pending", got, target, placed["db"])
+	}
+	// sneaky has priority 0 and nothing below it: it preempts nothing.
+	wantMsg = "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+	if cond := c.conditionWith("sneaky", wantMsg); cond.Message != wantMsg {
+		t.Errorf("sneaky's condition: got %q, want %q", cond.Message, wantMsg)
+	}
+	// Binding ends the nomination.
+	if urgent, err = c.client.CoreV1().Pods("default").Get(c.ctx, "urgent", metav1.GetOptions{}); err != nil || urgent.Status.NominatedNodeName != "" {
+		t.Errorf("urgent's nominatedNodeName once bound: got %q (%v), want none", urgent.Status.NominatedNodeName, err)
+	}
+	if _, nominated := c.sched.Cache().Nominated(urgent.UID); nominated {
+		t.Error("urgent still nominated in the scheduler's cache once bound")
+	}
+	if s := c.sched.Stats(); s.Preemptions != 1 || s.Victims != 1 {
+		t.Errorf("stats: got %d preemptions, %d victims, want 1, 1", s.Preemptions, s.Victims)
+	}
+}
+
+func ptrIntOrString(i int) *intstr.IntOrString {
+	v := intstr.FromInt(i)
+	return &v
 }

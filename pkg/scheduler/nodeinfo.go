@@ -1,8 +1,11 @@
 package scheduler
 
 import (
+	"slices"
+
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
 
@@ -26,6 +29,9 @@ func wildcard(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::"
 // placed, computed once per scheduling attempt rather than once per node.
 type PodInfo struct {
 	Pod *v1.Pod
+	// Priority is spec.priority (0 when unset), as the apiserver's
+	// Priority admission resolved it from the PriorityClass.
+	Priority int32
 	// Requests are the pod's requests as the fit check counts them.
 	Requests Resource
 	// NonZero are the requests with upstream's scoring defaults for
@@ -52,6 +58,9 @@ type PodInfo struct {
 	meta                   podMeta
 	terms                  *podTerms
 	hardSpread, softSpread []spreadConstraint
+	// nominated, when set (by Cache.Decide), is the node preemption
+	// nominated this pod for: it is tried first.
+	nominated *NodeInfo
 	// cluster, when set (by Cache.Decide), says how many pods in the
 	// cluster have pod (anti-)affinity; nil means look at the nodes.
 	cluster *podsWithAffinity
@@ -64,7 +73,7 @@ type PodInfo struct {
 // NewPodInfo precomputes the pod's requests, ports, owner and affinity.
 // It does not copy the pod; nothing here writes to it.
 func NewPodInfo(pod *v1.Pod) *PodInfo {
-	pi := &PodInfo{Pod: pod, Ports: podHostPorts(pod), Owner: controllerUID(pod)}
+	pi := &PodInfo{Pod: pod, Priority: corev1helpers.PodPriority(pod), Ports: podHostPorts(pod), Owner: controllerUID(pod)}
 	pi.Requests, pi.NonZero = podRequests(pod)
 	pi.required = nodeaffinity.GetRequiredNodeAffinity(pod)
 	a := pod.Spec.Affinity
@@ -133,10 +142,17 @@ type podRecord struct {
 	Ports    []HostPort
 	Owner    types.UID
 	Meta     podMeta
+	// Pod is the last version of the pod seen (never written), and
+	// Priority its priority: what preemption weighs a victim by.
+	Pod      *v1.Pod
+	Priority int32
+	// preempted: chosen as a victim, its eviction not yet seen (or being
+	// sent): the preemptor waits for it rather than preempting again.
+	preempted bool
 }
 
 func newPodRecord(pi *PodInfo) podRecord {
-	return podRecord{Requests: pi.Requests, NonZero: pi.NonZero, Ports: pi.Ports, Owner: pi.Owner, Meta: pi.meta}
+	return podRecord{Requests: pi.Requests, NonZero: pi.NonZero, Ports: pi.Ports, Owner: pi.Owner, Meta: pi.meta, Pod: pi.Pod, Priority: pi.Priority}
 }
 
 // NodeInfo is one node as the scheduler sees it: the Node object plus the
@@ -170,6 +186,10 @@ type NodeInfo struct {
 	// antiPods required anti-affinity.
 	pods                   []podMeta
 	affinityPods, antiPods int
+	// nominated are the pods preemption nominated for this node that are
+	// not bound yet: their requests are held for them against pods of
+	// lower priority (upstream's nominator).
+	nominated []*podRecord
 }
 
 // NewNodeInfo returns a NodeInfo for node with no pods, then adds pods.
@@ -254,6 +274,35 @@ func (n *NodeInfo) updateMeta(m podMeta) {
 		if n.pods[i].uid == m.uid {
 			n.pods[i] = m
 			return
+		}
+	}
+}
+
+// simulation returns a copy of n for preemption's what-ifs: what the fit
+// and host-port checks read, copied so that simRemove and simAdd leave n
+// alone. Inter-pod state is not copied; those filters do not run on it.
+func (n *NodeInfo) simulation() *NodeInfo {
+	return &NodeInfo{
+		Node: n.Node, name: n.name, Allocatable: n.Allocatable, AllowedPods: n.AllowedPods,
+		Requested: n.Requested.clone(), Pods: n.Pods, ports: slices.Clone(n.ports),
+		Ready: n.Ready, Unschedulable: n.Unschedulable, Taints: n.Taints,
+	}
+}
+
+// simAdd counts r's requests, pod slot and ports on a simulation.
+func (n *NodeInfo) simAdd(r *podRecord) {
+	n.Requested.Add(r.Requests)
+	n.Pods++
+	n.ports = append(n.ports, r.Ports...)
+}
+
+// simRemove undoes simAdd (or the pod's being counted on the node).
+func (n *NodeInfo) simRemove(r *podRecord) {
+	n.Requested.Sub(r.Requests)
+	n.Pods--
+	for _, p := range r.Ports {
+		if i := slices.Index(n.ports, p); i >= 0 {
+			n.ports = slices.Delete(n.ports, i, i+1)
 		}
 	}
 }

@@ -8,10 +8,13 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Queue hands out the keys (namespace/name) of pods to schedule, first in
-// first out. A pod that could not be placed waits out a back-off (initial,
-// doubling per failed attempt, capped at max) unless MoveAllToActive says
-// something changed that could help it. A key is in the queue at most once.
+// Queue hands out the keys (namespace/name) of pods to schedule, higher
+// priority first and, within a priority, in the order they became ready
+// (upstream's PrioritySort: spec.priority, then the time the pod entered
+// the active queue). A pod that could not be placed waits out a back-off
+// (initial, doubling per failed attempt, capped at max) unless
+// MoveAllToActive says something changed that could help it. A key is in
+// the queue at most once.
 type Queue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -19,17 +22,29 @@ type Queue struct {
 	initial time.Duration
 	max     time.Duration
 
+	// active is a binary heap ordered by queued.before; entries whose key
+	// was deleted or queued again stay until popped and are skipped.
 	active   []queued
 	inActive map[string]uint64 // key → generation of its live entry
 	gen      uint64
+	priority map[string]int32     // key → its pod's priority, while the key is known
 	backoff  map[string]time.Time // key → when it may be retried
 	attempts map[string]int
 	closed   bool
 }
 
 type queued struct {
-	key string
-	gen uint64
+	key      string
+	gen      uint64 // increases with every push: the entry's timestamp
+	priority int32
+}
+
+// before is the heap order: higher priority, then earlier push.
+func (a *queued) before(b *queued) bool {
+	if a.priority != b.priority {
+		return a.priority > b.priority
+	}
+	return a.gen < b.gen
 }
 
 // NewQueue returns an empty queue.
@@ -40,6 +55,7 @@ func NewQueue(clk clock.PassiveClock, initial, max time.Duration) *Queue {
 	q := &Queue{
 		clock: clk, initial: initial, max: max,
 		inActive: map[string]uint64{},
+		priority: map[string]int32{},
 		backoff:  map[string]time.Time{},
 		attempts: map[string]int{},
 	}
@@ -47,10 +63,12 @@ func NewQueue(clk clock.PassiveClock, initial, max time.Duration) *Queue {
 	return q
 }
 
-// Add makes key ready now, unless it is already queued or backing off.
-func (q *Queue) Add(key string) {
+// Add makes key, whose pod has the given priority, ready now, unless it is
+// already queued or backing off.
+func (q *Queue) Add(key string, priority int32) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.priority[key] = priority
 	if _, ok := q.backoff[key]; ok {
 		return
 	}
@@ -63,8 +81,56 @@ func (q *Queue) pushLocked(key string) {
 	}
 	q.gen++
 	q.inActive[key] = q.gen
-	q.active = append(q.active, queued{key, q.gen})
+	q.active = append(q.active, queued{key: key, gen: q.gen, priority: q.priority[key]})
+	q.up(len(q.active) - 1)
 	q.cond.Signal()
+}
+
+// up and down keep q.active a heap (as container/heap does, without boxing
+// every entry in an interface).
+func (q *Queue) up(i int) {
+	h := q.active
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !h[i].before(&h[parent]) {
+			return
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func (q *Queue) down(i int) {
+	h := q.active
+	n := len(h)
+	for {
+		first := 2*i + 1
+		if first >= n {
+			return
+		}
+		if second := first + 1; second < n && h[second].before(&h[first]) {
+			first = second
+		}
+		if !h[first].before(&h[i]) {
+			return
+		}
+		h[i], h[first] = h[first], h[i]
+		i = first
+	}
+}
+
+// popLocked removes and returns the first entry of the heap.
+func (q *Queue) popLocked() queued {
+	h := q.active
+	last := len(h) - 1
+	e := h[0]
+	h[0] = h[last]
+	h[last] = queued{}
+	q.active = h[:last]
+	if last > 0 {
+		q.down(0)
+	}
+	return e
 }
 
 // Backoff counts a failed attempt and makes key wait before its next one.
@@ -102,6 +168,7 @@ func (q *Queue) Delete(key string) {
 	delete(q.inActive, key)
 	delete(q.backoff, key)
 	delete(q.attempts, key)
+	delete(q.priority, key)
 }
 
 // FlushBackoff makes ready every key whose back-off has passed.
@@ -141,9 +208,7 @@ func (q *Queue) Pop(ctx context.Context) (key string, ok bool) {
 	defer q.mu.Unlock()
 	for {
 		for len(q.active) > 0 {
-			e := q.active[0]
-			q.active[0] = queued{}
-			q.active = q.active[1:]
+			e := q.popLocked()
 			if g, ok := q.inActive[e.key]; ok && g == e.gen {
 				delete(q.inActive, e.key)
 				return e.key, true

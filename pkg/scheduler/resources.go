@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"maps"
+
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -64,6 +66,14 @@ func (r *Resource) Add(o Resource) {
 		}
 		r.Scalar[k] += v
 	}
+}
+
+// clone returns a copy of r that shares no map with it.
+func (r Resource) clone() Resource {
+	if r.Scalar != nil {
+		r.Scalar = maps.Clone(r.Scalar)
+	}
+	return r
 }
 
 // Sub subtracts o from r.

@@ -15,14 +15,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
+	apipod "k8s.io/kubernetes/pkg/api/v1/pod"
+	schedutil "k8s.io/kubernetes/pkg/scheduler/util"
 )
 
 // DefaultSchedulerName is the schedulerName the apiserver defaults pods to.
@@ -41,6 +46,8 @@ type Stats struct {
 	Bound         int64 // bind calls that succeeded
 	BindErrors    int64 // bind calls that failed
 	Unschedulable int64 // attempts that found no node
+	Preemptions   int64 // attempts that nominated a node and evicted victims
+	Victims       int64 // pods evicted by preemption
 	StatusUpdates int64 // PodScheduled=False conditions written
 	EventsEmitted int64 // events handed to the broadcaster
 	EventsWritten int64 // events written (created, or patched when repeated)
@@ -60,8 +67,10 @@ type Scheduler struct {
 	cache    *Cache
 	queue    *Queue
 	algo     *Algorithm
+	preempt  *Preemption
 	factory  informers.SharedInformerFactory
 	pods     corelisters.PodLister
+	pdbs     policylisters.PodDisruptionBudgetLister
 	volumes  volumeListers
 	events   record.EventBroadcaster
 	recorder record.EventRecorderLogger
@@ -75,18 +84,21 @@ type Scheduler struct {
 	slots    chan struct{}
 	wg       sync.WaitGroup // binders and the loop's helpers
 	wgEvents sync.WaitGroup // the event writer
-	stats    struct{ bound, bindErrors, unschedulable, statusUpdates, eventsEmitted atomic.Int64 }
+	stats    struct {
+		bound, bindErrors, unschedulable, preemptions, victims, statusUpdates, eventsEmitted atomic.Int64
+	}
 }
 
 // New builds a scheduler from a validated config; Run starts it.
 func New(client kubernetes.Interface, cfg *Config) *Scheduler {
 	s := &Scheduler{
-		client: client,
-		names:  map[string]bool{DefaultSchedulerName: true, "minik8s": true},
-		cache:  NewCache(cfg.AssumeTTL, nil),
-		queue:  NewQueue(nil, cfg.BackoffInitial, cfg.BackoffMax),
-		algo:   NewAlgorithm(uint64(time.Now().UnixNano())),
-		slots:  make(chan struct{}, cfg.Parallelism),
+		client:  client,
+		names:   map[string]bool{DefaultSchedulerName: true, "minik8s": true},
+		cache:   NewCache(cfg.AssumeTTL, nil),
+		queue:   NewQueue(nil, cfg.BackoffInitial, cfg.BackoffMax),
+		algo:    NewAlgorithm(uint64(time.Now().UnixNano())),
+		preempt: NewPreemption(uint64(time.Now().UnixNano())),
+		slots:   make(chan struct{}, cfg.Parallelism),
 
 		volumeBindTimeout: cfg.VolumeBindTimeout,
 	}
@@ -101,8 +113,14 @@ func New(client kubernetes.Interface, cfg *Config) *Scheduler {
 	_ = nodeInformer.SetTransform(stripManagedFields)
 	s.pods = s.factory.Core().V1().Pods().Lister()
 	podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { s.onPod(obj.(*v1.Pod)) },
-		UpdateFunc: func(_, obj any) { s.onPod(obj.(*v1.Pod)) },
+		AddFunc: func(obj any) { s.onPod(obj.(*v1.Pod)) },
+		UpdateFunc: func(old, obj any) {
+			pod := obj.(*v1.Pod)
+			if old.(*v1.Pod).Status.NominatedNodeName != "" && pod.Status.NominatedNodeName == "" {
+				s.cache.Unnominate(pod.UID) // cleared by us or by another scheduler
+			}
+			s.onPod(pod)
+		},
 		DeleteFunc: s.onPodDelete,
 	})
 	nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -138,6 +156,11 @@ func New(client kubernetes.Interface, cfg *Config) *Scheduler {
 		_ = inf.SetTransform(stripManagedFields)
 		inf.AddEventHandler(wake)
 	}
+	// Preemption counts PodDisruptionBudget violations from their status
+	// (the disruption controller's disruptionsAllowed).
+	pdbInformer := s.factory.Policy().V1().PodDisruptionBudgets().Informer()
+	_ = pdbInformer.SetTransform(stripManagedFields)
+	s.pdbs = s.factory.Policy().V1().PodDisruptionBudgets().Lister()
 	s.volumes = volumeListers{
 		claims:  s.factory.Core().V1().PersistentVolumeClaims().Lister(),
 		volumes: s.factory.Core().V1().PersistentVolumes().Lister(),
@@ -166,6 +189,8 @@ func (s *Scheduler) Stats() Stats {
 		Bound:         s.stats.bound.Load(),
 		BindErrors:    s.stats.bindErrors.Load(),
 		Unschedulable: s.stats.unschedulable.Load(),
+		Preemptions:   s.stats.preemptions.Load(),
+		Victims:       s.stats.victims.Load(),
 		StatusUpdates: s.stats.statusUpdates.Load(),
 		EventsEmitted: s.stats.eventsEmitted.Load(),
 		EventsWritten: s.writer.written.Load(),
@@ -176,6 +201,10 @@ func (s *Scheduler) Stats() Stats {
 
 // Cache exposes the scheduler's cache (read-only use: inspection, tests).
 func (s *Scheduler) Cache() *Cache { return s.cache }
+
+// PodDisruptionBudgets is the budgets as preemption sees them
+// (inspection, tests).
+func (s *Scheduler) PodDisruptionBudgets() policylisters.PodDisruptionBudgetLister { return s.pdbs }
 
 // start starts the informers, which keep the cache and the queue current,
 // and the event writer, all until ctx is done, and waits for the informers
@@ -252,13 +281,20 @@ func (s *Scheduler) onPod(pod *v1.Pod) {
 			s.cache.RemovePod(pod.UID)
 			s.queue.MoveAllToActive()
 		}
+		s.cache.Unnominate(pod.UID)
 		s.queue.Delete(podKey(pod))
 	case pod.Spec.NodeName != "":
 		s.cache.AddPod(pod)
 		s.queue.Delete(podKey(pod))
 	case s.responsible(pod):
-		s.queue.Add(podKey(pod))
+		if nnn := pod.Status.NominatedNodeName; nnn != "" {
+			if cur, ok := s.cache.Nominated(pod.UID); !ok || cur != nnn {
+				s.cache.Nominate(NewPodInfo(pod), nnn)
+			}
+		}
+		s.queue.Add(podKey(pod), corev1helpers.PodPriority(pod))
 	default:
+		s.cache.Unnominate(pod.UID)
 		s.queue.Delete(podKey(pod))
 	}
 }
@@ -272,6 +308,7 @@ func (s *Scheduler) onPodDelete(obj any) {
 		return
 	}
 	s.queue.Delete(podKey(pod))
+	s.cache.Unnominate(pod.UID)
 	if _, counted := s.cache.Counted(pod.UID); counted {
 		s.cache.RemovePod(pod.UID)
 		s.queue.MoveAllToActive()
@@ -318,8 +355,18 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) bool {
 	if msg != "" {
 		s.stats.unschedulable.Add(1)
 		s.queue.Backoff(key)
-		msg = (&FitError{NumAllNodes: s.cache.NumNodes(), PreFilterMsg: msg}).Error()
-		s.async(func() { s.reportUnschedulable(ctx, pod, msg) })
+		fe := &FitError{NumAllNodes: s.cache.NumNodes(), PreFilterMsg: msg}
+		var nominate *string
+		post, clear := s.preempt.EvaluateUnresolvable(pi, fe.NumAllNodes)
+		if fe.NumAllNodes > 0 {
+			fe.PostFilterMsg = post
+			if clear {
+				s.cache.Unnominate(pod.UID)
+				nominate = new(string)
+			}
+		}
+		msg = fe.Error()
+		s.async(func() { s.reportUnschedulable(ctx, pod, msg, nominate) })
 		return true
 	}
 	pi.Volumes = vols
@@ -328,8 +375,25 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) bool {
 	if err != nil {
 		s.stats.unschedulable.Add(1)
 		s.queue.Backoff(key)
+		var plan *Plan
+		var nominate *string // nil: leave status.nominatedNodeName as it is
+		if fe := (*FitError)(nil); errors.As(err, &fe) && fe.PreFilterMsg == "" {
+			var clear bool
+			plan, fe.PostFilterMsg, clear = s.postFilter(pi)
+			switch {
+			case plan != nil:
+				nominate = &plan.NodeName
+			case clear:
+				nominate = new(string)
+			}
+		}
 		msg := err.Error()
-		s.async(func() { s.reportUnschedulable(ctx, pod, msg) })
+		s.async(func() {
+			if plan != nil {
+				s.evict(ctx, pod, plan)
+			}
+			s.reportUnschedulable(ctx, pod, msg, nominate)
+		})
 		return true
 	}
 	s.async(func() { s.bind(ctx, pod, node, decided, vols) })
@@ -398,13 +462,94 @@ func (s *Scheduler) bindVolumes(ctx context.Context, pod *v1.Pod, node string, v
 		return false
 	}
 	s.queue.Backoff(key)
-	s.reportUnschedulable(ctx, pod, fmt.Sprintf("running PreBind plugin \"VolumeBinding\": binding volumes: %v", err))
+	s.reportUnschedulable(ctx, pod, fmt.Sprintf("running PreBind plugin \"VolumeBinding\": binding volumes: %v", err), nil)
 	return false
 }
 
+// postFilter runs preemption for a pod that fits nowhere (see Preemption):
+// a plan to carry out, or nil; the message for the FitError; whether the
+// pod's nomination no longer holds. The pod is nominated in the cache at
+// once, so that the next decisions leave its room alone.
+func (s *Scheduler) postFilter(pi *PodInfo) (plan *Plan, msg string, clear bool) {
+	pdbs, err := s.pdbs.List(labels.Everything())
+	if err != nil {
+		return nil, "preemption: " + err.Error(), false
+	}
+	plan = s.cache.Preempt(pi, func(nodes []*NodeInfo, view PodView) *Plan {
+		var p *Plan
+		p, msg, clear = s.preempt.Evaluate(pi, nodes, view, pdbs, time.Now())
+		return p
+	})
+	if clear {
+		s.cache.Unnominate(pi.Pod.UID)
+	}
+	if plan != nil {
+		s.stats.preemptions.Add(1)
+	}
+	return plan, msg, clear
+}
+
+// evict carries out a preemption plan as upstream's executor does: each
+// victim not already terminating gets the DisruptionTarget condition
+// (reason PreemptionByScheduler), is deleted (gracefully) and gets a
+// Preempted event; pods of lower priority nominated for the node lose
+// their nominatedNodeName. Errors are logged: the preemptor is tried
+// again and preempts again if it still has to.
+func (s *Scheduler) evict(ctx context.Context, preemptor *v1.Pod, plan *Plan) {
+	logger := klog.FromContext(ctx)
+	schedulerName := preemptor.Spec.SchedulerName
+	if schedulerName == "" {
+		schedulerName = DefaultSchedulerName
+	}
+	for _, victim := range plan.Victims {
+		if victim.DeletionTimestamp != nil {
+			continue
+		}
+		cond := &v1.PodCondition{
+			Type:               v1.DisruptionTarget,
+			ObservedGeneration: apipod.CalculatePodConditionObservedGeneration(&victim.Status, victim.Generation, v1.DisruptionTarget),
+			Status:             v1.ConditionTrue,
+			Reason:             v1.PodReasonPreemptionByScheduler,
+			Message:            schedulerName + ": preempting to accommodate a higher priority pod",
+		}
+		status := victim.Status.DeepCopy()
+		if apipod.UpdatePodCondition(status, cond) {
+			if err := schedutil.PatchPodStatus(ctx, s.client, victim.Name, victim.Namespace, &victim.Status, status); err != nil {
+				if !apierrors.IsNotFound(err) {
+					logger.Error(err, "Could not add DisruptionTarget condition due to preemption", "preemptor", klog.KObj(preemptor), "victim", klog.KObj(victim))
+					s.cache.Unpreempted(victim.UID)
+				}
+				continue
+			}
+		}
+		if err := schedutil.DeletePod(ctx, s.client, victim); err != nil {
+			if !apierrors.IsNotFound(err) {
+				logger.Error(err, "Tried to preempt pod", "pod", klog.KObj(victim), "preemptor", klog.KObj(preemptor))
+				s.cache.Unpreempted(victim.UID)
+			}
+			continue
+		}
+		s.stats.victims.Add(1)
+		logger.V(2).Info("Preemptor Pod preempted victim Pod", "preemptor", klog.KObj(preemptor), "victim", klog.KObj(victim), "node", plan.NodeName)
+		s.stats.eventsEmitted.Add(1)
+		s.recorder.Eventf(victim, v1.EventTypeNormal, "Preempted", "Preempted by pod %v on node %v", preemptor.UID, plan.NodeName)
+	}
+	for _, p := range plan.Unnominated {
+		if p.Status.NominatedNodeName == "" {
+			continue
+		}
+		status := p.Status.DeepCopy()
+		status.NominatedNodeName = ""
+		if err := schedutil.PatchPodStatus(ctx, s.client, p.Name, p.Namespace, &p.Status, status); err != nil && !apierrors.IsNotFound(err) {
+			logger.Error(err, "Cannot clear 'NominatedNodeName' field", "pod", klog.KObj(p), "node", plan.NodeName)
+		}
+	}
+}
+
 // reportUnschedulable records a FailedScheduling event and sets
-// PodScheduled=False/Unschedulable, writing status only if it changed.
-func (s *Scheduler) reportUnschedulable(ctx context.Context, pod *v1.Pod, msg string) {
+// PodScheduled=False/Unschedulable (and status.nominatedNodeName, unless
+// nominate is nil), writing status only if it changed.
+func (s *Scheduler) reportUnschedulable(ctx context.Context, pod *v1.Pod, msg string, nominate *string) {
 	s.stats.eventsEmitted.Add(1)
 	s.recorder.Event(pod, v1.EventTypeWarning, "FailedScheduling", msg)
 	cur, err := s.pods.Pods(pod.Namespace).Get(pod.Name)
@@ -418,10 +563,14 @@ func (s *Scheduler) reportUnschedulable(ctx context.Context, pod *v1.Pod, msg st
 			old = &cur.Status.Conditions[i]
 		}
 	}
-	if old != nil && old.Status == want.Status && old.Reason == want.Reason && old.Message == want.Message {
+	nominationChanged := nominate != nil && *nominate != cur.Status.NominatedNodeName
+	if old != nil && old.Status == want.Status && old.Reason == want.Reason && old.Message == want.Message && !nominationChanged {
 		return
 	}
 	cp := cur.DeepCopy()
+	if nominate != nil {
+		cp.Status.NominatedNodeName = *nominate
+	}
 	now := metav1.Now()
 	want.LastProbeTime = now
 	want.LastTransitionTime = now

@@ -194,8 +194,8 @@ func TestProvisioningAgainstAPIServer(t *testing.T) {
 	newPod("waits", "plain")
 	newPod("orphan", "nope")
 	for pod, want := range map[string]string{
-		"waits":  "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
-		"orphan": `0/2 nodes are available: persistentvolumeclaim "nope" not found.`,
+		"waits":  "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
+		"orphan": `0/2 nodes are available: persistentvolumeclaim "nope" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.`,
 	} {
 		eventually(pod+" is unschedulable", func() error {
 			p, err := client.CoreV1().Pods("default").Get(ctx, pod, metav1.GetOptions{})
