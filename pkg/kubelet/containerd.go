@@ -61,6 +61,8 @@ type containerdRuntime struct {
 	fifoDir string
 	logger  string // the logging binary the shims start per container
 
+	stdins stdinIOs // containers started with an open stdin
+
 	leaseMu    sync.Mutex
 	leaseID    string
 	leaseSince time.Time
@@ -352,6 +354,9 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if init {
 		labels[labelInit] = "true"
 	}
+	if v := stdinLabel(c); v != "" {
+		labels[labelStdin] = v
+	}
 	tCreate := time.Now()
 	newContainer := func() (containerd.Container, error) {
 		return r.client.NewContainer(r.withLease(ctx), id,
@@ -383,8 +388,15 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return ContainerInfo{}, err
 	}
+	ioc := r.logIO(logPath, c.TTY)
+	if c.Stdin {
+		if ioc, err = r.stdinCreator(id, logPath, c); err != nil {
+			_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
+			return ContainerInfo{}, err
+		}
+	}
 	tTask := time.Now()
-	task, err := container.NewTask(ctx, r.logIO(logPath, c.TTY))
+	task, err := container.NewTask(ctx, ioc)
 	if err != nil {
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
 		return ContainerInfo{}, &StartError{fmt.Errorf("failed to create containerd task: %w", err)}
@@ -430,6 +442,11 @@ func (r *containerdRuntime) Wait(ctx context.Context, id string) (<-chan ExitInf
 	container, task, err := r.task(ctx, id)
 	if err != nil && container == nil {
 		return nil, err
+	}
+	if task != nil {
+		if err := r.reattach(ctx, container); err != nil {
+			klog.FromContext(ctx).Error(err, "taking over a container's stdin and output", "id", id)
+		}
 	}
 	out := make(chan ExitInfo, 1)
 	if task == nil {

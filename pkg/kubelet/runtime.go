@@ -96,6 +96,12 @@ type Runtime interface {
 	RemoveContainer(ctx context.Context, id string) error
 	ListContainers(ctx context.Context) ([]ContainerInfo, error)
 	Exec(ctx context.Context, id string, opts ExecOptions) (exitCode int, err error)
+	// AttachStdin writes in to the stdin of container id, which was
+	// started with stdin: true, until in ends, and resizes its terminal
+	// as resize says (either may be nil). It reports whether the end of
+	// in closed the container's stdin (stdinOnce); errNoStdin when the
+	// container has no open stdin.
+	AttachStdin(ctx context.Context, id string, in io.Reader, resize <-chan TermSize) (closed bool, err error)
 	// LogPath is the file holding the output of one attempt of a container.
 	LogPath(uid types.UID, container string, attempt int) string
 }

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -131,6 +132,10 @@ func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (in
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.execCode, nil
+}
+
+func (f *fakeRuntime) AttachStdin(ctx context.Context, id string, in io.Reader, resize <-chan TermSize) (bool, error) {
+	return false, errNoStdin
 }
 
 func (f *fakeRuntime) setExecCode(code int) {
