@@ -77,11 +77,12 @@ var ownResources = []*Resource{
 		Plural: "pods", Singular: "pod", ShortNames: []string{"po"},
 		Namespaced:   true,
 		Categories:   []string{"all"},
-		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"},
+		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward", "ephemeralcontainers"},
 		Verbs:        verbsAll,
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
 		Strategy:     podStrategy,
+		StatusLike:   map[string]Strategy{"ephemeralcontainers": podEphemeralContainersStrategy},
 	},
 	{
 		Version: "v1", Kind: "Service", ListKind: "ServiceList",

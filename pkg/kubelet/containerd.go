@@ -39,6 +39,7 @@ const (
 	labelContainer = "minik8s.io/container-name"
 	labelAttempt   = "minik8s.io/attempt"
 	labelInit      = "minik8s.io/init"
+	labelEphemeral = "minik8s.io/ephemeral"
 	labelImageID   = "minik8s.io/image-id"
 	labelStarted   = "minik8s.io/started-at"
 	labelExitCode  = "minik8s.io/exit-code"
@@ -288,6 +289,15 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
 	}
 	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}))
+	if copts.TargetID != "" {
+		// As the kubelet asks a runtime that can: the ephemeral container
+		// sees the target's processes (kubectl debug --target).
+		_, target, err := r.task(ctx, copts.TargetID)
+		if err != nil {
+			return ContainerInfo{}, fmt.Errorf("target container %s: %w", copts.TargetID, err)
+		}
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", target.Pid())}))
+	}
 	mounts, err := r.network.podMounts(pod)
 	if err != nil {
 		return ContainerInfo{}, err
@@ -354,6 +364,9 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if init {
 		labels[labelInit] = "true"
 	}
+	if copts.Ephemeral {
+		labels[labelEphemeral] = "true"
+	}
 	if v := stdinLabel(c); v != "" {
 		labels[labelStdin] = v
 	}
@@ -413,7 +426,7 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		"prepare", tCreate.Sub(now).Round(time.Millisecond), "create", tTask.Sub(tCreate).Round(time.Millisecond),
 		"task", tStart.Sub(tTask).Round(time.Millisecond), "start", time.Since(tStart).Round(time.Millisecond))
 	return ContainerInfo{ID: id, PodUID: pod.UID, PodNS: pod.Namespace, PodName: pod.Name, Name: c.Name,
-		Attempt: attempt, Init: init, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
+		Attempt: attempt, Init: init, Ephemeral: copts.Ephemeral, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
 }
 
 // timed records how long a container option takes (the snapshot and the
@@ -627,7 +640,8 @@ func (r *containerdRuntime) ListContainers(ctx context.Context) ([]ContainerInfo
 			continue
 		}
 		ci := ContainerInfo{ID: c.ID(), PodUID: types.UID(labels[labelPodUID]), PodNS: labels[labelPodNS], PodName: labels[labelPodName],
-			Name: labels[labelContainer], Init: labels[labelInit] == "true", ImageID: labels[labelImageID]}
+			Name: labels[labelContainer], Init: labels[labelInit] == "true", Ephemeral: labels[labelEphemeral] == "true",
+			ImageID: labels[labelImageID]}
 		ci.Attempt, _ = strconv.Atoi(labels[labelAttempt])
 		ci.Started, _ = time.Parse(time.RFC3339Nano, labels[labelStarted])
 		if task, err := c.Task(ctx, nil); err == nil {

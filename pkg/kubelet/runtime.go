@@ -24,7 +24,9 @@ type ContainerInfo struct {
 	Name     string
 	Attempt  int
 	Init     bool
-	Running  bool
+	// Ephemeral: one of the pod's ephemeral containers (kubectl debug).
+	Ephemeral bool
+	Running   bool
 	Started  time.Time
 	Finished time.Time
 	ExitCode int
@@ -45,6 +47,11 @@ type Mount struct {
 type ContainerOptions struct {
 	Env    []string
 	Mounts []Mount
+	// Ephemeral: c is one of the pod's ephemeral containers; TargetID,
+	// when set, is the running container whose process namespace it
+	// joins (targetContainerName).
+	Ephemeral bool
+	TargetID  string
 }
 
 // StartError is a container made whose process could not be started
