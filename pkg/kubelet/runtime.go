@@ -17,22 +17,22 @@ type Sandbox struct {
 
 // ContainerInfo is what the runtime knows about one container.
 type ContainerInfo struct {
-	ID       string
-	PodUID   types.UID
-	PodNS    string
-	PodName  string
-	Name     string
-	Attempt  int
-	Init     bool
+	ID      string
+	PodUID  types.UID
+	PodNS   string
+	PodName string
+	Name    string
+	Attempt int
+	Init    bool
 	// Ephemeral: one of the pod's ephemeral containers (kubectl debug).
 	Ephemeral bool
 	Running   bool
-	Started  time.Time
-	Finished time.Time
-	ExitCode int
-	Reason   string // OOMKilled when the kernel killed it
-	ImageRef string
-	ImageID  string
+	Started   time.Time
+	Finished  time.Time
+	ExitCode  int
+	Reason    string // OOMKilled when the kernel killed it
+	ImageRef  string
+	ImageID   string
 }
 
 // Mount is a bind mount of a host path into a container.
