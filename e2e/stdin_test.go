@@ -1,0 +1,211 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// interactive is a ctl command whose stdin the test writes to while it
+// runs.
+type interactive struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *syncBuffer
+	exited chan error
+}
+
+func startInteractive(t *testing.T, args ...string) *interactive {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "ctl"), args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	i := &interactive{cmd: cmd, stdin: in, out: out, exited: make(chan error, 1)}
+	go func() { i.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-i.exited
+	})
+	return i
+}
+
+// send writes line to ctl's stdin and waits for want in its output.
+func (i *interactive) send(t *testing.T, line, want string) {
+	t.Helper()
+	if _, err := io.WriteString(i.stdin, line+"\n"); err != nil {
+		t.Fatalf("writing %q to ctl: %v (ctl said %q)", line, err, i.out.String())
+	}
+	eventually(t, 30*time.Second, fmt.Sprintf("%q in ctl's output", want), func() error {
+		if !strings.Contains(i.out.String(), want) {
+			return fmt.Errorf("ctl said %q", i.out.String())
+		}
+		return nil
+	})
+}
+
+// wait waits for ctl to end and returns its error.
+func (i *interactive) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-i.exited:
+		i.exited <- err // for the clean-up
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ctl still running 30s on: %q", i.out.String())
+		return nil
+	}
+}
+
+// TestAttachStdin: `ctl attach -i` to a container with stdin: true (cat)
+// sends what is typed and shows it echoed; closing ctl's stdin ends the
+// attach and leaves the container running, and the container's log has
+// its output. With stdinOnce, the end of the first attach's stdin closes
+// the container's: cat sees EOF and the container completes, the attach
+// showing its output to the end.
+func TestAttachStdin(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	catPod := func(name string, once bool, script string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr(int64(1)), RestartPolicy: corev1.RestartPolicyNever,
+				Containers: []corev1.Container{{
+					Name: "cat", Image: "minik8s/toolbox:latest", Command: []string{"sh", "-c", script},
+					Stdin: true, StdinOnce: once,
+				}}},
+		}
+	}
+	for _, p := range []*corev1.Pod{catPod("open", false, "cat"), catPod("once", true, "cat; echo cat saw EOF")} {
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("open", func(t *testing.T) {
+		waitPodPhase(t, ns, "open", corev1.PodRunning, 60*time.Second)
+		for round := 0; round < 2; round++ { // stdin stays open across attaches
+			a := startInteractive(t, "attach", "-i", "-n", ns, "open")
+			line := fmt.Sprintf("hello from attach %d", round)
+			a.send(t, line, line)
+			a.stdin.Close()
+			if err := a.wait(t); err != nil {
+				t.Errorf("ctl attach after its stdin closed: %v: %q", err, a.out.String())
+			}
+		}
+		if p, err := cs.CoreV1().Pods(ns).Get(ctx, "open", metav1.GetOptions{}); err != nil || p.Status.Phase != corev1.PodRunning {
+			t.Errorf("got %v, phase %v, want the pod running on (stdinOnce not set)", err, p.Status.Phase)
+		}
+		logs, err := podLogs(ns, "open", "cat")
+		if err != nil || !strings.Contains(logs, "hello from attach 0\nhello from attach 1\n") {
+			t.Errorf("ctl logs: got %v, %q, want both lines", err, logs)
+		}
+	})
+
+	t.Run("stdinOnce", func(t *testing.T) {
+		waitPodPhase(t, ns, "once", corev1.PodRunning, 60*time.Second)
+		a := startInteractive(t, "attach", "-i", "-n", ns, "once")
+		a.send(t, "only once", "only once")
+		a.stdin.Close()
+		if err := a.wait(t); err != nil {
+			t.Errorf("ctl attach: %v: %q", err, a.out.String())
+		}
+		if !strings.Contains(a.out.String(), "cat saw EOF") {
+			t.Errorf("ctl attach said %q, want the container's output after its stdin closed", a.out.String())
+		}
+		waitPodPhase(t, ns, "once", corev1.PodSucceeded, 30*time.Second)
+	})
+}
+
+// TestRunInteractiveRm: `ctl run -i --rm` creates a pod with stdin
+// (stdinOnce), attaches to it, passes ctl's stdin, prints the output,
+// and deletes the pod when it completes.
+func TestRunInteractiveRm(t *testing.T) {
+	ns := namespace(t)
+	cmd := exec.Command(filepath.Join(binDir, "ctl"), "run", "-i", "--rm", "-n", ns, "asker",
+		"--image=minik8s/toolbox:latest", "--restart=Never", "--", "sh", "-c", "read line; echo got $line")
+	cmd.Stdin = strings.NewReader("hello\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctl run -i --rm: %v: %q", err, out)
+	}
+	if !strings.Contains(string(out), "got hello") || !strings.Contains(string(out), `pod "asker" deleted`) {
+		t.Errorf("ctl run said %q, want %q and the pod deleted", out, "got hello")
+	}
+	eventually(t, 30*time.Second, "the pod gone", func() error {
+		_, err := cs.CoreV1().Pods(ns).Get(context.Background(), "asker", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there: %v", err)
+	})
+}
+
+// TestDebug: `ctl debug -i POD --image=minik8s/toolbox --target=C` adds an
+// ephemeral container that the agent starts in the pod: attached, it sees
+// the target's processes (its PID namespace) and reaches the pod's server
+// on 127.0.0.1 (its network); it is reported in
+// ephemeralContainerStatuses, never restarted after it exits, and the
+// pod runs on.
+func TestDebug(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr(int64(1)), Containers: []corev1.Container{{
+			Name: "echo", Image: "minik8s/echo:latest", Args: []string{"--listen", ":8080"},
+		}}},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodPhase(t, ns, "web", corev1.PodRunning, 60*time.Second)
+
+	a := startInteractive(t, "debug", "-i", "-n", ns, "web", "--image=minik8s/toolbox:latest", "--target=echo", "-c", "dbg", "--", "sh")
+	// The prompt-less shell runs each line; its output comes back.
+	a.send(t, "echo debugging; ps", "/echo --listen :8080")
+	a.send(t, "wget -qO- http://127.0.0.1:8080/ | head -n 1", "\nweb\n")
+	a.send(t, "exit 3", "")
+	a.stdin.Close()
+	_ = a.wait(t) // how kubectl debug ends after the shell's exit is its own affair
+
+	var st corev1.ContainerStatus
+	eventually(t, 30*time.Second, "the ephemeral container terminated", func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(p.Status.EphemeralContainerStatuses) != 1 || p.Status.EphemeralContainerStatuses[0].State.Terminated == nil {
+			return fmt.Errorf("ephemeral statuses %+v", p.Status.EphemeralContainerStatuses)
+		}
+		st = p.Status.EphemeralContainerStatuses[0]
+		return nil
+	})
+	if st.Name != "dbg" || st.State.Terminated.ExitCode != 3 || st.RestartCount != 0 {
+		t.Errorf("got %s exit %d restarts %d, want dbg exit 3 restarts 0", st.Name, st.State.Terminated.ExitCode, st.RestartCount)
+	}
+	if logs, err := podLogs(ns, "web", "dbg"); err != nil || !strings.Contains(logs, "debugging") {
+		t.Errorf("ctl logs -c dbg: got %v, %q, want the shell's output", err, logs)
+	}
+	p, err := cs.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || p.Status.Phase != corev1.PodRunning || p.Status.ContainerStatuses[0].RestartCount != 0 {
+		t.Errorf("got %v, want the pod running on, its container untouched: %+v", err, p.Status)
+	}
+}
