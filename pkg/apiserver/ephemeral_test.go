@@ -117,3 +117,35 @@ func TestEphemeralContainersSubresource(t *testing.T) {
 		t.Errorf("removing ephemeral containers through an update of the pod: got %v, want 422", err)
 	}
 }
+
+// TestEphemeralContainersRBAC: as upstream's bootstrap roles have it, edit
+// (and so admin) does not cover pods/ephemeralcontainers; a role naming
+// the subresource does.
+func TestEphemeralContainersRBAC(t *testing.T) {
+	s := startRBAC(t)
+	ctx := context.Background()
+	waitFor(t, func() bool {
+		r, err := s.admin.RbacV1().ClusterRoles().Get(ctx, "edit", metav1.GetOptions{})
+		return err == nil && len(r.Rules) > 0
+	})
+	s.create(t, nsObj("team"),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}},
+		roleBinding("team", "ed-edit", "ClusterRole", "edit", userSubject("ed")),
+		role("team", "debugger", rule([]string{"update", "patch"}, "", "pods/ephemeralcontainers")),
+		roleBinding("team", "dee-debugs", "Role", "debugger", userSubject("dee")),
+	)
+	s.settle(t)
+	pod, err := s.admin.CoreV1().Pods("team").Get(ctx, "p", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: "busybox"}}}
+	_, err = s.as("ed").CoreV1().Pods("team").UpdateEphemeralContainers(ctx, "p", pod, metav1.UpdateOptions{})
+	want := `pods "p" is forbidden: User "ed" cannot update resource "pods/ephemeralcontainers" in API group "" in the namespace "team"`
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), want) {
+		t.Errorf("edit: got %v, want 403 %q", err, want)
+	}
+	if _, err := s.as("dee").CoreV1().Pods("team").UpdateEphemeralContainers(ctx, "p", pod, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("a role with pods/ephemeralcontainers: got %v, want allowed", err)
+	}
+}
