@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,24 +48,13 @@ func (h *handler) attach(w http.ResponseWriter, req *http.Request) {
 	}
 	path := h.rt.LogPath(pod.UID, container, attempt)
 	serveExec(w, req, p, func(ctx context.Context, opts ExecOptions) (int, error) {
-		// Follow from here before any input goes in: the output it
-		// causes is the client's to see.
-		f, err := newOutputFollower(path, opts.Stdout, opts.Stderr)
-		if err != nil {
+		err := h.rt.Attach(ctx, id, opts)
+		if !errors.Is(err, errNoStdin) {
 			return 0, err
 		}
-		defer f.Close()
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		if opts.Stdin != nil || opts.Resize != nil {
-			go func() {
-				closed, err := h.rt.AttachStdin(ctx, id, opts.Stdin, opts.Resize)
-				if err == nil && !closed {
-					cancel() // the client's stdin ended: so does its attach
-				}
-			}()
-		}
-		return 0, f.follow(ctx, func() bool { return h.taskGone(ctx, id) })
+		// No stdin: the output, from the log (the client's stdin is
+		// ignored, as under the CRI).
+		return 0, followOutput(ctx, path, opts.Stdout, opts.Stderr, func() bool { return h.taskGone(ctx, id) })
 	})
 }
 
@@ -133,6 +123,16 @@ func (o *outputFollower) follow(ctx context.Context, gone func() bool) error {
 	}
 }
 
-// followInterval is how often an attach looks for new output: short
-// enough for a shell's echo to feel immediate.
-const followInterval = 50 * time.Millisecond
+// followInterval is how often an attach looks for new output in the log.
+const followInterval = 200 * time.Millisecond
+
+// followOutput writes what is appended to the log at path from now on
+// (see outputFollower) until gone reports the task deleted or ctx ends.
+func followOutput(ctx context.Context, path string, stdout, stderr io.Writer, gone func() bool) error {
+	o, err := newOutputFollower(path, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	return o.follow(ctx, gone)
+}

@@ -103,12 +103,14 @@ type Runtime interface {
 	RemoveContainer(ctx context.Context, id string) error
 	ListContainers(ctx context.Context) ([]ContainerInfo, error)
 	Exec(ctx context.Context, id string, opts ExecOptions) (exitCode int, err error)
-	// AttachStdin writes in to the stdin of container id, which was
-	// started with stdin: true, until in ends, and resizes its terminal
-	// as resize says (either may be nil). It reports whether the end of
-	// in closed the container's stdin (stdinOnce); errNoStdin when the
-	// container has no open stdin.
-	AttachStdin(ctx context.Context, id string, in io.Reader, resize <-chan TermSize) (closed bool, err error)
+	// Attach connects a client to container id when it was started
+	// with stdin: true: the output from now on, as it comes, to
+	// opts.Stdout and opts.Stderr, opts.Stdin to its stdin, opts.Resize
+	// to its terminal; it returns when the container's output ends, ctx
+	// ends, the client goes, or the client's stdin ends (with stdinOnce
+	// and no tty that closes the container's stdin, and the output goes
+	// on to the end). errNoStdin for any other container.
+	Attach(ctx context.Context, id string, opts ExecOptions) error
 	// LogPath is the file holding the output of one attempt of a container.
 	LogPath(uid types.UID, container string, attempt int) string
 }

@@ -37,6 +37,12 @@ const labelStdin = "minik8s.io/stdin"
 type stdinIO struct {
 	once, tty bool
 
+	// Attached clients get the output as it comes (a shell's prompt has
+	// no newline: the log has it only once the line ends).
+	subMu sync.Mutex
+	subs  map[*outputSub]struct{}
+	ended chan struct{} // closed once all the output was copied
+
 	mu     sync.Mutex
 	stdin  *io.PipeWriter // what cio copies into the stdin FIFO
 	closed bool           // stdin closed (stdinOnce, after its first attach)
@@ -111,18 +117,19 @@ func (r *containerdRuntime) streams(id, logPath string, once, tty bool) (*stdinI
 		errOut = pipe("stderr")
 	}
 	inR, inW := io.Pipe()
-	si := &stdinIO{once: once, tty: tty, stdin: inW}
+	si := &stdinIO{once: once, tty: tty, stdin: inW, ended: make(chan struct{})}
 	opts := []cio.Opt{cio.WithFIFODir(r.fifoDir)}
 	if tty {
-		opts = append(opts, cio.WithStreams(inR, out, nil), cio.WithTerminal)
+		opts = append(opts, cio.WithStreams(inR, &teeOut{si: si, log: out}, nil), cio.WithTerminal)
 	} else {
-		opts = append(opts, cio.WithStreams(inR, out, errOut))
+		opts = append(opts, cio.WithStreams(inR, &teeOut{si: si, log: out}, &teeOut{si: si, log: errOut, stderr: true}))
 	}
 	done := func(i cio.IO) {
 		go func() {
 			if i != nil {
 				i.Wait()
 			}
+			close(si.ended)
 			out.Close()
 			if errOut != nil {
 				errOut.Close()
@@ -221,23 +228,96 @@ func (r *containerdRuntime) reattach(ctx context.Context, c containerd.Container
 	return nil
 }
 
-// AttachStdin implements Runtime.
-func (r *containerdRuntime) AttachStdin(ctx context.Context, id string, in io.Reader, resize <-chan TermSize) (bool, error) {
-	if resize != nil {
+// Attach implements Runtime.
+func (r *containerdRuntime) Attach(ctx context.Context, id string, opts ExecOptions) error {
+	si := r.stdins.get(id)
+	if si == nil {
+		return errNoStdin
+	}
+	if opts.Resize != nil {
 		go func() {
 			bg := r.nsCtx(context.WithoutCancel(ctx))
-			for sz := range resize {
+			for sz := range opts.Resize {
 				if _, task, err := r.task(bg, id); err == nil {
 					_ = task.Resize(bg, uint32(sz.Width), uint32(sz.Height))
 				}
 			}
 		}()
 	}
-	si := r.stdins.get(id)
-	if si == nil || in == nil {
-		return false, errNoStdin
+	return si.attach(ctx, opts.Stdin, opts.Stdout, opts.Stderr)
+}
+
+// attach sends the output from now on to stdout and stderr (stderr
+// unused with a tty; either may be nil) and in to the container's stdin,
+// until the output ends, the client goes, ctx ends, or in ends without
+// closing the container's stdin (see copyFrom).
+func (si *stdinIO) attach(ctx context.Context, in io.Reader, stdout, stderr io.Writer) error {
+	sub := &outputSub{stdout: stdout, stderr: stderr, gone: make(chan struct{})}
+	si.subMu.Lock()
+	if si.subs == nil {
+		si.subs = map[*outputSub]struct{}{}
 	}
-	return si.copyFrom(in), nil
+	si.subs[sub] = struct{}{}
+	si.subMu.Unlock()
+	defer func() {
+		si.subMu.Lock()
+		delete(si.subs, sub)
+		si.subMu.Unlock()
+	}()
+	var stdinDone chan bool
+	if in != nil {
+		stdinDone = make(chan bool, 1)
+		go func() { stdinDone <- si.copyFrom(in) }()
+	}
+	for {
+		select {
+		case <-si.ended:
+			return nil
+		case <-sub.gone:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case closed := <-stdinDone:
+			if !closed {
+				return nil
+			}
+			stdinDone = nil // the output goes on to the end
+		}
+	}
+}
+
+// outputSub is one attached client's output streams.
+type outputSub struct {
+	stdout, stderr io.Writer
+	gone           chan struct{} // closed when a write to it failed
+}
+
+// teeOut is what cio copies one output stream of the container to: the
+// log, and every attached client.
+type teeOut struct {
+	si     *stdinIO
+	log    io.Writer
+	stderr bool
+}
+
+func (t *teeOut) Write(p []byte) (int, error) {
+	_, _ = t.log.Write(p) // the log writer drops what it cannot write
+	t.si.subMu.Lock()
+	defer t.si.subMu.Unlock()
+	for sub := range t.si.subs {
+		w := sub.stdout
+		if t.stderr {
+			w = sub.stderr
+		}
+		if w == nil {
+			continue
+		}
+		if _, err := w.Write(p); err != nil {
+			delete(t.si.subs, sub)
+			close(sub.gone)
+		}
+	}
+	return len(p), nil
 }
 
 // errNoStdin: the container was not started with an open stdin.

@@ -3,7 +3,6 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -134,8 +133,8 @@ func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (in
 	return f.execCode, nil
 }
 
-func (f *fakeRuntime) AttachStdin(ctx context.Context, id string, in io.Reader, resize <-chan TermSize) (bool, error) {
-	return false, errNoStdin
+func (f *fakeRuntime) Attach(ctx context.Context, id string, opts ExecOptions) error {
+	return errNoStdin
 }
 
 func (f *fakeRuntime) setExecCode(code int) {
