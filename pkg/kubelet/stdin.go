@@ -157,13 +157,13 @@ func (r *containerdRuntime) stdinCreator(id, logPath string, c *v1.Container) (c
 	}
 	create := cio.NewCreator(opts...)
 	return func(fid string) (cio.IO, error) {
+		si.closeTask = r.taskStdinCloser(id)
+		r.stdins.put(id, si)
 		i, err := create(fid)
-		done(i) // on failure: closes the log at once
+		done(i) // on failure: closes the log and forgets si at once
 		if err != nil {
 			return nil, err
 		}
-		si.closeTask = r.taskStdinCloser(id)
-		r.stdins.put(id, si)
 		return i, nil
 	}, nil
 }
