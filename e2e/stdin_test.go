@@ -6,11 +6,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -208,4 +212,137 @@ func TestDebug(t *testing.T) {
 	if err != nil || p.Status.Phase != corev1.PodRunning || p.Status.ContainerStatuses[0].RestartCount != 0 {
 		t.Errorf("got %v, want the pod running on, its container untouched: %+v", err, p.Status)
 	}
+}
+
+// openPTY opens a pseudo-terminal: ctl gets the terminal end, the test
+// types into and reads from the other, as a user at a terminal would.
+func openPTY(t *testing.T) (master, terminal *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// terminalSession runs ctl with args on a pseudo-terminal.
+type terminalSession struct {
+	master *os.File
+	out    *syncBuffer
+	exited chan error
+}
+
+func startOnTerminal(t *testing.T, args ...string) *terminalSession {
+	t.Helper()
+	master, term := openPTY(t)
+	cmd := exec.Command(filepath.Join(binDir, "ctl"), args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = term, term, term
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &terminalSession{master: master, out: &syncBuffer{}, exited: make(chan error, 1)}
+	go func() { s.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-s.exited
+	})
+	go func() { _, _ = io.Copy(s.out, master) }()
+	return s
+}
+
+// waitFor waits for want on the terminal.
+func (s *terminalSession) waitFor(t *testing.T, want string) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%q on the terminal", want), func() error {
+		if !strings.Contains(s.out.String(), want) {
+			return fmt.Errorf("the terminal shows %q", s.out.String())
+		}
+		return nil
+	})
+}
+
+// shell checks a shell on the terminal: a typed command runs on a
+// terminal, the prompt after it shows as soon as the shell writes it (no
+// newline after it), and exit ends ctl.
+func (s *terminalSession) shell(t *testing.T) {
+	t.Helper()
+	s.waitFor(t, "If you don't see a command prompt")
+	if _, err := io.WriteString(s.master, "echo tty-$((1+2)); tty\r"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "tty-3\r\n/dev/pts/")
+	eventually(t, 30*time.Second, "the next prompt, with no newline after it", func() error {
+		// busybox sh then asks the terminal where its cursor is (ESC [6n).
+		out := s.out.String()
+		after := out[strings.Index(out, "tty-3"):]
+		if p := strings.LastIndex(after, "/ # "); p < 0 || strings.Contains(after[p:], "\n") {
+			return fmt.Errorf("the terminal shows %q after the command", after)
+		}
+		return nil
+	})
+	if _, err := io.WriteString(s.master, "exit\r"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		s.exited <- err
+		if err != nil {
+			t.Errorf("ctl: %v: %q", err, s.out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("ctl still running a minute after exit: %q", s.out.String())
+	}
+}
+
+// TestRunInteractiveTTY: `ctl run -it --rm NAME --image=minik8s/toolbox --
+// sh` from a terminal gives a shell on a terminal in the pod (see shell);
+// its exit deletes the pod.
+func TestRunInteractiveTTY(t *testing.T) {
+	ns := namespace(t)
+	s := startOnTerminal(t, "run", "-it", "--rm", "-n", ns, "shell", "--image=minik8s/toolbox:latest", "--restart=Never", "--", "sh")
+	s.shell(t)
+	eventually(t, 30*time.Second, "the pod gone", func() error {
+		_, err := cs.CoreV1().Pods(ns).Get(context.Background(), "shell", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there: %v", err)
+	})
+}
+
+// TestDebugTTY: `ctl debug -it POD --image=minik8s/toolbox --target=C`
+// from a terminal gives a shell on a terminal in an ephemeral container
+// of the pod (see shell), which sees the target's processes.
+func TestDebugTTY(t *testing.T) {
+	ns := namespace(t)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr(int64(1)), Containers: []corev1.Container{{
+			Name: "echo", Image: "minik8s/echo:latest", Args: []string{"--listen", ":8080"},
+		}}},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodPhase(t, ns, "web", corev1.PodRunning, 60*time.Second)
+	s := startOnTerminal(t, "debug", "-it", "-n", ns, "web", "--image=minik8s/toolbox:latest", "--target=echo", "--", "sh")
+	s.waitFor(t, "If you don't see a command prompt")
+	if _, err := io.WriteString(s.master, "ps\r"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "/echo --listen :8080")
+	s.shell(t)
 }
