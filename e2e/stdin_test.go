@@ -346,3 +346,87 @@ func TestDebugTTY(t *testing.T) {
 	s.waitFor(t, "/echo --listen :8080")
 	s.shell(t)
 }
+
+// agentPid is the pid of a lab component, from `ctl lab status` (0 when
+// not running).
+func agentPid(t *testing.T, component string) int {
+	t.Helper()
+	out, err := ctl("lab", "status")
+	if err != nil {
+		t.Fatalf("ctl lab status: %v: %s", err, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && f[0] == component && f[1] == "running" {
+			var pid int
+			fmt.Sscan(f[2], &pid)
+			return pid
+		}
+	}
+	return 0
+}
+
+// TestAttachStdinAfterAgentRestart: a container with stdin outlives its
+// agent: the restarted agent takes its IO over again, so `ctl attach -i`
+// reaches its stdin and its output goes on to its log.
+func TestAttachStdinAfterAgentRestart(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "survivor"},
+		Spec: corev1.PodSpec{NodeName: "node1", TerminationGracePeriodSeconds: ptr(int64(1)),
+			Containers: []corev1.Container{{Name: "cat", Image: "minik8s/toolbox:latest", Command: []string{"cat"}, Stdin: true}}},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodPhase(t, ns, "survivor", corev1.PodRunning, 60*time.Second)
+	a := startInteractive(t, "attach", "-i", "-n", ns, "survivor")
+	a.send(t, "before the restart", "before the restart")
+	a.stdin.Close()
+	_ = a.wait(t)
+
+	old := agentPid(t, "kubelet-node1")
+	if old == 0 {
+		t.Fatal("kubelet-node1 not running")
+	}
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "kubelet-node1 restarted by the lab's supervisor", func() error {
+		if p := agentPid(t, "kubelet-node1"); p == 0 || p == old {
+			return fmt.Errorf("pid %d", p)
+		}
+		return nil
+	})
+	// Until the new agent has adopted the pod, an attach gets no stdin:
+	// try a bounded attach until one echoes.
+	eventually(t, 60*time.Second, "an attach after the restart echoing", func() error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, filepath.Join(binDir, "ctl"), "attach", "-i", "-n", ns, "survivor")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		_, _ = io.WriteString(in, "after the restart\n")
+		for !strings.Contains(out.String(), "after the restart") && cctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		in.Close()
+		_ = cmd.Wait()
+		if !strings.Contains(out.String(), "after the restart") {
+			return fmt.Errorf("ctl attach said %q", out.String())
+		}
+		return nil
+	})
+	logs, err := podLogs(ns, "survivor", "cat")
+	if err != nil || !strings.Contains(logs, "before the restart\n") || !strings.Contains(logs, "after the restart\n") {
+		t.Errorf("ctl logs: got %v, %q, want the lines from before and after the restart", err, logs)
+	}
+}
