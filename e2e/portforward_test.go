@@ -127,8 +127,7 @@ func TestPortForward(t *testing.T) {
 }
 
 // TestAttach: `ctl attach` to a running busybox loop prints the lines it
-// writes from then on (output only: minik8s keeps no container stdin
-// open), and `ctl attach -i` is refused with the reason.
+// writes from then on (stdin: e2e/stdin_test.go).
 func TestAttach(t *testing.T) {
 	ns := namespace(t)
 	pod := &corev1.Pod{
@@ -162,7 +161,4 @@ func TestAttach(t *testing.T) {
 		return nil
 	})
 
-	if got, err := ctl("attach", "-i", "-n", ns, "ticker"); err == nil || !strings.Contains(got, "attaching to stdin is not supported") {
-		t.Errorf("ctl attach -i: got %v: %q, want it refused with the reason", err, got)
-	}
 }

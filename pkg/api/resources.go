@@ -77,11 +77,12 @@ var ownResources = []*Resource{
 		Plural: "pods", Singular: "pod", ShortNames: []string{"po"},
 		Namespaced:   true,
 		Categories:   []string{"all"},
-		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"},
+		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward", "ephemeralcontainers"},
 		Verbs:        verbsAll,
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
 		Strategy:     podStrategy,
+		StatusLike:   map[string]Strategy{"ephemeralcontainers": podEphemeralContainersStrategy},
 	},
 	{
 		Version: "v1", Kind: "Service", ListKind: "ServiceList",
@@ -184,17 +185,18 @@ var subresourceAPI = map[string]struct {
 	group, version, kind string
 	verbs                []string
 }{
-	"status":      {verbs: []string{"get", "patch", "update"}},
-	"approval":    {verbs: []string{"get", "patch", "update"}},
-	"scale":       {group: "autoscaling", version: "v1", kind: "Scale", verbs: []string{"get", "patch", "update"}},
-	"binding":     {kind: "Binding", verbs: []string{"create"}},
-	"log":         {kind: "Pod", verbs: []string{"get"}},
-	"exec":        {kind: "PodExecOptions", verbs: []string{"create", "get"}},
-	"portforward": {kind: "PodPortForwardOptions", verbs: []string{"create", "get"}},
-	"attach":      {kind: "PodAttachOptions", verbs: []string{"create", "get"}},
-	"finalize":    {kind: "Namespace", verbs: []string{"update"}},
-	"eviction":    {group: "policy", version: "v1", kind: "Eviction", verbs: []string{"create"}},
-	"token":       {group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: []string{"create"}},
+	"status":              {verbs: []string{"get", "patch", "update"}},
+	"approval":            {verbs: []string{"get", "patch", "update"}},
+	"ephemeralcontainers": {verbs: []string{"get", "patch", "update"}},
+	"scale":               {group: "autoscaling", version: "v1", kind: "Scale", verbs: []string{"get", "patch", "update"}},
+	"binding":             {kind: "Binding", verbs: []string{"create"}},
+	"log":                 {kind: "Pod", verbs: []string{"get"}},
+	"exec":                {kind: "PodExecOptions", verbs: []string{"create", "get"}},
+	"portforward":         {kind: "PodPortForwardOptions", verbs: []string{"create", "get"}},
+	"attach":              {kind: "PodAttachOptions", verbs: []string{"create", "get"}},
+	"finalize":            {kind: "Namespace", verbs: []string{"update"}},
+	"eviction":            {group: "policy", version: "v1", kind: "Eviction", verbs: []string{"create"}},
+	"token":               {group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: []string{"create"}},
 }
 
 // APIResources returns r's discovery entries: the resource itself, then

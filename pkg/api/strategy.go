@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	podregistry "k8s.io/kubernetes/pkg/registry/core/pod"
 )
 
 // strategy is the one Strategy implementation: what all kinds share lives
@@ -425,3 +426,10 @@ func beforePodDelete(obj runtime.Object, opts *metav1.DeleteOptions, now metav1.
 	pod.DeletionGracePeriodSeconds = &grace
 	return true, false
 }
+
+// podEphemeralContainersStrategy writes pods/ephemeralcontainers with
+// Kubernetes' own strategy: only spec.ephemeralContainers changes (the rest
+// of the pod is the stored one), validated by ValidatePodEphemeralContainersUpdate
+// (containers may be added, never changed or removed).
+var podEphemeralContainersStrategy = fromUpstream(corev1.SchemeGroupVersion.WithKind("Pod"),
+	podregistry.Strategy, podregistry.EphemeralContainersStrategy, nil)

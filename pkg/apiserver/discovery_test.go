@@ -33,7 +33,7 @@ func TestDiscovery(t *testing.T) {
 		names = append(names, g.Name)
 	}
 	want := map[string][]string{
-		"v1":                     {"pods", "pods/status", "pods/binding", "pods/log", "pods/exec", "pods/attach", "pods/portforward", "services", "nodes", "namespaces", "namespaces/finalize", "endpoints", "events"},
+		"v1":                     {"pods", "pods/status", "pods/binding", "pods/log", "pods/exec", "pods/attach", "pods/portforward", "pods/ephemeralcontainers", "services", "nodes", "namespaces", "namespaces/finalize", "endpoints", "events"},
 		"apps/v1":                {"deployments", "deployments/scale", "replicasets", "replicasets/status"},
 		"discovery.k8s.io/v1":    {"endpointslices"},
 		"coordination.k8s.io/v1": {"leases"},

@@ -284,6 +284,11 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 				found = true
 			}
 		}
+		for _, c := range pod.Spec.EphemeralContainers {
+			if c.Name == container {
+				found = true
+			}
+		}
 		if !found {
 			writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, k.name)))
 			return

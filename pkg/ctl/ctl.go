@@ -18,6 +18,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/config"
 	"k8s.io/kubectl/pkg/cmd/cp"
 	"k8s.io/kubectl/pkg/cmd/create"
+	"k8s.io/kubectl/pkg/cmd/debug"
 	"k8s.io/kubectl/pkg/cmd/delete"
 	"k8s.io/kubectl/pkg/cmd/describe"
 	"k8s.io/kubectl/pkg/cmd/diff"
@@ -97,6 +98,7 @@ func NewCommandWithStreams(ctx context.Context, streams genericiooptions.IOStrea
 		exec.NewCmdExec(f, streams),
 		portforward.NewCmdPortForward(f, streams),
 		attach.NewCmdAttach(f, streams),
+		debug.NewCmdDebug(f, streams),
 		apiresources.NewCmdAPIResources(conn, streams),
 		explain.NewCmdExplain("ctl", f, streams),
 		certificates.NewCmdCertificate(f, streams),

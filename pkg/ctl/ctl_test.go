@@ -199,7 +199,7 @@ func TestVerbs(t *testing.T) {
 		{"apply"}, {"create"}, {"create", "namespace"}, {"create", "deployment"}, {"get"}, {"describe"},
 		{"delete"}, {"scale"}, {"version"}, {"rollout", "status"}, {"rollout", "history"}, {"rollout", "undo"},
 		{"rollout", "restart"}, {"rollout", "pause"}, {"rollout", "resume"}, {"set", "image"}, {"cordon"},
-		{"uncordon"}, {"drain"}, {"taint"}, {"label"}, {"logs"}, {"exec"}, {"port-forward"}, {"attach"}, {"explain"},
+		{"uncordon"}, {"drain"}, {"taint"}, {"label"}, {"logs"}, {"exec"}, {"port-forward"}, {"attach"}, {"debug"}, {"explain"},
 		{"create", "secret", "generic"}, {"certificate", "approve"}, {"certificate", "deny"}, {"create", "configmap"}, {"create", "job"}, {"create", "role"},
 		{"auth", "can-i"}, {"auth", "whoami"}, {"auth", "reconcile"}, {"set", "subject"},
 		{"create", "token"},

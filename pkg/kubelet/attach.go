@@ -13,15 +13,13 @@ import (
 	"minik8s/pkg/containerlog"
 )
 
-// errAttachStdin is why attach serves output only: the agent gives
-// containerd a logging binary for each container's output and keeps no
-// stdin open, so there is nothing to write a client's input to.
-var errAttachStdin = errors.New("attaching to stdin is not supported by this node agent: containers run without an open stdin (their output goes to the container log); use exec")
-
 // attach serves /attach/{ns}/{pod}/{container}: the container's output
 // from now on, as the log file receives it, on the stdout and stderr
-// streams (one stream with a tty), until the container ends or the client
-// goes. Stdin is refused (errAttachStdin).
+// streams (one stream with a tty), and the client's input to the
+// container's stdin when it was started with one (stdin: true; as under
+// the CRI, stdin is ignored otherwise). The attach ends when the container
+// ends, the client goes, or the client's stdin ends; with stdinOnce (and no
+// tty) that closes the container's stdin and the output goes on to the end.
 func (h *handler) attach(w http.ResponseWriter, req *http.Request) {
 	pod, container, ok := h.lookup(w, req)
 	if !ok {
@@ -33,11 +31,7 @@ func (h *handler) attach(w http.ResponseWriter, req *http.Request) {
 	if p.tty {
 		p.stderr = false
 	}
-	switch {
-	case p.stdin:
-		http.Error(w, errAttachStdin.Error(), http.StatusBadRequest)
-		return
-	case !p.stdout && !p.stderr:
+	if !p.stdin && !p.stdout && !p.stderr {
 		http.Error(w, "you must specify at least one of stdin, stdout, stderr", http.StatusBadRequest)
 		return
 	}
@@ -54,20 +48,31 @@ func (h *handler) attach(w http.ResponseWriter, req *http.Request) {
 	}
 	path := h.rt.LogPath(pod.UID, container, attempt)
 	serveExec(w, req, p, func(ctx context.Context, opts ExecOptions) (int, error) {
+		err := h.rt.Attach(ctx, id, opts)
+		if !errors.Is(err, errNoStdin) {
+			return 0, err
+		}
+		// No stdin: the output, from the log (the client's stdin is
+		// ignored, as under the CRI).
 		return 0, followOutput(ctx, path, opts.Stdout, opts.Stderr, func() bool { return h.taskGone(ctx, id) })
 	})
 }
 
-// followOutput writes what is appended to the log at path from now on, its
-// stdout entries to stdout and its stderr entries to stderr (either may be
-// nil), until gone reports the container's task deleted (its logger has
-// then written everything) or ctx ends.
-func followOutput(ctx context.Context, path string, stdout, stderr io.Writer, gone func() bool) error {
-	type follower struct {
-		r *containerlog.Reader
-		w io.Writer
-	}
-	var fs []follower
+// outputFollower writes what is appended to a container log from its
+// creation on: stdout entries to one writer, stderr entries to the other
+// (either may be nil).
+type outputFollower struct {
+	files []*os.File
+	fs    []follower
+}
+
+type follower struct {
+	r *containerlog.Reader
+	w io.Writer
+}
+
+func newOutputFollower(path string, stdout, stderr io.Writer) (*outputFollower, error) {
+	o := &outputFollower{}
 	for _, s := range []struct {
 		name string
 		w    io.Writer
@@ -77,18 +82,32 @@ func followOutput(ctx context.Context, path string, stdout, stderr io.Writer, go
 		}
 		f, err := os.Open(path)
 		if err != nil {
-			return fmt.Errorf("opening the container log: %w", err)
+			o.Close()
+			return nil, fmt.Errorf("opening the container log: %w", err)
 		}
-		defer f.Close()
+		o.files = append(o.files, f)
 		if _, err := f.Seek(0, io.SeekEnd); err != nil {
-			return fmt.Errorf("seeking the container log: %w", err)
+			o.Close()
+			return nil, fmt.Errorf("seeking the container log: %w", err)
 		}
-		fs = append(fs, follower{containerlog.NewReader(f, containerlog.Options{Stream: s.name}), s.w})
+		o.fs = append(o.fs, follower{containerlog.NewReader(f, containerlog.Options{Stream: s.name}), s.w})
 	}
+	return o, nil
+}
+
+func (o *outputFollower) Close() {
+	for _, f := range o.files {
+		f.Close()
+	}
+}
+
+// follow writes the new entries until gone reports the container's task
+// deleted (its output has then all been written) or ctx ends.
+func (o *outputFollower) follow(ctx context.Context, gone func() bool) error {
 	for {
 		// Read after checking: output written before the task went is kept.
 		last := gone()
-		for _, f := range fs {
+		for _, f := range o.fs {
 			if _, err := f.r.WriteTo(f.w); err != nil {
 				return nil // the client went
 			}
@@ -99,7 +118,21 @@ func followOutput(ctx context.Context, path string, stdout, stderr io.Writer, go
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(followInterval):
 		}
 	}
+}
+
+// followInterval is how often an attach looks for new output in the log.
+const followInterval = 200 * time.Millisecond
+
+// followOutput writes what is appended to the log at path from now on
+// (see outputFollower) until gone reports the task deleted or ctx ends.
+func followOutput(ctx context.Context, path string, stdout, stderr io.Writer, gone func() bool) error {
+	o, err := newOutputFollower(path, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	return o.follow(ctx, gone)
 }

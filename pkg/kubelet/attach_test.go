@@ -30,10 +30,13 @@ func (r logDirRuntime) LogPath(_ types.UID, container string, attempt int) strin
 	return filepath.Join(r.dir, container, fmt.Sprintf("%d.log", attempt))
 }
 
+// Attach: no container here has an open stdin; attach follows the log.
+func (r logDirRuntime) Attach(context.Context, string, ExecOptions) error { return errNoStdin }
+
 // TestAttachThroughAPIServer attaches through a real API server to a
 // container whose logger keeps writing: the client gets the stdout entries
 // on stdout and the stderr ones on stderr, and the attach ends once the
-// container's task is gone. Stdin is refused with the reason.
+// container's task is gone.
 func TestAttachThroughAPIServer(t *testing.T) {
 	rt := logDirRuntime{dir: t.TempDir()}
 	pod := &v1.Pod{
@@ -91,15 +94,6 @@ func TestAttachThroughAPIServer(t *testing.T) {
 		}
 		return exec
 	}
-	attach := func(opts *v1.PodAttachOptions) remotecommand.Executor { return attachWith(false, opts) }
-
-	t.Run("stdin refused", func(t *testing.T) {
-		err := attach(&v1.PodAttachOptions{Stdin: true, Stdout: true}).StreamWithContext(context.Background(),
-			remotecommand.StreamOptions{Stdin: strings.NewReader(""), Stdout: io.Discard})
-		if err == nil || !strings.Contains(err.Error(), "attaching to stdin is not supported") {
-			t.Errorf("got %v, want the agent's reason for refusing stdin", err)
-		}
-	})
 
 	for _, websocket := range []bool{true, false} {
 		t.Run(fmt.Sprintf("output, websocket %v", websocket), func(t *testing.T) {
@@ -147,6 +141,105 @@ func TestAttachThroughAPIServer(t *testing.T) {
 						break
 					}
 				}
+			}
+		})
+	}
+}
+
+// echoRuntime's containers are cat: each line written to a container's
+// stdin comes straight back on stdout; with stdinOnce, the end of stdin
+// makes it say goodbye and end.
+type echoRuntime struct {
+	logDirRuntime
+	once bool
+}
+
+func (r echoRuntime) Attach(_ context.Context, id string, opts ExecOptions) error {
+	sc := bufio.NewScanner(opts.Stdin)
+	for sc.Scan() {
+		fmt.Fprintln(opts.Stdout, sc.Text())
+	}
+	if r.once {
+		fmt.Fprintln(opts.Stdout, "bye")
+	}
+	return nil
+}
+
+// TestAttachStdinThroughAPIServer: what the client types reaches the
+// container's stdin through the API server, over SPDY and WebSocket, and
+// what the container prints back reaches the client, until the container
+// ends.
+func TestAttachStdinThroughAPIServer(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		websocket bool
+		once      bool
+	}{
+		{"spdy", false, false},
+		{"websocket", true, false},
+		{"spdy stdinOnce", false, true},
+		{"websocket stdinOnce", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := echoRuntime{logDirRuntime: logDirRuntime{dir: t.TempDir()}, once: tt.once}
+			pod := &v1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default", UID: "uid-app"},
+				Spec: v1.PodSpec{NodeName: "node-a", Containers: []v1.Container{{Name: "main", Image: "minik8s/toolbox",
+					Stdin: true, StdinOnce: tt.once}}},
+			}
+			logPath := rt.LogPath(pod.UID, "main", 0)
+			if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(logPath, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h := &handler{pods: onePod{pod}, rt: rt,
+				running:  func(context.Context, string) bool { return true },
+				taskGone: func(context.Context, string) bool { return false }}
+			srv := startAPIWithAgent(t, h, pod.DeepCopy())
+			cs := kubernetes.NewForConfigOrDie(srv.Config)
+			req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name("app").SubResource("attach").
+				VersionedParams(&v1.PodAttachOptions{Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+			var exec remotecommand.Executor
+			var err error
+			if tt.websocket {
+				exec, err = remotecommand.NewWebSocketExecutor(srv.Config, "GET", req.URL().String())
+			} else {
+				exec, err = remotecommand.NewSPDYExecutor(srv.Config, "POST", req.URL())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			inR, inW := io.Pipe()
+			outR, outW := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				done <- exec.StreamWithContext(context.Background(), remotecommand.StreamOptions{Stdin: inR, Stdout: outW, Stderr: io.Discard})
+				outW.Close()
+			}()
+			out := bufio.NewScanner(outR)
+			for _, line := range []string{"hello", "again"} {
+				if _, err := fmt.Fprintln(inW, line); err != nil {
+					t.Fatal(err)
+				}
+				if !out.Scan() {
+					t.Fatalf("attach ended before echoing %q: %v", line, <-done)
+				}
+				if got := out.Text(); got != line {
+					t.Errorf("got %q, want %q echoed", got, line)
+				}
+			}
+			inW.Close()
+			var rest []string
+			for out.Scan() {
+				rest = append(rest, out.Text())
+			}
+			if want := map[bool]int{false: 0, true: 1}[tt.once]; len(rest) != want {
+				t.Errorf("after stdin closed: got %q, want %d lines", rest, want)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("attach: %v", err)
 			}
 		})
 	}

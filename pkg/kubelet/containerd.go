@@ -41,6 +41,7 @@ const (
 	labelContainer = "minik8s.io/container-name"
 	labelAttempt   = "minik8s.io/attempt"
 	labelInit      = "minik8s.io/init"
+	labelEphemeral = "minik8s.io/ephemeral"
 	labelImageID   = "minik8s.io/image-id"
 	labelStarted   = "minik8s.io/started-at"
 	labelExitCode  = "minik8s.io/exit-code"
@@ -62,6 +63,8 @@ type containerdRuntime struct {
 	podsDir string
 	fifoDir string
 	logger  string // the logging binary the shims start per container
+
+	stdins stdinIOs // containers started with an open stdin
 
 	leaseMu    sync.Mutex
 	leaseID    string
@@ -284,6 +287,15 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
 	}
 	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}))
+	if copts.TargetID != "" {
+		// As the kubelet asks a runtime that can: the ephemeral container
+		// sees the target's processes (kubectl debug --target).
+		_, target, err := r.task(ctx, copts.TargetID)
+		if err != nil {
+			return ContainerInfo{}, fmt.Errorf("target container %s: %w", copts.TargetID, err)
+		}
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", target.Pid())}))
+	}
 	mounts, err := r.network.podMounts(pod)
 	if err != nil {
 		return ContainerInfo{}, err
@@ -350,6 +362,12 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if init {
 		labels[labelInit] = "true"
 	}
+	if copts.Ephemeral {
+		labels[labelEphemeral] = "true"
+	}
+	if v := stdinLabel(c); v != "" {
+		labels[labelStdin] = v
+	}
 	tCreate := time.Now()
 	newContainer := func() (containerd.Container, error) {
 		return r.client.NewContainer(r.withLease(ctx), id,
@@ -381,8 +399,15 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return ContainerInfo{}, err
 	}
+	ioc := r.logIO(logPath, c.TTY)
+	if c.Stdin {
+		if ioc, err = r.stdinCreator(id, logPath, c); err != nil {
+			_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
+			return ContainerInfo{}, err
+		}
+	}
 	tTask := time.Now()
-	task, err := container.NewTask(ctx, r.logIO(logPath, c.TTY))
+	task, err := container.NewTask(ctx, ioc)
 	if err != nil {
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
 		return ContainerInfo{}, &StartError{fmt.Errorf("failed to create containerd task: %w", err)}
@@ -399,7 +424,7 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		"prepare", tCreate.Sub(now).Round(time.Millisecond), "create", tTask.Sub(tCreate).Round(time.Millisecond),
 		"task", tStart.Sub(tTask).Round(time.Millisecond), "start", time.Since(tStart).Round(time.Millisecond))
 	return ContainerInfo{ID: id, PodUID: pod.UID, PodNS: pod.Namespace, PodName: pod.Name, Name: c.Name,
-		Attempt: attempt, Init: init, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
+		Attempt: attempt, Init: init, Ephemeral: copts.Ephemeral, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
 }
 
 // timed records how long a container option takes (the snapshot and the
@@ -428,6 +453,11 @@ func (r *containerdRuntime) Wait(ctx context.Context, id string) (<-chan ExitInf
 	container, task, err := r.task(ctx, id)
 	if err != nil && container == nil {
 		return nil, err
+	}
+	if task != nil {
+		if err := r.reattach(ctx, container); err != nil {
+			klog.FromContext(ctx).Error(err, "taking over a container's stdin and output", "id", id)
+		}
 	}
 	out := make(chan ExitInfo, 1)
 	if task == nil {
@@ -608,7 +638,8 @@ func (r *containerdRuntime) ListContainers(ctx context.Context) ([]ContainerInfo
 			continue
 		}
 		ci := ContainerInfo{ID: c.ID(), PodUID: types.UID(labels[labelPodUID]), PodNS: labels[labelPodNS], PodName: labels[labelPodName],
-			Name: labels[labelContainer], Init: labels[labelInit] == "true", ImageID: labels[labelImageID]}
+			Name: labels[labelContainer], Init: labels[labelInit] == "true", Ephemeral: labels[labelEphemeral] == "true",
+			ImageID: labels[labelImageID]}
 		ci.Attempt, _ = strconv.Atoi(labels[labelAttempt])
 		ci.Started, _ = time.Parse(time.RFC3339Nano, labels[labelStarted])
 		if task, err := c.Task(ctx, nil); err == nil {

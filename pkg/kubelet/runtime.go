@@ -17,20 +17,22 @@ type Sandbox struct {
 
 // ContainerInfo is what the runtime knows about one container.
 type ContainerInfo struct {
-	ID       string
-	PodUID   types.UID
-	PodNS    string
-	PodName  string
-	Name     string
-	Attempt  int
-	Init     bool
-	Running  bool
-	Started  time.Time
-	Finished time.Time
-	ExitCode int
-	Reason   string // OOMKilled when the kernel killed it
-	ImageRef string
-	ImageID  string
+	ID      string
+	PodUID  types.UID
+	PodNS   string
+	PodName string
+	Name    string
+	Attempt int
+	Init    bool
+	// Ephemeral: one of the pod's ephemeral containers (kubectl debug).
+	Ephemeral bool
+	Running   bool
+	Started   time.Time
+	Finished  time.Time
+	ExitCode  int
+	Reason    string // OOMKilled when the kernel killed it
+	ImageRef  string
+	ImageID   string
 }
 
 // Mount is a bind mount of a host path into a container.
@@ -45,6 +47,11 @@ type Mount struct {
 type ContainerOptions struct {
 	Env    []string
 	Mounts []Mount
+	// Ephemeral: c is one of the pod's ephemeral containers; TargetID,
+	// when set, is the running container whose process namespace it
+	// joins (targetContainerName).
+	Ephemeral bool
+	TargetID  string
 }
 
 // StartError is a container made whose process could not be started
@@ -96,6 +103,14 @@ type Runtime interface {
 	RemoveContainer(ctx context.Context, id string) error
 	ListContainers(ctx context.Context) ([]ContainerInfo, error)
 	Exec(ctx context.Context, id string, opts ExecOptions) (exitCode int, err error)
+	// Attach connects a client to container id when it was started
+	// with stdin: true: the output from now on, as it comes, to
+	// opts.Stdout and opts.Stderr, opts.Stdin to its stdin, opts.Resize
+	// to its terminal; it returns when the container's output ends, ctx
+	// ends, the client goes, or the client's stdin ends (with stdinOnce
+	// and no tty that closes the container's stdin, and the output goes
+	// on to the end). errNoStdin for any other container.
+	Attach(ctx context.Context, id string, opts ExecOptions) error
 	// LogPath is the file holding the output of one attempt of a container.
 	LogPath(uid types.UID, container string, attempt int) string
 }

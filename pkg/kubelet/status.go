@@ -54,6 +54,12 @@ func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 		allReady = allReady && cs.Ready
 		s.ContainerStatuses = append(s.ContainerStatuses, cs)
 	}
+	// Ephemeral containers count for nothing but their own status.
+	for i := range pod.Spec.EphemeralContainers {
+		cs := w.containerStatus(pod, (*v1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon), false)
+		cs.Ready = false // as the kubelet's: no prober ever reports them
+		s.EphemeralContainerStatuses = append(s.EphemeralContainerStatuses, cs)
+	}
 	s.Phase = w.phase(pod)
 
 	ready := allReady && s.Phase == v1.PodRunning
@@ -177,7 +183,7 @@ func (w *podWorker) shownPullError(name string) bool {
 	if pod == nil {
 		return false
 	}
-	for _, cs := range append(append([]v1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+	for _, cs := range append(append(append([]v1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...), pod.Status.EphemeralContainerStatuses...) {
 		if cs.Name == name && cs.State.Waiting != nil && (cs.State.Waiting.Reason == "ErrImagePull" || cs.State.Waiting.Reason == "ImagePullBackOff") {
 			return true
 		}

@@ -193,7 +193,7 @@ func (w *podWorker) adopt(pod *v1.Pod, infos []ContainerInfo) {
 		if !ci.Running {
 			st.term = terminated(ci.ExitCode, ci.Reason, ci.Started, ci.Finished, ci.ID)
 		}
-		if !ci.Init {
+		if !ci.Init && !ci.Ephemeral {
 			regular = true
 		}
 		w.state[name] = st
@@ -367,6 +367,14 @@ func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
 		}
 		w.sandbox = &sb
 		w.sandboxErr = ""
+	}
+	// Ephemeral containers start whatever the init containers are doing,
+	// once: they are never restarted (the kubelet's computePodActions).
+	for i := range pod.Spec.EphemeralContainers {
+		ec := &pod.Spec.EphemeralContainers[i]
+		if st := w.state[ec.Name]; st == nil || (!st.started && !now.Before(st.next)) {
+			w.start(ctx, pod, (*v1.Container)(&ec.EphemeralContainerCommon), false)
+		}
 	}
 	// Sidecars (init containers with restartPolicy Always) that were
 	// started once are restarted whenever they exit, during the init
@@ -549,6 +557,21 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	if st.started {
 		attempt = st.attempt + 1
 	}
+	if ec := ephemeralContainer(pod, c.Name); ec != nil {
+		copts.Ephemeral = true
+		if ec.TargetContainerName != "" {
+			target := w.state[ec.TargetContainerName]
+			if target == nil || !target.running {
+				// Tried again until the target runs.
+				msg := fmt.Sprintf("target container %s is not running", ec.TargetContainerName)
+				rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
+				st.waiting, st.message = "CreateContainerError", msg
+				st.next = time.Now().Add(time.Second)
+				return
+			}
+			copts.TargetID = target.id
+		}
+	}
 	if st.id != "" {
 		if err := w.deps.rt.RemoveContainer(ctx, st.id); err != nil {
 			klog.FromContext(ctx).Error(err, "removing previous container", "container", c.Name)
@@ -659,6 +682,22 @@ func findContainer(pod *v1.Pod, name string) *v1.Container {
 			return &pod.Spec.Containers[i]
 		}
 	}
+	if ec := ephemeralContainer(pod, name); ec != nil {
+		return (*v1.Container)(&ec.EphemeralContainerCommon)
+	}
+	return nil
+}
+
+// ephemeralContainer is the pod's ephemeral container name, or nil.
+func ephemeralContainer(pod *v1.Pod, name string) *v1.EphemeralContainer {
+	if pod == nil {
+		return nil
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if pod.Spec.EphemeralContainers[i].Name == name {
+			return &pod.Spec.EphemeralContainers[i]
+		}
+	}
 	return nil
 }
 
@@ -696,8 +735,11 @@ func isInit(pod *v1.Pod, name string) bool {
 // Should the reference fail, the Event is about the pod.
 func containerRef(pod *v1.Pod, name string, init bool) runtime.Object {
 	path := fmt.Sprintf("spec.containers{%s}", name)
-	if init {
+	switch {
+	case init:
 		path = fmt.Sprintf("spec.initContainers{%s}", name)
+	case ephemeralContainer(pod, name) != nil:
+		path = fmt.Sprintf("spec.ephemeralContainers{%s}", name)
 	}
 	ref, err := reference.GetPartialReference(nodeclient.Scheme, pod, path)
 	if err != nil {
@@ -718,6 +760,9 @@ func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
 		st.stopProb = nil
 	}
 	st.term = terminated(e.exit.Code, e.exit.Reason, st.startAt, e.exit.Finished, st.id)
+	if pod, _ := w.latest(); ephemeralContainer(pod, e.name) != nil {
+		return // never restarted
+	}
 	if e.exit.Finished.Sub(st.startAt) >= backoffResetTime {
 		st.crashes = 0
 	}

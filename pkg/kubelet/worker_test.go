@@ -133,6 +133,10 @@ func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (in
 	return f.execCode, nil
 }
 
+func (f *fakeRuntime) Attach(ctx context.Context, id string, opts ExecOptions) error {
+	return errNoStdin
+}
+
 func (f *fakeRuntime) setExecCode(code int) {
 	f.mu.Lock()
 	f.execCode = code
