@@ -40,6 +40,7 @@ import (
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
 	"minik8s/pkg/controllers/statefulset"
+	"minik8s/pkg/controllers/storageprotection"
 	"minik8s/pkg/controllers/tokencleaner"
 	"minik8s/pkg/controllers/ttlafterfinished"
 	"minik8s/pkg/election"
@@ -245,6 +246,12 @@ func ServiceAccountName(controller string) string {
 		return "certificate-controller"
 	case TokenCleaner:
 		return "token-cleaner"
+	case PVCProtection:
+		return "pvc-protection-controller"
+	case PVProtection:
+		return "pv-protection-controller"
+	case VACProtection:
+		return "volumeattributesclass-protection-controller"
 	}
 	return controller
 }
@@ -356,6 +363,12 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		return certificates.NewCleaner(cs, factory), nil
 	case TokenCleaner:
 		return tokencleaner.New(cs, factory)
+	case PVCProtection:
+		return storageprotection.NewClaims(cs, factory)
+	case PVProtection:
+		return storageprotection.NewVolumes(cs, factory)
+	case VACProtection:
+		return storageprotection.NewAttributesClasses(cs, factory)
 	}
 	return nil, fmt.Errorf("unknown controller %q", name)
 }
