@@ -60,8 +60,9 @@ func live(store cache.Store) int {
 	return n
 }
 
-// TestChaos: while a Deployment scales 0 → 30 → 5 and rolls twice, a
-// process of the lab is killed (SIGKILL) at random every 2–5 s. Then the
+// TestChaos: while a Deployment scales 0 → 30 → 5 and rolls twice (and
+// again, up to six times, until two minutes have passed), a process of
+// the lab is killed (SIGKILL) at random every 2–5 s. Then the
 // Deployment converges to its spec, no step ever had more live pods than
 // its replicas plus maxSurge, no pod moved to another node once bound,
 // every object whose create was acknowledged is there, and every
@@ -241,9 +242,12 @@ func TestChaos(t *testing.T) {
 		prev = replicas
 		t.Logf("%s: converged in %s", what, time.Since(start).Round(100*time.Millisecond))
 	}
+	chaosStart := time.Now()
 	step("scale to 30", 30, func(d *appsv1.Deployment) { d.Spec.Replicas = ptr(int32(30)) })
 	step("scale to 5", 5, func(d *appsv1.Deployment) { d.Spec.Replicas = ptr(int32(5)) })
-	for i := 1; i <= 2; i++ {
+	// Two rollouts, and more (up to six) until the chaos has lasted two
+	// minutes, so that every process gets its share of kills.
+	for i := 1; i <= 2 || (i <= 6 && time.Since(chaosStart) < 2*time.Minute); i++ {
 		step(fmt.Sprintf("rollout %d", i), 5, func(d *appsv1.Deployment) {
 			d.Spec.Template.Annotations = map[string]string{"chaos/rollout": strconv.Itoa(i)}
 		})
