@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -140,6 +141,7 @@ type load struct {
 	errs       []string
 	bodies     map[string]int
 	stop       chan struct{}
+	stopOnce   sync.Once
 	done       sync.WaitGroup
 }
 
@@ -168,25 +170,28 @@ func startLoad(url string, max time.Duration) *load {
 				l.bodies[lines[len(lines)-1]]++
 			}
 			l.mu.Unlock()
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
 	}()
 	return l
 }
 
-func (l *load) end() { close(l.stop); l.done.Wait() }
+func (l *load) end() { l.stopOnce.Do(func() { close(l.stop) }); l.done.Wait() }
 
-// TestRollingUpdateUnderLoad rolls echo from v1 to v2 while requests flow
-// through the LoadBalancer IP: none may fail.
+// TestRollingUpdateUnderLoad rolls echo three times (v1 → v2 → v1 → v2)
+// while requests flow through the LoadBalancer IP, each rollout with at
+// least 900 requests: none may fail. The pods have no preStop hook and
+// stop serving as soon as they get SIGTERM: the agent holds SIGTERM
+// until the Service proxy has dropped the pod.
 func TestRollingUpdateUnderLoad(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
 	d := exampleDeployment(t)
 	d.Spec.Template.Spec.Containers[0].Image = "minik8s/echo:v1"
-	// The pod keeps serving (with /healthz failing) for 3 s after SIGTERM,
-	// so the endpoints drop it before it stops accepting.
-	d.Spec.Template.Spec.Containers[0].Args = []string{"--listen", ":8080", "--shutdown-delay", "3s"}
 	d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr(int64(15))
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{
+		MaxSurge: ptr(intstr.FromInt32(1)), MaxUnavailable: ptr(intstr.FromInt32(0)),
+	}}
 	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -197,25 +202,45 @@ func TestRollingUpdateUnderLoad(t *testing.T) {
 	url := "http://" + lbIP(t, ns, "echo-lb") + "/"
 	eventually(t, 30*time.Second, "LB answers", func() error { _, err := get(url); return err })
 
-	l := startLoad(url, 4*time.Minute)
-	time.Sleep(2 * time.Second)
-	cur, err := cs.AppsV1().Deployments(ns).Get(ctx, "echo", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	l := startLoad(url, 6*time.Minute)
+	defer l.end()
+	time.Sleep(time.Second)
+	for i, image := range []string{"minik8s/echo:v2", "minik8s/echo:v1", "minik8s/echo:v2"} {
+		before := l.ok.Load() + l.failed.Load()
+		failedBefore := l.failed.Load()
+		cur, err := cs.AppsV1().Deployments(ns).Get(ctx, "echo", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec.Template.Spec.Containers[0].Image = image
+		if _, err := cs.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitDeployment(t, ns, "echo", 3, 3*time.Minute)
+		// The old pods finish terminating under load, and the rollout
+		// sees at least 900 requests.
+		eventually(t, 2*time.Minute, "old pods gone and 900 requests", func() error {
+			pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=echo"})
+			if err != nil {
+				return err
+			}
+			if n := len(pods.Items); n != 3 {
+				return fmt.Errorf("%d pods", n)
+			}
+			if n := l.ok.Load() + l.failed.Load() - before; n < 900 {
+				return fmt.Errorf("%d requests", n)
+			}
+			return nil
+		})
+		t.Logf("rollout %d to %s: %d requests, %d failed", i+1, image, l.ok.Load()+l.failed.Load()-before, l.failed.Load()-failedBefore)
 	}
-	cur.Spec.Template.Spec.Containers[0].Image = "minik8s/echo:v2"
-	if _, err := cs.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitDeployment(t, ns, "echo", 3, 3*time.Minute)
-	time.Sleep(5 * time.Second) // old pods finish terminating under load
 	l.end()
-	t.Logf("rollout under load: %d ok, %d failed, answers %v", l.ok.Load(), l.failed.Load(), l.bodies)
+	t.Logf("three rollouts under load: %d ok, %d failed, answers %v", l.ok.Load(), l.failed.Load(), l.bodies)
 	if l.failed.Load() > 0 {
-		t.Errorf("%d requests failed during the rollout, e.g. %v", l.failed.Load(), l.errs)
+		t.Errorf("%d requests failed during the rollouts, e.g. %v", l.failed.Load(), l.errs)
 	}
-	if l.bodies["hello from minik8s/echo v2"] == 0 {
-		t.Errorf("no answer from v2 after the rollout: %v", l.bodies)
+	if l.bodies["hello from minik8s/echo v2"] == 0 || l.bodies["hello from minik8s/echo v1"] == 0 {
+		t.Errorf("answers %v, want both versions", l.bodies)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"minik8s/pkg/apiserver"
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/pki"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -385,14 +386,20 @@ func fieldRequirements(t *testing.T, selector string) (fields.Requirements, erro
 }
 
 // TestNodeRestrictionTokenRequest: a node may ask for a ServiceAccount
-// token only bound to a pod of its own (the hook the serviceaccounts/token
-// handler runs), with upstream's refusals.
+// token only bound to a pod of its own, with upstream's refusals, on the
+// serviceaccounts/token path itself. The Node authorizer lets node n1 ask
+// for "default"'s tokens (its pod p1 runs as "default"); NodeRestriction
+// then refuses a token bound to p2, which runs as "default" on n2.
 func TestNodeRestrictionTokenRequest(t *testing.T) {
 	s := apiservertest.Start(t)
 	admin := clientset(t, s)
 	ctx := context.Background()
+	if _, err := admin.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 	pods := map[string]*corev1.Pod{}
 	for _, p := range []*corev1.Pod{testPod("p1", "n1"), testPod("p2", "n2")} {
+		p.Spec.ServiceAccountName = "default"
 		// The projected token the agent asks for (the API audience).
 		p.Spec.Volumes = []corev1.Volume{{Name: "token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}},
@@ -403,21 +410,26 @@ func TestNodeRestrictionTokenRequest(t *testing.T) {
 		}
 		pods[p.Name] = got
 	}
-	n1 := &user.DefaultInfo{Name: "system:node:n1", Groups: []string{user.NodesGroup, user.AllAuthenticated}}
+	n1, err := kubernetes.NewForConfig(s.ConfigFor(t, pki.Identity{User: "system:node:n1", Groups: []string{user.NodesGroup}}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	bound := func(pod string) *authenticationv1.TokenRequest {
 		return &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{BoundObjectRef: &authenticationv1.BoundObjectReference{
 			Kind: "Pod", APIVersion: "v1", Name: pod, UID: pods[pod].UID,
 		}}}
 	}
-	admit := func(tr *authenticationv1.TokenRequest) error {
-		return s.Server.AdmitSubresourceCreate(ctx, n1, "serviceaccounts", "default", "default", "token", tr)
+	request := func(tr *authenticationv1.TokenRequest) error {
+		_, err := n1.CoreV1().ServiceAccounts("default").CreateToken(ctx, "default", tr, metav1.CreateOptions{})
+		return err
 	}
-	// The pod lister is an informer: wait until it has both pods.
+	// The authorizer's graph and the plugin's pod lister are informers:
+	// wait until both know both pods.
 	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		other := admit(bound("p2"))
-		return admit(bound("p1")) == nil && other != nil && !strings.Contains(other.Error(), "not found"), nil
+		other := request(bound("p2"))
+		return request(bound("p1")) == nil && other != nil && strings.Contains(other.Error(), "different node"), nil
 	}); err != nil {
-		t.Fatalf("a token bound to its own pod was never admitted: %v", admit(bound("p1")))
+		t.Fatalf("a token bound to its own pod was never issued: %v", request(bound("p1")))
 	}
 	for _, tt := range []struct {
 		name string
@@ -428,11 +440,15 @@ func TestNodeRestrictionTokenRequest(t *testing.T) {
 		{"not bound", &authenticationv1.TokenRequest{}, `serviceaccounts "default" is forbidden: node requested token not bound to a pod`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := admit(tt.tr)
+			err := request(tt.tr)
 			if !apierrors.IsForbidden(err) || err.Error() != tt.want {
 				t.Errorf("got %v, want 403 %q", err, tt.want)
 			}
 		})
+	}
+	// An administrator is no node: the plugin lets it ask for any token.
+	if _, err := admin.CoreV1().ServiceAccounts("default").CreateToken(ctx, "default", &authenticationv1.TokenRequest{}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("an administrator's token request: %v", err)
 	}
 }
 

@@ -232,6 +232,13 @@ func (s *Server) tokenRequest(k *call) {
 		return
 	}
 	legacyscheme.Scheme.Default(obj)
+	// Mutating admission runs before the REST create, as in
+	// kube-apiserver: NodeRestriction lets a node ask only for tokens
+	// bound to its own pods.
+	if err := s.admitSubresourceCreate(k, obj); err != nil {
+		writeError(k.c, err)
+		return
+	}
 	req := &authenticationapi.TokenRequest{}
 	if err := legacyscheme.Scheme.Convert(obj, req, nil); err != nil {
 		writeError(k.c, apierrors.NewBadRequest(err.Error()))

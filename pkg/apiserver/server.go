@@ -198,6 +198,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
 		serviceAllocation{s},
+		storageObjectInUseProtection{},
 		// Upstream checks escalation in the RBAC kinds' storage, after
 		// mutating admission.
 		rbacEscalation{s},

@@ -7,9 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"k8s.io/klog/v2"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
@@ -79,9 +77,6 @@ func (c *connection) adopt(ctx context.Context, cmd *cobra.Command, errOut io.Wr
 // fatal panic and becomes an exitError; an interrupt (ctx done) returns
 // at once, as kubectl would die on SIGINT.
 func (c *connection) run(ctx context.Context, errOut io.Writer, body func() error) error {
-	// client-go logs retries and discovery failures through klog; the
-	// message ctl prints says the same once.
-	klog.SetLogger(logr.Discard())
 	c.resolve()
 
 	done := make(chan error, 1)

@@ -107,6 +107,9 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 			volumes: &volumeManager{podsDir: rt.podsDir, objects: objects, allocatable: capacity(cfg), mountTmpfs: mountTmpfs, tokens: tokens},
 		},
 	}
+	if cfg.Proxy {
+		a.deps.drain = newEndpointDrain()
+	}
 
 	if reviews != nil {
 		if a.secure, err = newSecureAPI(ctx, cfg, nodeIP, reviews); err != nil {
@@ -140,7 +143,7 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 	go routes.run(ctx)
 
 	if cfg.Proxy {
-		go runProxy(ctx, cfg, client, nodeIP)
+		go runProxy(ctx, cfg, client, nodeIP, a.deps.drain)
 	}
 
 	podInformer := nodeclient.NewInformer(client.Pods("").ListWatch(func(o *metav1.ListOptions) {

@@ -13,7 +13,7 @@ import (
 // runProxy runs the Service proxy (pkg/proxy) in the agent's network
 // namespace until ctx ends. A proxy that fails leaves the agent running:
 // pods still work, Services do not, and the log says why.
-func runProxy(ctx context.Context, cfg *Config, client *nodeclient.Client, nodeIP string) {
+func runProxy(ctx context.Context, cfg *Config, client *nodeclient.Client, nodeIP string, drain *endpointDrain) {
 	logger := klog.FromContext(ctx)
 	p, err := proxy.New(proxy.Config{
 		NodeName:      cfg.NodeName,
@@ -27,6 +27,7 @@ func runProxy(ctx context.Context, cfg *Config, client *nodeclient.Client, nodeI
 		logger.Error(err, "starting the Service proxy")
 		return
 	}
+	drain.setProxy(p.Serves)
 	if err := p.Run(ctx); err != nil && ctx.Err() == nil {
 		logger.Error(err, "Service proxy stopped")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -281,6 +282,11 @@ func (m *volumeManager) claimPath(ctx context.Context, ns, name string) (string,
 	claim, err := m.objects.claim(ctx, ns, name)
 	if err != nil {
 		return fail(fmt.Errorf("failed to fetch PVC from API server: %v", err))
+	}
+	// As the kubelet: a claim being deleted without the pvc-protection
+	// finalizer (which keeps it while pods use it) is not mounted.
+	if claim.DeletionTimestamp != nil && !slices.Contains(claim.Finalizers, "kubernetes.io/pvc-protection") {
+		return fail(errors.New("PVC is being deleted"))
 	}
 	if claim.Status.Phase != v1.ClaimBound {
 		return fail(errors.New("PVC is not bound"))

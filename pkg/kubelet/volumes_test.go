@@ -179,6 +179,12 @@ func TestClaimResolution(t *testing.T) {
 		}
 		return p
 	}
+	// deleting marks a claim deleted, keeping the finalizers given.
+	deleting := func(c *v1.PersistentVolumeClaim, finalizers ...string) *v1.PersistentVolumeClaim {
+		c.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		c.Finalizers = finalizers
+		return c
+	}
 	objs := []runtime.Object{
 		claim("made", "pv-made", v1.ClaimBound), pv("pv-made", "made", "claim-made", v1.PersistentVolumeSource{HostPath: &v1.HostPathVolumeSource{Path: filepath.Join(dir, "made/deep"), Type: &dirOrCreate}}),
 		claim("local", "pv-local", v1.ClaimBound), pv("pv-local", "local", "", v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: dir}}),
@@ -189,6 +195,9 @@ func TestClaimResolution(t *testing.T) {
 		claim("other", "pv-other", v1.ClaimBound), pv("pv-other", "other", "claim-someone-else", v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: dir}}),
 		claim("missingdir", "pv-missingdir", v1.ClaimBound), pv("pv-missingdir", "missingdir", "", v1.PersistentVolumeSource{HostPath: &v1.HostPathVolumeSource{Path: filepath.Join(dir, "nope"), Type: &directory}}),
 		claim("nfs", "pv-nfs", v1.ClaimBound), pv("pv-nfs", "nfs", "", v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: "s", Path: "/"}}),
+		deleting(claim("deleting", "pv-made", v1.ClaimBound)),
+		deleting(claim("protected", "pv-protected", v1.ClaimBound), "kubernetes.io/pvc-protection"),
+		pv("pv-protected", "protected", "claim-protected", v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: dir}}),
 	}
 	prefix := func(c string) string {
 		return "Unable to attach or mount volumes: unmounted volumes=[v], unattached volumes=[v], failed to process volumes=[v]: error processing PVC default/" + c + ": "
@@ -209,6 +218,10 @@ func TestClaimResolution(t *testing.T) {
 		{claim: "other", wantErr: prefix("other") + "found PV object pv-other but its ClaimRef.UID (claim-someone-else) does not point to claim.UID (claim-other)"},
 		{claim: "missingdir", wantErr: prefix("missingdir") + "hostPath type check failed: " + filepath.Join(dir, "nope") + " does not exist"},
 		{claim: "nfs", wantErr: prefix("nfs") + "PV pv-nfs: kubelet-lite mounts only hostPath and local persistent volumes"},
+		{claim: "deleting", wantErr: prefix("deleting") + "PVC is being deleted"},
+		// The protection finalizer keeps a deleted claim usable by the
+		// pods that used it (an agent restart must not lose their mounts).
+		{claim: "protected", want: dir},
 	} {
 		t.Run(tt.claim, func(t *testing.T) {
 			m := &volumeManager{podsDir: t.TempDir(), objects: fakeObjects(fake.NewSimpleClientset(objs...))}

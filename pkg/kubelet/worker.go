@@ -46,6 +46,9 @@ type workerDeps struct {
 	// the pods' volumes.
 	objects objectReader
 	volumes *volumeManager
+	// drain holds a deleted pod's SIGTERM until the Service proxy dropped
+	// it (nil: no proxy in this agent).
+	drain *endpointDrain
 }
 
 // ctrState is the worker's record of one container of the pod.
@@ -926,6 +929,9 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject boo
 func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 	grace := podGrace(pod)
 	start := time.Now()
+	if kill {
+		w.drainBeforeStop(ctx, pod.DeletionTimestamp != nil, grace)
+	}
 	stop := func(st *ctrState) {
 		w.deps.recorder.Eventf(pod, v1.EventTypeNormal, "Killing", "Stopping container %s", st.name)
 		if c := findContainer(pod, st.name); c != nil {

@@ -161,6 +161,9 @@ func TestNextBackoff(t *testing.T) {
 		{"16s", "1s", "30s"},
 		{"30s", "1s", "30s"},
 		{"30s", "2m", "1s"},
+		// Ten seconds up is a good start: the next exit is no crash loop.
+		{"8s", "3s", "16s"},
+		{"30s", "10s", "1s"},
 	}
 	for _, tt := range tests {
 		prev, ran, want := mustDur(tt.prev), mustDur(tt.ran), mustDur(tt.want)

@@ -222,8 +222,18 @@ func TestKernel(t *testing.T) {
 		slice("clu", 8081, v1.ProtocolTCP, epSpec{ip: "10.244.1.5", node: "node1", ready: true}),
 		slice("locaff", 8080, v1.ProtocolTCP, append(two, epSpec{ip: "10.244.9.9", node: "node2", ready: true})...))
 	svcs := []*v1.Service{web, empty, aff, self, dns, loc, clu, locAff, npEmpty, udpEmpty}
+	if p.Serves("10.244.1.5") {
+		t.Error("Serves before any sync")
+	}
 	if err := p.Sync(svcs, slices, false); err != nil {
 		t.Fatalf("first sync: %v", err)
+	}
+	// The agent asks this of a pod it is about to stop: this node's
+	// endpoints are served, another node's are not its business.
+	for ip, want := range map[string]bool{"10.244.1.5": true, "10.244.1.6": true, "10.244.9.9": false, "10.244.1.7": false, "nope": false} {
+		if got := p.Serves(ip); got != want {
+			t.Errorf("Serves(%s) = %v, want %v", ip, got, want)
+		}
 	}
 
 	t.Run("clusterip from node balances over endpoints", func(t *testing.T) {

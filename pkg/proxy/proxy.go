@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,6 +121,25 @@ type Proxy struct {
 	// OnSync, if set, is called after every successful write (benchmarks
 	// and the lab use it to time Service programming).
 	OnSync func(st *State)
+	// local are the addresses of this node's endpoints in the rules last
+	// written (read by the agent, which holds a deleted pod's SIGTERM
+	// until its address is out).
+	local atomic.Pointer[map[[4]byte]struct{}]
+}
+
+// Serves tells whether the rules last written send new connections to an
+// endpoint of this node at ip.
+func (p *Proxy) Serves(ip string) bool {
+	a, ok := ip4(ip)
+	if !ok {
+		return false
+	}
+	m := p.local.Load()
+	if m == nil {
+		return false
+	}
+	_, in := (*m)[a]
+	return in
 }
 
 // New returns a Proxy for cfg that reads the API through client. A Proxy
@@ -298,6 +318,8 @@ func (p *Proxy) Sync(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice, fu
 	}
 	p.w.clearConntrack(gone)
 	p.udpServed = maps.Clone(st.UDPEndpoints)
+	local := maps.Clone(st.LocalEndpoints)
+	p.local.Store(&local)
 	if p.OnSync != nil {
 		p.OnSync(st)
 	}

@@ -66,7 +66,7 @@ func (c *Controller) enqueueAggregated() {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync,
+	reconcile.Run(ctx, Name, c.queue, workers, c.synced, reconcile.Plain(c.sync),
 		reconcile.Quiet(apierrors.IsConflict))
 }
 

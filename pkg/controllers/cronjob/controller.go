@@ -169,15 +169,12 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	reconcile.Run(ctx, "cronjob", c.queue, workers, c.synced, c.syncKey, reconcile.Quiet(apierrors.IsConflict))
 }
 
-// syncKey syncs a CronJob and, on success, queues it again for its next
-// schedule time: the controller sleeps until then, it does not poll.
-func (c *Controller) syncKey(ctx context.Context, key string) error {
+// syncKey syncs a CronJob and, on success, has it synced again at its
+// next schedule time: the controller sleeps until then, it does not poll.
+func (c *Controller) syncKey(ctx context.Context, key string) (reconcile.Result, error) {
 	after, err := c.sync(ctx, key)
-	if err != nil {
-		return err
+	if err != nil || after == nil {
+		return reconcile.Result{}, err
 	}
-	if after != nil {
-		c.queue.AddAfter(key, *after)
-	}
-	return nil
+	return reconcile.After(*after), nil
 }

@@ -412,20 +412,17 @@ func TestSyncPrunesHistory(t *testing.T) {
 	}
 }
 
-// TestQueueWaitsForTheSchedule: after a sync the key sleeps in the queue
-// until the next schedule time on the controller's clock.
-func TestQueueWaitsForTheSchedule(t *testing.T) {
+// TestSyncAsksForTheNextSchedule: a sync asks to be synced again at the
+// next schedule time on the controller's clock, padded.
+func TestSyncAsksForTheNextSchedule(t *testing.T) {
 	cj := newCronJob("c", "*/5 * * * *")
 	f := newFixture(t, t0.Add(5*time.Minute), cj)
-	if err := f.c.syncKey(context.Background(), "default/c"); err != nil {
+	res, err := f.c.syncKey(context.Background(), "default/c")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n := f.c.queue.Len(); n != 0 {
-		t.Fatalf("got %d keys ready right after the sync, want 0", n)
-	}
-	f.clock.Step(5*time.Minute + nextScheduleDelta)
-	if key := next(t, f.c); key != "default/c" {
-		t.Errorf("got key %q, want default/c", key)
+	if want := 5*time.Minute + nextScheduleDelta; res.RequeueAfter != want {
+		t.Errorf("got a sync again after %s, want %s", res.RequeueAfter, want)
 	}
 }
 

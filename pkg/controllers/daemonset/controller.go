@@ -296,7 +296,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		reconcile.Run(ctx, "daemonset", c.queue, workers, c.synced, c.sync, reconcile.Quiet(apierrors.IsConflict))
 	})
 	wg.Go(func() {
-		reconcile.Run(ctx, "daemonset-node", c.nodeQueue, workers, c.synced, c.syncNode)
+		reconcile.Run(ctx, "daemonset-node", c.nodeQueue, workers, c.synced, reconcile.Plain(c.syncNode))
 	})
 	wg.Go(func() { wait.Until(c.backoff.GC, backoffGCInterval, ctx.Done()) })
 	wg.Wait()

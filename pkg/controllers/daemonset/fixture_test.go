@@ -89,7 +89,7 @@ func (f *fixture) refresh() {
 
 func (f *fixture) sync() {
 	f.t.Helper()
-	if err := f.c.sync(context.Background(), "default/ds"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/ds"); err != nil {
 		f.t.Fatalf("sync: %v", err)
 	}
 }

@@ -310,7 +310,7 @@ func TestHashCollision(t *testing.T) {
 	hash := ComputeHash(&ds.Spec.Template, nil)
 	// A revision of another template holds the name this one hashes to.
 	f := newFixture(t, ds, newNode("n1"), revisionOf(other, "ds-"+hash, 1))
-	err := f.c.sync(context.Background(), "default/ds")
+	_, err := f.c.sync(context.Background(), "default/ds")
 	if err == nil || !strings.Contains(err.Error(), "hash collision") {
 		t.Fatalf("got %v, want a hash collision error", err)
 	}

@@ -17,74 +17,80 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // sync reconciles one DaemonSet from the cache.
-func (c *Controller) sync(ctx context.Context, k string) error {
+func (c *Controller) sync(ctx context.Context, k string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(k)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	ds, err := c.dsLister.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.exp.Delete(k)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	nodes, err := c.nodeLister.List(labels.Everything())
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if ds.Spec.Selector == nil || (len(ds.Spec.Selector.MatchLabels) == 0 && len(ds.Spec.Selector.MatchExpressions) == 0) {
 		c.recorder.Event(ds, corev1.EventTypeWarning, SelectingAllReason, "This daemon set is selecting all pods. A non-empty selector is required.")
-		return nil
+		return reconcile.Result{}, nil
 	}
 	selector, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
 	if err != nil {
 		c.recorder.Eventf(ds, corev1.EventTypeWarning, "InvalidSelector", "invalid selector: %v", err)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	// Whether the pods and revisions of a DaemonSet being deleted still
 	// exist is up to the garbage collector: its status cannot be computed.
 	if ds.DeletionTimestamp != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	cur, old, err := c.constructHistory(ctx, ds, selector)
 	if err != nil {
-		return fmt.Errorf("constructing revisions of daemonset %s: %w", k, err)
+		return reconcile.Result{}, fmt.Errorf("constructing revisions of daemonset %s: %w", k, err)
 	}
 	hash := cur.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
 	pods, err := c.daemonPods(ctx, ds, selector)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if !c.exp.Satisfied(k) {
 		// Status only; observedGeneration stays, this generation was not
 		// acted upon.
 		return c.updateStatus(ctx, ds, nodes, byNode(pods, false), hash, false)
 	}
-	err = c.update(ctx, ds, nodes, pods, hash, old)
-	statusErr := c.updateStatus(ctx, ds, nodes, byNode(pods, false), hash, true)
-	return errors.Join(err, statusErr)
+	res, err := c.update(ctx, ds, nodes, pods, hash, old)
+	statusRes, statusErr := c.updateStatus(ctx, ds, nodes, byNode(pods, false), hash, true)
+	if err := errors.Join(err, statusErr); err != nil {
+		return reconcile.Result{}, err
+	}
+	return res.Sooner(statusRes.RequeueAfter), nil
 }
 
 // update creates and deletes pods so that every eligible node runs one,
 // then rolls outdated pods and prunes old revisions.
-func (c *Controller) update(ctx context.Context, ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, hash string, old []*appsv1.ControllerRevision) error {
-	if err := c.manage(ctx, ds, nodes, byNode(pods, false), hash); err != nil {
-		return err
+func (c *Controller) update(ctx context.Context, ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, hash string, old []*appsv1.ControllerRevision) (reconcile.Result, error) {
+	res, err := c.manage(ctx, ds, nodes, byNode(pods, false), hash)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	if c.exp.Satisfied(key(ds)) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
 		if err := c.rollingUpdate(ctx, ds, nodes, byNode(pods, false), hash); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	if err := c.cleanupHistory(ctx, ds, byNode(pods, true), old); err != nil {
-		return fmt.Errorf("cleaning up revisions of daemonset %s: %w", key(ds), err)
+		return reconcile.Result{}, fmt.Errorf("cleaning up revisions of daemonset %s: %w", key(ds), err)
 	}
-	return nil
+	return res, nil
 }
 
 // byNode groups pods by the node they are for. Unless includeDeletedTerminal,
@@ -108,14 +114,16 @@ func byNode(pods []*corev1.Pod, includeDeletedTerminal bool) map[string][]*corev
 
 // manage creates a pod on each eligible node without one and deletes the
 // pods that failed, finished, are surplus, or sit where they no longer
-// belong.
-func (c *Controller) manage(ctx context.Context, ds *appsv1.DaemonSet, nodes []*corev1.Node, nodeToPods map[string][]*corev1.Pod, hash string) error {
+// belong. Its Result is when a failed pod's back-off ends.
+func (c *Controller) manage(ctx context.Context, ds *appsv1.DaemonSet, nodes []*corev1.Node, nodeToPods map[string][]*corev1.Pod, hash string) (reconcile.Result, error) {
 	pl := newPlacement(ds)
 	var create, del []string
+	var res reconcile.Result
 	for _, node := range nodes {
-		cr, d := c.podsShouldBeOnNode(node, nodeToPods, ds, hash, pl)
+		cr, d, backoff := c.podsShouldBeOnNode(node, nodeToPods, ds, hash, pl)
 		create = append(create, cr...)
 		del = append(del, d...)
+		res = res.Sooner(backoff)
 	}
 	// Pods pinned to a node that no longer exists are never scheduled, so
 	// the pod garbage collector never sees them: delete them here.
@@ -133,10 +141,13 @@ func (c *Controller) manage(ctx context.Context, ds *appsv1.DaemonSet, nodes []*
 			}
 		}
 	}
-	return c.syncNodes(ctx, ds, del, create, hash)
+	return res, c.syncNodes(ctx, ds, del, create, hash)
 }
 
-func (c *Controller) podsShouldBeOnNode(node *corev1.Node, nodeToPods map[string][]*corev1.Pod, ds *appsv1.DaemonSet, hash string, pl placement) (create, del []string) {
+// podsShouldBeOnNode says which pods to create on node and which of its
+// pods to delete; backoff, when positive, is how long until a failed pod
+// there may be replaced.
+func (c *Controller) podsShouldBeOnNode(node *corev1.Node, nodeToPods map[string][]*corev1.Pod, ds *appsv1.DaemonSet, hash string, pl placement) (create, del []string, backoff time.Duration) {
 	shouldRun, shouldContinue := pl.shouldRun(node)
 	pods, exists := nodeToPods[node.Name]
 	switch {
@@ -155,7 +166,9 @@ func (c *Controller) podsShouldBeOnNode(node *corev1.Node, nodeToPods map[string
 				bk := fmt.Sprintf("%s/%d/%s", ds.UID, ds.Status.ObservedGeneration, node.Name)
 				now := c.backoff.Clock.Now()
 				if c.backoff.IsInBackOffSinceUpdate(bk, now) {
-					c.queue.AddAfter(key(ds), c.backoff.Get(bk))
+					if d := c.backoff.Get(bk); backoff <= 0 || d < backoff {
+						backoff = d
+					}
 					continue
 				}
 				c.backoff.Next(bk, now)
@@ -214,7 +227,7 @@ func (c *Controller) podsShouldBeOnNode(node *corev1.Node, nodeToPods map[string
 			}
 		}
 	}
-	return create, del
+	return create, del, backoff
 }
 
 // syncNodes deletes the named pods and creates a pod for each of the named
@@ -497,7 +510,7 @@ func podAvailable(pod *corev1.Pod, minReadySeconds int32, now time.Time) bool {
 
 // updateStatus writes the counts observed on nodes through /status when
 // they changed, retrying once on a conflict with a fresh copy.
-func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, nodes []*corev1.Node, nodeToPods map[string][]*corev1.Pod, hash string, observedGen bool) error {
+func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, nodes []*corev1.Node, nodeToPods map[string][]*corev1.Pod, hash string, observedGen bool) (reconcile.Result, error) {
 	var s appsv1.DaemonSetStatus
 	now := c.clock.Now()
 	pl := newPlacement(ds)
@@ -529,17 +542,18 @@ func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, nod
 		}
 	}
 	s.NumberUnavailable = s.DesiredNumberScheduled - s.NumberAvailable
-	// A resync after minReadySeconds in case the pod update that would
-	// wake us is missed.
+	// A resync after minReadySeconds: pods becoming available is no
+	// event.
+	var res reconcile.Result
 	if ds.Spec.MinReadySeconds > 0 && s.NumberReady != s.NumberAvailable {
-		c.queue.AddAfter(key(ds), time.Duration(ds.Spec.MinReadySeconds)*time.Second)
+		res = reconcile.After(time.Duration(ds.Spec.MinReadySeconds) * time.Second)
 	}
 	cur := ds.Status
 	if cur.DesiredNumberScheduled == s.DesiredNumberScheduled && cur.CurrentNumberScheduled == s.CurrentNumberScheduled &&
 		cur.NumberMisscheduled == s.NumberMisscheduled && cur.NumberReady == s.NumberReady &&
 		cur.UpdatedNumberScheduled == s.UpdatedNumberScheduled && cur.NumberAvailable == s.NumberAvailable &&
 		cur.NumberUnavailable == s.NumberUnavailable && cur.ObservedGeneration >= ds.Generation {
-		return nil
+		return res, nil
 	}
 	client := c.client.AppsV1().DaemonSets(ds.Namespace)
 	toUpdate := ds.DeepCopy()
@@ -556,13 +570,13 @@ func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, nod
 		toUpdate.Status.NumberUnavailable = s.NumberUnavailable
 		_, err := client.UpdateStatus(ctx, toUpdate, metav1.UpdateOptions{})
 		if err == nil {
-			return nil
+			return res, nil
 		}
 		if attempt > 0 {
-			return fmt.Errorf("updating status of daemonset %s: %w", key(ds), err)
+			return reconcile.Result{}, fmt.Errorf("updating status of daemonset %s: %w", key(ds), err)
 		}
 		if toUpdate, err = client.Get(ctx, ds.Name, metav1.GetOptions{}); err != nil {
-			return fmt.Errorf("updating status of daemonset %s: %w", key(ds), err)
+			return reconcile.Result{}, fmt.Errorf("updating status of daemonset %s: %w", key(ds), err)
 		}
 	}
 }

@@ -177,7 +177,7 @@ func (f *fixture) refresh(settle bool) {
 
 func (f *fixture) sync(name string) {
 	f.t.Helper()
-	if err := f.c.sync(context.Background(), "default/"+name); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/"+name); err != nil {
 		f.t.Fatalf("sync: %v", err)
 	}
 }

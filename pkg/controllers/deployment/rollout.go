@@ -8,33 +8,35 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // rolloutRolling makes one step of a rolling update: grow the new
 // ReplicaSet within maxSurge, else shrink old ones within maxUnavailable.
-func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
+func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) (reconcile.Result, error) {
 	newRS, oldRSs, err := c.allReplicaSetsAndSyncRevision(ctx, d, rsList, true)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	all := append(append([]*appsv1.ReplicaSet(nil), oldRSs...), newRS)
 	scaledUp, err := c.reconcileNewReplicaSet(ctx, all, newRS, d)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if scaledUp {
 		return c.syncRolloutStatus(ctx, all, newRS, d)
 	}
 	scaledDown, err := c.reconcileOldReplicaSets(ctx, all, activeReplicaSets(oldRSs), newRS, d)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if scaledDown {
 		return c.syncRolloutStatus(ctx, all, newRS, d)
 	}
 	if deploymentComplete(d, &d.Status) {
 		if err := c.cleanup(ctx, d, oldRSs); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	return c.syncRolloutStatus(ctx, all, newRS, d)
@@ -126,17 +128,17 @@ func (c *Controller) scaleDownOldForRollingUpdate(ctx context.Context, all, oldR
 }
 
 // rolloutRecreate: all old pods gone first, then the new ReplicaSet.
-func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
+func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) (reconcile.Result, error) {
 	newRS, oldRSs, err := c.allReplicaSetsAndSyncRevision(ctx, d, rsList, false)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	all := append(append([]*appsv1.ReplicaSet(nil), oldRSs...), newRS)
 	scaledDown := false
 	for _, rs := range activeReplicaSets(oldRSs) {
 		scaled, _, err := c.scaleReplicaSetAndRecordEvent(ctx, rs, 0, d)
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		scaledDown = scaledDown || scaled
 	}
@@ -145,23 +147,23 @@ func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, 
 	}
 	running, err := c.oldPodsRunning(newRS, oldRSs)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if running {
 		return c.syncRolloutStatus(ctx, all, newRS, d)
 	}
 	if newRS == nil {
 		if newRS, oldRSs, err = c.allReplicaSetsAndSyncRevision(ctx, d, rsList, true); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		all = append(append([]*appsv1.ReplicaSet(nil), oldRSs...), newRS)
 	}
 	if _, _, err := c.scaleReplicaSetAndRecordEvent(ctx, newRS, dReplicas(d), d); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if deploymentComplete(d, &d.Status) {
 		if err := c.cleanup(ctx, d, oldRSs); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	return c.syncRolloutStatus(ctx, all, newRS, d)

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 func hasProgressDeadline(d *appsv1.Deployment) bool {
@@ -117,7 +119,7 @@ func (c *Controller) deploymentTimedOut(d *appsv1.Deployment, s *appsv1.Deployme
 
 // syncRolloutStatus writes status with the Progressing condition moved on,
 // and wakes the Deployment again when its progress deadline would pass.
-func (c *Controller) syncRolloutStatus(ctx context.Context, all []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) error {
+func (c *Controller) syncRolloutStatus(ctx context.Context, all []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, d *appsv1.Deployment) (reconcile.Result, error) {
 	status := c.calculateStatus(all, newRS, d)
 	if !hasProgressDeadline(d) {
 		removeCondition(&status, appsv1.DeploymentProgressing)
@@ -149,34 +151,26 @@ func (c *Controller) syncRolloutStatus(ctx context.Context, all []*appsv1.Replic
 		}
 	}
 	if equality.Semantic.DeepEqual(d.Status, status) {
-		c.requeueStuck(d, status)
-		return nil
+		return c.requeueStuck(d, status), nil
 	}
 	cp := d.DeepCopy()
 	cp.Status = status
-	_, err := c.client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
-	if err == nil {
-		c.requeueStuck(d, status)
+	if _, err := c.client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
+		return reconcile.Result{}, err
 	}
-	return err
+	return c.requeueStuck(d, status), nil
 }
 
-// requeueStuck schedules a check at the progress deadline, which no event
+// requeueStuck asks for a check at the progress deadline, which no event
 // would otherwise trigger.
-func (c *Controller) requeueStuck(d *appsv1.Deployment, s appsv1.DeploymentStatus) time.Duration {
+func (c *Controller) requeueStuck(d *appsv1.Deployment, s appsv1.DeploymentStatus) reconcile.Result {
 	cond := getCondition(s, appsv1.DeploymentProgressing)
 	if !hasProgressDeadline(d) || cond == nil || cond.Reason == NewRSAvailableReason || cond.Reason == TimedOutReason {
-		return -1
+		return reconcile.Result{}
 	}
 	if deploymentComplete(d, &s) {
-		return -1
+		return reconcile.Result{}
 	}
 	after := cond.LastUpdateTime.Add(time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second).Sub(c.clock.Now())
-	key := d.Namespace + "/" + d.Name
-	if after < time.Second {
-		c.queue.AddRateLimited(key)
-		return 0
-	}
-	c.queue.AddAfter(key, after)
-	return after
+	return reconcile.After(max(after, 10*time.Millisecond))
 }

@@ -15,55 +15,57 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // sync reconciles one Deployment from the cache.
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	cached, err := c.dLister.Deployments(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	d := cached.DeepCopy()
 	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		c.recorder.Eventf(d, corev1.EventTypeWarning, "InvalidSelector", "invalid selector: %v", err)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if selector.Empty() {
 		c.recorder.Eventf(d, corev1.EventTypeWarning, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
 		if d.Status.ObservedGeneration < d.Generation {
 			d.Status.ObservedGeneration = d.Generation
 			_, err := c.client.AppsV1().Deployments(ns).UpdateStatus(ctx, d, metav1.UpdateOptions{})
-			return err
+			return reconcile.Result{}, err
 		}
-		return nil
+		return reconcile.Result{}, nil
 	}
 	rsList, err := c.claimReplicaSets(ctx, d, selector)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if d.DeletionTimestamp != nil {
 		newRS, oldRSs, err := c.allReplicaSetsAndSyncRevision(ctx, d, rsList, false)
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
-		return c.syncStatus(ctx, append(oldRSs, newRS), newRS, d)
+		return reconcile.Result{}, c.syncStatus(ctx, append(oldRSs, newRS), newRS, d)
 	}
 	if err := c.checkPausedConditions(ctx, d); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if d.Spec.Paused {
-		return c.syncScaleAndCleanup(ctx, d, rsList)
+		return reconcile.Result{}, c.syncScaleAndCleanup(ctx, d, rsList)
 	}
 	if c.isScalingEvent(d, rsList) {
-		return c.syncScaleAndCleanup(ctx, d, rsList)
+		return reconcile.Result{}, c.syncScaleAndCleanup(ctx, d, rsList)
 	}
 	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 		return c.rolloutRecreate(ctx, d, rsList)

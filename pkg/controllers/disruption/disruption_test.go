@@ -272,7 +272,7 @@ func TestSyncStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, map[string]*autoscalingv1.Scale{"w": widget}, append(tt.objs, tt.pdb)...)
-			if err := f.c.sync(context.Background(), "default/pdb"); err != nil {
+			if _, err := f.c.sync(context.Background(), "default/pdb"); err != nil {
 				t.Fatalf("sync: %v", err)
 			}
 			got := f.pdb(t).Status
@@ -315,11 +315,11 @@ func TestSyncStatus(t *testing.T) {
 func TestSyncUnchangedWritesNothing(t *testing.T) {
 	pdb := newPDB(ptr.To(intstr.FromInt32(1)), nil)
 	f := newFixture(t, nil, append(pods(2, true), pdb)...)
-	if err := f.c.sync(context.Background(), "default/pdb"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/pdb"); err != nil {
 		t.Fatal(err)
 	}
 	synced := newFixture(t, nil, append(pods(2, true), f.pdb(t))...)
-	if err := synced.c.sync(context.Background(), "default/pdb"); err != nil {
+	if _, err := synced.c.sync(context.Background(), "default/pdb"); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range synced.client.Actions() {
@@ -378,8 +378,12 @@ func TestStaleDisruptionTarget(t *testing.T) {
 			if stale != tt.wantStale || after != tt.wantAfter {
 				t.Errorf("got stale %v after %v, want %v after %v", stale, after, tt.wantStale, tt.wantAfter)
 			}
-			if err := f.c.syncStalePod(context.Background(), "default/"+tt.pod.Name); err != nil {
+			res, err := f.c.syncStalePod(context.Background(), "default/"+tt.pod.Name)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if res.RequeueAfter != tt.wantAfter {
+				t.Errorf("got a sync again after %s, want %s", res.RequeueAfter, tt.wantAfter)
 			}
 			got, err := f.client.CoreV1().Pods("default").Get(context.Background(), tt.pod.Name, metav1.GetOptions{})
 			if err != nil {

@@ -18,40 +18,42 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
 	pdbhelper "k8s.io/component-helpers/apps/poddisruptionbudget"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // sync recomputes one budget's status. A budget whose status cannot be
 // computed is written with no disruptions allowed and the reason (upstream's
 // fail-safe), so evictions stop rather than trust a stale count.
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	pdb, err := c.pdbLister.PodDisruptionBudgets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
-	err = c.trySync(ctx, pdb)
+	res, err := c.trySync(ctx, pdb)
 	if err == nil || apierrors.IsConflict(err) {
-		return err
+		return res, err
 	}
-	return c.failSafe(ctx, pdb, err)
+	return reconcile.Result{}, c.failSafe(ctx, pdb, err)
 }
 
-func (c *Controller) trySync(ctx context.Context, pdb *policyv1.PodDisruptionBudget) error {
+func (c *Controller) trySync(ctx context.Context, pdb *policyv1.PodDisruptionBudget) (reconcile.Result, error) {
 	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
 	if err != nil {
 		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "NoPods", "Failed to get pods: %v", err)
-		return err
+		return reconcile.Result{}, err
 	}
 	pods, err := c.podLister.Pods(pdb.Namespace).List(sel)
 	if err != nil {
 		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "NoPods", "Failed to get pods: %v", err)
-		return err
+		return reconcile.Result{}, err
 	}
 	// The lister's order is a map's; sorted, a failure names the same
 	// pod on every sync.
@@ -62,7 +64,7 @@ func (c *Controller) trySync(ctx context.Context, pdb *policyv1.PodDisruptionBud
 	expected, desired, unmanaged, err := c.expectedPodCount(ctx, pdb, pods)
 	if err != nil {
 		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "CalculateExpectedPodCountFailed", "Failed to calculate the number of expected pods: %v", err)
-		return err
+		return reconcile.Result{}, err
 	}
 	if len(unmanaged) > 0 {
 		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "UnmanagedPods", "Pods selected by this PodDisruptionBudget (selector: %v) were found "+
@@ -74,13 +76,13 @@ func (c *Controller) trySync(ctx context.Context, pdb *policyv1.PodDisruptionBud
 	disrupted, recheck := c.disruptedPods(pods, pdb, now)
 	healthy := countHealthy(pods, disrupted, now)
 	if err := c.updateStatus(ctx, pdb, healthy, desired, expected, disrupted); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if recheck != nil {
-		key, _ := cache.MetaNamespaceKeyFunc(pdb)
-		c.queue.AddAfter(key, recheck.Sub(now))
+		// A disrupted pod's entry expires then, which no event marks.
+		return reconcile.After(recheck.Sub(now)), nil
 	}
-	return nil
+	return reconcile.Result{}, nil
 }
 
 // expectedPodCount is upstream's: a whole minAvailable counts the matching
@@ -415,25 +417,24 @@ func (c *Controller) staleDisruptionCondition(pod *corev1.Pod) (bool, time.Durat
 }
 
 // syncStalePod resets a stale DisruptionTarget condition to False.
-func (c *Controller) syncStalePod(ctx context.Context, key string) error {
+func (c *Controller) syncStalePod(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	pod, err := c.podLister.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	stale, after := c.staleDisruptionCondition(pod)
 	if !stale {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if after > 0 {
-		c.staleQueue.AddAfter(key, after)
-		return nil
+		return reconcile.After(after), nil
 	}
 	cp := pod.DeepCopy()
 	for i := range cp.Status.Conditions {
@@ -445,7 +446,7 @@ func (c *Controller) syncStalePod(ctx context.Context, key string) error {
 		}
 	}
 	if _, err := c.client.CoreV1().Pods(ns).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("resetting the DisruptionTarget condition of pod %s: %w", key, err)
+		return reconcile.Result{}, fmt.Errorf("resetting the DisruptionTarget condition of pod %s: %w", key, err)
 	}
-	return nil
+	return reconcile.Result{}, nil
 }

@@ -136,5 +136,5 @@ func nodeUsable(n *corev1.Node) bool {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "endpointslice", c.queue, workers, c.synced, c.sync)
+	reconcile.Run(ctx, "endpointslice", c.queue, workers, c.synced, reconcile.Plain(c.sync))
 }

@@ -179,7 +179,7 @@ func (c *Controller) dependents(uid types.UID) []node {
 // ctx is done; the informers end with ctx.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	go c.rediscover(ctx)
-	reconcile.Run(ctx, "garbagecollector", c.queue, workers, []cache.InformerSynced{c.hasSynced}, c.sync,
+	reconcile.Run(ctx, "garbagecollector", c.queue, workers, []cache.InformerSynced{c.hasSynced}, reconcile.Plain(c.sync),
 		reconcile.Quiet(func(err error) bool { return errors.Is(err, errSyncing) }))
 }
 

@@ -101,7 +101,7 @@ func NewWithClock(client kubernetes.Interface, factory informers.SharedInformerF
 func (c *Controller) Run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		reconcile.Run(ctx, "job-orphan-pods", c.orphans, 1, c.synced, c.syncOrphanPod, reconcile.Quiet(apierrors.IsConflict))
+		reconcile.Run(ctx, "job-orphan-pods", c.orphans, 1, c.synced, reconcile.Plain(c.syncOrphanPod), reconcile.Quiet(apierrors.IsConflict))
 	})
 	reconcile.Run(ctx, "job", c.queue, workers, c.synced, c.sync, reconcile.Quiet(apierrors.IsConflict))
 	wg.Wait()

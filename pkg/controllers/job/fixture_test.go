@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -88,11 +90,13 @@ func (f *fixture) refresh() {
 	f.c.finalizers.forget("default/pi")
 }
 
-func (f *fixture) sync() {
+func (f *fixture) sync() reconcile.Result {
 	f.t.Helper()
-	if err := f.c.sync(context.Background(), "default/pi"); err != nil {
+	res, err := f.c.sync(context.Background(), "default/pi")
+	if err != nil {
 		f.t.Fatalf("sync: %v", err)
 	}
+	return res
 }
 
 // syncAndRefresh syncs and lets the caches catch up.

@@ -292,6 +292,18 @@ func TestActiveDeadline(t *testing.T) {
 	}
 }
 
+// TestActiveDeadlineRequeue: a Job with time left before its deadline
+// asks to be synced again when the deadline passes (no event marks it).
+func TestActiveDeadlineRequeue(t *testing.T) {
+	job := newJob(ptr.To[int32](5), ptr.To[int32](1), started(t0.Add(-4*time.Second)), func(j *batchv1.Job) {
+		j.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
+	})
+	f := newFixture(t, objects(job, newPod(job, "a", corev1.PodRunning))...)
+	if res := f.sync(); res.RequeueAfter != 6*time.Second {
+		t.Errorf("got a sync again after %s, want 6s", res.RequeueAfter)
+	}
+}
+
 func TestBackoffDelaysReplacement(t *testing.T) {
 	job := newJob(ptr.To[int32](2), ptr.To[int32](1), started(t0.Add(-time.Minute)))
 	f := newFixture(t, objects(job, newPod(job, "a", corev1.PodFailed, exitCode(1, t0)))...)

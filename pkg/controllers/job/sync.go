@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // syncCtx is what one sync of a Job observed and decided.
@@ -39,13 +41,16 @@ type syncCtx struct {
 	lastFailedPerIndex   map[int]*corev1.Pod
 	terminating          int32
 	ready                int32
+	// requeue is the soonest moment the sync found to come back at: the
+	// active deadline, the end of a pod failure back-off.
+	requeue reconcile.Result
 }
 
 // sync reconciles one Job from the cache.
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil || ns == "" || name == "" {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	shared, err := c.jobLister.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
@@ -53,27 +58,27 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.finalizers.forget(key)
 		c.backoff.remove(key)
 		c.written.Delete(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if managedByOther(shared) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if c.behindOwnWrite(key, shared) {
 		// The Job's update event will bring it back.
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if isFinished(shared) {
 		c.backoff.remove(key)
 		c.written.Delete(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	job := shared.DeepCopy()
 	if m := job.Spec.CompletionMode; m != nil && *m != batchv1.NonIndexedCompletion && *m != batchv1.IndexedCompletion {
 		c.recorder.Event(job, corev1.EventTypeWarning, "UnknownCompletionMode", "Skipped Job sync because completion mode is unknown")
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if job.Status.UncountedTerminatedPods == nil {
 		job.Status.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{}
@@ -83,7 +88,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	satisfied := c.exp.Satisfied(key)
 	pods, err := c.podsForJob(ctx, job)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	sc := &syncCtx{
 		job:                  job,
@@ -126,7 +131,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			sc.finished = c.newCondition(batchv1.JobFailureTarget, batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline")
 		case job.Spec.ActiveDeadlineSeconds != nil && !suspended(job):
 			left := time.Duration(*job.Spec.ActiveDeadlineSeconds)*time.Second - c.clock.Since(job.Status.StartTime.Time)
-			c.queue.AddAfter(key, left)
+			sc.requeue = sc.requeue.Sooner(left)
 		}
 	}
 	if isIndexed(job) {
@@ -206,9 +211,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	job.Status.Ready = ptr.To(sc.ready)
 	job.Status.Terminating = ptr.To(sc.terminating)
 	if err := c.trackStatus(ctx, sc, needsFlush); err != nil {
-		return fmt.Errorf("tracking status of job %s: %w", key, err)
+		return reconcile.Result{}, fmt.Errorf("tracking status of job %s: %w", key, err)
 	}
-	return manageErr
+	if manageErr != nil {
+		return reconcile.Result{}, manageErr
+	}
+	return sc.requeue, nil
 }
 
 // behindOwnWrite reports whether the cached Job is older than the last
@@ -581,7 +589,7 @@ func (c *Controller) manageJob(ctx context.Context, sc *syncCtx) (int32, error) 
 	}
 	if !hasBackoffLimitPerIndex(job) {
 		if left := sc.newBackoff.remaining(c.clock); left > 0 {
-			c.queue.AddAfter(sc.key, max(left, SyncBatchPeriod))
+			sc.requeue = sc.requeue.Sooner(max(left, SyncBatchPeriod))
 			return active, nil
 		}
 	}
@@ -593,7 +601,7 @@ func (c *Controller) manageJob(ctx context.Context, sc *syncCtx) (int32, error) 
 			var wait time.Duration
 			indexes, wait = c.indexesReadyNow(indexes, sc.lastFailedPerIndex)
 			if wait > 0 {
-				c.queue.AddAfter(sc.key, max(wait, SyncBatchPeriod))
+				sc.requeue = sc.requeue.Sooner(max(wait, SyncBatchPeriod))
 				return active, nil
 			}
 		}

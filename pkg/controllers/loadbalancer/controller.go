@@ -100,7 +100,7 @@ func (c *Controller) rebuild() error {
 // Run rebuilds the pool from the Services' status, starts workers and
 // blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "loadbalancer", c.queue, workers, []cache.InformerSynced{c.synced}, c.sync,
+	reconcile.Run(ctx, "loadbalancer", c.queue, workers, []cache.InformerSynced{c.synced}, reconcile.Plain(c.sync),
 		reconcile.OnSynced(func(context.Context) error { return c.rebuild() }))
 }
 

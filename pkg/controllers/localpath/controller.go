@@ -169,18 +169,18 @@ func (c *Controller) EnsureClass(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	switch {
 	case strings.HasPrefix(key, claimPrefix):
 		ns, name, err := cache.SplitMetaNamespaceKey(strings.TrimPrefix(key, claimPrefix))
 		if err != nil {
-			return nil
+			return reconcile.Result{}, nil
 		}
-		return c.syncClaim(ctx, ns, name)
+		return reconcile.Result{}, c.syncClaim(ctx, ns, name)
 	case strings.HasPrefix(key, volumePrefix):
 		return c.syncVolume(ctx, strings.TrimPrefix(key, volumePrefix))
 	}
-	return nil
+	return reconcile.Result{}, nil
 }
 
 // VolumeName is the name of the volume provisioned for a claim, as

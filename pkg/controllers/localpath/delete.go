@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	storagehelpers "k8s.io/component-helpers/storage/volume"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // HelperTimeout is how long a helper pod may take (rancher's default).
@@ -23,10 +25,10 @@ func HelperPodName(pvName string) string { return "helper-pod-delete-" + pvName 
 
 // syncVolume deletes a released volume of ours with reclaim policy Delete:
 // first its data, by a helper pod on its node, then the object.
-func (c *Controller) syncVolume(ctx context.Context, name string) error {
+func (c *Controller) syncVolume(ctx context.Context, name string) (reconcile.Result, error) {
 	pod, err := c.pods.Pods(HelperNamespace).Get(HelperPodName(name))
 	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+		return reconcile.Result{}, err
 	}
 	if apierrors.IsNotFound(err) {
 		pod = nil
@@ -35,57 +37,56 @@ func (c *Controller) syncVolume(ctx context.Context, name string) error {
 	if apierrors.IsNotFound(err) {
 		// Deleted: a finished helper goes too.
 		if pod != nil && finished(pod) {
-			return c.deletePod(ctx, pod)
+			return reconcile.Result{}, c.deletePod(ctx, pod)
 		}
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if pv.Annotations[storagehelpers.AnnDynamicallyProvisioned] != Provisioner ||
 		pv.Status.Phase != corev1.VolumeReleased ||
 		pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete ||
 		pv.DeletionTimestamp != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if pod == nil {
 		helper, err := c.helperPod(pv)
 		if err != nil {
 			c.recorder.Event(pv, corev1.EventTypeWarning, EventVolumeFailedDelete, err.Error())
-			return nil
+			return reconcile.Result{}, nil
 		}
 		_, err = c.client.CoreV1().Pods(HelperNamespace).Create(ctx, helper, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating helper pod for volume %s: %w", name, err)
+			return reconcile.Result{}, fmt.Errorf("creating helper pod for volume %s: %w", name, err)
 		}
-		return nil
+		return reconcile.Result{}, nil
 	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
 		err := c.client.CoreV1().PersistentVolumes().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pv.UID}})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting volume %s: %w", name, err)
+			return reconcile.Result{}, fmt.Errorf("deleting volume %s: %w", name, err)
 		}
-		return c.deletePod(ctx, pod)
+		return reconcile.Result{}, c.deletePod(ctx, pod)
 	case corev1.PodFailed:
 		c.recorder.Event(pv, corev1.EventTypeWarning, EventVolumeFailedDelete, fmt.Sprintf("helper pod %s/%s failed to remove the volume's data; trying again", pod.Namespace, pod.Name))
 		if err := c.deletePod(ctx, pod); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
-		return fmt.Errorf("helper pod for volume %s failed", name)
+		return reconcile.Result{}, fmt.Errorf("helper pod for volume %s failed", name)
 	}
 	// Pending or running: its completion brings us back, unless it takes
 	// longer than HelperTimeout (its node is down, say); then it is
 	// deleted and tried again with back-off, as rancher's times out.
 	if age := c.now().Sub(pod.CreationTimestamp.Time); age < HelperTimeout {
-		c.queue.AddAfter(volumePrefix+name, HelperTimeout-age)
-		return nil
+		return reconcile.After(HelperTimeout - age), nil
 	}
 	c.recorder.Event(pv, corev1.EventTypeWarning, EventVolumeFailedDelete, fmt.Sprintf("helper pod %s/%s did not finish within %s; trying again", pod.Namespace, pod.Name, HelperTimeout))
 	if err := c.deletePod(ctx, pod); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
-	return fmt.Errorf("helper pod for volume %s timed out", name)
+	return reconcile.Result{}, fmt.Errorf("helper pod for volume %s timed out", name)
 }
 
 func finished(pod *corev1.Pod) bool {

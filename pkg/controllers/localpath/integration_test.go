@@ -21,6 +21,7 @@ import (
 	"minik8s/pkg/apiserver/apiservertest"
 	"minik8s/pkg/controllers/localpath"
 	"minik8s/pkg/controllers/pvbinder"
+	"minik8s/pkg/controllers/storageprotection"
 	"minik8s/pkg/scheduler"
 )
 
@@ -49,10 +50,10 @@ func TestProvisioningAgainstAPIServer(t *testing.T) {
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 5)
 	defer func() {
 		stop()
-		for range 3 {
+		for range 5 {
 			<-done
 		}
 	}()
@@ -63,9 +64,21 @@ func TestProvisioningAgainstAPIServer(t *testing.T) {
 	binder := pvbinder.New(client, factory, broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: pvbinder.Component}))
 	prov := localpath.New(client, factory, broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: localpath.Provisioner}),
 		localpath.Config{Root: "/srv/storage", HelperImage: "minik8s/toolbox:latest"})
+	// The apiserver protects claims and volumes with finalizers, which
+	// their controllers remove.
+	claimProtection, err := storageprotection.NewClaims(client, factory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	volumeProtection, err := storageprotection.NewVolumes(client, factory)
+	if err != nil {
+		t.Fatal(err)
+	}
 	factory.Start(runCtx.Done())
 	go func() { binder.Run(runCtx, 2); done <- struct{}{} }()
 	go func() { prov.Run(runCtx, 2); done <- struct{}{} }()
+	go func() { claimProtection.Run(runCtx, 1); done <- struct{}{} }()
+	go func() { volumeProtection.Run(runCtx, 1); done <- struct{}{} }()
 	cfg := scheduler.NewConfig()
 	cfg.BackoffInitial, cfg.BackoffMax = 100*time.Millisecond, 500*time.Millisecond
 	sched := scheduler.New(client, cfg)
@@ -211,11 +224,17 @@ func TestProvisioningAgainstAPIServer(t *testing.T) {
 		})
 	}
 
-	// Deleting the claim releases the volume; the helper pod removes its
-	// data on its node (marked Succeeded here, no agent runs it), then the
-	// volume goes.
+	// Deleting the claim releases the volume once its pods are gone (it
+	// is protected while they use it); the helper pod removes its data on
+	// its node (marked Succeeded here, no agent runs it), then the volume
+	// goes.
 	if err := client.CoreV1().PersistentVolumeClaims("default").Delete(ctx, "data", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	for _, pod := range []string{"app", "app2"} {
+		if err := client.CoreV1().Pods("default").Delete(ctx, pod, metav1.DeleteOptions{GracePeriodSeconds: ptr[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var helper *corev1.Pod
 	eventually("the helper pod is created", func() error {

@@ -112,7 +112,7 @@ func TestProvision(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, append([]runtime.Object{tt.claim}, tt.objs...)...)
-			if err := h.c.sync(context.Background(), claimPrefix+"ns/data"); (err != nil) != tt.wantErr {
+			if _, err := h.c.sync(context.Background(), claimPrefix+"ns/data"); (err != nil) != tt.wantErr {
 				t.Fatalf("got sync error %v, want one: %v", err, tt.wantErr)
 			}
 			pv, err := h.client.CoreV1().PersistentVolumes().Get(context.Background(), "pvc-1234", metav1.GetOptions{})
@@ -238,9 +238,14 @@ func TestDelete(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.objs...)
 			h.c.now = func() time.Time { return testNow }
-			err := h.c.sync(context.Background(), volumePrefix+"pvc-1234")
+			res, err := h.c.sync(context.Background(), volumePrefix+"pvc-1234")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("got error %v, want one: %v", err, tt.wantErr)
+			}
+			// A running helper (a minute old) is checked on again when
+			// its time is up.
+			if want := map[bool]time.Duration{true: HelperTimeout - time.Minute}[tt.name == "helper running: wait"]; res.RequeueAfter != want {
+				t.Errorf("got a sync again after %s, want %s", res.RequeueAfter, want)
 			}
 			pod, err := h.client.CoreV1().Pods(HelperNamespace).Get(context.Background(), HelperPodName("pvc-1234"), metav1.GetOptions{})
 			if (err == nil) != tt.wantHelper {

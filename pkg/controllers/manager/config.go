@@ -61,10 +61,15 @@ const (
 	// HorizontalPodAutoscaler is upstream's
 	// horizontal-pod-autoscaler-controller, by its alias.
 	HorizontalPodAutoscaler = "horizontalpodautoscaling"
+	// The storage protection controllers: upstream's pvc-protection and
+	// pv-protection aliases, and volumeattributesclass-protection-controller.
+	PVCProtection = "pvc-protection"
+	PVProtection  = "pv-protection"
+	VACProtection = "volumeattributesclass-protection"
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner, HorizontalPodAutoscaler}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner, HorizontalPodAutoscaler, PVCProtection, PVProtection, VACProtection}
 
 // Config holds the controller-manager's settings.
 type Config struct {

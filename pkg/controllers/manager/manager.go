@@ -41,6 +41,7 @@ import (
 	"minik8s/pkg/controllers/rootcacertpublisher"
 	"minik8s/pkg/controllers/serviceaccount"
 	"minik8s/pkg/controllers/statefulset"
+	"minik8s/pkg/controllers/storageprotection"
 	"minik8s/pkg/controllers/tokencleaner"
 	"minik8s/pkg/controllers/ttlafterfinished"
 	"minik8s/pkg/election"
@@ -248,6 +249,12 @@ func ServiceAccountName(controller string) string {
 		return "token-cleaner"
 	case HorizontalPodAutoscaler:
 		return "horizontal-pod-autoscaler"
+	case PVCProtection:
+		return "pvc-protection-controller"
+	case PVProtection:
+		return "pv-protection-controller"
+	case VACProtection:
+		return "volumeattributesclass-protection-controller"
 	}
 	return controller
 }
@@ -364,6 +371,12 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		return tokencleaner.New(cs, factory)
 	case HorizontalPodAutoscaler:
 		return podautoscaler.New(deps.ctx, rc, cs, factory, cfg.HPA)
+	case PVCProtection:
+		return storageprotection.NewClaims(cs, factory)
+	case PVProtection:
+		return storageprotection.NewVolumes(cs, factory)
+	case VACProtection:
+		return storageprotection.NewAttributesClasses(cs, factory)
 	}
 	return nil, fmt.Errorf("unknown controller %q", name)
 }

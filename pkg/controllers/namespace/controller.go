@@ -64,12 +64,12 @@ func New(client kubernetes.Interface, dyn dynamic.Interface, factory informers.S
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "namespace", c.queue, workers, []cache.InformerSynced{c.synced}, func(ctx context.Context, key string) error {
+	reconcile.Run(ctx, "namespace", c.queue, workers, []cache.InformerSynced{c.synced}, func(ctx context.Context, key string) (reconcile.Result, error) {
 		remaining, err := c.sync(ctx, key)
-		if err == nil && remaining > 0 {
-			c.queue.AddAfter(key, RecheckInterval)
+		if err != nil || remaining == 0 {
+			return reconcile.Result{}, err
 		}
-		return err
+		return reconcile.After(RecheckInterval), nil
 	})
 }
 

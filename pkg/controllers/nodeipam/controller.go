@@ -101,7 +101,7 @@ func (c *Controller) occupyLocked(n *corev1.Node) {
 // Run rebuilds the allocator from the Nodes' CIDRs, starts workers and
 // blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "nodeipam", c.queue, workers, []cache.InformerSynced{c.synced}, c.sync,
+	reconcile.Run(ctx, "nodeipam", c.queue, workers, []cache.InformerSynced{c.synced}, reconcile.Plain(c.sync),
 		reconcile.OnSynced(func(context.Context) error { return c.rebuild() }))
 }
 

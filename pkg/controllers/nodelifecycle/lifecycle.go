@@ -140,29 +140,30 @@ func (c *Controller) observe(n *corev1.Node) time.Time {
 	return h.probe
 }
 
-func (c *Controller) sync(ctx context.Context, name string) error {
+func (c *Controller) sync(ctx context.Context, name string) (reconcile.Result, error) {
 	cached, err := c.nodeLister.Get(name)
 	if apierrors.IsNotFound(err) {
 		c.mu.Lock()
 		delete(c.health, name)
 		c.mu.Unlock()
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	node := cached
 	probe := c.observe(node)
 	now := c.cfg.Clock.Now()
+	var res reconcile.Result
 	if now.Sub(probe) > c.cfg.GracePeriod {
 		if node, err = c.markUnknown(ctx, node, now); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	} else {
 		// Come back before the grace period runs out.
-		c.queue.AddAfter(name, c.cfg.GracePeriod-now.Sub(probe)+time.Second)
+		res = reconcile.After(c.cfg.GracePeriod - now.Sub(probe) + time.Second)
 	}
-	return c.syncTaints(ctx, node, now)
+	return res, c.syncTaints(ctx, node, now)
 }
 
 // markUnknown sets every condition to Unknown, as the agent stopped telling.

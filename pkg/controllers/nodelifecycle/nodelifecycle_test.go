@@ -76,11 +76,11 @@ func taintKeys(n *corev1.Node) map[string]bool {
 func TestStaleLeaseMarksUnknownAndTaints(t *testing.T) {
 	x := newLC(t, readyNode("n1", corev1.ConditionTrue), lease("n1", t0))
 	ctx := context.Background()
-	if err := x.c.sync(ctx, "n1"); err != nil {
+	if _, err := x.c.sync(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
 	x.clock.Step(30 * time.Second)
-	if err := x.c.sync(ctx, "n1"); err != nil {
+	if _, err := x.c.sync(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range x.client.Actions() {
@@ -91,11 +91,11 @@ func TestStaleLeaseMarksUnknownAndTaints(t *testing.T) {
 	// The lease renews: the clock of the probe restarts.
 	l := lease("n1", t0.Add(30*time.Second))
 	x.f.Coordination().V1().Leases().Informer().GetIndexer().Update(l)
-	if err := x.c.sync(ctx, "n1"); err != nil { // the lease event
+	if _, err := x.c.sync(ctx, "n1"); err != nil { // the lease event
 		t.Fatal(err)
 	}
 	x.clock.Step(30 * time.Second)
-	if err := x.c.sync(ctx, "n1"); err != nil {
+	if _, err := x.c.sync(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
 	if n := x.node(t, "n1"); len(n.Spec.Taints) != 0 {
@@ -103,7 +103,7 @@ func TestStaleLeaseMarksUnknownAndTaints(t *testing.T) {
 	}
 	// No renewal for more than 40s.
 	x.clock.Step(11 * time.Second)
-	if err := x.c.sync(ctx, "n1"); err != nil {
+	if _, err := x.c.sync(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
 	n := x.node(t, "n1")
@@ -132,7 +132,7 @@ func TestTaintsFollowReadyCondition(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			x := newLC(t, tt.node, lease("n1", t0))
-			if err := x.c.sync(context.Background(), "n1"); err != nil {
+			if _, err := x.c.sync(context.Background(), "n1"); err != nil {
 				t.Fatal(err)
 			}
 			got := taintKeys(x.node(t, "n1"))

@@ -123,12 +123,9 @@ func taintsEqual(a, b []corev1.Taint) bool {
 
 // Run starts workers and blocks until ctx is done.
 func (c *TaintEviction) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "tainteviction", c.queue, workers, c.synced, func(ctx context.Context, key string) error {
+	reconcile.Run(ctx, "tainteviction", c.queue, workers, c.synced, func(ctx context.Context, key string) (reconcile.Result, error) {
 		after, err := c.sync(ctx, key)
-		if err == nil && after > 0 {
-			c.queue.AddAfter(key, after)
-		}
-		return err
+		return reconcile.After(after), err
 	})
 }
 

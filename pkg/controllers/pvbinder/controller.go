@@ -132,7 +132,7 @@ func (c *Controller) enqueueUnboundClaims() {
 // resync).
 func (c *Controller) Run(ctx context.Context, workers int) {
 	go wait.UntilWithContext(ctx, c.resync, ResyncPeriod)
-	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync)
+	reconcile.Run(ctx, Name, c.queue, workers, c.synced, reconcile.Plain(c.sync))
 }
 
 func (c *Controller) resync(context.Context) {

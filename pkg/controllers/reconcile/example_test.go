@@ -13,10 +13,10 @@ func ExampleRun() {
 	ctx, cancel := context.WithCancel(context.Background())
 	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
 	queue.Add("default/web")
-	reconcile.Run(ctx, "example", queue, 1, nil, func(_ context.Context, key string) error {
+	reconcile.Run(ctx, "example", queue, 1, nil, func(_ context.Context, key string) (reconcile.Result, error) {
 		fmt.Println("synced", key)
 		cancel() // one key is enough for the example
-		return nil
+		return reconcile.Result{}, nil
 	})
 	// Output: synced default/web
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,9 +13,58 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
-// SyncFunc brings the object a key names to its wanted state. An error puts
-// the key back with back-off; nil forgets its failures.
-type SyncFunc func(ctx context.Context, key string) error
+// Result is what a sync asks of the queue besides its error.
+type Result struct {
+	// RequeueAfter, when positive, syncs the key again after that long:
+	// for a moment no informer event marks (minReadySeconds passing, a
+	// deadline, a back-off ending, a recheck). An event before then
+	// still syncs the key at once.
+	RequeueAfter time.Duration
+}
+
+// After asks for the key to be synced again after d.
+func After(d time.Duration) Result { return Result{RequeueAfter: d} }
+
+// Sooner is r, or After(d) if d is positive and sooner: a sync that finds
+// several moments to come back at keeps the first.
+func (r Result) Sooner(d time.Duration) Result {
+	if d > 0 && (r.RequeueAfter <= 0 || d < r.RequeueAfter) {
+		return After(d)
+	}
+	return r
+}
+
+// SyncFunc brings the object a key names to its wanted state. An error
+// puts the key back with back-off (a Terminal one is logged and dropped);
+// nil forgets its failures and honours the Result.
+type SyncFunc func(ctx context.Context, key string) (Result, error)
+
+// Plain is a SyncFunc for a sync that never asks for a later sync.
+func Plain(sync func(ctx context.Context, key string) error) SyncFunc {
+	return func(ctx context.Context, key string) (Result, error) { return Result{}, sync(ctx, key) }
+}
+
+// terminalError is an error no retry can mend.
+type terminalError struct{ err error }
+
+func (e terminalError) Error() string { return e.err.Error() }
+func (e terminalError) Unwrap() error { return e.err }
+
+// Terminal marks err as one a retry cannot mend (a malformed key, an
+// object the controller can never act on): Run logs it and forgets the
+// key until an event brings it back.
+func Terminal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return terminalError{err}
+}
+
+// IsTerminal tells whether err, or an error it wraps, was made Terminal.
+func IsTerminal(err error) bool {
+	var t terminalError
+	return errors.As(err, &t)
+}
 
 // Option changes how Run runs the queue.
 type Option func(*options)
@@ -77,13 +127,21 @@ func processNext(ctx context.Context, name string, queue workqueue.TypedRateLimi
 		return false
 	}
 	defer queue.Done(key)
-	if err := syncKey(ctx, key); err != nil {
+	res, err := syncKey(ctx, key)
+	switch {
+	case IsTerminal(err):
+		utilruntime.HandleError(fmt.Errorf("%s: syncing %q (not retried): %w", name, key, err))
+		queue.Forget(key)
+	case err != nil:
 		if o.quiet == nil || !o.quiet(err) {
 			utilruntime.HandleError(fmt.Errorf("%s: syncing %q: %w", name, key, err))
 		}
 		queue.AddRateLimited(key)
-		return true
+	default:
+		queue.Forget(key)
+		if res.RequeueAfter > 0 {
+			queue.AddAfter(key, res.RequeueAfter)
+		}
 	}
-	queue.Forget(key)
 	return true
 }

@@ -139,7 +139,7 @@ func TestSyncCreatesAndDeletesTheDifference(t *testing.T) {
 				objs = append(objs, p)
 			}
 			f := newFixture(t, objs...)
-			if err := f.c.sync(context.Background(), "default/web"); err != nil {
+			if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 				t.Fatalf("sync: %v", err)
 			}
 			acts := f.client.Actions()
@@ -156,7 +156,7 @@ func TestSyncCreatesAndDeletesTheDifference(t *testing.T) {
 func TestCreatedPodsCarryControllerRefAndTemplate(t *testing.T) {
 	rs := newRS("web", 1)
 	f := newFixture(t, rs)
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	pods, _ := f.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
@@ -179,11 +179,11 @@ func TestCreatedPodsCarryControllerRefAndTemplate(t *testing.T) {
 func TestExpectationsPreventDoubleCreate(t *testing.T) {
 	f := newFixture(t, newRS("web", 5))
 	ctx := context.Background()
-	if err := f.c.sync(ctx, "default/web"); err != nil {
+	if _, err := f.c.sync(ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	// The watch has not delivered the pods yet: the cache still holds none.
-	if err := f.c.sync(ctx, "default/web"); err != nil {
+	if _, err := f.c.sync(ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(f.client.Actions(), "create", "pods"); got != 5 {
@@ -198,7 +198,7 @@ func TestExpectationsPreventDoubleCreate(t *testing.T) {
 	if !f.c.exp.Satisfied("default/web") {
 		t.Fatal("expectations not satisfied after all creations were observed")
 	}
-	if err := f.c.sync(ctx, "default/web"); err != nil {
+	if _, err := f.c.sync(ctx, "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(f.client.Actions(), "create", "pods"); got != 5 {
@@ -249,7 +249,7 @@ func TestFailedCreateStopsAtFirstBatchAndRecordsEvent(t *testing.T) {
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("quota exceeded")
 	})
-	if err := f.c.sync(context.Background(), "default/web"); err == nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err == nil {
 		t.Fatal("sync succeeded, want the create error")
 	}
 	if got := count(f.client.Actions(), "create", "pods"); got != 1 {
@@ -273,7 +273,7 @@ func TestAdoptAndRelease(t *testing.T) {
 		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "x", UID: "x", Controller: &tr}}
 	})
 	f := newFixture(t, rs, orphan, strayed, otherOwner)
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -301,7 +301,7 @@ func TestSetBasedSelector(t *testing.T) {
 	rs.Spec.Template.Labels = map[string]string{"tier": "b"}
 	p := newPod("p", "", labelled(map[string]string{"tier": "a"}), owned(rs))
 	f := newFixture(t, rs, p)
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(f.client.Actions(), "create", "pods"); n != 0 {
@@ -341,7 +341,7 @@ func TestStatusReadyAndAvailable(t *testing.T) {
 		newPod("c", "web", owned(rs)),
 	}
 	f := newFixture(t, pods...)
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := f.client.AppsV1().ReplicaSets("default").Get(context.Background(), "web", metav1.GetOptions{})
@@ -364,7 +364,7 @@ func TestNoStatusWriteWhenUnchanged(t *testing.T) {
 	rs := newRS("web", 1)
 	rs.Status = appsv1.ReplicaSetStatus{Replicas: 1, FullyLabeledReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, ObservedGeneration: 1}
 	f := newFixture(t, rs, newPod("a", "web", owned(rs), readyAt(t0.Add(-time.Hour))))
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range f.client.Actions() {

@@ -112,7 +112,7 @@ func TestReplicationControllerCreatesAndDeletes(t *testing.T) {
 				objs = append(objs, p)
 			}
 			f := newRCFixture(t, objs...)
-			if err := f.c.sync(context.Background(), "default/web"); err != nil {
+			if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 				t.Fatal(err)
 			}
 			acts := f.client.Actions()
@@ -138,7 +138,7 @@ func TestReplicationControllerCreatesAndDeletes(t *testing.T) {
 
 func TestReplicationControllerPodsCarryItsRefAndTemplate(t *testing.T) {
 	f := newRCFixture(t, newRC("web", 1))
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	pods, _ := f.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
@@ -164,7 +164,7 @@ func TestReplicationControllerAdoptsAndReleases(t *testing.T) {
 		p.OwnerReferences = []metav1.OwnerReference{controllerRef(controllerKind, newRS("rs", 1))}
 	})
 	f := newRCFixture(t, rc, orphan, strayed, otherOwner)
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := f.client.CoreV1().Pods("default").Get(context.Background(), "orphan", metav1.GetOptions{})
@@ -194,7 +194,7 @@ func TestReplicationControllerStatus(t *testing.T) {
 		newPod("c", "web", ownedByRC(rc)),
 	}
 	f := newRCFixture(t, rc, pods[0], pods[1], pods[2])
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	got := f.rc(t).Status
@@ -210,7 +210,7 @@ func TestReplicationControllerFailureCondition(t *testing.T) {
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New("exceeded quota"))
 	})
-	if err := f.c.sync(context.Background(), "default/web"); err == nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err == nil {
 		t.Fatal("sync: got no error, want the failed creation")
 	}
 	conds := f.rc(t).Status.Conditions
@@ -225,7 +225,7 @@ func TestReplicationControllerFailureCondition(t *testing.T) {
 
 	// Once creation works again the condition goes away.
 	f2 := newRCFixture(t, f.rc(t))
-	if err := f2.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f2.c.sync(context.Background(), "default/web"); err != nil {
 		t.Fatal(err)
 	}
 	if conds := f2.rc(t).Status.Conditions; len(conds) != 0 {

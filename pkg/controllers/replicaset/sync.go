@@ -19,35 +19,37 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"minik8s/pkg/controllers/reconcile"
 )
 
 // sync reconciles one ReplicaSet from the cache.
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	rs, err := c.owners.get(ns, name)
 	if apierrors.IsNotFound(err) {
 		c.exp.Delete(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
 		c.recorder.Eventf(rs, corev1.EventTypeWarning, "InvalidSelector", "invalid selector: %v", err)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	needsSync := c.exp.Satisfied(key)
 	all, err := c.podLister.Pods(ns).List(labels.Everything())
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	pods, err := c.claimPods(ctx, rs, selector, activePods(all))
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var manageErr error
 	if needsSync && rs.DeletionTimestamp == nil {
@@ -56,14 +58,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	status := c.calculateStatus(rs, pods, manageErr)
 	updated, err := c.updateStatus(ctx, rs, status)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if manageErr == nil && updated.Spec.MinReadySeconds > 0 &&
 		updated.Status.ReadyReplicas == replicasOf(updated) &&
 		updated.Status.AvailableReplicas != replicasOf(updated) {
-		c.queue.AddAfter(key, time.Duration(updated.Spec.MinReadySeconds)*time.Second)
+		return reconcile.After(time.Duration(updated.Spec.MinReadySeconds) * time.Second), nil
 	}
-	return manageErr
+	return reconcile.Result{}, manageErr
 }
 
 func replicasOf(rs *appsv1.ReplicaSet) int32 {

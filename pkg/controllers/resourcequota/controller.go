@@ -139,7 +139,7 @@ func (c *Controller) enqueueNamespace(ns string) {
 // until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	go c.resync(ctx)
-	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync)
+	reconcile.Run(ctx, Name, c.queue, workers, c.synced, reconcile.Plain(c.sync))
 }
 
 // resync queues every quota each ResyncPeriod (the informers' add events

@@ -82,7 +82,7 @@ func (c *Controller) configMapChanged(obj any) {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync,
+	reconcile.Run(ctx, Name, c.queue, workers, c.synced, reconcile.Plain(c.sync),
 		reconcile.Quiet(func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }))
 }
 

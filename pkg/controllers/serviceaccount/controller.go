@@ -67,7 +67,7 @@ func (c *Controller) serviceAccountDeleted(obj any) {
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, Name, c.queue, workers, c.synced, c.sync)
+	reconcile.Run(ctx, Name, c.queue, workers, c.synced, reconcile.Plain(c.sync))
 }
 
 // sync creates the namespace's default ServiceAccount if the cache does not

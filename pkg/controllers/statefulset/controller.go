@@ -177,47 +177,47 @@ func (c *Controller) podDeleted(obj any) {
 }
 
 // sync reconciles one StatefulSet from the cache.
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	owner := types.NamespacedName{Namespace: ns, Name: name}
 	if err := c.consist.ensureReady(owner); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	cached, err := c.setLister.StatefulSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.consist.clear(owner)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	selector, err := metav1.LabelSelectorAsSelector(cached.Spec.Selector)
 	if err != nil {
 		// Validation makes this unreachable through the API; retrying
 		// would not help.
 		c.recorder.Eventf(cached, corev1.EventTypeWarning, "InvalidSelector", "invalid selector: %v", err)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	set := withDefaults(cached)
 	if err := c.adoptOrphanRevisions(ctx, set, selector); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	pods, err := c.claimPods(ctx, set, selector)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	status, err := c.update(ctx, set, pods)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	// Availability after minReadySeconds is a change no event announces.
 	if set.Spec.MinReadySeconds > 0 && status != nil && status.AvailableReplicas != *set.Spec.Replicas {
-		c.queue.AddAfter(key, time.Duration(set.Spec.MinReadySeconds)*time.Second)
+		return reconcile.After(time.Duration(set.Spec.MinReadySeconds) * time.Second), nil
 	}
-	return nil
+	return reconcile.Result{}, nil
 }
 
 // withDefaults is a copy of set with the API's defaults filled in where a

@@ -89,7 +89,7 @@ func (f *fixture) refresh() {
 func (f *fixture) sync() {
 	f.t.Helper()
 	f.client.ClearActions()
-	if err := f.c.sync(context.Background(), "default/web"); err != nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err != nil {
 		f.t.Fatalf("sync: %v", err)
 	}
 	f.refresh()

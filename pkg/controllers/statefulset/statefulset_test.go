@@ -188,7 +188,7 @@ func TestFailedCreateEvent(t *testing.T) {
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "web-0", errors.New("quota exceeded"))
 	})
-	if err := f.c.sync(context.Background(), "default/web"); err == nil {
+	if _, err := f.c.sync(context.Background(), "default/web"); err == nil {
 		t.Fatal("sync succeeded although the pod could not be created")
 	}
 	wantStrings(t, "events", f.events(),

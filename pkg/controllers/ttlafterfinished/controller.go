@@ -68,16 +68,13 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	reconcile.Run(ctx, "ttl-after-finished", c.queue, workers, c.synced, c.syncKey, reconcile.Quiet(apierrors.IsConflict))
 }
 
-// syncKey syncs a Job and queues it again for when its TTL runs out.
-func (c *Controller) syncKey(ctx context.Context, key string) error {
+// syncKey syncs a Job and has it synced again when its TTL runs out.
+func (c *Controller) syncKey(ctx context.Context, key string) (reconcile.Result, error) {
 	after, err := c.sync(ctx, key)
-	if err != nil {
-		return err
+	if err != nil || after == nil {
+		return reconcile.Result{}, err
 	}
-	if after != nil {
-		c.queue.AddAfter(key, *after)
-	}
-	return nil
+	return reconcile.After(*after), nil
 }
 
 // sync deletes the Job a key names if its TTL has expired; otherwise it

@@ -129,33 +129,20 @@ func TestSync(t *testing.T) {
 	}
 }
 
-// TestRequeueAtExpiry: a Job not yet expired sleeps in the queue until its
-// TTL runs out on the controller's clock, then is deleted.
+// TestRequeueAtExpiry: a Job not yet expired asks to be synced again when
+// its TTL runs out on the controller's clock, and is deleted then.
 func TestRequeueAtExpiry(t *testing.T) {
 	job := newJob(ttl(60), finished(batchv1.JobComplete, t0))
 	c, client, clk := newController(t, t0.Add(10*time.Second), job, job)
-	if err := c.syncKey(context.Background(), "default/j"); err != nil {
+	res, err := c.syncKey(context.Background(), "default/j")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n := c.queue.Len(); n != 0 {
-		t.Fatalf("got %d keys ready before expiry, want 0", n)
+	if res.RequeueAfter != 50*time.Second {
+		t.Fatalf("got a sync again after %s, want 50s", res.RequeueAfter)
 	}
-	clk.Step(50 * time.Second)
-	got := make(chan string, 1)
-	go func() {
-		key, _ := c.queue.Get()
-		got <- key
-	}()
-	var key string
-	select {
-	case key = <-got:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the queue never handed over the key")
-	}
-	if key != "default/j" {
-		t.Fatalf("got key %q, want default/j", key)
-	}
-	if err := c.syncKey(context.Background(), key); err != nil {
+	clk.Step(res.RequeueAfter)
+	if _, err := c.syncKey(context.Background(), "default/j"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.BatchV1().Jobs("default").Get(context.Background(), "j", metav1.GetOptions{}); err == nil {
