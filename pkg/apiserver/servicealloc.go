@@ -1,0 +1,779 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"minik8s/pkg/storage"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	api "k8s.io/kubernetes/pkg/apis/core"
+	"k8s.io/kubernetes/pkg/registry/core/service/allocator"
+	"k8s.io/kubernetes/pkg/registry/core/service/ipallocator"
+	ipcontroller "k8s.io/kubernetes/pkg/registry/core/service/ipallocator/controller"
+	"k8s.io/kubernetes/pkg/registry/core/service/portallocator"
+	portcontroller "k8s.io/kubernetes/pkg/registry/core/service/portallocator/controller"
+)
+
+// repairInterval is how often the repair loops check every Service
+// against the allocations, as kube-apiserver's (3 minutes).
+const repairInterval = 3 * time.Minute
+
+// nodePortsKey is where the NodePort bitmap is kept, as kube-apiserver
+// keeps it.
+var nodePortsKey = storage.Key("ranges", "", "servicenodeports")
+
+// serviceAllocator gives Services their ClusterIPs and NodePorts with the
+// state in etcd, so that apiservers sharing one etcd never hand out the
+// same one, as kube-apiserver does it: a ClusterIP is a
+// networking.k8s.io/v1 IPAddress object named by the address (upstream's
+// ipallocator: the create of an existing one fails, which is the
+// compare-and-swap), the NodePorts a bitmap RangeAllocation updated with
+// compare-and-swap (upstream's portallocator over rangeStore). Upstream's
+// repair loops record the allocations of existing Services at start and
+// release leaked ones.
+type serviceAllocator struct {
+	cidr      netip.Prefix
+	portRange utilnet.PortRange
+	ips       *ipallocator.Allocator
+	ports     *portallocator.PortAllocator
+	ranges    *rangeStore
+	client    kubernetes.Interface
+	// factory holds the informers of the IP allocator and the repair
+	// loops (IPAddresses, ServiceCIDRs, Services).
+	factory informers.SharedInformerFactory
+}
+
+func newServiceAllocator(store *storage.Store, client kubernetes.Interface, cidr netip.Prefix, first, last int) (*serviceAllocator, error) {
+	a := &serviceAllocator{
+		cidr:      cidr,
+		portRange: utilnet.PortRange{Base: first, Size: last - first + 1},
+		client:    client,
+		factory:   informers.NewSharedInformerFactory(client, 0),
+	}
+	ipNet := &net.IPNet{IP: cidr.Addr().AsSlice(), Mask: net.CIDRMask(cidr.Bits(), cidr.Addr().BitLen())}
+	var err error
+	if a.ips, err = ipallocator.NewIPAllocator(ipNet, client.NetworkingV1(), a.factory.Networking().V1().IPAddresses()); err != nil {
+		return nil, fmt.Errorf("service IP allocator: %w", err)
+	}
+	a.ports, err = portallocator.New(a.portRange, func(max int, rangeSpec string, offset int) (allocator.Interface, error) {
+		a.ranges = &rangeStore{
+			alloc: allocator.NewAllocationMapWithOffset(max, rangeSpec, offset),
+			store: store, key: nodePortsKey,
+			resource: schema.GroupResource{Resource: "servicenodeportallocations"},
+		}
+		return a.ranges, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node port allocator: %w", err)
+	}
+	// Requested before the factory starts.
+	a.factory.Core().V1().Services().Informer()
+	a.factory.Networking().V1().ServiceCIDRs().Informer()
+	return a, nil
+}
+
+// start runs the informers until ctx ends and waits (at most until
+// waitCtx ends) for their first listing: the IP allocator refuses to
+// allocate before.
+func (a *serviceAllocator) start(ctx, waitCtx context.Context) error {
+	a.factory.Start(ctx.Done())
+	for typ, ok := range a.factory.WaitForCacheSync(waitCtx.Done()) {
+		if !ok {
+			return fmt.Errorf("listing %v: %w", typ, waitCtx.Err())
+		}
+	}
+	return nil
+}
+
+// repair runs, until ctx ends, kube-apiserver's two repair loops
+// (ClusterIPs, once the default ServiceCIDR is stored, and NodePorts), and
+// waits (at most until waitCtx ends) for their first pass: the one that
+// records the allocations of the Services already stored (those written
+// before a crash, or by an older version that kept them in memory).
+func (a *serviceAllocator) repair(ctx, waitCtx context.Context) error {
+	stop := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		close(stop)
+	}()
+	ipRepair := ipcontroller.NewRepairIPAddress(repairInterval, a.client,
+		a.factory.Core().V1().Services(), a.factory.Networking().V1().ServiceCIDRs(), a.factory.Networking().V1().IPAddresses())
+	portRepair := portcontroller.NewRepair(repairInterval, a.client.CoreV1(), a.client.EventsV1(), a.portRange, a.ranges)
+	ipDone, portDone := make(chan struct{}), make(chan struct{})
+	go ipRepair.RunUntil(sync.OnceFunc(func() { close(ipDone) }), stop)
+	go portRepair.RunUntil(sync.OnceFunc(func() { close(portDone) }), stop)
+	for name, done := range map[string]chan struct{}{"ClusterIP": ipDone, "NodePort": portDone} {
+		select {
+		case <-done:
+		case <-waitCtx.Done():
+			return fmt.Errorf("the first %s repair did not finish: %w", name, waitCtx.Err())
+		}
+	}
+	return nil
+}
+
+// firstIP is the address of default/kubernetes.
+func (a *serviceAllocator) firstIP() netip.Addr { return a.cidr.Addr().Next() }
+
+// family is the one IP family of the service range: the cluster is
+// single-stack.
+func (a *serviceAllocator) family() corev1.IPFamily {
+	if a.cidr.Addr().Is4() {
+		return corev1.IPv4Protocol
+	}
+	return corev1.IPv6Protocol
+}
+
+// checkFamilies refuses what a single-stack cluster cannot give, with the
+// errors of upstream's service allocation (initIPFamilyFields): an
+// address or family of the other family, dual-stack required. Headless
+// Services without a selector have no address and may name any family.
+func (a *serviceAllocator) checkFamilies(svc *corev1.Service) field.ErrorList {
+	spec := &svc.Spec
+	if spec.Type == corev1.ServiceTypeExternalName || (spec.ClusterIP == corev1.ClusterIPNone && len(spec.Selector) == 0) {
+		return nil
+	}
+	var errs field.ErrorList
+	for i, s := range spec.ClusterIPs {
+		if s == corev1.ClusterIPNone {
+			break
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil || i < len(spec.IPFamilies) {
+			continue
+		}
+		fam := corev1.IPv4Protocol
+		if !ip.Is4() {
+			fam = corev1.IPv6Protocol
+		}
+		if fam != a.family() {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "clusterIPs").Index(i), spec.ClusterIPs, fmt.Sprintf("%s is not configured on this cluster", fam)))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if spec.IPFamilyPolicy != nil && *spec.IPFamilyPolicy == corev1.IPFamilyPolicyRequireDualStack {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "ipFamilyPolicy"), *spec.IPFamilyPolicy, "this cluster is not configured for dual-stack services"))
+	}
+	for i, f := range spec.IPFamilies {
+		if f != a.family() {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "ipFamilies").Index(i), f, "not configured on this cluster"))
+		}
+	}
+	return errs
+}
+
+// serviceTxn is what one allocation for a Service did, as upstream's
+// service storage transaction: revert undoes it when the write does not
+// happen; commit, when it does, makes the releases it deferred (what the
+// old version held and the new one does not).
+type serviceTxn struct {
+	a        *serviceAllocator
+	dryRun   bool
+	newIPs   []string
+	freeIPs  []string
+	nodePort *portallocator.PortAllocationOperation
+}
+
+func (t *serviceTxn) commit() {
+	if t.dryRun {
+		return
+	}
+	t.a.releaseIPs(t.freeIPs)
+	if errs := t.nodePort.Commit(); len(errs) > 0 {
+		klog.ErrorS(errors.Join(errs...), "releasing node ports after a Service update")
+	}
+	t.nodePort.Finish()
+}
+
+func (t *serviceTxn) revert() {
+	if t.dryRun {
+		return
+	}
+	t.a.releaseIPs(t.newIPs)
+	t.nodePort.Finish()
+}
+
+func (a *serviceAllocator) releaseIPs(ips []string) {
+	for _, s := range ips {
+		if ip := net.ParseIP(s); ip != nil {
+			// Release logs its failures; the repair loop frees what stays.
+			_ = a.ips.Release(ip)
+		}
+	}
+}
+
+// release frees what a deleted Service held (upstream's
+// releaseAllocatedResources).
+func (a *serviceAllocator) release(svc *corev1.Service) {
+	if svc.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		a.releaseIPs(svc.Spec.ClusterIPs)
+	}
+	for _, p := range nodePortsOf(svc) {
+		if err := a.ports.Release(p); err != nil {
+			klog.ErrorS(err, "releasing a node port", "service", klog.KObj(svc), "nodePort", p)
+		}
+	}
+	if needsHealthCheck(svc) && svc.Spec.HealthCheckNodePort > 0 {
+		if err := a.ports.Release(int(svc.Spec.HealthCheckNodePort)); err != nil {
+			klog.ErrorS(err, "releasing a health check node port", "service", klog.KObj(svc), "nodePort", svc.Spec.HealthCheckNodePort)
+		}
+	}
+}
+
+func needsNodePorts(svc *corev1.Service) bool {
+	switch svc.Spec.Type {
+	case corev1.ServiceTypeNodePort:
+		return true
+	case corev1.ServiceTypeLoadBalancer:
+		return svc.Spec.AllocateLoadBalancerNodePorts == nil || *svc.Spec.AllocateLoadBalancerNodePorts
+	}
+	return false
+}
+
+func hasNodePorts(t corev1.ServiceType) bool {
+	return t == corev1.ServiceTypeNodePort || t == corev1.ServiceTypeLoadBalancer
+}
+
+// needsHealthCheck is upstream's apiservice.NeedsHealthCheck.
+func needsHealthCheck(svc *corev1.Service) bool {
+	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
+// nodePortsOf are the node ports svc's ports hold.
+func nodePortsOf(svc *corev1.Service) []int {
+	var out []int
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 {
+			out = append(out, int(p.NodePort))
+		}
+	}
+	return out
+}
+
+// allocateService fills in ClusterIP and NodePorts of svc (old: the
+// stored version on update, whose values are kept when svc leaves them
+// unset) and returns what it allocated; on error it has released it.
+func (s *Server) allocateService(svc, old *corev1.Service, dryRun bool) (*serviceTxn, error) {
+	gk := schema.GroupKind{Kind: "Service"}
+	if old != nil && old.Spec.Type != svc.Spec.Type {
+		// Drop what only the old type needed, unless the client changed it.
+		external := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer || len(svc.Spec.ExternalIPs) > 0
+		if !external && svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
+			svc.Spec.ExternalTrafficPolicy = ""
+		}
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			if svc.Spec.HealthCheckNodePort == old.Spec.HealthCheckNodePort {
+				svc.Spec.HealthCheckNodePort = 0
+			}
+			if svc.Spec.AllocateLoadBalancerNodePorts != nil && old.Spec.AllocateLoadBalancerNodePorts != nil && *svc.Spec.AllocateLoadBalancerNodePorts == *old.Spec.AllocateLoadBalancerNodePorts {
+				svc.Spec.AllocateLoadBalancerNodePorts = nil
+			}
+		}
+	}
+	if errs := s.alloc.checkFamilies(svc); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(gk, svc.Name, errs)
+	}
+	spec := &svc.Spec
+	if old != nil && spec.ClusterIP == "" && spec.Type != corev1.ServiceTypeExternalName && old.Spec.Type != corev1.ServiceTypeExternalName {
+		spec.ClusterIP, spec.ClusterIPs = old.Spec.ClusterIP, old.Spec.ClusterIPs
+	}
+	txn := &serviceTxn{a: s.alloc, dryRun: dryRun, nodePort: portallocator.StartOperation(s.alloc.ports, dryRun)}
+	done := false
+	defer func() {
+		if !done {
+			txn.revert()
+		}
+	}()
+	if err := s.alloc.allocateClusterIP(txn, svc, old); err != nil {
+		return nil, err
+	}
+	if err := s.alloc.allocateNodePorts(txn, svc, old); err != nil {
+		return nil, err
+	}
+	done = true
+	return txn, nil
+}
+
+// allocateClusterIP is upstream's allocClusterIPs on create and
+// updateClusterIPs on update, for one family.
+func (a *serviceAllocator) allocateClusterIP(txn *serviceTxn, svc, old *corev1.Service) error {
+	spec := &svc.Spec
+	oldHasIP := old != nil && old.Spec.Type != corev1.ServiceTypeExternalName
+	switch {
+	case spec.Type == corev1.ServiceTypeExternalName:
+		spec.ClusterIP, spec.ClusterIPs = "", nil
+		if oldHasIP && old.Spec.ClusterIP != corev1.ClusterIPNone {
+			txn.freeIPs = append(txn.freeIPs, old.Spec.ClusterIPs...)
+		}
+		return nil
+	case spec.ClusterIP == corev1.ClusterIPNone:
+		spec.ClusterIPs = []string{corev1.ClusterIPNone}
+		return nil
+	case oldHasIP:
+		// The address stays the one allocated: validation refuses a change.
+		return nil
+	}
+	want := spec.ClusterIP
+	if want == "" && len(spec.ClusterIPs) > 0 {
+		want = spec.ClusterIPs[0]
+	}
+	if want != "" && len(spec.ClusterIPs) == 0 {
+		spec.ClusterIPs = []string{want}
+	}
+	gk := schema.GroupKind{Kind: "Service"}
+	path := field.NewPath("spec", "clusterIPs")
+	ref := &api.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
+	var alloc ipallocator.Interface = a.ips
+	if txn.dryRun {
+		alloc = a.ips.DryRun()
+	}
+	if want == "" {
+		var ip net.IP
+		var err error
+		if txn.dryRun {
+			ip, err = alloc.AllocateNext()
+		} else {
+			ip, err = a.ips.AllocateNextService(ref)
+		}
+		if err != nil {
+			if !errors.Is(err, ipallocator.ErrFull) {
+				return apierrors.NewInvalid(gk, svc.Name, field.ErrorList{field.Invalid(path, spec.ClusterIPs, fmt.Sprintf("failed to allocate IP: %v", err))})
+			}
+			return apierrors.NewInternalError(fmt.Errorf("failed to allocate a serviceIP for Service %q: %w", svc.Name, err))
+		}
+		spec.ClusterIP, spec.ClusterIPs = ip.String(), []string{ip.String()}
+	} else {
+		ip := net.ParseIP(want)
+		if ip == nil {
+			return apierrors.NewInvalid(gk, svc.Name, field.ErrorList{field.Invalid(path.Index(0), want, "must be a valid IP address")})
+		}
+		var err error
+		if txn.dryRun {
+			err = alloc.Allocate(ip)
+		} else {
+			err = a.ips.AllocateService(ref, ip)
+		}
+		if err != nil {
+			return apierrors.NewInvalid(gk, svc.Name, field.ErrorList{field.Invalid(path, spec.ClusterIPs, fmt.Sprintf("failed to allocate IP %v: %v", want, err))})
+		}
+		spec.ClusterIP, spec.ClusterIPs = want, []string{want}
+	}
+	if !txn.dryRun {
+		txn.newIPs = append(txn.newIPs, spec.ClusterIP)
+	}
+	return nil
+}
+
+// allocateNodePorts is upstream's txnAllocNodePorts on create and
+// txnUpdateNodePorts on update.
+func (a *serviceAllocator) allocateNodePorts(txn *serviceTxn, svc, old *corev1.Service) error {
+	spec := &svc.Spec
+	op := txn.nodePort
+	if old != nil && hasNodePorts(old.Spec.Type) && (spec.Type == corev1.ServiceTypeExternalName || spec.Type == corev1.ServiceTypeClusterIP) {
+		for _, p := range nodePortsOf(old) {
+			op.ReleaseDeferred(p)
+		}
+	}
+	if hasNodePorts(spec.Type) {
+		if old != nil {
+			// Kept by port and protocol when the update leaves them out.
+			used := map[int32]bool{}
+			for i := range spec.Ports {
+				p := &spec.Ports[i]
+				if p.NodePort != 0 {
+					continue
+				}
+				for _, op := range old.Spec.Ports {
+					if op.NodePort != 0 && op.Port == p.Port && op.Protocol == p.Protocol && !used[op.NodePort] {
+						p.NodePort = op.NodePort
+						used[op.NodePort] = true
+						break
+					}
+				}
+			}
+		}
+		var err error
+		if old == nil {
+			err = initNodePorts(svc, op)
+		} else {
+			err = updateNodePorts(svc, old, op)
+		}
+		if err != nil {
+			return err
+		}
+	} else if spec.Type != corev1.ServiceTypeLoadBalancer {
+		for i := range spec.Ports {
+			spec.Ports[i].NodePort = 0
+		}
+	}
+	needed := old != nil && needsHealthCheck(old)
+	switch needs := needsHealthCheck(svc); {
+	case needs && !needed:
+		if err := allocHealthCheckNodePort(svc, op); err != nil {
+			return apierrors.NewInternalError(err)
+		}
+	case needed && !needs:
+		op.ReleaseDeferred(int(old.Spec.HealthCheckNodePort))
+	}
+	return nil
+}
+
+func nodePortInvalid(svc *corev1.Service, i int, port int32, err error) error {
+	return apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, svc.Name, field.ErrorList{
+		field.Invalid(field.NewPath("spec", "ports").Index(i).Child("nodePort"), port, err.Error())})
+}
+
+// initNodePorts is upstream's: ports of one port number (TCP and UDP of
+// a DNS server) share their node port.
+func initNodePorts(svc *corev1.Service, op *portallocator.PortAllocationOperation) error {
+	byPort := map[int32]int32{}
+	for i := range svc.Spec.Ports {
+		sp := &svc.Spec.Ports[i]
+		if sp.NodePort == 0 && !needsNodePorts(svc) {
+			continue
+		}
+		allocated := byPort[sp.Port]
+		switch {
+		case allocated == 0:
+			if np := requestedNodePort(sp.Port, svc.Spec.Ports); np != 0 {
+				if err := op.Allocate(int(np)); err != nil {
+					return nodePortInvalid(svc, i, np, err)
+				}
+				sp.NodePort = np
+			} else {
+				np, err := op.AllocateNext()
+				if err != nil {
+					return apierrors.NewInternalError(fmt.Errorf("failed to allocate a nodePort: %w", err))
+				}
+				sp.NodePort = int32(np)
+			}
+			byPort[sp.Port] = sp.NodePort
+		case sp.NodePort == 0:
+			sp.NodePort = allocated
+		case sp.NodePort != allocated:
+			if err := op.Allocate(int(sp.NodePort)); err != nil {
+				return nodePortInvalid(svc, i, sp.NodePort, err)
+			}
+		}
+	}
+	return nil
+}
+
+func requestedNodePort(port int32, ports []corev1.ServicePort) int32 {
+	for _, p := range ports {
+		if p.Port == port && p.NodePort != 0 {
+			return p.NodePort
+		}
+	}
+	return 0
+}
+
+// updateNodePorts is upstream's: the node ports the old version did not
+// hold are allocated, those it held and the new one drops released once
+// the update is written.
+func updateNodePorts(svc, old *corev1.Service, op *portallocator.PortAllocationOperation) error {
+	oldPorts := map[int]bool{}
+	for _, p := range nodePortsOf(old) {
+		oldPorts[p] = true
+	}
+	allocated := map[int]bool{}
+	type portProto struct {
+		port  int32
+		proto corev1.Protocol
+	}
+	seen := map[portProto]bool{}
+	for i := range svc.Spec.Ports {
+		sp := &svc.Spec.Ports[i]
+		if sp.NodePort == 0 && !needsNodePorts(svc) {
+			continue
+		}
+		if sp.NodePort != 0 {
+			if np := int(sp.NodePort); !oldPorts[np] && !allocated[np] {
+				if err := op.Allocate(np); err != nil {
+					return nodePortInvalid(svc, i, sp.NodePort, err)
+				}
+				allocated[np] = true
+			}
+		} else {
+			np, err := op.AllocateNext()
+			if err != nil {
+				return apierrors.NewInternalError(fmt.Errorf("failed to allocate a nodePort: %w", err))
+			}
+			sp.NodePort = int32(np)
+		}
+		key := portProto{sp.NodePort, sp.Protocol}
+		if seen[key] {
+			return fmt.Errorf("duplicate nodePort: {%s %d}", sp.Protocol, sp.NodePort)
+		}
+		seen[key] = true
+	}
+	kept := map[int]bool{}
+	for _, p := range nodePortsOf(svc) {
+		kept[p] = true
+	}
+	for _, p := range nodePortsOf(old) {
+		if !kept[p] {
+			op.ReleaseDeferred(p)
+		}
+	}
+	return nil
+}
+
+func allocHealthCheckNodePort(svc *corev1.Service, op *portallocator.PortAllocationOperation) error {
+	if np := svc.Spec.HealthCheckNodePort; np != 0 {
+		if err := op.Allocate(int(np)); err != nil {
+			return fmt.Errorf("failed to allocate requested HealthCheck NodePort %v: %v", np, err)
+		}
+		return nil
+	}
+	np, err := op.AllocateNext()
+	if err != nil {
+		return fmt.Errorf("failed to allocate a HealthCheck NodePort %v: %v", np, err)
+	}
+	svc.Spec.HealthCheckNodePort = int32(np)
+	return nil
+}
+
+// rangeStore keeps a bitmap allocator in etcd, as upstream's
+// allocator/storage.Etcd does over the generic registry: every change
+// reads the stored RangeAllocation, applies itself to it and writes it
+// back only if nobody wrote in between (the store's GuaranteedUpdate
+// compares the mod revision), retrying otherwise. It is also the
+// RangeRegistry the repair loop reads and rewrites.
+type rangeStore struct {
+	mu       sync.Mutex
+	alloc    allocator.Snapshottable
+	store    *storage.Store
+	key      string
+	resource schema.GroupResource
+}
+
+var (
+	_ allocator.Interface = (*rangeStore)(nil)
+
+	errUnableToAllocate = errors.New("unable to allocate")
+)
+
+func (r *rangeStore) Allocate(offset int) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.tryUpdate(func() error {
+		ok, err := r.alloc.Allocate(offset)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errUnableToAllocate
+		}
+		return nil
+	})
+	if errors.Is(err, errUnableToAllocate) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (r *rangeStore) AllocateNext() (int, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var offset int
+	err := r.tryUpdate(func() error {
+		var ok bool
+		var err error
+		if offset, ok, err = r.alloc.AllocateNext(); err != nil {
+			return err
+		}
+		if !ok {
+			return errUnableToAllocate
+		}
+		return nil
+	})
+	if errors.Is(err, errUnableToAllocate) {
+		return 0, false, nil
+	}
+	return offset, err == nil, err
+}
+
+func (r *rangeStore) Release(offset int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tryUpdate(func() error { return r.alloc.Release(offset) })
+}
+
+// ForEach, Has and Free answer from the last state read.
+func (r *rangeStore) ForEach(fn func(int)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.alloc.ForEach(fn)
+}
+
+func (r *rangeStore) Has(offset int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alloc.Has(offset)
+}
+
+func (r *rangeStore) Free() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alloc.Free()
+}
+
+func (r *rangeStore) Destroy() {}
+
+// tryUpdate applies fn to the stored bitmap. The bitmap in memory is
+// restored from the stored one at every try (upstream skips that when
+// the revision is the last it wrote, which keeps a change whose write
+// failed).
+func (r *rangeStore) tryUpdate(fn func() error) error {
+	err := r.store.GuaranteedUpdate(context.Background(), r.key, &corev1.RangeAllocation{}, func(cur runtime.Object) (runtime.Object, error) {
+		existing := cur.(*corev1.RangeAllocation)
+		if err := r.alloc.Restore(existing.Range, existing.Data); err != nil {
+			return nil, err
+		}
+		if err := fn(); err != nil {
+			return nil, err
+		}
+		existing.Range, existing.Data = r.alloc.Snapshot()
+		return existing, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		// The repair loop writes the first one.
+		return fmt.Errorf("cannot allocate resources of type %s at this time", r.resource.String())
+	}
+	return err
+}
+
+// Get is the stored RangeAllocation; an empty one (no resourceVersion)
+// when there is none yet.
+func (r *rangeStore) Get() (*api.RangeAllocation, error) {
+	var cur corev1.RangeAllocation
+	err := r.store.Get(context.Background(), r.key, &cur)
+	if errors.Is(err, storage.ErrNotFound) {
+		return &api.RangeAllocation{}, nil
+	}
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	return &api.RangeAllocation{ObjectMeta: cur.ObjectMeta, Range: cur.Range, Data: cur.Data}, nil
+}
+
+// CreateOrUpdate writes snapshot if what is stored is still the version
+// it was made from (none when its resourceVersion is empty), and
+// refuses with a Conflict otherwise.
+func (r *rangeStore) CreateOrUpdate(snapshot *api.RangeAllocation) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ctx := context.Background()
+	obj := &corev1.RangeAllocation{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "RangeAllocation"},
+		ObjectMeta: *snapshot.ObjectMeta.DeepCopy(),
+		Range:      snapshot.Range, Data: snapshot.Data,
+	}
+	if snapshot.ResourceVersion == "" {
+		err := r.store.Create(ctx, r.key, obj)
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return apierrors.NewConflict(r.resource, "", fmt.Errorf("another caller has already initialized the resource"))
+		}
+		if err == nil {
+			err = r.alloc.Restore(obj.Range, obj.Data)
+		}
+		return err
+	}
+	err := r.store.GuaranteedUpdate(ctx, r.key, &corev1.RangeAllocation{}, func(cur runtime.Object) (runtime.Object, error) {
+		if cur.(*corev1.RangeAllocation).ResourceVersion != snapshot.ResourceVersion {
+			return nil, apierrors.NewConflict(r.resource, "", fmt.Errorf("the provided resource version does not match"))
+		}
+		return obj, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return apierrors.NewConflict(r.resource, "", fmt.Errorf("the provided resource version does not match"))
+	}
+	if err != nil {
+		return err
+	}
+	return r.alloc.Restore(obj.Range, obj.Data)
+}
+
+// serviceAllocation gives Services their ClusterIPs and NodePorts (the
+// allocation Kubernetes' service REST storage does before validation)
+// and frees them when the Service goes. An update's allocation waits in
+// pending for the write's outcome: committed (the old version's
+// releases made) or reverted. A retried update (a conflict in
+// GuaranteedUpdate) reverts the attempt before.
+type serviceAllocation struct {
+	s       *Server
+	mu      sync.Mutex
+	pending map[*call]*serviceTxn
+}
+
+func newServiceAllocation(s *Server) *serviceAllocation {
+	return &serviceAllocation{s: s, pending: map[*call]*serviceTxn{}}
+}
+
+func (*serviceAllocation) handles(gr schema.GroupResource) bool {
+	return gr == schema.GroupResource{Resource: "services"}
+}
+
+func (a *serviceAllocation) admitCreate(k *call, obj runtime.Object) (func(), error) {
+	txn, err := a.s.allocateService(obj.(*corev1.Service), nil, k.dryRun())
+	if err != nil {
+		return nil, err
+	}
+	return txn.revert, nil
+}
+
+func (a *serviceAllocation) admitUpdate(k *call, obj, cur runtime.Object) error {
+	a.mu.Lock()
+	prev := a.pending[k]
+	delete(a.pending, k)
+	a.mu.Unlock()
+	if prev != nil {
+		prev.revert()
+	}
+	txn, err := a.s.allocateService(obj.(*corev1.Service), cur.(*corev1.Service), k.dryRun())
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.pending[k] = txn
+	a.mu.Unlock()
+	return nil
+}
+
+// afterUpdate commits the update's allocation if it was written, or
+// reverts it.
+func (a *serviceAllocation) afterUpdate(k *call, err error) {
+	a.mu.Lock()
+	txn := a.pending[k]
+	delete(a.pending, k)
+	a.mu.Unlock()
+	switch {
+	case txn == nil:
+	case err == nil:
+		txn.commit()
+	default:
+		txn.revert()
+	}
+}
+
+func (a *serviceAllocation) afterDelete(_ *call, gone runtime.Object) {
+	a.s.alloc.release(gone.(*corev1.Service))
+}
