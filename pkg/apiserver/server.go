@@ -178,7 +178,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.alloc, err = newServiceAllocator(s.store, s.loopback.clientset, cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast); err != nil {
+	if s.alloc, err = newServiceAllocator(s, s.loopback.clientset, cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -12,6 +12,7 @@ import (
 	"minik8s/pkg/storage"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,7 +20,10 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/informers"
+	networkinginformers "k8s.io/client-go/informers/networking/v1"
 	"k8s.io/client-go/kubernetes"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	api "k8s.io/kubernetes/pkg/apis/core"
 	"k8s.io/kubernetes/pkg/registry/core/service/allocator"
@@ -49,7 +53,7 @@ var nodePortsKey = storage.Key("ranges", "", "servicenodeports")
 type serviceAllocator struct {
 	cidr      netip.Prefix
 	portRange utilnet.PortRange
-	ips       *ipallocator.Allocator
+	ips       *ipAllocator
 	ports     *portallocator.PortAllocator
 	ranges    *rangeStore
 	client    kubernetes.Interface
@@ -58,18 +62,16 @@ type serviceAllocator struct {
 	factory informers.SharedInformerFactory
 }
 
-func newServiceAllocator(store *storage.Store, client kubernetes.Interface, cidr netip.Prefix, first, last int) (*serviceAllocator, error) {
+func newServiceAllocator(s *Server, client kubernetes.Interface, cidr netip.Prefix, first, last int) (*serviceAllocator, error) {
 	a := &serviceAllocator{
 		cidr:      cidr,
 		portRange: utilnet.PortRange{Base: first, Size: last - first + 1},
 		client:    client,
 		factory:   informers.NewSharedInformerFactory(client, 0),
 	}
-	ipNet := &net.IPNet{IP: cidr.Addr().AsSlice(), Mask: net.CIDRMask(cidr.Bits(), cidr.Addr().BitLen())}
+	a.ips = newIPAllocator(cidr, s, a.factory.Networking().V1().IPAddresses())
+	store := s.store
 	var err error
-	if a.ips, err = ipallocator.NewIPAllocator(ipNet, client.NetworkingV1(), a.factory.Networking().V1().IPAddresses()); err != nil {
-		return nil, fmt.Errorf("service IP allocator: %w", err)
-	}
 	a.ports, err = portallocator.New(a.portRange, func(max int, rangeSpec string, offset int) (allocator.Interface, error) {
 		a.ranges = &rangeStore{
 			alloc: allocator.NewAllocationMapWithOffset(max, rangeSpec, offset),
@@ -212,9 +214,8 @@ func (t *serviceTxn) revert() {
 
 func (a *serviceAllocator) releaseIPs(ips []string) {
 	for _, s := range ips {
-		if ip := net.ParseIP(s); ip != nil {
-			// Release logs its failures; the repair loop frees what stays.
-			_ = a.ips.Release(ip)
+		if ip, err := netip.ParseAddr(s); err == nil {
+			a.ips.release(ip)
 		}
 	}
 }
@@ -339,19 +340,9 @@ func (a *serviceAllocator) allocateClusterIP(txn *serviceTxn, svc, old *corev1.S
 	}
 	gk := schema.GroupKind{Kind: "Service"}
 	path := field.NewPath("spec", "clusterIPs")
-	ref := &api.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
-	var alloc ipallocator.Interface = a.ips
-	if txn.dryRun {
-		alloc = a.ips.DryRun()
-	}
+	ref := &networkingv1.ParentReference{Resource: "services", Namespace: svc.Namespace, Name: svc.Name}
 	if want == "" {
-		var ip net.IP
-		var err error
-		if txn.dryRun {
-			ip, err = alloc.AllocateNext()
-		} else {
-			ip, err = a.ips.AllocateNextService(ref)
-		}
+		ip, err := a.ips.allocateNext(ref, txn.dryRun)
 		if err != nil {
 			if !errors.Is(err, ipallocator.ErrFull) {
 				return apierrors.NewInvalid(gk, svc.Name, field.ErrorList{field.Invalid(path, spec.ClusterIPs, fmt.Sprintf("failed to allocate IP: %v", err))})
@@ -360,17 +351,11 @@ func (a *serviceAllocator) allocateClusterIP(txn *serviceTxn, svc, old *corev1.S
 		}
 		spec.ClusterIP, spec.ClusterIPs = ip.String(), []string{ip.String()}
 	} else {
-		ip := net.ParseIP(want)
-		if ip == nil {
+		ip, err := netip.ParseAddr(want)
+		if err != nil {
 			return apierrors.NewInvalid(gk, svc.Name, field.ErrorList{field.Invalid(path.Index(0), want, "must be a valid IP address")})
 		}
-		var err error
-		if txn.dryRun {
-			err = alloc.Allocate(ip)
-		} else {
-			err = a.ips.AllocateService(ref, ip)
-		}
-		if err != nil {
+		if err := a.ips.allocate(ip, ref, txn.dryRun); err != nil {
 			return apierrors.NewInvalid(gk, svc.Name, field.ErrorList{field.Invalid(path, spec.ClusterIPs, fmt.Sprintf("failed to allocate IP %v: %v", want, err))})
 		}
 		spec.ClusterIP, spec.ClusterIPs = want, []string{want}
@@ -549,6 +534,172 @@ func allocHealthCheckNodePort(svc *corev1.Service, op *portallocator.PortAllocat
 	}
 	svc.Spec.HealthCheckNodePort = int32(np)
 	return nil
+}
+
+// ipAllocator hands out the addresses of the service range as upstream's
+// ipallocator.Allocator does (the one kube-apiserver runs for each
+// ServiceCIDR): an address is taken by creating the IPAddress object
+// named by it, which fails when it exists; the search skips the
+// addresses the informer's cache holds, starts at a random one, and
+// prefers the upper part of the range, leaving the lower one to
+// requested addresses (KEP-3070). It differs in two ways that change no
+// outcome: the IPAddress is written through the server's own create path
+// rather than over HTTP, and no allocation counts every IPAddress of the
+// cache (upstream does, for metrics, even when they are off: a cost that
+// grows with the number of Services).
+type ipAllocator struct {
+	s      *Server
+	prefix netip.Prefix
+	// first and last are the allocatable addresses (not the network's
+	// nor, in IPv4, the broadcast one); dynamic allocation searches
+	// [offset, last] first, then [first, offset).
+	first, offset, last netip.Addr
+	upper, lower        uint64
+	lister              networkinglisters.IPAddressLister
+	synced              cache.InformerSynced
+}
+
+func newIPAllocator(prefix netip.Prefix, s *Server, informer networkinginformers.IPAddressInformer) *ipAllocator {
+	prefix = prefix.Masked()
+	hostBits := prefix.Addr().BitLen() - prefix.Bits()
+	size := uint64(1) << min(hostBits, 63) // IPv4 here: the config wants one
+	first := prefix.Addr().Next()
+	last := lastAddr(prefix)
+	hosts := size - 1
+	if prefix.Addr().Is4() {
+		last = last.Prev()
+		hosts--
+	}
+	// upstream's calculateRangeOffset: min(max(16, size/16), 256), none
+	// for ranges of 16 addresses or fewer.
+	var rangeOffset uint64
+	if size > 16 {
+		rangeOffset = min(max(16, size/16), 256)
+	}
+	return &ipAllocator{
+		s: s, prefix: prefix, first: first, offset: addrAdd(first, rangeOffset), last: last,
+		upper: hosts - rangeOffset, lower: rangeOffset,
+		lister: informer.Lister(), synced: informer.Informer().HasSynced,
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 1 << (7 - i%8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+func addrAdd(a netip.Addr, n uint64) netip.Addr {
+	b := a.AsSlice()
+	for i := len(b) - 1; i >= 0 && n > 0; i-- {
+		sum := uint64(b[i]) + n&0xff
+		b[i] = byte(sum)
+		n = n>>8 + sum>>8
+	}
+	out, _ := netip.AddrFromSlice(b)
+	return out
+}
+
+// contains is servicecidr.PrefixContainsIP: the network address, and
+// IPv4's broadcast one, are outside.
+func (a *ipAllocator) contains(ip netip.Addr) bool {
+	return a.first.Compare(ip) <= 0 && ip.Compare(a.last) <= 0
+}
+
+// allocate takes ip for ref: ErrMismatchedNetwork outside the range (as
+// kube-apiserver's allocator of ServiceCIDRs answers), ErrAllocated when
+// taken.
+func (a *ipAllocator) allocate(ip netip.Addr, ref *networkingv1.ParentReference, dryRun bool) error {
+	if !a.synced() {
+		return ipallocator.ErrNotReady
+	}
+	if !a.contains(ip) {
+		return ipallocator.ErrMismatchedNetwork
+	}
+	if dryRun {
+		return nil
+	}
+	return a.create(ip, ref)
+}
+
+// allocateNext takes a free address for ref (under dryRun the network
+// address, as upstream answers without searching).
+func (a *ipAllocator) allocateNext(ref *networkingv1.ParentReference, dryRun bool) (netip.Addr, error) {
+	if !a.synced() {
+		return netip.Addr{}, ipallocator.ErrNotReady
+	}
+	if dryRun {
+		return a.prefix.Addr(), nil
+	}
+	ip, err := a.search(a.offset, a.last, a.upper, ref)
+	if errors.Is(err, ipallocator.ErrFull) && a.lower > 0 {
+		ip, err = a.search(a.first, a.offset.Prev(), a.lower, ref)
+	}
+	return ip, err
+}
+
+// search tries the n addresses of [first, last] from a random one.
+func (a *ipAllocator) search(first, last netip.Addr, n uint64, ref *networkingv1.ParentReference) (netip.Addr, error) {
+	if n == 0 {
+		return netip.Addr{}, ipallocator.ErrFull
+	}
+	ip := addrAdd(first, rand.Uint64N(n))
+	for range n {
+		if _, err := a.lister.Get(ip.String()); apierrors.IsNotFound(err) {
+			err := a.create(ip, ref)
+			if err == nil {
+				return ip, nil
+			}
+			// Another apiserver took it since the cache was filled.
+			if !errors.Is(err, ipallocator.ErrAllocated) {
+				return netip.Addr{}, err
+			}
+		}
+		if ip = ip.Next(); ip.Compare(last) > 0 {
+			ip = first
+		}
+	}
+	return netip.Addr{}, ipallocator.ErrFull
+}
+
+// create writes the IPAddress of ip, labelled as upstream's allocator
+// labels its own (the repair loop cleans only those).
+func (a *ipAllocator) create(ip netip.Addr, ref *networkingv1.ParentReference) error {
+	family := corev1.IPv4Protocol
+	if ip.Is6() {
+		family = corev1.IPv6Protocol
+	}
+	obj := &networkingv1.IPAddress{
+		TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "IPAddress"},
+		ObjectMeta: metav1.ObjectMeta{Name: ip.String(), Labels: map[string]string{
+			networkingv1.LabelIPAddressFamily: string(family),
+			networkingv1.LabelManagedBy:       ipallocator.ControllerName,
+		}},
+		Spec: networkingv1.IPAddressSpec{ParentRef: ref},
+	}
+	k, err := internalCall(context.Background(), "networking.k8s.io", "v1", "ipaddresses", "", "")
+	if err != nil {
+		return err
+	}
+	if _, err := a.s.createObject(k, obj); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return ipallocator.ErrAllocated
+		}
+		return err
+	}
+	return nil
+}
+
+// release deletes the IPAddress of ip; a failure is logged and left to
+// the repair loop, as upstream does.
+func (a *ipAllocator) release(ip netip.Addr) {
+	err := a.s.store.Delete(context.Background(), storage.Key("ipaddresses", "", ip.String()), &networkingv1.IPAddress{}, nil, nil)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		klog.ErrorS(err, "releasing a service IP", "ip", ip)
+	}
 }
 
 // rangeStore keeps a bitmap allocator in etcd, as upstream's
