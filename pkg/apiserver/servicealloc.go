@@ -191,6 +191,28 @@ type serviceTxn struct {
 	newIPs   []string
 	freeIPs  []string
 	nodePort *portallocator.PortAllocationOperation
+	// dryPorts are the node ports a dry run chose.
+	dryPorts map[int]bool
+}
+
+// nextNodePort allocates a free node port. A dry run picks one the last
+// state read leaves free (upstream's dry-run operation answers ports
+// past the range's end, which validation here refuses).
+func (t *serviceTxn) nextNodePort() (int, error) {
+	if !t.dryRun {
+		return t.nodePort.AllocateNext()
+	}
+	pr := t.a.portRange
+	for p := pr.Base; p < pr.Base+pr.Size; p++ {
+		if !t.dryPorts[p] && !t.a.ports.Has(p) {
+			if t.dryPorts == nil {
+				t.dryPorts = map[int]bool{}
+			}
+			t.dryPorts[p] = true
+			return p, nil
+		}
+	}
+	return 0, portallocator.ErrFull
 }
 
 func (t *serviceTxn) commit() {
@@ -396,9 +418,9 @@ func (a *serviceAllocator) allocateNodePorts(txn *serviceTxn, svc, old *corev1.S
 		}
 		var err error
 		if old == nil {
-			err = initNodePorts(svc, op)
+			err = initNodePorts(svc, txn)
 		} else {
-			err = updateNodePorts(svc, old, op)
+			err = updateNodePorts(svc, old, txn)
 		}
 		if err != nil {
 			return err
@@ -411,7 +433,7 @@ func (a *serviceAllocator) allocateNodePorts(txn *serviceTxn, svc, old *corev1.S
 	needed := old != nil && needsHealthCheck(old)
 	switch needs := needsHealthCheck(svc); {
 	case needs && !needed:
-		if err := allocHealthCheckNodePort(svc, op); err != nil {
+		if err := allocHealthCheckNodePort(svc, txn); err != nil {
 			return apierrors.NewInternalError(err)
 		}
 	case needed && !needs:
@@ -427,7 +449,8 @@ func nodePortInvalid(svc *corev1.Service, i int, port int32, err error) error {
 
 // initNodePorts is upstream's: ports of one port number (TCP and UDP of
 // a DNS server) share their node port.
-func initNodePorts(svc *corev1.Service, op *portallocator.PortAllocationOperation) error {
+func initNodePorts(svc *corev1.Service, txn *serviceTxn) error {
+	op := txn.nodePort
 	byPort := map[int32]int32{}
 	for i := range svc.Spec.Ports {
 		sp := &svc.Spec.Ports[i]
@@ -443,7 +466,7 @@ func initNodePorts(svc *corev1.Service, op *portallocator.PortAllocationOperatio
 				}
 				sp.NodePort = np
 			} else {
-				np, err := op.AllocateNext()
+				np, err := txn.nextNodePort()
 				if err != nil {
 					return apierrors.NewInternalError(fmt.Errorf("failed to allocate a nodePort: %w", err))
 				}
@@ -473,7 +496,8 @@ func requestedNodePort(port int32, ports []corev1.ServicePort) int32 {
 // updateNodePorts is upstream's: the node ports the old version did not
 // hold are allocated, those it held and the new one drops released once
 // the update is written.
-func updateNodePorts(svc, old *corev1.Service, op *portallocator.PortAllocationOperation) error {
+func updateNodePorts(svc, old *corev1.Service, txn *serviceTxn) error {
+	op := txn.nodePort
 	oldPorts := map[int]bool{}
 	for _, p := range nodePortsOf(old) {
 		oldPorts[p] = true
@@ -497,7 +521,7 @@ func updateNodePorts(svc, old *corev1.Service, op *portallocator.PortAllocationO
 				allocated[np] = true
 			}
 		} else {
-			np, err := op.AllocateNext()
+			np, err := txn.nextNodePort()
 			if err != nil {
 				return apierrors.NewInternalError(fmt.Errorf("failed to allocate a nodePort: %w", err))
 			}
@@ -521,14 +545,14 @@ func updateNodePorts(svc, old *corev1.Service, op *portallocator.PortAllocationO
 	return nil
 }
 
-func allocHealthCheckNodePort(svc *corev1.Service, op *portallocator.PortAllocationOperation) error {
+func allocHealthCheckNodePort(svc *corev1.Service, txn *serviceTxn) error {
 	if np := svc.Spec.HealthCheckNodePort; np != 0 {
-		if err := op.Allocate(int(np)); err != nil {
+		if err := txn.nodePort.Allocate(int(np)); err != nil {
 			return fmt.Errorf("failed to allocate requested HealthCheck NodePort %v: %v", np, err)
 		}
 		return nil
 	}
-	np, err := op.AllocateNext()
+	np, err := txn.nextNodePort()
 	if err != nil {
 		return fmt.Errorf("failed to allocate a HealthCheck NodePort %v: %v", np, err)
 	}

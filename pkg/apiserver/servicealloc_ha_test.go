@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"minik8s/pkg/apiserver/apiservertest"
 	"minik8s/pkg/storage"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -226,4 +228,153 @@ func TestTwoAPIServersAllocate(t *testing.T) {
 		wg.Wait()
 		checkConsistent(t, a, clients[0])
 	})
+}
+
+// TestServiceAllocationTransitions: creates, updates between types,
+// failed writes and deletes leave etcd holding exactly the allocations
+// of the stored Services.
+func TestServiceAllocationTransitions(t *testing.T) {
+	s := apiservertest.Start(t)
+	cs := clientset(t, s)
+	svcs := cs.CoreV1().Services("default")
+	ctx := context.Background()
+	base, err := svcs.Create(ctx, nodePortService("taken", "", 0), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := base.Spec.Ports[0].NodePort
+	update := func(change func(*corev1.Service)) func() error {
+		return func() error {
+			cur, err := svcs.Get(ctx, "t", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			change(cur)
+			_, err = svcs.Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		}
+	}
+	create := func(svc *corev1.Service, opts metav1.CreateOptions) func() error {
+		return func() error { _, err := svcs.Create(ctx, svc, opts); return err }
+	}
+	twoPorts := nodePortService("two", "", 0)
+	twoPorts.Spec.Ports = []corev1.ServicePort{{Name: "a", Port: 80}, {Name: "b", Port: 81, NodePort: taken}}
+	badSelector := nodePortService("bad", "", 0)
+	badSelector.Spec.Selector = map[string]string{"app": "not a label value!"}
+	for _, tt := range []struct {
+		name    string
+		do      func() error
+		wantErr string // "" for success
+		check   func(t *testing.T, svc *corev1.Service)
+	}{
+		{name: "create NodePort", do: create(nodePortService("t", "", 0), metav1.CreateOptions{}), check: func(t *testing.T, svc *corev1.Service) {
+			if svc.Spec.ClusterIP == "" || svc.Spec.Ports[0].NodePort == 0 {
+				t.Errorf("got clusterIP %q nodePort %d, want both allocated", svc.Spec.ClusterIP, svc.Spec.Ports[0].NodePort)
+			}
+		}},
+		{name: "NodePort to ClusterIP releases the node port", do: update(func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeClusterIP
+			s.Spec.Ports[0].NodePort = 0
+		}), check: func(t *testing.T, svc *corev1.Service) {
+			if svc.Spec.Ports[0].NodePort != 0 {
+				t.Errorf("got nodePort %d, want 0", svc.Spec.Ports[0].NodePort)
+			}
+		}},
+		{name: "ClusterIP to NodePort allocates one", do: update(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort })},
+		{name: "LoadBalancer with Local traffic gets a health check port", do: update(func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeLoadBalancer
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		}), check: func(t *testing.T, svc *corev1.Service) {
+			if svc.Spec.HealthCheckNodePort == 0 {
+				t.Error("got no healthCheckNodePort")
+			}
+		}},
+		{name: "an update refused by validation releases what it allocated", do: update(func(s *corev1.Service) {
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "x", Port: 82})
+			s.Spec.Selector = map[string]string{"app": "not a label value!"}
+		}), wantErr: "Invalid value"},
+		{name: "a requested node port that is taken", do: update(func(s *corev1.Service) {
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "x", Port: 82, NodePort: taken})
+		}), wantErr: fmt.Sprintf(`Service "t" is invalid: spec.ports[1].nodePort: Invalid value: %d: provided port is already allocated`, taken)},
+		{name: "LoadBalancer to ExternalName releases the address and ports", do: update(func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeExternalName
+			s.Spec.ExternalName = "example.com"
+			s.Spec.ClusterIP, s.Spec.ClusterIPs = "", nil
+			s.Spec.ExternalTrafficPolicy = ""
+		}), check: func(t *testing.T, svc *corev1.Service) {
+			if svc.Spec.ClusterIP != "" || svc.Spec.Ports[0].NodePort != 0 || svc.Spec.HealthCheckNodePort != 0 {
+				t.Errorf("got clusterIP %q nodePort %d healthCheckNodePort %d, want none", svc.Spec.ClusterIP, svc.Spec.Ports[0].NodePort, svc.Spec.HealthCheckNodePort)
+			}
+		}},
+		{name: "ExternalName to ClusterIP allocates an address", do: update(func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeClusterIP
+			s.Spec.ExternalName = ""
+		}), check: func(t *testing.T, svc *corev1.Service) {
+			if svc.Spec.ClusterIP == "" {
+				t.Error("got no clusterIP")
+			}
+		}},
+		{name: "a create whose second port is taken releases the first", do: create(twoPorts, metav1.CreateOptions{}),
+			wantErr: fmt.Sprintf(`Service "two" is invalid: spec.ports[1].nodePort: Invalid value: %d: provided port is already allocated`, taken)},
+		{name: "a create refused by validation releases what it allocated", do: create(badSelector, metav1.CreateOptions{}), wantErr: "Invalid value"},
+		{name: "a dry-run create allocates nothing", do: create(nodePortService("dry", "", 0), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})},
+		{name: "a requested address outside the range", do: create(nodePortService("out", "10.1.0.5", 0), metav1.CreateOptions{}),
+			wantErr: `Service "out" is invalid: spec.clusterIPs: Invalid value: ["10.1.0.5"]: failed to allocate IP 10.1.0.5: the provided network does not match the current range`},
+		{name: "delete releases", do: func() error { return svcs.Delete(ctx, "t", metav1.DeleteOptions{}) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got %v, want success", err)
+			case tt.wantErr != "" && (err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got %v, want 422 %s", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				svc, err := svcs.Get(ctx, "t", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.check(t, svc)
+			}
+			checkConsistent(t, s, cs)
+		})
+	}
+}
+
+// TestServiceAllocationRepairAtStart: allocations missing from etcd (a
+// crash between writes, or data of a version that kept them in memory)
+// are recorded again by the repair at start, before any new allocation.
+func TestServiceAllocationRepairAtStart(t *testing.T) {
+	dir := t.TempDir()
+	s := apiservertest.StartWith(t, dir, nil)
+	cs := clientset(t, s)
+	ctx := context.Background()
+	svc, err := cs.CoreV1().Services("default").Create(ctx, nodePortService("a", "", 0), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lose every allocation.
+	kv := s.Server.Store().Client()
+	for _, prefix := range []string{storage.Prefix("ipaddresses", ""), storage.Key("ranges", "", "servicenodeports")} {
+		if _, err := kv.Delete(ctx, prefix, clientv3.WithPrefix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Server.Close()
+
+	s2 := apiservertest.StartWith(t, dir, nil)
+	cs2 := clientset(t, s2)
+	checkConsistent(t, s2, cs2)
+	ip, np := svc.Spec.ClusterIP, svc.Spec.Ports[0].NodePort
+	_, err = cs2.CoreV1().Services("default").Create(ctx, nodePortService("b", ip, np), metav1.CreateOptions{})
+	want := fmt.Sprintf(`Service "b" is invalid: spec.clusterIPs: Invalid value: ["%s"]: failed to allocate IP %s: provided IP is already allocated`, ip, ip)
+	if err == nil || err.Error() != want {
+		t.Fatalf("taken address after the repair: got %v, want %s", err, want)
+	}
+	_, err = cs2.CoreV1().Services("default").Create(ctx, nodePortService("c", "", np), metav1.CreateOptions{})
+	want = fmt.Sprintf(`Service "c" is invalid: spec.ports[0].nodePort: Invalid value: %d: provided port is already allocated`, np)
+	if err == nil || err.Error() != want {
+		t.Fatalf("taken node port after the repair: got %v, want %s", err, want)
+	}
 }
