@@ -113,11 +113,26 @@ func (a *serviceAllocator) repair(ctx, waitCtx context.Context) error {
 		<-ctx.Done()
 		close(stop)
 	}()
-	ipRepair := ipcontroller.NewRepairIPAddress(repairInterval, a.client,
-		a.factory.Core().V1().Services(), a.factory.Networking().V1().ServiceCIDRs(), a.factory.Networking().V1().IPAddresses())
 	portRepair := portcontroller.NewRepair(repairInterval, a.client.CoreV1(), a.client.EventsV1(), a.portRange, a.ranges)
 	ipDone, portDone := make(chan struct{}), make(chan struct{})
-	go ipRepair.RunUntil(sync.OnceFunc(func() { close(ipDone) }), stop)
+	go func() {
+		// The IP repair gives up for good when its first pass fails on
+		// anything but a conflict: on AlreadyExists too, when the
+		// Services' cache saw a Service before the IPAddresses' cache
+		// saw its address (two watches), as at a start right after
+		// bootstrap made default/kubernetes. Another repair then tries
+		// again, as a restarted kube-apiserver would.
+		first := sync.OnceFunc(func() { close(ipDone) })
+		for ctx.Err() == nil {
+			ipcontroller.NewRepairIPAddress(repairInterval, a.client,
+				a.factory.Core().V1().Services(), a.factory.Networking().V1().ServiceCIDRs(), a.factory.Networking().V1().IPAddresses(),
+			).RunUntil(first, stop)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
 	go portRepair.RunUntil(sync.OnceFunc(func() { close(portDone) }), stop)
 	for name, done := range map[string]chan struct{}{"ClusterIP": ipDone, "NodePort": portDone} {
 		select {
