@@ -748,7 +748,11 @@ func (a *ipAllocator) release(ip netip.Addr) {
 // compares the mod revision), retrying otherwise. It is also the
 // RangeRegistry the repair loop reads and rewrites.
 type rangeStore struct {
+	// mu is held by the one write in flight; qmu guards queue, the
+	// changes waiting for the next.
 	mu       sync.Mutex
+	qmu      sync.Mutex
+	queue    []*rangeOp
 	alloc    allocator.Snapshottable
 	store    *storage.Store
 	key      string
@@ -757,54 +761,80 @@ type rangeStore struct {
 
 var (
 	_ allocator.Interface = (*rangeStore)(nil)
-
-	errUnableToAllocate = errors.New("unable to allocate")
 )
 
-func (r *rangeStore) Allocate(offset int) (bool, error) {
+// rangeOp is one change of the bitmap waiting to be written.
+type rangeOp struct {
+	kind   int // opAllocate, opAllocateNext, opRelease
+	offset int
+	ok     bool
+	err    error
+	done   chan struct{}
+}
+
+const (
+	opAllocate = iota
+	opAllocateNext
+	opRelease
+)
+
+// run writes op, with the others waiting at the time, in one
+// compare-and-swap: the changes an apiserver asks for while a write is in
+// flight go together in the next one (a group commit), so that node port
+// allocations do not queue one etcd round trip each behind r.mu.
+func (r *rangeStore) run(op *rangeOp) {
+	op.done = make(chan struct{})
+	r.qmu.Lock()
+	r.queue = append(r.queue, op)
+	r.qmu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	err := r.tryUpdate(func() error {
-		ok, err := r.alloc.Allocate(offset)
-		if err != nil {
-			return err
+	r.qmu.Lock()
+	batch := r.queue
+	r.queue = nil
+	r.qmu.Unlock()
+	if len(batch) > 0 {
+		err := r.tryUpdate(func() error {
+			for _, o := range batch {
+				o.ok, o.err = false, nil
+				switch o.kind {
+				case opAllocate:
+					o.ok, o.err = r.alloc.Allocate(o.offset)
+				case opAllocateNext:
+					o.offset, o.ok, o.err = r.alloc.AllocateNext()
+				case opRelease:
+					o.err = r.alloc.Release(o.offset)
+					o.ok = o.err == nil
+				}
+			}
+			return nil
+		})
+		for _, o := range batch {
+			if err != nil {
+				o.ok, o.err = false, err
+			}
+			close(o.done)
 		}
-		if !ok {
-			return errUnableToAllocate
-		}
-		return nil
-	})
-	if errors.Is(err, errUnableToAllocate) {
-		return false, nil
 	}
-	return err == nil, err
+	r.mu.Unlock()
+	<-op.done
+}
+
+func (r *rangeStore) Allocate(offset int) (bool, error) {
+	op := &rangeOp{kind: opAllocate, offset: offset}
+	r.run(op)
+	return op.ok, op.err
 }
 
 func (r *rangeStore) AllocateNext() (int, bool, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var offset int
-	err := r.tryUpdate(func() error {
-		var ok bool
-		var err error
-		if offset, ok, err = r.alloc.AllocateNext(); err != nil {
-			return err
-		}
-		if !ok {
-			return errUnableToAllocate
-		}
-		return nil
-	})
-	if errors.Is(err, errUnableToAllocate) {
-		return 0, false, nil
-	}
-	return offset, err == nil, err
+	op := &rangeOp{kind: opAllocateNext}
+	r.run(op)
+	return op.offset, op.ok, op.err
 }
 
 func (r *rangeStore) Release(offset int) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.tryUpdate(func() error { return r.alloc.Release(offset) })
+	op := &rangeOp{kind: opRelease, offset: offset}
+	r.run(op)
+	return op.err
 }
 
 // ForEach, Has and Free answer from the last state read.
