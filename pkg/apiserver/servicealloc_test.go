@@ -3,18 +3,24 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"minik8s/pkg/storage"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/fake"
 	api "k8s.io/kubernetes/pkg/apis/core"
 	"k8s.io/kubernetes/pkg/registry/core/service/allocator"
 	"k8s.io/kubernetes/pkg/registry/core/service/portallocator"
+	portcontroller "k8s.io/kubernetes/pkg/registry/core/service/portallocator/controller"
 )
 
 // testStore is a store on an embedded etcd of its own.
@@ -197,4 +203,37 @@ func TestRangeStoreConcurrentAllocators(t *testing.T) {
 			t.Fatalf("after the other server released it: got %v", err)
 		}
 	})
+}
+
+// TestNodePortRepairReleasesLeaks: upstream's repair loop, over the
+// bitmap in etcd, records the node ports of Services the bitmap lacks and
+// releases, on its third pass, those no Service holds.
+func TestNodePortRepairReleasesLeaks(t *testing.T) {
+	store := testStore(t)
+	pr := utilnet.PortRange{Base: 30000, Size: 100}
+	pa, rs := testPorts(t, store, pr)
+	if err := rs.CreateOrUpdate(&api.RangeAllocation{Range: pr.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Allocate(30007); err != nil { // leaked: no Service holds it
+		t.Fatal(err)
+	}
+	client := fake.NewClientset(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80, NodePort: 30042}}},
+	})
+	repair := portcontroller.NewRepair(10*time.Millisecond, client.CoreV1(), client.EventsV1(), pr, rs)
+	stop := make(chan struct{})
+	defer close(stop)
+	go repair.RunUntil(func() {}, stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []int
+	err := wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(context.Context) (bool, error) {
+		got = storedPorts(t, store, pr)
+		return slices.Equal(got, []int{30042}), nil
+	})
+	if err != nil {
+		t.Fatalf("stored node ports: got %v, want [30042]", got)
+	}
 }
