@@ -44,12 +44,12 @@ var nodePortsKey = storage.Key("ranges", "", "servicenodeports")
 // serviceAllocator gives Services their ClusterIPs and NodePorts with the
 // state in etcd, so that apiservers sharing one etcd never hand out the
 // same one, as kube-apiserver does it: a ClusterIP is a
-// networking.k8s.io/v1 IPAddress object named by the address (upstream's
-// ipallocator: the create of an existing one fails, which is the
-// compare-and-swap), the NodePorts a bitmap RangeAllocation updated with
-// compare-and-swap (upstream's portallocator over rangeStore). Upstream's
-// repair loops record the allocations of existing Services at start and
-// release leaked ones.
+// networking.k8s.io/v1 IPAddress object named by the address (ipAllocator,
+// upstream's ipallocator algorithm: the create of an existing one fails,
+// which is the compare-and-swap), the NodePorts a bitmap RangeAllocation
+// updated with compare-and-swap (upstream's portallocator over
+// rangeStore). Upstream's repair loops record the allocations of existing
+// Services at start and release leaked ones.
 type serviceAllocator struct {
 	cidr      netip.Prefix
 	portRange utilnet.PortRange
