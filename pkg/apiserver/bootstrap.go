@@ -14,7 +14,9 @@ import (
 	"github.com/gin-gonic/gin"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -68,6 +70,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.defaultServiceCIDR(ctx); err != nil {
+		return err
+	}
 	_, portStr, _ := net.SplitHostPort(s.listeners[0].Addr().String())
 	port, _ := strconv.Atoi(portStr)
 	svc := &corev1.Service{
@@ -78,8 +83,13 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(int32(port))}},
 		},
 	}
-	if err := s.createIfMissing(ctx, "", "v1", "services", "default", svc); err != nil {
-		return err
+	// Looked up first, as upstream's kubernetesservice controller does: a
+	// create of it again would fail on its allocated address before
+	// finding the name taken. Another apiserver may create it in between.
+	if s.storedService(ctx, "default", "kubernetes") == nil {
+		if err := s.createIfMissing(ctx, "", "v1", "services", "default", svc); err != nil && s.storedService(ctx, "default", "kubernetes") == nil {
+			return err
+		}
 	}
 	ep := &corev1.Endpoints{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default", Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
@@ -108,6 +118,35 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		c := cur.(*discoveryv1.EndpointSlice)
 		c.Endpoints, c.Ports = slice.Endpoints, slice.Ports
 		return c
+	})
+}
+
+// defaultServiceCIDR makes the ServiceCIDR "kubernetes" of the service
+// range and marks it Ready, as kube-apiserver's default ServiceCIDR
+// controller does (that controller writes the condition with a
+// server-side apply of the status, which this server does not serve).
+func (s *Server) defaultServiceCIDR(ctx context.Context) error {
+	const name = "kubernetes"
+	cidr := &networkingv1.ServiceCIDR{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       networkingv1.ServiceCIDRSpec{CIDRs: []string{s.cfg.serviceCIDR.String()}},
+	}
+	if err := s.createIfMissing(ctx, "networking.k8s.io", "v1", "servicecidrs", "", cidr); err != nil {
+		return err
+	}
+	return s.store.GuaranteedUpdate(ctx, storage.Key("servicecidrs", "", name), &networkingv1.ServiceCIDR{}, func(cur runtime.Object) (runtime.Object, error) {
+		c := cur.(*networkingv1.ServiceCIDR)
+		if len(c.Spec.CIDRs) == 0 || c.Spec.CIDRs[0] != cidr.Spec.CIDRs[0] {
+			s.logf("the default ServiceCIDR holds %v, not --service-cidr %s: left as it is", c.Spec.CIDRs, cidr.Spec.CIDRs[0])
+			return c, nil
+		}
+		if cond := apimeta.FindStatusCondition(c.Status.Conditions, networkingv1.ServiceCIDRConditionReady); cond == nil || cond.Status == metav1.ConditionUnknown {
+			apimeta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
+				Type: networkingv1.ServiceCIDRConditionReady, Status: metav1.ConditionTrue,
+				Reason: "", Message: "Kubernetes default Service CIDR is ready",
+			})
+		}
+		return c, nil
 	})
 }
 

@@ -18,3 +18,7 @@ func NodeAgentRules(ns string) []rbacv1.PolicyRule {
 	}
 	return cr.Rules
 }
+
+// EtcdEndpoint is the client URL of the server's embedded etcd, for a
+// second apiserver on the same etcd.
+func (s *Server) EtcdEndpoint() string { return s.etcd.Endpoint() }

@@ -34,6 +34,9 @@ import (
 // Node authorizer and NodeRestriction take client-go's informer factory,
 // so informers of the same kind come from it too, never a second watch.
 type loopback struct {
+	// clientset is for upstream's controllers that take one (the service
+	// allocators' repair loops).
+	clientset  kubernetes.Interface
 	core       corev1client.CoreV1Interface
 	policy     policyv1client.PolicyV1Interface
 	scheduling schedulingv1client.SchedulingV1Interface
@@ -66,7 +69,7 @@ func newLoopback(cfg *rest.Config) (*loopback, error) {
 		return nil, fmt.Errorf("loopback client: %w", err)
 	}
 	core, scheduling, rbac := cs.CoreV1(), cs.SchedulingV1(), cs.RbacV1()
-	l := &loopback{core: core, policy: cs.PolicyV1(), scheduling: scheduling, rbac: rbac, dyn: dyn,
+	l := &loopback{clientset: cs, core: core, policy: cs.PolicyV1(), scheduling: scheduling, rbac: rbac, dyn: dyn,
 		factory: informers.NewSharedInformerFactory(cs, 0),
 		system:  informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(metav1.NamespaceSystem)),
 	}

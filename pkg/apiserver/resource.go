@@ -494,7 +494,7 @@ func (s *Server) guaranteedUpdate(k *call, tryUpdate storage.UpdateFunc) (runtim
 			return nil, storageError(k.wire(), k.name, err)
 		}
 		out, err := tryUpdate(cur.DeepCopyObject())
-		s.afterUpdate(k)
+		s.afterUpdate(k, err)
 		if err != nil {
 			return nil, storageError(k.wire(), k.name, err)
 		}
@@ -506,7 +506,7 @@ func (s *Server) guaranteedUpdate(k *call, tryUpdate storage.UpdateFunc) (runtim
 	}
 	out := k.r.New()
 	err := s.store.GuaranteedUpdate(k.ctx(), k.key(), out, tryUpdate)
-	s.afterUpdate(k)
+	s.afterUpdate(k, err)
 	if err != nil {
 		return nil, storageError(k.wire(), k.name, err)
 	}

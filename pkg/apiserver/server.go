@@ -40,7 +40,7 @@ type Server struct {
 	etcd   *storage.Etcd
 	client *clientv3.Client
 	store  *storage.Store
-	alloc  *allocator
+	alloc  *serviceAllocator
 	// admission is the admission chain, in Kubernetes' order.
 	admission []admissionPlugin
 	// loopback reaches the server's own API.
@@ -175,11 +175,14 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = s.newResourceMetrics()
-	s.alloc = newAllocator(cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast)
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.
 	s.loopbackToken = newLoopbackToken()
 	if s.loopback, err = newLoopback(s.loopbackConfig()); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.alloc, err = newServiceAllocator(s, s.loopback.clientset, cfg.serviceCIDR, cfg.nodePortFirst, cfg.nodePortLast); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -197,7 +200,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	s.admission = append(s.admission,
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
-		serviceAllocation{s},
+		newServiceAllocation(s),
 		storageObjectInUseProtection{},
 		// Upstream checks escalation in the RBAC kinds' storage, after
 		// mutating admission.
@@ -210,10 +213,6 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	s.crds = newCRDs(s, s.loopback.dyn)
 	bctx, bcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer bcancel()
-	if err := s.alloc.rebuild(bctx, s.store); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("rebuilding service allocations: %w", err)
-	}
 	// The custom resources of established definitions are served from the
 	// first request on.
 	if _, err := s.crds.sync(bctx, false); err != nil {
@@ -267,9 +266,19 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 			}
 		}(l)
 	}
+	// The IP allocator reads its informer's cache, which lists through
+	// the listeners.
+	if err := s.alloc.start(runCtx, bctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("starting the service allocators: %w", err)
+	}
 	if err := s.bootstrap(bctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
+	}
+	if err := s.alloc.repair(runCtx, bctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("repairing the service allocations: %w", err)
 	}
 	policyStart := time.Now()
 	if err := s.reconcileRBACPolicy(bctx); err != nil {
