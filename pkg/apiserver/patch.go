@@ -40,9 +40,22 @@ func applyPatch(pt types.PatchType, original, patch []byte, schemaObj runtime.Ob
 		if err != nil {
 			return nil, apierrors.NewBadRequest("decoding the JSON patch: " + err.Error())
 		}
-		out, err := p.Apply(original)
+		invalid := func(msg string) error {
+			return apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), string(patch), msg)})
+		}
+		// The library dereferences the missing value of an add or a
+		// replace of the whole document (kube-apiserver answers that
+		// patch with a 500): refused here as the bad input it is.
+		for _, op := range p {
+			if k := op.Kind(); k == "add" || k == "replace" {
+				if path, err := op.Path(); err == nil && path == "" && op["value"] == nil {
+					return nil, invalid(k + " operation, missing value field")
+				}
+			}
+		}
+		out, err := applyJSONPatch(p, original)
 		if err != nil {
-			return nil, apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), string(patch), err.Error())})
+			return nil, invalid(err.Error())
 		}
 		return out, nil
 	case types.MergePatchType:
@@ -142,3 +155,14 @@ type discardHeaders struct{ gin.ResponseWriter }
 func (d discardHeaders) Header() http.Header { return http.Header{} }
 
 func typesPatch(s string) types.PatchType { return types.PatchType(s) }
+
+// applyJSONPatch applies p, turning a panic of the patch library (on
+// input it does not expect) into an error: a patch is the client's input.
+func applyJSONPatch(p jsonpatch.Patch, original []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("the patch could not be applied: %v", r)
+		}
+	}()
+	return p.Apply(original)
+}
