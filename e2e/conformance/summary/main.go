@@ -1,0 +1,320 @@
+// Command summary reads the JUnit report Kubernetes' e2e.test writes
+// (<report-dir>/junit_01.xml) and prints a markdown summary: passed,
+// failed and skipped specs per SIG (the first [sig-…] tag of each spec's
+// name), and each failure's first line, grouped by what the runner can tell
+// of its cause on a minik8s lab: an image the lab registry does not hold,
+// a pod or Service address the host cannot reach (the lab's network rule),
+// or anything else.
+//
+//	go run ./summary -junit /tmp/conformance/report/junit_01.xml -o summary.md
+package main
+
+import (
+	"encoding/xml"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// testCase is the part of a ginkgo JUnit <testcase> the summary needs.
+type testCase struct {
+	Name    string `xml:"name,attr"`
+	Status  string `xml:"status,attr"`
+	Time    string `xml:"time,attr"`
+	Failure *struct {
+		Type string `xml:"type,attr"`
+		Body string `xml:",chardata"`
+	} `xml:"failure"`
+	Error *struct {
+		Type string `xml:"type,attr"`
+		Body string `xml:",chardata"`
+	} `xml:"error"`
+	Skipped *struct {
+		Message string `xml:"message,attr"`
+	} `xml:"skipped"`
+	SystemErr string `xml:"system-err"`
+}
+
+type testSuites struct {
+	Suites []struct {
+		Cases []testCase `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+// Cause is what a failure is put down to.
+type Cause int
+
+const (
+	// CauseOther is a failure of minik8s (or of a test) to look into.
+	CauseOther Cause = iota
+	// CauseImage is a pod that could not pull its image: the lab has no
+	// internet and its registry holds only what run.sh put there.
+	CauseImage
+	// CauseHostNetwork is e2e.test, on the host, dialling a pod or
+	// Service address, which the lab's network rule makes unreachable
+	// from the root namespace.
+	CauseHostNetwork
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CauseImage:
+		return "needs an image the lab registry does not hold"
+	case CauseHostNetwork:
+		return "dials a pod or Service IP from the host (the lab's network rule forbids it)"
+	}
+	return "other"
+}
+
+// Failure is one failed spec.
+type Failure struct {
+	Name      string
+	SIG       string
+	Type      string // failed, timedout, panicked, interrupted, aborted
+	FirstLine string
+	Cause     Cause
+	Detail    string // the image, or the address dialled
+}
+
+// Counts are the specs of one SIG.
+type Counts struct{ Passed, Failed, Skipped int }
+
+// Summary is a whole report.
+type Summary struct {
+	SIGs        map[string]*Counts
+	Total       Counts
+	NotSelected int            // filtered out by the focus/skip: not run, not counted
+	SkipReasons map[string]int // first line of each Skip's reason
+	Failures    []Failure
+}
+
+var (
+	sigRE = regexp.MustCompile(`\[(sig-[a-z0-9-]+)\]`)
+	// pullRE finds a pull failure in the failure text or the spec's
+	// timeline (events and the framework's pod dumps).
+	pullRE = regexp.MustCompile(`ErrImagePull|ImagePullBackOff|ErrImageNeverPull|[Ff]ailed to pull image|[Bb]ack-off pulling image`)
+	// imageRE names the image of a pull failure when the text does.
+	imageRE = regexp.MustCompile(`(?:[Pp]ull(?:ing)? image|[Bb]ack-off pulling image) \\?"([^"\\\s]+)\\?"`)
+	// dialRE finds addresses dialled by the test process.
+	dialRE = regexp.MustCompile(`(?:dial (?:tcp|udp) |https?://)(\d+\.\d+\.\d+\.\d+)`)
+)
+
+// Summarize reads a JUnit report; unreachable are the networks the host
+// cannot reach (the lab's pod and Service CIDRs).
+func Summarize(r io.Reader, unreachable []*net.IPNet) (*Summary, error) {
+	var ts testSuites
+	if err := xml.NewDecoder(r).Decode(&ts); err != nil {
+		return nil, fmt.Errorf("reading the JUnit report: %w", err)
+	}
+	s := &Summary{SIGs: map[string]*Counts{}, SkipReasons: map[string]int{}}
+	for _, suite := range ts.Suites {
+		for _, tc := range suite.Cases {
+			s.add(tc, unreachable)
+		}
+	}
+	sort.Slice(s.Failures, func(i, j int) bool {
+		if s.Failures[i].Cause != s.Failures[j].Cause {
+			return s.Failures[i].Cause > s.Failures[j].Cause
+		}
+		return s.Failures[i].Name < s.Failures[j].Name
+	})
+	return s, nil
+}
+
+func (s *Summary) add(tc testCase, unreachable []*net.IPNet) {
+	sig := "(none)"
+	if m := sigRE.FindStringSubmatch(tc.Name); m != nil {
+		sig = m[1]
+	}
+	count := func(f func(*Counts)) {
+		c := s.SIGs[sig]
+		if c == nil {
+			c = &Counts{}
+			s.SIGs[sig] = c
+		}
+		f(c)
+		f(&s.Total)
+	}
+	switch {
+	case tc.Failure != nil || tc.Error != nil:
+		typ, body := "", ""
+		if tc.Failure != nil {
+			typ, body = tc.Failure.Type, tc.Failure.Body
+		} else {
+			typ, body = tc.Error.Type, tc.Error.Body
+		}
+		if typ == "" {
+			typ = tc.Status
+		}
+		f := Failure{Name: tc.Name, SIG: sig, Type: typ, FirstLine: firstLine(body)}
+		f.Cause, f.Detail = classify(body+"\n"+tc.SystemErr, unreachable)
+		s.Failures = append(s.Failures, f)
+		count(func(c *Counts) { c.Failed++ })
+	case tc.Skipped != nil:
+		// ginkgo reports the specs its filters left out as skipped with
+		// the bare message "skipped"; a spec that ran and called Skip
+		// has "skipped - <reason>", and pending ones "pending".
+		if tc.Skipped.Message == "skipped" || tc.Skipped.Message == "pending" {
+			s.NotSelected++
+			return
+		}
+		s.SkipReasons[firstLine(strings.TrimPrefix(tc.Skipped.Message, "skipped - "))]++
+		count(func(c *Counts) { c.Skipped++ })
+	default:
+		count(func(c *Counts) { c.Passed++ })
+	}
+}
+
+// firstLine is the first non-empty line of a failure, without ginkgo's
+// "[FAILED] " (or [TIMEDOUT], [PANICKED], …) marker.
+func firstLine(body string) string {
+	for _, l := range strings.Split(body, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if strings.HasPrefix(l, "[") {
+			if i := strings.Index(l, "] "); i > 0 && !strings.Contains(l[:i], " ") {
+				l = strings.TrimSpace(l[i+2:])
+			}
+		}
+		if l != "" {
+			return l
+		}
+	}
+	return "(no message)"
+}
+
+// classify puts a failure down to a cause from its text and timeline.
+func classify(text string, unreachable []*net.IPNet) (Cause, string) {
+	if pullRE.MatchString(text) {
+		if m := imageRE.FindStringSubmatch(text); m != nil {
+			return CauseImage, m[1]
+		}
+		return CauseImage, "(image not named in the report)"
+	}
+	for _, m := range dialRE.FindAllStringSubmatch(text, -1) {
+		ip := net.ParseIP(m[1])
+		for _, n := range unreachable {
+			if ip != nil && n.Contains(ip) {
+				return CauseHostNetwork, m[1]
+			}
+		}
+	}
+	return CauseOther, ""
+}
+
+// Markdown writes the summary.
+func (s *Summary) Markdown(w io.Writer, title string) {
+	ran := s.Total.Passed + s.Total.Failed + s.Total.Skipped
+	fmt.Fprintf(w, "# %s\n\n", title)
+	fmt.Fprintf(w, "%d specs ran: **%d passed, %d failed, %d skipped** (%d not selected by the focus).\n\n",
+		ran, s.Total.Passed, s.Total.Failed, s.Total.Skipped, s.NotSelected)
+	sigs := make([]string, 0, len(s.SIGs))
+	for sig := range s.SIGs {
+		sigs = append(sigs, sig)
+	}
+	sort.Strings(sigs)
+	fmt.Fprintln(w, "| SIG | passed | failed | skipped |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	for _, sig := range sigs {
+		c := s.SIGs[sig]
+		fmt.Fprintf(w, "| %s | %d | %d | %d |\n", sig, c.Passed, c.Failed, c.Skipped)
+	}
+	fmt.Fprintf(w, "| **all** | %d | %d | %d |\n", s.Total.Passed, s.Total.Failed, s.Total.Skipped)
+	if len(s.SkipReasons) > 0 {
+		reasons := make([]string, 0, len(s.SkipReasons))
+		for r := range s.SkipReasons {
+			reasons = append(reasons, r)
+		}
+		sort.Slice(reasons, func(i, j int) bool {
+			if s.SkipReasons[reasons[i]] != s.SkipReasons[reasons[j]] {
+				return s.SkipReasons[reasons[i]] > s.SkipReasons[reasons[j]]
+			}
+			return reasons[i] < reasons[j]
+		})
+		fmt.Fprintf(w, "\n## Skipped (reason: specs)\n\n")
+		for _, r := range reasons {
+			fmt.Fprintf(w, "- %s: %d\n", escape(r), s.SkipReasons[r])
+		}
+	}
+	if len(s.Failures) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n## Failures\n")
+	last := Cause(-1)
+	for _, f := range s.Failures {
+		if f.Cause != last {
+			n := 0
+			for _, g := range s.Failures {
+				if g.Cause == f.Cause {
+					n++
+				}
+			}
+			fmt.Fprintf(w, "\n### %s (%d)\n\n", f.Cause, n)
+			last = f.Cause
+		}
+		detail := ""
+		if f.Detail != "" {
+			detail = " `" + f.Detail + "`"
+		}
+		fmt.Fprintf(w, "- %s%s (%s): %s\n", escape(f.Name), detail, f.Type, escape(f.FirstLine))
+	}
+}
+
+// escape keeps a spec name's brackets and pipes from being read as
+// markdown links or table cells.
+func escape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "[", `\[`, "]", `\]`, "|", `\|`, "*", `\*`, "_", `\_`, "<", "&lt;").Replace(s)
+}
+
+func main() {
+	junit := flag.String("junit", "", "the JUnit report (e2e.test's <report-dir>/junit_01.xml)")
+	out := flag.String("o", "", "write the markdown here (default: standard output)")
+	title := flag.String("title", "Conformance run", "the summary's heading")
+	cidrs := flag.String("unreachable", "10.244.0.0/16,10.96.0.0/16", "networks the host cannot reach (the lab's pod and Service CIDRs), comma-separated")
+	flag.Parse()
+	if *junit == "" {
+		fmt.Fprintln(os.Stderr, "summary: -junit is required")
+		os.Exit(2)
+	}
+	var nets []*net.IPNet
+	for _, c := range strings.Split(*cidrs, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "summary: -unreachable: %v\n", err)
+			os.Exit(2)
+		}
+		nets = append(nets, n)
+	}
+	f, err := os.Open(*junit)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "summary: %v\n", err)
+		os.Exit(1)
+	}
+	defer f.Close()
+	s, err := Summarize(f, nets)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "summary: %v\n", err)
+		os.Exit(1)
+	}
+	w := io.Writer(os.Stdout)
+	if *out != "" {
+		o, err := os.Create(*out)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "summary: %v\n", err)
+			os.Exit(1)
+		}
+		defer o.Close()
+		w = o
+	}
+	s.Markdown(w, *title)
+}
