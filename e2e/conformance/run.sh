@@ -73,7 +73,7 @@ build() {
     CGO_ENABLED=0 "$@"
     printf '%-10s %4ds %6d MB\n' "$name" $(( $(date +%s) - start )) $(( $(stat -c %s "$OUT/bin/$name") / 1000000 )) | tee -a "$OUT/build.txt"
   }
-  one e2e.test go test -c -o "$OUT/bin/e2e.test" ./suite
+  one e2e.test go test -c -vet=off -o "$OUT/bin/e2e.test" ./suite
   one ginkgo go build -o "$OUT/bin/ginkgo" github.com/onsi/ginkgo/v2/ginkgo
   one kubectl go build -o "$OUT/bin/kubectl" k8s.io/kubernetes/cmd/kubectl
   one agnhost go build -o "$OUT/bin/agnhost" k8s.io/kubernetes/test/images/agnhost
