@@ -17,6 +17,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+self=$here/$(basename "$0")
 repo=$(cd "$here/../.." && pwd)
 
 FOCUS='\[Conformance\]'
@@ -178,7 +179,7 @@ mkdir -p "$OUT/logs"
 repoList
 export FOCUS SKIP PROCS TIMEOUT NODES OUT BIN
 step "waiting for the lab lock $LOCK"
-flock "$LOCK" "$0" --in-lock --focus "$FOCUS" --skip "$SKIP" --procs "$PROCS" --timeout "$TIMEOUT" --nodes "$NODES" --out "$OUT" --bin "$BIN"
+flock "$LOCK" "$self" --in-lock --focus "$FOCUS" --skip "$SKIP" --procs "$PROCS" --timeout "$TIMEOUT" --nodes "$NODES" --out "$OUT" --bin "$BIN"
 
 step "summary"
 junit="$OUT/report/junit_01.xml"
