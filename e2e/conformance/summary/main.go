@@ -86,8 +86,12 @@ type Counts struct{ Passed, Failed, Skipped int }
 
 // Summary is a whole report.
 type Summary struct {
-	SIGs        map[string]*Counts
-	Total       Counts
+	SIGs  map[string]*Counts
+	Total Counts // specs ([It]) only
+	// Suite are the suite's setup and report nodes (SynchronizedBeforeSuite
+	// on each process, ReportAfterSuite, …): not specs, but their failures
+	// are listed.
+	Suite       Counts
 	NotSelected int            // filtered out by the focus/skip: not run, not counted
 	SkipReasons map[string]int // first line of each Skip's reason
 	Failures    []Failure
@@ -131,7 +135,14 @@ func (s *Summary) add(tc testCase, unreachable []*net.IPNet) {
 	if m := sigRE.FindStringSubmatch(tc.Name); m != nil {
 		sig = m[1]
 	}
+	// ginkgo names a spec "[It] …" and a suite node by its type:
+	// "[SynchronizedBeforeSuite]", "[ReportAfterSuite] …".
+	spec := strings.HasPrefix(tc.Name, "[It] ")
 	count := func(f func(*Counts)) {
+		if !spec {
+			f(&s.Suite)
+			return
+		}
 		c := s.SIGs[sig]
 		if c == nil {
 			c = &Counts{}
@@ -171,24 +182,45 @@ func (s *Summary) add(tc testCase, unreachable []*net.IPNet) {
 }
 
 // firstLine is the first non-empty line of a failure, without ginkgo's
-// "[FAILED] " (or [TIMEDOUT], [PANICKED], …) marker.
+// "[FAILED] " (or [TIMEDOUT], [PANICKED], …) marker. When that line is
+// only gomega's lead-in ("Timed out after 120.001s.", "expected … in
+// container output: Expected"), the next lines are joined to it until it
+// says something, up to leadIn characters.
 func firstLine(body string) string {
+	var out string
 	for _, l := range strings.Split(body, "\n") {
 		l = strings.TrimSpace(l)
-		if l == "" {
+		if l == "" || strings.HasPrefix(l, "In [") {
 			continue
 		}
-		if strings.HasPrefix(l, "[") {
-			if i := strings.Index(l, "] "); i > 0 && !strings.Contains(l[:i], " ") {
-				l = strings.TrimSpace(l[i+2:])
-			}
+		if out == "" {
+			l = strings.TrimSpace(markerRE.ReplaceAllString(l, ""))
 		}
-		if l != "" {
-			return l
+		if out == "" {
+			out = l
+		} else {
+			out += " " + l
+		}
+		if !leadInRE.MatchString(out) || len(out) >= leadIn {
+			break
 		}
 	}
-	return "(no message)"
+	if out == "" {
+		return "(no message)"
+	}
+	if len(out) > 2*leadIn {
+		out = out[:2*leadIn] + "…"
+	}
+	return out
 }
+
+const leadIn = 120
+
+// markerRE is ginkgo's state marker at the start of a failure.
+var markerRE = regexp.MustCompile(`^\[[A-Z]+\] `)
+
+// leadInRE matches a failure text that has not said what failed yet.
+var leadInRE = regexp.MustCompile(`(?:Expected|Timed out after [0-9.]+s\.|:|Unexpected error:|<[^>]*>)$`)
 
 // classify puts a failure down to a cause from its text and timeline.
 func classify(text string, unreachable []*net.IPNet) (Cause, string) {
@@ -213,8 +245,8 @@ func classify(text string, unreachable []*net.IPNet) (Cause, string) {
 func (s *Summary) Markdown(w io.Writer, title string) {
 	ran := s.Total.Passed + s.Total.Failed + s.Total.Skipped
 	fmt.Fprintf(w, "# %s\n\n", title)
-	fmt.Fprintf(w, "%d specs ran: **%d passed, %d failed, %d skipped** (%d not selected by the focus).\n\n",
-		ran, s.Total.Passed, s.Total.Failed, s.Total.Skipped, s.NotSelected)
+	fmt.Fprintf(w, "%d specs ran: **%d passed, %d failed, %d skipped** (%d not selected by the focus); suite setup and report nodes: %d passed, %d failed.\n\n",
+		ran, s.Total.Passed, s.Total.Failed, s.Total.Skipped, s.NotSelected, s.Suite.Passed, s.Suite.Failed)
 	sigs := make([]string, 0, len(s.SIGs))
 	for sig := range s.SIGs {
 		sigs = append(sigs, sig)

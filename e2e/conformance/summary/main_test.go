@@ -61,7 +61,6 @@ func TestSummarizeCounts(t *testing.T) {
 		sig  string
 		want Counts
 	}{
-		{"(none)", Counts{Passed: 1}},
 		{"sig-api-machinery", Counts{Passed: 1}},
 		{"sig-node", Counts{Failed: 1}},
 		{"sig-network", Counts{Failed: 2}},
@@ -75,8 +74,14 @@ func TestSummarizeCounts(t *testing.T) {
 	if c := s.SIGs["sig-storage"]; c != nil {
 		t.Errorf("sig-storage: got %+v, want no entry (its specs were not selected)", c)
 	}
-	if want := (Counts{Passed: 2, Failed: 4, Skipped: 1}); s.Total != want {
+	if c := s.SIGs["(none)"]; c != nil {
+		t.Errorf("(none): got %+v, want no entry (the suite's nodes are not specs)", c)
+	}
+	if want := (Counts{Passed: 1, Failed: 4, Skipped: 1}); s.Total != want {
 		t.Errorf("total: got %+v, want %+v", s.Total, want)
+	}
+	if want := (Counts{Passed: 1}); s.Suite != want {
+		t.Errorf("suite nodes: got %+v, want %+v", s.Suite, want)
 	}
 	if s.NotSelected != 2 {
 		t.Errorf("not selected: got %d, want 2", s.NotSelected)
@@ -94,7 +99,7 @@ func TestSummarizeFailures(t *testing.T) {
 	want := map[string]Failure{
 		"Pods should get a host IP": {SIG: "sig-node", Type: "failed", Cause: CauseImage,
 			Detail:    "10.200.0.1:5000/e2e-test-images/glibc-dns-testing:2.1.1",
-			FirstLine: "failed to start pod: Timed out after 300s."},
+			FirstLine: "failed to start pod: Timed out after 300s. Expected pod to be running"},
 		"Services should serve": {SIG: "sig-network", Type: "failed", Cause: CauseHostNetwork, Detail: "10.244.2.7",
 			FirstLine: `Get "http://10.244.2.7:8080/hostname": dial tcp 10.244.2.7:8080: connect: network is unreachable`},
 		"DNS should provide": {SIG: "sig-network", Type: "timedout", Cause: CauseOther, FirstLine: "A suite timeout occurred"},
@@ -157,11 +162,11 @@ func TestMarkdown(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"# Conformance run 2026-12-04\n",
-		"7 specs ran: **2 passed, 4 failed, 1 skipped** (2 not selected by the focus).",
+		"6 specs ran: **1 passed, 4 failed, 1 skipped** (2 not selected by the focus); suite setup and report nodes: 1 passed, 0 failed.",
 		"| sig-network | 0 | 2 | 0 |\n",
-		"| **all** | 2 | 4 | 1 |\n",
+		"| **all** | 1 | 4 | 1 |\n",
 		"### needs an image the lab registry does not hold (1)\n",
-		"`10.200.0.1:5000/e2e-test-images/glibc-dns-testing:2.1.1` (failed): failed to start pod: Timed out after 300s.\n",
+		"`10.200.0.1:5000/e2e-test-images/glibc-dns-testing:2.1.1` (failed): failed to start pod: Timed out after 300s. Expected pod to be running\n",
 		"### other (2)\n",
 		`- \[It\] \[sig-apps\] Job should run a job to completion \[Conformance\] (panicked): Test Panicked`,
 		`- Only supported for providers \[gce gke\] (not skeleton): 1`,
@@ -169,5 +174,22 @@ func TestMarkdown(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestFirstLine(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"marker removed", "[FAILED] boom\nIn [It] at: x.go:1\n", "boom"},
+		{"blank lines first", "\n\n  [TIMEDOUT] A suite timeout occurred\n", "A suite timeout occurred"},
+		{"gomega lead-in joined", "[FAILED] Timed out after 120.001s.\nUnexpected websocket logs from pod \"p\"\nmore\n", `Timed out after 120.001s. Unexpected websocket logs from pod "p"`},
+		{"Expected joined", "[FAILED] expected \"a=b\" in container output: Expected\n    <string>: X=1\n    Y=2\n", `expected "a=b" in container output: Expected <string>: X=1`},
+		{"bracket that is not a marker", "[sig-node] thing failed\n", "[sig-node] thing failed"},
+		{"empty", "\n", "(no message)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := firstLine(tc.body); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
