@@ -59,6 +59,10 @@ const (
 	// Service address, which the lab's network rule makes unreachable
 	// from the root namespace.
 	CauseHostNetwork
+	// CauseStandIn is a command the test runs in a container that the
+	// lab's stand-in image lacks or has in a smaller form (busybox's nc
+	// without -v, no curl or dig: see images/).
+	CauseStandIn
 )
 
 func (c Cause) String() string {
@@ -67,6 +71,8 @@ func (c Cause) String() string {
 		return "needs an image the lab registry does not hold"
 	case CauseHostNetwork:
 		return "dials a pod or Service IP from the host (the lab's network rule forbids it)"
+	case CauseStandIn:
+		return "runs a command the stand-in image lacks"
 	}
 	return "other"
 }
@@ -104,6 +110,9 @@ var (
 	pullRE = regexp.MustCompile(`ErrImagePull|ImagePullBackOff|ErrImageNeverPull|[Ff]ailed to pull image|[Bb]ack-off pulling image`)
 	// imageRE names the image of a pull failure when the text does.
 	imageRE = regexp.MustCompile(`(?:[Pp]ull(?:ing)? image|[Bb]ack-off pulling image) \\?"([^"\\\s]+)\\?"`)
+	// toolRE finds a command of the test's container failing for want of
+	// the tool: busybox's usage error or a shell's "not found".
+	toolRE = regexp.MustCompile(`(\w[\w.-]*): (?:invalid option -- '?\w'?|unrecognized option[^\n]*|applet not found|not found)`)
 	// dialRE finds addresses dialled by the test process.
 	dialRE = regexp.MustCompile(`(?:dial (?:tcp|udp) |https?://)(\d+\.\d+\.\d+\.\d+)`)
 )
@@ -229,6 +238,9 @@ func classify(text string, unreachable []*net.IPNet) (Cause, string) {
 			return CauseImage, m[1]
 		}
 		return CauseImage, "(image not named in the report)"
+	}
+	if m := toolRE.FindStringSubmatch(text); m != nil {
+		return CauseStandIn, strings.TrimSpace(m[0])
 	}
 	for _, m := range dialRE.FindAllStringSubmatch(text, -1) {
 		ip := net.ParseIP(m[1])

@@ -140,6 +140,8 @@ func TestClassify(t *testing.T) {
 		{"reason only", `Waiting:&ContainerStateWaiting{Reason:ImagePullBackOff,}`, CauseImage, "(image not named in the report)"},
 		{"escaped quotes in a pod dump", `Message:Failed to pull image \"a/b:1\": x`, CauseImage, "a/b:1"},
 		{"service IP", `Post "https://10.96.4.5:443/x": dial tcp 10.96.4.5:443: connect: network is unreachable`, CauseHostNetwork, "10.96.4.5"},
+		{"busybox nc without -v", "+ nc -v -t -w 2 affinity-nodeport 80\nnc: invalid option -- 'v'\nBusyBox v1.35.0", CauseStandIn, "nc: invalid option -- 'v'"},
+		{"no curl", "sh: curl: not found", CauseStandIn, "curl: not found"},
 		{"apiserver is reachable", `dial tcp 10.200.0.1:6443: connect: connection refused`, CauseOther, ""},
 		{"plain assertion", `Expected <int>: 1 to equal <int>: 2`, CauseOther, ""},
 	} {
