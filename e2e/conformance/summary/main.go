@@ -59,11 +59,18 @@ const (
 	// Service address, which the lab's network rule makes unreachable
 	// from the root namespace.
 	CauseHostNetwork
+	// CauseSuiteTimeout is a spec cut short by ginkgo's --timeout: it
+	// says nothing of the spec.
+	CauseSuiteTimeout
 	// CauseStandIn is a command the test runs in a container that the
 	// lab's stand-in image lacks or has in a smaller form (busybox's nc
 	// without -v, no curl or dig: see images/).
 	CauseStandIn
 )
+
+// rank orders the summary's groups: what the lab cannot give first, then
+// what was cut short, then what is left to look into.
+var rank = map[Cause]int{CauseImage: 0, CauseStandIn: 1, CauseHostNetwork: 2, CauseSuiteTimeout: 3, CauseOther: 4}
 
 func (c Cause) String() string {
 	switch c {
@@ -73,6 +80,8 @@ func (c Cause) String() string {
 		return "dials a pod or Service IP from the host (the lab's network rule forbids it)"
 	case CauseStandIn:
 		return "runs a command the stand-in image lacks"
+	case CauseSuiteTimeout:
+		return "cut short by the suite timeout"
 	}
 	return "other"
 }
@@ -98,7 +107,7 @@ type Summary struct {
 	// on each process, ReportAfterSuite, …): not specs, but their failures
 	// are listed.
 	Suite       Counts
-	NotSelected int            // filtered out by the focus/skip: not run, not counted
+	NotSelected int            // not run: outside the focus, or left when the suite timed out
 	SkipReasons map[string]int // first line of each Skip's reason
 	Failures    []Failure
 }
@@ -131,8 +140,8 @@ func Summarize(r io.Reader, unreachable []*net.IPNet) (*Summary, error) {
 		}
 	}
 	sort.Slice(s.Failures, func(i, j int) bool {
-		if s.Failures[i].Cause != s.Failures[j].Cause {
-			return s.Failures[i].Cause > s.Failures[j].Cause
+		if ri, rj := rank[s.Failures[i].Cause], rank[s.Failures[j].Cause]; ri != rj {
+			return ri < rj
 		}
 		return s.Failures[i].Name < s.Failures[j].Name
 	})
@@ -173,6 +182,9 @@ func (s *Summary) add(tc testCase, unreachable []*net.IPNet) {
 		}
 		f := Failure{Name: tc.Name, SIG: sig, Type: typ, FirstLine: firstLine(body)}
 		f.Cause, f.Detail = classify(body+"\n"+tc.SystemErr, unreachable)
+		if f.Cause == CauseOther && f.FirstLine == "A suite timeout occurred" {
+			f.Cause = CauseSuiteTimeout
+		}
 		s.Failures = append(s.Failures, f)
 		count(func(c *Counts) { c.Failed++ })
 	case tc.Skipped != nil:
@@ -257,7 +269,7 @@ func classify(text string, unreachable []*net.IPNet) (Cause, string) {
 func (s *Summary) Markdown(w io.Writer, title string) {
 	ran := s.Total.Passed + s.Total.Failed + s.Total.Skipped
 	fmt.Fprintf(w, "# %s\n\n", title)
-	fmt.Fprintf(w, "%d specs ran: **%d passed, %d failed, %d skipped** (%d not selected by the focus); suite setup and report nodes: %d passed, %d failed.\n\n",
+	fmt.Fprintf(w, "%d specs ran: **%d passed, %d failed, %d skipped** (%d not run: outside the focus, or left at the suite timeout); suite setup and report nodes: %d passed, %d failed.\n\n",
 		ran, s.Total.Passed, s.Total.Failed, s.Total.Skipped, s.NotSelected, s.Suite.Passed, s.Suite.Failed)
 	sigs := make([]string, 0, len(s.SIGs))
 	for sig := range s.SIGs {
