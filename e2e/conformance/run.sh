@@ -60,6 +60,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# Absolute, since the build runs in this directory.
+OUT=$(realpath -m "$OUT")
+BIN=$(realpath -m "$BIN")
+
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 # build compiles the test programs into $OUT/bin and records how long each
@@ -166,7 +170,7 @@ if [ "$(id -u)" -ne 0 ] && [ -z "$BUILD_ONLY" ]; then
   exit 1
 fi
 if [ -z "$BUILD_ONLY" ] && [ ! -x "$BIN/ctl" ]; then
-  echo "run.sh: no $BIN/ctl: build minik8s first (README \"Quick start\") or pass --bin DIR" >&2
+  echo "run.sh: no $BIN/ctl: build minik8s first (README \"Two commands\": CGO_ENABLED=0 go build -o bin/ ./cmd/... and cmd/coredns) or pass --bin DIR" >&2
   exit 1
 fi
 
