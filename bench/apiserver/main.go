@@ -30,8 +30,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"minik8s/bench/internal/benchserver"
 	"minik8s/bench/internal/stats"
-	"minik8s/pkg/apiserver"
 	"minik8s/pkg/pki"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -64,27 +64,14 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 const podTemplate = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"pod-%06d","namespace":"bench","labels":{"app":"bench","shard":"s%d"}},"spec":{"containers":[{"name":"app","image":"minik8s/echo:latest","ports":[{"containerPort":8080}],"env":[{"name":"A","value":"1"}],"resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}}`
 
 func run(n, clients int, insecure bool) error {
-	dir, err := os.MkdirTemp("", "minik8s-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	cfg := apiserver.NewConfig()
-	cfg.Listen = []string{"127.0.0.1:0"}
-	if insecure {
-		cfg.Listen, cfg.InsecureListen = nil, []string{"127.0.0.1:0"}
-	}
-	cfg.DataDir = dir
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
 	ctx := context.Background()
-	s, err := apiserver.Start(ctx, cfg)
+	s, err := benchserver.Start(ctx, "minik8s-bench-", benchserver.Options{TLS: !insecure})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	base := s.URLs()[0]
+	cfg := s.Config
+	base := s.URL
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: 0}}
 	mode := "plain HTTP, no authentication or authorization"
 	if !insecure {

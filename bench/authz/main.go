@@ -20,8 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"minik8s/bench/internal/benchserver"
 	"minik8s/bench/internal/stats"
-	"minik8s/pkg/apiserver"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -45,27 +45,15 @@ func main() {
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1000) }
 
 func run(bindings, n int) error {
-	dir, err := os.MkdirTemp("", "minik8s-bench-authz-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	cfg := apiserver.NewConfig()
 	// Plain HTTP: the clients only set the bindings up; the decisions are
 	// timed on the server's authorizer itself.
-	cfg.Listen, cfg.InsecureListen = nil, []string{"127.0.0.1:0"}
-	cfg.DataDir = dir
-	cfg.UnsafeNoFsync = true
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
 	ctx := context.Background()
-	s, err := apiserver.Start(ctx, cfg)
+	s, err := benchserver.Start(ctx, "minik8s-bench-authz-", benchserver.Options{NoFsync: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: s.URLs()[0], QPS: -1})
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: s.URL, QPS: -1})
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	"minik8s/pkg/apiserver"
+	"minik8s/bench/internal/benchserver"
 	"minik8s/pkg/controllers/manager"
 )
 
@@ -91,27 +91,15 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	dir, err := os.MkdirTemp("", "bench-controllers-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	acfg := apiserver.NewConfig()
 	// Plain HTTP: this bench measures the controllers, not the cost of TLS and
 	// authorization (bench/apiserver does).
-	acfg.Listen, acfg.InsecureListen = nil, []string{"127.0.0.1:0"}
-	acfg.DataDir = dir
-	acfg.UnsafeNoFsync = true
-	if err := acfg.Validate(); err != nil {
-		return err
-	}
-	srv, err := apiserver.Start(ctx, acfg)
+	srv, err := benchserver.Start(ctx, "bench-controllers-", benchserver.Options{NoFsync: true})
 	if err != nil {
-		return fmt.Errorf("starting apiserver: %w", err)
+		return err
 	}
 	defer srv.Close()
 	<-srv.ReadyNotify()
-	rc := &rest.Config{Host: srv.URLs()[0], QPS: 5000, Burst: 10000}
+	rc := &rest.Config{Host: srv.URL, QPS: 5000, Burst: 10000}
 	client := kubernetes.NewForConfigOrDie(rc)
 
 	nodes := &fakeNodes{client: client}

@@ -26,8 +26,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"minik8s/bench/internal/benchserver"
 	"minik8s/bench/internal/stats"
-	"minik8s/pkg/apiserver"
 )
 
 func main() {
@@ -63,26 +63,15 @@ func crd(i int) *apiextensionsv1.CustomResourceDefinition {
 }
 
 func run(n, objects int) error {
-	dir, err := os.MkdirTemp("", "minik8s-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	cfg := apiserver.NewConfig()
 	// Plain HTTP: this bench measures custom resources, not the cost of TLS and
 	// authorization (bench/apiserver does).
-	cfg.Listen, cfg.InsecureListen = nil, []string{"127.0.0.1:0"}
-	cfg.DataDir = dir
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
 	ctx := context.Background()
-	s, err := apiserver.Start(ctx, cfg)
+	s, err := benchserver.Start(ctx, "minik8s-bench-", benchserver.Options{})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	rc := &rest.Config{Host: s.URLs()[0], QPS: -1}
+	rc := &rest.Config{Host: s.URL, QPS: -1}
 	ext := apiextensionsclient.NewForConfigOrDie(rc)
 	disc := discovery.NewDiscoveryClientForConfigOrDie(rc)
 	dyn := dynamic.NewForConfigOrDie(rc)

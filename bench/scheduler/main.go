@@ -27,8 +27,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"minik8s/bench/internal/benchserver"
 	"minik8s/bench/internal/stats"
-	"minik8s/pkg/apiserver"
 	"minik8s/pkg/scheduler"
 )
 
@@ -56,26 +56,14 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 
-	dir, err := os.MkdirTemp("", "bench-scheduler-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	acfg := apiserver.NewConfig()
 	// Plain HTTP: this bench measures the scheduler, not the cost of TLS and
 	// authorization (bench/apiserver does).
-	acfg.Listen, acfg.InsecureListen = nil, []string{"127.0.0.1:0"}
-	acfg.DataDir = dir
-	acfg.UnsafeNoFsync = *noFsync
-	if err := acfg.Validate(); err != nil {
+	srv, err := benchserver.Start(ctx, "bench-scheduler-", benchserver.Options{NoFsync: *noFsync})
+	if err != nil {
 		return err
 	}
-	srv, err := apiserver.Start(ctx, acfg)
-	if err != nil {
-		return fmt.Errorf("starting apiserver: %w", err)
-	}
 	defer srv.Close()
-	rc := &rest.Config{Host: srv.URLs()[0], QPS: 5000, Burst: 10000}
+	rc := &rest.Config{Host: srv.URL, QPS: 5000, Burst: 10000}
 	setup := kubernetes.NewForConfigOrDie(rc)
 
 	t0 := time.Now()

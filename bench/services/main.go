@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"minik8s/pkg/apiserver"
+	"minik8s/bench/internal/benchserver"
 )
 
 func main() {
@@ -46,23 +46,12 @@ func main() {
 const svcTemplate = `{"apiVersion":"v1","kind":"Service","metadata":{"name":"svc-%06d","namespace":"default"},"spec":{"type":%q,"selector":{"app":"a%d"},"ports":[{"port":80,"targetPort":8080}]}}`
 
 func run(n, clients int, typ string) error {
-	dir, err := os.MkdirTemp("", "minik8s-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	cfg := apiserver.NewConfig()
-	cfg.Listen, cfg.InsecureListen = nil, []string{"127.0.0.1:0"}
-	cfg.DataDir = dir
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	s, err := apiserver.Start(context.Background(), cfg)
+	s, err := benchserver.Start(context.Background(), "minik8s-bench-", benchserver.Options{})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	base := s.URLs()[0]
+	base := s.URL
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2}}
 	lat := make([]time.Duration, n)
 	errs := make(chan error, clients)

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsapply "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
@@ -215,7 +216,7 @@ func (s *Server) apply(k *call, status bool) {
 		out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
 			obj, err := fm.Apply(cur, applied.DeepCopy(), manager, force)
 			if err != nil {
-				return nil, err
+				return nil, applyError(err)
 			}
 			return s.prepareUpdate(k, obj, cur, false)
 		})
@@ -238,7 +239,7 @@ func (s *Server) apply(k *call, status bool) {
 		em.SetNamespace(k.ns)
 		obj, err := fm.Apply(empty, applied.DeepCopy(), manager, force)
 		if err != nil {
-			writeError(k.c, err)
+			writeError(k.c, applyError(err))
 			return
 		}
 		obj.GetObjectKind().SetGroupVersionKind(k.r.GroupVersionKind())
@@ -301,4 +302,20 @@ func (unstructuredCreater) New(gvk schema.GroupVersionKind) (runtime.Object, err
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	return u, nil
+}
+
+// applyError is the field manager's error as the client should see it: an
+// applied configuration with a field its kind's schema does not declare
+// is the client's mistake, a 400 with the field manager's message
+// (kube-apiserver answers 500 there, kubernetes/kubernetes#139253; the
+// fix proposed upstream is this one).
+func applyError(err error) error {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return err
+	}
+	if strings.HasPrefix(err.Error(), "failed to create typed patch object") {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	return err
 }

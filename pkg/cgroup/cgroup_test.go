@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"minik8s/pkg/cgroup/cgrouptest"
 )
 
 func needRoot(t *testing.T) {
@@ -23,23 +25,8 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// mountV2 mounts a cgroup2 file system on a temporary directory. The
-// kernel has one unified hierarchy, so this is the host's own (on a v1 or
-// hybrid host its controllers are all bound to v1, but process tracking
-// and cgroup.kill work); the test's cgroups get a name of their own.
-func mountV2(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("none", dir, "cgroup2", 0, ""); err != nil {
-		t.Fatalf("mount -t cgroup2 none %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-	return dir
-}
+// mountV2 is a cgroup2 hierarchy of the test's (cgrouptest.MountV2).
+func mountV2(t *testing.T) string { return cgrouptest.MountV2(t) }
 
 // hostMode reads the layout at Root from /proc/self/mounts, apart from
 // Detect's statfs.

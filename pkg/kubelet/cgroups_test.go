@@ -7,9 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"minik8s/pkg/cgroup"
+	"minik8s/pkg/cgroup/cgrouptest"
 )
 
 // TestRemoveCgroupsV2 checks the clean-up of a pod's cgroups on cgroup v2,
@@ -21,15 +20,7 @@ func TestRemoveCgroupsV2(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts cgroup2")
 	}
-	mnt := t.TempDir()
-	if err := unix.Mount("none", mnt, "cgroup2", 0, ""); err != nil {
-		t.Fatalf("mount -t cgroup2 none %s: %v", mnt, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, 0); err != nil {
-			t.Errorf("unmounting %s: %v", mnt, err)
-		}
-	})
+	mnt := cgrouptest.MountV2(t)
 	root := filepath.Join(mnt, fmt.Sprintf("minik8s-kubelettest-%d", os.Getpid()))
 	for _, d := range []string{"minik8s/node1/pod-a/ctr1", "minik8s/node1/pod-a/ctr2", "minik8s/node1/pod-b/ctr1"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {

@@ -10,9 +10,8 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"minik8s/pkg/cgroup"
+	"minik8s/pkg/cgroup/cgrouptest"
 )
 
 // TestLabCgroupsV2 runs the lab's cgroup handling on cgroup v2 whatever the
@@ -25,15 +24,7 @@ func TestLabCgroupsV2(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts cgroup2 and moves processes between cgroups")
 	}
-	mnt := t.TempDir()
-	if err := unix.Mount("none", mnt, "cgroup2", 0, ""); err != nil {
-		t.Fatalf("mount -t cgroup2 none %s: %v", mnt, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, 0); err != nil {
-			t.Errorf("unmounting %s: %v", mnt, err)
-		}
-	})
+	mnt := cgrouptest.MountV2(t)
 	root := filepath.Join(mnt, fmt.Sprintf("minik8s-labtest-%d", os.Getpid()))
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
