@@ -3,7 +3,6 @@ package apiserver_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -60,21 +59,7 @@ func TestResourceMetricsAPI(t *testing.T) {
 	cs := kubernetes.NewForConfigOrDie(s.Config)
 	mc := metricsclient.NewForConfigOrDie(s.Config)
 	agent := fakeAgent(t, "default", map[string]float64{"busy": 0.5, "idle": 0.001})
-	host, port, _ := net.SplitHostPort(agent.Listener.Addr().String())
-	p, _ := strconv.Atoi(port)
-
-	node, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "a"}}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Status = corev1.NodeStatus{
-		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(p)}},
-		Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
-	}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	apiservertest.ReadyNode(t, cs, "n1", agent.Listener.Addr().String(), map[string]string{"zone": "a"}, nil)
 	for name, app := range map[string]string{"busy": "burn", "idle": "sleep"} {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": app}},
@@ -87,6 +72,7 @@ func TestResourceMetricsAPI(t *testing.T) {
 
 	// Two scrapes make the first rates.
 	var list *metricsv1beta1.PodMetricsList
+	var err error
 	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		list, err = mc.MetricsV1beta1().PodMetricses("default").List(ctx, metav1.ListOptions{})
 		return err == nil && len(list.Items) == 2, nil

@@ -3,10 +3,8 @@ package ctl
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,22 +41,10 @@ func TestTop(t *testing.T) {
 		fmt.Fprintf(w, "node_memory_working_set_bytes 1073741824 %d\n", ts)
 	}))
 	defer agent.Close()
-	host, port, _ := net.SplitHostPort(agent.Listener.Addr().String())
-	p, _ := strconv.Atoi(port)
-	node, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Status = corev1.NodeStatus{
-		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(p)}},
-		Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
-		Capacity:        corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("4Gi")},
-		Allocatable:     corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("4Gi")},
-	}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	apiservertest.ReadyNode(t, cs, "n1", agent.Listener.Addr().String(), nil, func(s *corev1.NodeStatus) {
+		s.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("4Gi")}
+		s.Allocatable = s.Capacity
+	})
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod("busy", map[string]string{"app": "busy"}, "n1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,8 @@ package podautoscaler_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -75,20 +73,7 @@ func TestScalesOnCPU(t *testing.T) {
 	a := &agent{cores: map[string]float64{"burn-0": 0.5}, used: map[string]float64{}, base: time.Now().Add(-time.Hour)}
 	fake := httptest.NewServer(a)
 	defer fake.Close()
-	host, port, _ := net.SplitHostPort(fake.Listener.Addr().String())
-	p, _ := strconv.Atoi(port)
-	node, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Status = corev1.NodeStatus{
-		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(p)}},
-		Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
-	}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	apiservertest.ReadyNode(t, cs, "n1", fake.Listener.Addr().String(), nil, nil)
 
 	labels := map[string]string{"app": "burn"}
 	container := corev1.Container{Name: "app", Image: "toolbox", Resources: corev1.ResourceRequirements{
