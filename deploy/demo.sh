@@ -19,6 +19,21 @@ CGO_ENABLED=0 go build -o bin/ ./cmd/...
 (cd cmd/coredns && CGO_ENABLED=0 go build -o ../../bin/ .)
 ctl=./bin/ctl
 
+# answer URL: the first line of URL's answer, waiting up to 30 s for a
+# Service that just got its LoadBalancer IP (the node that announces it
+# and every node's proxy take a moment to program it).
+answer() {
+  for _ in $(seq 1 30); do
+    if out=$(curl -s --max-time 3 "$1"); then
+      printf '%s\n' "$out" | head -n 1
+      return 0
+    fi
+    sleep 1
+  done
+  echo "no answer from $1 after 30 s; see: $ctl get svc -o wide; $ctl get endpointslices; $ctl lab logs kubelet-node1" >&2
+  return 1
+}
+
 $ctl lab up --nodes 3
 $ctl apply -f deploy/examples/
 $ctl rollout status deployment/echo --timeout=120s
@@ -39,7 +54,7 @@ port=$($ctl get svc echo-lb -o jsonpath='{.spec.ports[0].port}')
 echo
 echo "reaching http://$lb:$port/ from outside the cluster, 6 times:"
 for _ in $(seq 1 6); do
-  curl -s --max-time 3 "http://$lb:$port/" | head -n 1
+  answer "http://$lb:$port/"
 done
 
 echo
@@ -58,6 +73,5 @@ if [ -z "$hello" ]; then
   echo "the hello Service got no IP; see: $ctl describe svc hello" >&2
   exit 1
 fi
-curl -s --max-time 3 "http://$hello/cgi-bin/hello"
-echo
+answer "http://$hello/cgi-bin/hello"
 echo "the lab keeps running; try: $ctl get pods -o wide; $ctl lab status; remove it with: $ctl lab down"
