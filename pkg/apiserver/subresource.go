@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"minik8s/pkg/api"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"minik8s/pkg/storage"
@@ -303,36 +301,17 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("node %s of pod %s: %v", pod.Spec.NodeName, k.name, storageError(k.r, pod.Spec.NodeName, err))))
 		return
 	}
-	host := ""
-	for _, a := range node.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			host = a.Address
-			break
-		}
-	}
-	if host == "" {
-		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("node %s has no InternalIP address", node.Name)))
-		return
-	}
-	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
-	if port == 0 {
-		port = 10250
-	}
 	q.Del("container")
 	path := fmt.Sprintf("/%s/%s/%s/%s", what, pod.Namespace, pod.Name, container)
 	if container == "" {
 		path = fmt.Sprintf("/%s/%s/%s", what, pod.Namespace, pod.Name)
 	}
-	scheme := "http"
-	if s.kubeletTLS {
-		scheme = "https"
+	target, err := s.kubeletURL(&node, path)
+	if err != nil {
+		writeError(k.c, apierrors.NewBadRequest(err.Error()))
+		return
 	}
-	target := &url.URL{
-		Scheme:   scheme,
-		Host:     net.JoinHostPort(host, strconv.Itoa(int(port))),
-		Path:     path,
-		RawQuery: q.Encode(),
-	}
+	target.RawQuery = q.Encode()
 	// The handler forwards the request's query: leave only the agent's.
 	k.c.Request.URL.RawQuery = target.RawQuery
 	h := proxy.NewUpgradeAwareHandler(target, s.kubeletTransport, false, what != "containerLogs", proxyResponder{k})
