@@ -78,6 +78,16 @@ func Detect(root string) (*FS, error) {
 	return &FS{Root: root, Mode: V1, hierarchies: h}, nil
 }
 
+// NewFS is the file system of a layout known in advance: mode, and for v1
+// the hierarchies' directories (for v2, root alone). Detect is how a host's
+// is found; NewFS serves readers over files laid out elsewhere (tests).
+func NewFS(root string, mode Mode, hierarchies ...string) *FS {
+	if mode == V2 {
+		hierarchies = []string{root}
+	}
+	return &FS{Root: root, Mode: mode, hierarchies: hierarchies}
+}
+
 // v1Hierarchies lists the cgroup v1 hierarchies mounted under root.
 func v1Hierarchies(root string) []string {
 	f, err := os.Open("/proc/self/mounts")
@@ -281,4 +291,69 @@ func (c *FS) CPUUsage(rel string) (time.Duration, error) {
 		return time.Duration(ns), nil
 	}
 	return 0, fmt.Errorf("no cpuacct.usage for cgroup %s in the v1 hierarchies under %s: %w", rel, c.Root, os.ErrNotExist)
+}
+
+// MemoryWorkingSet is the memory of rel's processes less the inactive
+// page cache, which the kernel reclaims first: the figure the kubelet
+// evicts on and metrics-server reports (floored at 0 as the kubelet
+// floors it). On v1 it is memory.usage_in_bytes less memory.stat's
+// total_inactive_file in the memory hierarchy, on v2 memory.current less
+// inactive_file.
+func (c *FS) MemoryWorkingSet(rel string) (uint64, error) {
+	usage, stat, inactive := "memory.usage_in_bytes", "memory.stat", "total_inactive_file"
+	if c.Mode == V2 {
+		usage, inactive = "memory.current", "inactive_file"
+	}
+	for _, h := range c.hierarchies {
+		dir := filepath.Join(h, rel)
+		cur, err := readUint(filepath.Join(dir, usage))
+		if errors.Is(err, os.ErrNotExist) && c.Mode == V1 {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		st, err := readKeyed(filepath.Join(dir, stat))
+		if err != nil {
+			return 0, err
+		}
+		if st[inactive] > cur {
+			return 0, nil
+		}
+		return cur - st[inactive], nil
+	}
+	return 0, fmt.Errorf("no %s for cgroup %s in the v1 hierarchies under %s: %w", usage, rel, c.Root, os.ErrNotExist)
+}
+
+func readUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
+// readKeyed reads a flat keyed file ("key value" lines: memory.stat).
+func readKeyed(path string) (map[string]uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]uint64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
+			out[k] = n
+		}
+	}
+	return out, sc.Err()
 }

@@ -222,6 +222,12 @@ func (r *containerdRuntime) cgroupParent(uid types.UID) string {
 // hostCgroups is the host's cgroup file system (v1 or v2), detected once.
 var hostCgroups = sync.OnceValues(func() (*cgroup.FS, error) { return cgroup.Detect(cgroup.Root) })
 
+// detectedCgroups is the host's cgroup file system, nil if none was found.
+func detectedCgroups() *cgroup.FS {
+	c, _ := hostCgroups()
+	return c
+}
+
 // removeCgroups removes a pod's cgroups, which runc leaves behind: the
 // pod's and its containers', in every v1 hierarchy or in the v2 tree.
 func removeCgroups(rel string) {

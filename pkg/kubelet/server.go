@@ -60,7 +60,7 @@ func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
 		return nil, fmt.Errorf("listening on %s: %w", a.cfg.Listen, err)
 	}
 	h := &handler{pods: a, rt: a.rt, running: a.rt.isRunning, taskGone: a.rt.taskGone, stats: &resourceStats{
-		fs: detectCgroups("/sys/fs/cgroup"),
+		fs: detectedCgroups(),
 		// The parent of every pod's cgroup.
 		nodeCgroup: path.Dir(a.rt.cgroupParent("")),
 		pods: func() []*v1.Pod {

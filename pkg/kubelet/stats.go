@@ -2,121 +2,42 @@ package kubelet
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+
+	"minik8s/pkg/cgroup"
 )
 
 // cgroupUsage is what the resource metrics need of one cgroup: its
-// cumulative CPU time and its memory working set (usage less the
-// inactive page cache, which the kernel reclaims first: the figure the
-// kubelet evicts on and metrics-server reports).
+// cumulative CPU time and its memory working set.
 type cgroupUsage struct {
 	CPUNanos   uint64
 	WorkingSet uint64
 }
 
-// cgroupFS reads usage from a cgroup file system mounted at Root, in the
-// layout of cgroup v1 (one hierarchy per controller: cpuacct, memory) or
-// v2 (one unified hierarchy).
-type cgroupFS struct {
-	Root string
-	V2   bool
-}
-
-// detectCgroups tells the mode of the hierarchy at root: v2 has
-// cgroup.controllers at its top, v1 a directory per controller.
-func detectCgroups(root string) cgroupFS {
-	_, err := os.Stat(filepath.Join(root, "cgroup.controllers"))
-	return cgroupFS{Root: root, V2: err == nil}
-}
-
-// Read reads the usage of the cgroup at rel (a cgroupsPath such as
-// /minik8s/NODE/UID/ID).
-func (fs cgroupFS) Read(rel string) (cgroupUsage, error) {
-	if fs.V2 {
-		dir := filepath.Join(fs.Root, rel)
-		stat, err := readKeyed(filepath.Join(dir, "cpu.stat"))
-		if err != nil {
-			return cgroupUsage{}, err
-		}
-		usec, ok := stat["usage_usec"]
-		if !ok {
-			return cgroupUsage{}, fmt.Errorf("%s: no usage_usec", filepath.Join(dir, "cpu.stat"))
-		}
-		cur, err := readUint(filepath.Join(dir, "memory.current"))
-		if err != nil {
-			return cgroupUsage{}, err
-		}
-		mem, err := readKeyed(filepath.Join(dir, "memory.stat"))
-		if err != nil {
-			return cgroupUsage{}, err
-		}
-		return cgroupUsage{CPUNanos: usec * 1000, WorkingSet: less(cur, mem["inactive_file"])}, nil
+// readUsage reads the usage of the cgroup at rel (a cgroupsPath such as
+// /minik8s/NODE/UID/ID) in fs, the host's cgroups (nil: none found).
+func readUsage(fs *cgroup.FS, rel string) (cgroupUsage, error) {
+	if fs == nil {
+		return cgroupUsage{}, errors.New("no cgroup file system")
 	}
-	cpu, err := readUint(filepath.Join(fs.Root, "cpuacct", rel, "cpuacct.usage"))
+	cpu, err := fs.CPUUsage(rel)
 	if err != nil {
 		return cgroupUsage{}, err
 	}
-	usage, err := readUint(filepath.Join(fs.Root, "memory", rel, "memory.usage_in_bytes"))
+	ws, err := fs.MemoryWorkingSet(rel)
 	if err != nil {
 		return cgroupUsage{}, err
 	}
-	mem, err := readKeyed(filepath.Join(fs.Root, "memory", rel, "memory.stat"))
-	if err != nil {
-		return cgroupUsage{}, err
-	}
-	return cgroupUsage{CPUNanos: cpu, WorkingSet: less(usage, mem["total_inactive_file"])}, nil
-}
-
-// less is a-b, floored at 0 as the kubelet floors the working set.
-func less(a, b uint64) uint64 {
-	if b > a {
-		return 0
-	}
-	return a - b
-}
-
-func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return v, nil
-}
-
-// readKeyed reads a flat keyed file ("key value" lines: cpu.stat,
-// memory.stat).
-func readKeyed(path string) (map[string]uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
-			out[k] = n
-		}
-	}
-	return out, sc.Err()
+	return cgroupUsage{CPUNanos: uint64(cpu), WorkingSet: ws}, nil
 }
 
 // resourceStats serves the kubelet's /metrics/resource: the node's and
@@ -124,7 +45,7 @@ func readKeyed(path string) (map[string]uint64, error) {
 // and metric names metrics-server scrapes (and the apiserver's
 // metrics.k8s.io, which reads it the same way).
 type resourceStats struct {
-	fs cgroupFS
+	fs *cgroup.FS
 	// nodeCgroup is the cgroup all the node's pods run under: the node's
 	// figures are its usage. Agents of a lab share a machine, so the
 	// machine's root cgroup would count every node's pods on each.
@@ -172,7 +93,7 @@ func (s *resourceStats) write(w io.Writer) error {
 			if !ok || id == "" {
 				continue
 			}
-			u, err := s.fs.Read(s.podCgroup(pod) + "/" + id)
+			u, err := readUsage(s.fs, s.podCgroup(pod)+"/"+id)
 			if err != nil {
 				continue
 			}
@@ -191,7 +112,7 @@ func (s *resourceStats) write(w io.Writer) error {
 		}
 	}
 	var node cgroupUsage
-	if u, err := s.fs.Read(s.nodeCgroup); err == nil {
+	if u, err := readUsage(s.fs, s.nodeCgroup); err == nil {
 		node = u
 	}
 	bw := bufio.NewWriter(w)

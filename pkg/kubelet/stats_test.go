@@ -10,6 +10,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"minik8s/pkg/cgroup"
 )
 
 // writeFiles writes files (path relative to root → content).
@@ -24,6 +26,16 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// fakeCgroups is the cgroup file system of files laid out under root: v2
+// when root has cgroup.controllers at its top, else the v1 hierarchies
+// cpuacct and memory.
+func fakeCgroups(root string) *cgroup.FS {
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
+		return cgroup.NewFS(root, cgroup.V2)
+	}
+	return cgroup.NewFS(root, cgroup.V1, filepath.Join(root, "cpuacct"), filepath.Join(root, "memory"))
 }
 
 func TestCgroupFSRead(t *testing.T) {
@@ -66,7 +78,7 @@ func TestCgroupFSRead(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
 			writeFiles(t, root, tt.files)
-			got, err := detectCgroups(root).Read("/n/c")
+			got, err := readUsage(fakeCgroups(root), "/n/c")
 			if err != nil {
 				t.Fatalf("Read: %v", err)
 			}
@@ -78,7 +90,7 @@ func TestCgroupFSRead(t *testing.T) {
 }
 
 func TestCgroupFSReadMissing(t *testing.T) {
-	if _, err := detectCgroups(t.TempDir()).Read("/gone"); err == nil {
+	if _, err := readUsage(fakeCgroups(t.TempDir()), "/gone"); err == nil {
 		t.Errorf("got no error reading a missing cgroup, want one")
 	}
 }
@@ -111,7 +123,7 @@ func TestResourceStatsPage(t *testing.T) {
 		},
 	}
 	s := &resourceStats{
-		fs:         detectCgroups(root),
+		fs:         fakeCgroups(root),
 		nodeCgroup: "/node",
 		pods:       func() []*v1.Pod { return pods },
 		podCgroup:  func(p *v1.Pod) string { return "/node/" + string(p.UID) },
