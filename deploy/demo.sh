@@ -19,6 +19,21 @@ CGO_ENABLED=0 go build -o bin/ ./cmd/...
 (cd cmd/coredns && CGO_ENABLED=0 go build -o ../../bin/ .)
 ctl=./bin/ctl
 
+# lbip SERVICE: the LoadBalancer IP the Service gets, within 60 s.
+lbip() {
+  local ip=""
+  for _ in $(seq 1 60); do
+    ip=$($ctl get svc "$1" -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null || true)
+    if [ -n "$ip" ]; then
+      echo "$ip"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "the Service $1 got no LoadBalancer IP; see: $ctl describe svc $1" >&2
+  return 1
+}
+
 # answer URL: the first line of URL's answer, waiting up to 30 s for a
 # Service that just got its LoadBalancer IP (the node that announces it
 # and every node's proxy take a moment to program it).
@@ -40,16 +55,7 @@ $ctl rollout status deployment/echo --timeout=120s
 $ctl get pods -o wide
 $ctl get svc
 
-lb=""
-for _ in $(seq 1 60); do
-  lb=$($ctl get svc echo-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null || true)
-  [ -n "$lb" ] && break
-  sleep 1
-done
-if [ -z "$lb" ]; then
-  echo "the LoadBalancer Service got no IP; see: $ctl describe svc echo-lb" >&2
-  exit 1
-fi
+lb=$(lbip echo-lb)
 port=$($ctl get svc echo-lb -o jsonpath='{.spec.ports[0].port}')
 echo
 echo "reaching http://$lb:$port/ from outside the cluster, 6 times:"
@@ -63,15 +69,6 @@ $ctl image build -t hello:v1 deploy/examples/hello/
 $ctl create deployment hello --image=hello:v1 --dry-run=client -o yaml | $ctl apply -f -
 $ctl expose deployment hello --port 80 --target-port 8080 --type LoadBalancer --dry-run=client -o yaml | $ctl apply -f -
 $ctl rollout status deployment/hello --timeout=120s
-hello=""
-for _ in $(seq 1 60); do
-  hello=$($ctl get svc hello -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null || true)
-  [ -n "$hello" ] && break
-  sleep 1
-done
-if [ -z "$hello" ]; then
-  echo "the hello Service got no IP; see: $ctl describe svc hello" >&2
-  exit 1
-fi
+hello=$(lbip hello)
 answer "http://$hello/cgi-bin/hello"
 echo "the lab keeps running; try: $ctl get pods -o wide; $ctl lab status; remove it with: $ctl lab down"
