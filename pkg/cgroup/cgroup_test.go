@@ -156,7 +156,7 @@ func TestJoinKill(t *testing.T) {
 			if n != 1 {
 				t.Errorf("killed %d processes in node1, want 1", n)
 			}
-			if err := cmds[1].Wait(); !killed(err) {
+			if err := cmds[1].Wait(); !cgrouptest.Killed(err) {
 				t.Errorf("node1's process ended with %v, want killed", err)
 			}
 			if cmds[0].ProcessState != nil || syscall.Kill(cmds[0].Process.Pid, 0) != nil {
@@ -170,7 +170,7 @@ func TestJoinKill(t *testing.T) {
 			if _, err := c.Kill(top); err != nil {
 				t.Fatal(err)
 			}
-			if err := cmds[0].Wait(); !killed(err) {
+			if err := cmds[0].Wait(); !cgrouptest.Killed(err) {
 				t.Errorf("the agents' process ended with %v, want killed", err)
 			}
 			for _, h := range c.Hierarchies() {
@@ -205,7 +205,7 @@ func TestCgroupKill(t *testing.T) {
 	if !c.writeKill(top) {
 		t.Fatalf("writing %s/%s/cgroup.kill failed: kernel %s", c.Root, top, kernel())
 	}
-	if err := cmd.Wait(); !killed(err) {
+	if err := cmd.Wait(); !cgrouptest.Killed(err) {
 		t.Errorf("the shell ended with %v, want killed", err)
 	}
 	waitPids(t, c, top, 0)
@@ -224,15 +224,6 @@ func waitPids(t *testing.T, c *FS, rel string, n int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func killed(err error) bool {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 func readProc(pid int) string {
@@ -289,7 +280,7 @@ func TestKillSparesCaller(t *testing.T) {
 	if err == nil {
 		t.Errorf("got no error, want the cgroup %s/self busy", top)
 	}
-	if err := other.Wait(); !killed(err) {
+	if err := other.Wait(); !cgrouptest.Killed(err) {
 		t.Errorf("the other process ended with %v, want killed", err)
 	}
 }

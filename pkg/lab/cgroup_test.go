@@ -73,7 +73,7 @@ func TestLabCgroupsV2(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("killing %s: got %d, %v, want 1, nil", nodeCgroup(node), n, err)
 	}
-	if err := ctr.Wait(); !sigkilled(err) {
+	if err := ctr.Wait(); !cgrouptest.Killed(err) {
 		t.Errorf("the container ended with %v, want killed", err)
 	}
 	for rel, cmd := range procs {
@@ -88,7 +88,7 @@ func TestLabCgroupsV2(t *testing.T) {
 		t.Fatalf("killing %s: got %d, %v, want 3, nil", labCgroup, n, err)
 	}
 	for rel, cmd := range procs {
-		if err := cmd.Wait(); !sigkilled(err) {
+		if err := cmd.Wait(); !cgrouptest.Killed(err) {
 			t.Errorf("%s ended with %v, want killed", rel, err)
 		}
 	}
@@ -100,13 +100,4 @@ func TestLabCgroupsV2(t *testing.T) {
 	if left := cgroupPids(labCgroup); len(left) > 0 {
 		t.Errorf("got %v left in %s, want none", left, labCgroup)
 	}
-}
-
-func sigkilled(err error) bool {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }

@@ -3,6 +3,9 @@
 package cgrouptest
 
 import (
+	"errors"
+	"os/exec"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -25,4 +28,14 @@ func MountV2(t testing.TB) string {
 		}
 	})
 	return dir
+}
+
+// Killed tells whether a command's Wait error says SIGKILL ended it.
+func Killed(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
