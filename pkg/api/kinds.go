@@ -18,6 +18,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -57,6 +58,8 @@ import (
 	"k8s.io/kubernetes/pkg/registry/core/resourcequota"
 	"k8s.io/kubernetes/pkg/registry/core/secret"
 	"k8s.io/kubernetes/pkg/registry/core/serviceaccount"
+	"k8s.io/kubernetes/pkg/registry/flowcontrol/flowschema"
+	"k8s.io/kubernetes/pkg/registry/flowcontrol/prioritylevelconfiguration"
 	"k8s.io/kubernetes/pkg/registry/networking/ingress"
 	"k8s.io/kubernetes/pkg/registry/networking/ingressclass"
 	"k8s.io/kubernetes/pkg/registry/networking/ipaddress"
@@ -271,6 +274,15 @@ var builtins = []builtin{
 	{gv: storagemigrationv1.SchemeGroupVersion, kind: "StorageVersionMigration",
 		newObj: func() runtime.Object { return &storagemigrationv1.StorageVersionMigration{} }, newList: func() runtime.Object { return &storagemigrationv1.StorageVersionMigrationList{} },
 		strategy: storagemigration.Strategy, status: storagemigration.StatusStrategy},
+
+	// flowcontrol.apiserver.k8s.io/v1: API Priority and Fairness objects,
+	// stored and validated; the apiserver does not queue by them.
+	{gv: flowcontrolv1.SchemeGroupVersion, kind: "FlowSchema",
+		newObj: func() runtime.Object { return &flowcontrolv1.FlowSchema{} }, newList: func() runtime.Object { return &flowcontrolv1.FlowSchemaList{} },
+		strategy: flowschema.Strategy, status: flowschema.StatusStrategy},
+	{gv: flowcontrolv1.SchemeGroupVersion, kind: "PriorityLevelConfiguration",
+		newObj: func() runtime.Object { return &flowcontrolv1.PriorityLevelConfiguration{} }, newList: func() runtime.Object { return &flowcontrolv1.PriorityLevelConfigurationList{} },
+		strategy: prioritylevelconfiguration.Strategy, status: prioritylevelconfiguration.StatusStrategy},
 
 	// scheduling.k8s.io/v1
 	{gv: schedulingv1.SchemeGroupVersion, kind: "PriorityClass", short: []string{"pc"},
