@@ -200,6 +200,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	s.admission = append(s.admission,
 		newPriority(s, s.loopback),
 		defaultTolerationSeconds{notReady: cfg.DefaultNotReadyTolerationSeconds, unreachable: cfg.DefaultUnreachableTolerationSeconds},
+		newRuntimeClassAdmission(s.loopback),
 		newServiceAllocation(s),
 		storageObjectInUseProtection{},
 		// Upstream checks escalation in the RBAC kinds' storage, after
