@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/kubernetes/pkg/probe"
+	grpcprobe "k8s.io/kubernetes/pkg/probe/grpc"
 )
 
 type probeKind int
@@ -155,7 +158,7 @@ func (p *prober) once(ctx context.Context, timeout time.Duration) error {
 		}
 		return conn.Close()
 	case h.GRPC != nil:
-		return fmt.Errorf("grpc probes are not supported")
+		return grpcProbe(ctx, p.podIP, h.GRPC)
 	}
 	return fmt.Errorf("probe has no handler")
 }
@@ -244,4 +247,26 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// grpcProbe is the kubelet's gRPC probe (upstream's prober): the
+// grpc.health.v1 Check of the probe's service on the pod's IP and port,
+// plain text, healthy when the answer is SERVING.
+func grpcProbe(ctx context.Context, podIP string, g *v1.GRPCAction) error {
+	timeout := time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	service := ""
+	if g.Service != nil {
+		service = *g.Service
+	}
+	res, out, err := grpcprobe.New().Probe(podIP, service, int(g.Port), timeout, grpcprobe.ProbeOptions{})
+	if err != nil {
+		return err
+	}
+	if res != probe.Success {
+		return errors.New(out)
+	}
+	return nil
 }
