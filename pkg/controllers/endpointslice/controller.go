@@ -85,8 +85,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		}
 	}
 	slice.Informer().AddEventHandler(reconcile.Handler(byService))
+	// As upstream's endpoints controller, only a deleted Endpoints object
+	// brings its Service back here (to write it again). An update does
+	// not: Endpoints written by hand, of a Service without a selector or
+	// of no Service at all, are their writer's, and a sync of a name with
+	// no Service deletes what this controller published under it.
 	ep.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(_, cur any) { reconcile.Enqueue(c.queue, cur) },
 		DeleteFunc: func(obj any) { reconcile.Enqueue(c.queue, obj) },
 	})
 	return c

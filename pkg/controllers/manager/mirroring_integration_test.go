@@ -89,6 +89,22 @@ func TestEndpointsMirroredIntoSlices(t *testing.T) {
 		t.Fatalf("the updated Endpoints: %v, want them kept", err)
 	}
 
+	// Endpoints of no Service at all, updated: their writer's, kept (the
+	// conformance test of an Endpoints object's lifecycle).
+	lonely := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "lonely"}, Subsets: ep.Subsets}
+	if lonely, err = client.CoreV1().Endpoints("default").Create(ctx, lonely, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lonely.Labels = map[string]string{"patched": "yes"}
+	if _, err := client.CoreV1().Endpoints("default").Update(ctx, lonely, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if _, err := client.CoreV1().Endpoints("default").Get(ctx, "lonely", metav1.GetOptions{}); err != nil {
+			t.Fatalf("Endpoints of no Service, after an update: %v, want them kept", err)
+		}
+	}
+
 	if err := client.CoreV1().Endpoints("default").Delete(ctx, "custom", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
