@@ -421,6 +421,11 @@ func beforePodDelete(obj runtime.Object, opts *metav1.DeleteOptions, now metav1.
 	if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds <= grace {
 		return false, true
 	}
+	// As rest.BeforeDelete: the first graceful deletion moves generation
+	// (controllers of an object being deleted change their behaviour).
+	if pod.DeletionTimestamp == nil && pod.Generation > 0 {
+		pod.Generation++
+	}
 	t := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
 	pod.DeletionTimestamp = &t
 	pod.DeletionGracePeriodSeconds = &grace

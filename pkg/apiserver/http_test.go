@@ -344,6 +344,17 @@ func TestBindingAndGracefulDelete(t *testing.T) {
 	if p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
 		t.Fatalf("deletionTimestamp %v grace %v, want set and 30", p.DeletionTimestamp, p.DeletionGracePeriodSeconds)
 	}
+	// As upstream: created at generation 1 (whatever the client sent), the
+	// first graceful deletion moves it to 2, a second delete not again.
+	if p.Generation != 2 {
+		t.Fatalf("generation after the graceful delete: got %d, want 2", p.Generation)
+	}
+	if err := pods.Delete(ctx, "b", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(20))}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ = pods.Get(ctx, "b", metav1.GetOptions{}); p.Generation != 2 || *p.DeletionGracePeriodSeconds != 20 {
+		t.Fatalf("after a shorter second delete: generation %d grace %d, want 2 and 20", p.Generation, *p.DeletionGracePeriodSeconds)
+	}
 	// The agent finishes with grace 0 (and a uid precondition).
 	uid := p.UID
 	wrong := types.UID("nope")
@@ -367,8 +378,8 @@ func TestBindingAndGracefulDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, err = pods.Get(ctx, "f", metav1.GetOptions{})
-	if err != nil || f.DeletionTimestamp == nil {
-		t.Fatalf("pod with a finalizer: %v, deletionTimestamp %v", err, f.DeletionTimestamp)
+	if err != nil || f.DeletionTimestamp == nil || f.Generation != 2 {
+		t.Fatalf("pod with a finalizer: %v, deletionTimestamp %v, generation %d (want 2)", err, f.DeletionTimestamp, f.Generation)
 	}
 	f.Finalizers = nil
 	if _, err := pods.Update(ctx, f, metav1.UpdateOptions{}); err != nil {

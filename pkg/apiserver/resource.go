@@ -681,6 +681,11 @@ func (s *Server) deleteObject(k *call, opts *metav1.DeleteOptions) (runtime.Obje
 				um.SetFinalizers(fins)
 				if um.GetDeletionTimestamp() == nil {
 					um.SetDeletionTimestamp(&now)
+					// As the registry's markAsDeleting: being deleted
+					// moves generation, once.
+					if g := um.GetGeneration(); g > 0 {
+						um.SetGeneration(g + 1)
+					}
 				}
 				um.SetDeletionGracePeriodSeconds(&zero)
 				mark = true
