@@ -67,8 +67,20 @@ type containerSpec struct {
 	cpuPeriod   uint64
 	cpuShares   uint64 // 0 for the runtime's default
 	privileged  bool
-	annotations map[string]string
-	labels      map[string]string
+	// caps are the capabilities added to and dropped from the runtime's
+	// default set, as containerd's CRI applies them.
+	caps           specCaps
+	readonlyRootfs bool
+	annotations    map[string]string
+	labels         map[string]string
+}
+
+// specCaps are a securityContext's capabilities as the CRI applies them:
+// "ALL" added gives every capability, "ALL" dropped none, and then the
+// others (CAP_ prefixed, upper case) are added and dropped.
+type specCaps struct {
+	addAll, dropAll bool
+	add, drop       []string
 }
 
 // specUser is who the process runs as. The image's USER may be a name,
@@ -120,6 +132,12 @@ func newContainerSpec(in specInput) (containerSpec, error) {
 	}
 	if c.WorkingDir != "" {
 		s.cwd = c.WorkingDir
+	}
+	if sc := c.SecurityContext; sc != nil && !s.privileged {
+		s.caps = capabilities(sc.Capabilities)
+	}
+	if sc := c.SecurityContext; sc != nil {
+		s.readonlyRootfs = isTrue(sc.ReadOnlyRootFilesystem)
 	}
 	if c.TTY {
 		// As containerd's WithTTY, after the container's own variables.
@@ -198,6 +216,30 @@ func mergeEnv(image, container []string) []string {
 			continue
 		}
 		out = append(out, kv)
+	}
+	return out
+}
+
+// capabilities are the capabilities a securityContext adds and drops; a
+// privileged container has them all, whatever it says.
+func capabilities(caps *v1.Capabilities) specCaps {
+	var out specCaps
+	if caps == nil {
+		return out
+	}
+	for _, c := range caps.Add {
+		if strings.EqualFold(string(c), "ALL") {
+			out.addAll = true
+			continue
+		}
+		out.add = append(out.add, "CAP_"+strings.ToUpper(string(c)))
+	}
+	for _, c := range caps.Drop {
+		if strings.EqualFold(string(c), "ALL") {
+			out.dropAll = true
+			continue
+		}
+		out.drop = append(out.drop, "CAP_"+strings.ToUpper(string(c)))
 	}
 	return out
 }
@@ -310,6 +352,21 @@ func (s containerSpec) specOptsWithoutUser() []oci.SpecOpts {
 	}
 	if s.privileged {
 		opts = append(opts, oci.WithPrivileged)
+	}
+	if s.caps.addAll {
+		opts = append(opts, oci.WithAllCurrentCapabilities)
+	}
+	if s.caps.dropAll {
+		opts = append(opts, oci.WithCapabilities(nil))
+	}
+	if len(s.caps.add) > 0 {
+		opts = append(opts, oci.WithAddedCapabilities(s.caps.add))
+	}
+	if len(s.caps.drop) > 0 {
+		opts = append(opts, oci.WithDroppedCapabilities(s.caps.drop))
+	}
+	if s.readonlyRootfs {
+		opts = append(opts, oci.WithRootFSReadonly())
 	}
 	return opts
 }

@@ -119,6 +119,31 @@ func TestNewContainerSpec(t *testing.T) {
 			want: want(func(s *containerSpec) { s.privileged = true }),
 		},
 		{
+			name: "capabilities added and dropped, CAP_ prefixed, ALL apart",
+			mod: func(in *specInput) {
+				in.container.SecurityContext = &v1.SecurityContext{Capabilities: &v1.Capabilities{
+					Add: []v1.Capability{"net_admin", "SYS_PTRACE"}, Drop: []v1.Capability{"ALL", "CHOWN"}}}
+			},
+			want: want(func(s *containerSpec) {
+				s.caps = specCaps{dropAll: true, add: []string{"CAP_NET_ADMIN", "CAP_SYS_PTRACE"}, drop: []string{"CAP_CHOWN"}}
+			}),
+		},
+		{
+			name: "a privileged container's capabilities are all, whatever it says",
+			mod: func(in *specInput) {
+				in.container.SecurityContext = &v1.SecurityContext{Privileged: ptrBool(true),
+					Capabilities: &v1.Capabilities{Drop: []v1.Capability{"ALL"}}}
+			},
+			want: want(func(s *containerSpec) { s.privileged = true }),
+		},
+		{
+			name: "readOnlyRootFilesystem",
+			mod: func(in *specInput) {
+				in.container.SecurityContext = &v1.SecurityContext{ReadOnlyRootFilesystem: ptrBool(true)}
+			},
+			want: want(func(s *containerSpec) { s.readonlyRootfs = true }),
+		},
+		{
 			name: "limits and requests",
 			mod: func(in *specInput) {
 				in.container.Resources = v1.ResourceRequirements{
@@ -190,7 +215,7 @@ func TestNewContainerSpec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(containerSpec{}, specUser{})); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(containerSpec{}, specUser{}, specCaps{})); diff != "" {
 				t.Errorf("got spec differing from want (-want +got):\n%s", diff)
 			}
 		})
@@ -219,7 +244,9 @@ func TestContainerSpecOpts(t *testing.T) {
 		namespaces:  []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/run/netns/p"}},
 		mounts:      []specs.Mount{{Destination: "/data", Type: "bind", Source: "/vol", Options: []string{"rbind", "ro"}}},
 		cgroupsPath: "/minik8s/n1/uid/c", memoryLimit: uint64(limit), cpuQuota: quota, cpuPeriod: period, cpuShares: shares,
-		annotations: map[string]string{"k": "v"},
+		annotations:    map[string]string{"k": "v"},
+		caps:           specCaps{dropAll: true, add: []string{"CAP_NET_ADMIN"}, drop: []string{"CAP_CHOWN"}},
+		readonlyRootfs: true,
 	}
 	got := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.PIDNamespace}}}}
 	for _, o := range s.specOptsWithoutUser() {
@@ -228,7 +255,9 @@ func TestContainerSpecOpts(t *testing.T) {
 		}
 	}
 	want := &specs.Spec{
-		Process:     &specs.Process{Args: s.args, Env: s.env, Cwd: "/work", Terminal: true},
+		Process: &specs.Process{Args: s.args, Env: s.env, Cwd: "/work", Terminal: true,
+			Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_NET_ADMIN"}, Effective: []string{"CAP_NET_ADMIN"}, Permitted: []string{"CAP_NET_ADMIN"}}},
+		Root:        &specs.Root{Readonly: true},
 		Hostname:    "p",
 		Annotations: map[string]string{"k": "v"},
 		Mounts:      s.mounts,
