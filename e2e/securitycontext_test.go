@@ -13,7 +13,9 @@ import (
 
 // TestSecurityContextOnTheLab: a container runs with the capabilities its
 // securityContext leaves it (all dropped, one added back) on a read-only
-// root file system, and as the user and group it asks for, over the pod's.
+// root file system, and as the user and group it asks for, over the pod's,
+// able to write its termination message file (at the default
+// terminationMessagePath).
 func TestSecurityContextOnTheLab(t *testing.T) {
 	ns := namespace(t)
 	pod := toolboxPod("secctx", "node1", "", corev1.RestartPolicyNever)
@@ -25,7 +27,7 @@ func TestSecurityContextOnTheLab(t *testing.T) {
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_BIND_SERVICE"}}}
 	user := caps.DeepCopy()
 	user.Name = "user"
-	user.Command = []string{"sh", "-c", "id -u; id -g"}
+	user.Command = []string{"sh", "-c", "id -u; id -g; echo bye > /dev/termination-log && cat /dev/termination-log"}
 	user.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(1234))}
 	pod.Spec.Containers = append(pod.Spec.Containers, *user)
 	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
@@ -35,7 +37,7 @@ func TestSecurityContextOnTheLab(t *testing.T) {
 	for _, tt := range []struct{ container, want string }{
 		// CAP_NET_BIND_SERVICE is bit 10.
 		{"caps", "CapEff:\t0000000000000400\nread-only\n"},
-		{"user", "1234\n5678\n"},
+		{"user", "1234\n5678\nbye\n"},
 	} {
 		got, err := podLogs(ns, "secctx", tt.container)
 		if err != nil {

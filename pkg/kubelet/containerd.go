@@ -351,6 +351,11 @@ func (r *containerdRuntime) specInput(ctx context.Context, pod *v1.Pod, sb Sandb
 		podFiles: podFiles, image: config, imageID: r.images.imageID(ctx, image),
 		nodeName: r.cfg.NodeName, clusterDomain: r.cfg.ClusterDomain,
 	}
+	if c.TerminationMessagePath != "" {
+		if in.terminationLog, err = r.terminationLog(pod.UID, c.Name, attempt); err != nil {
+			return nil, specInput{}, err
+		}
+	}
 	if copts.TargetID != "" {
 		_, target, err := r.task(ctx, copts.TargetID)
 		if err != nil {
@@ -359,6 +364,22 @@ func (r *containerdRuntime) specInput(ctx context.Context, pod *v1.Pod, sb Sandb
 		in.targetPID = target.Pid()
 	}
 	return image, in, nil
+}
+
+// terminationLog makes the empty file an attempt of a container writes
+// its termination message to: beside the attempt's log, so it goes with
+// the pod's files (the same path as the worker's terminationLogPath,
+// which reads it), mode 0666 whatever the umask, as the kubelet's.
+func (r *containerdRuntime) terminationLog(uid types.UID, container string, attempt int) (string, error) {
+	logPath := r.LogPath(uid, container, attempt)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return "", err
+	}
+	path := strings.TrimSuffix(logPath, ".log") + ".termination-log"
+	if err := os.WriteFile(path, nil, 0o666); err != nil {
+		return "", fmt.Errorf("creating the termination message file: %w", err)
+	}
+	return path, os.Chmod(path, 0o666)
 }
 
 // imageConfig is the image's runtime config (entrypoint, cmd, env,

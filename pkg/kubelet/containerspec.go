@@ -30,8 +30,11 @@ type specInput struct {
 	// podFiles are the pod's /etc/hosts, /etc/resolv.conf and
 	// /etc/hostname, mounted into every container.
 	podFiles []specs.Mount
-	image    ocispec.ImageConfig
-	imageID  string
+	// terminationLog is the node's file mounted at the container's
+	// terminationMessagePath, made empty and writable for any user.
+	terminationLog string
+	image          ocispec.ImageConfig
+	imageID        string
 	// targetPID is the process of the running container whose PID
 	// namespace an ephemeral container joins (opts.TargetID); 0 for none.
 	targetPID     uint32
@@ -138,6 +141,10 @@ func newContainerSpec(in specInput) (containerSpec, error) {
 	}
 	if sc := c.SecurityContext; sc != nil {
 		s.readonlyRootfs = isTrue(sc.ReadOnlyRootFilesystem)
+	}
+	if c.TerminationMessagePath != "" && in.terminationLog != "" {
+		// As the kubelet's makeMounts: after the volumes, read-write.
+		s.mounts = append(s.mounts, specs.Mount{Destination: c.TerminationMessagePath, Type: "bind", Source: in.terminationLog, Options: []string{"rbind", "rw"}})
 	}
 	if c.TTY {
 		// As containerd's WithTTY, after the container's own variables.

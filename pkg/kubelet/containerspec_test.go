@@ -174,6 +174,19 @@ func TestNewContainerSpec(t *testing.T) {
 			}),
 		},
 		{
+			name: "the termination message file last, read-write",
+			mod: func(in *specInput) {
+				in.container.TerminationMessagePath = "/dev/termination-log"
+				in.terminationLog = "/pods/uid-1/logs/c/0.termination-log"
+				in.opts.Mounts = []Mount{{Source: "/vol/cfg", Destination: "/cfg", ReadOnly: true}}
+			},
+			want: want(func(s *containerSpec) {
+				s.mounts = append(append([]specs.Mount{}, podFiles...),
+					specs.Mount{Destination: "/cfg", Type: "bind", Source: "/vol/cfg", Options: []string{"rbind", "ro"}},
+					specs.Mount{Destination: "/dev/termination-log", Type: "bind", Source: "/pods/uid-1/logs/c/0.termination-log", Options: []string{"rbind", "rw"}})
+			}),
+		},
+		{
 			name: "an ephemeral container joins its target's processes",
 			mod: func(in *specInput) {
 				in.opts.Ephemeral, in.opts.TargetID, in.targetPID = true, "target-id", 4242
