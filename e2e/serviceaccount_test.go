@@ -21,13 +21,25 @@ const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // TestServiceAccountTokenInPod: a pod gets its ServiceAccount's token,
 // the cluster CA bundle and its namespace at the well-known path, and
-// the kubernetes Service's address in its environment; the token passes
+// the kubernetes Service's address in its environment, with the variables
+// of its namespace's Services (not the headless one's); the token passes
 // a TokenReview as the ServiceAccount bound to the pod, authenticates to
-// the API, and dies with the pod. A pod that opts out gets nothing.
+// the API, and dies with the pod. A pod that opts out gets no token, and
+// without service links only the kubernetes Service's variables.
 func TestServiceAccountTokenInPod(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t)
+	foo, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "foo-svc"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8765}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "headless"},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	pod := toolboxPod("with-token", "node1", "sleep 3600", corev1.RestartPolicyAlways)
+	pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "FOO_URL", Value: "http://$(FOO_SVC_SERVICE_HOST):$(FOO_SVC_SERVICE_PORT_HTTP)"}}
 	created, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +49,7 @@ func TestServiceAccountTokenInPod(t *testing.T) {
 	}
 	optOut := toolboxPod("without-token", "node2", "sleep 3600", corev1.RestartPolicyAlways)
 	optOut.Spec.AutomountServiceAccountToken = ptr(false)
+	optOut.Spec.EnableServiceLinks = ptr(false)
 	if _, err := cs.CoreV1().Pods(ns).Create(ctx, optOut, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +86,41 @@ func TestServiceAccountTokenInPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
+	master := []string{
 		"KUBERNETES_SERVICE_HOST=" + svc.Spec.ClusterIP,
 		fmt.Sprintf("KUBERNETES_SERVICE_PORT=%d", svc.Spec.Ports[0].Port),
 		fmt.Sprintf("KUBERNETES_PORT=tcp://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port),
-	} {
+	}
+	fooIP := foo.Spec.ClusterIP
+	links := []string{
+		"FOO_SVC_SERVICE_HOST=" + fooIP,
+		"FOO_SVC_SERVICE_PORT=8765",
+		"FOO_SVC_SERVICE_PORT_HTTP=8765",
+		"FOO_SVC_PORT=tcp://" + fooIP + ":8765",
+		"FOO_SVC_PORT_8765_TCP=tcp://" + fooIP + ":8765",
+		"FOO_SVC_PORT_8765_TCP_PROTO=tcp",
+		"FOO_SVC_PORT_8765_TCP_PORT=8765",
+		"FOO_SVC_PORT_8765_TCP_ADDR=" + fooIP,
+	}
+	for _, want := range append(append(master, links...), "FOO_URL=http://"+fooIP+":8765") {
 		if !strings.Contains(env, want+"\n") {
 			t.Errorf("env of the pod lacks %s:\n%s", want, env)
 		}
+	}
+	if strings.Contains(env, "HEADLESS_") {
+		t.Errorf("env of the pod has a headless Service's variables:\n%s", env)
+	}
+	env, err = podExec(ns, "without-token", "toolbox", "env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range master {
+		if !strings.Contains(env, want+"\n") {
+			t.Errorf("env of the pod without service links lacks %s:\n%s", want, env)
+		}
+	}
+	if strings.Contains(env, "FOO_SVC_") {
+		t.Errorf("env of the pod without service links has its namespace's Service's variables:\n%s", env)
 	}
 
 	tok := strings.TrimSpace(files["token"])

@@ -84,12 +84,19 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 	recorder := newRecorder(client, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 	go recorder.run(ctx)
 
+	// As the kubelet's Service informer: every Service of the cluster, for
+	// the containers' service variables.
+	services := nodeclient.NewInformer(client.Services("").ListWatch(nil), &v1.Service{})
+	if err := services.AddIndexers(cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}); err != nil {
+		return err
+	}
+	go services.RunWithContext(ctx)
 	objects := &apiObjects{
 		configMaps: func(ns string) getter[*v1.ConfigMap] { return client.ConfigMaps(ns) },
 		secrets:    func(ns string) getter[*v1.Secret] { return client.Secrets(ns) },
 		claims:     func(ns string) getter[*v1.PersistentVolumeClaim] { return client.PersistentVolumeClaims(ns) },
 		volumes:    func() getter[*v1.PersistentVolume] { return client.PersistentVolumes() },
-		services:   func(ns string) getter[*v1.Service] { return client.Services(ns) },
+		services:   services,
 		ttl:        objectTTL,
 	}
 	tokens := newTokenManager(func(ctx context.Context, ns, name string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
@@ -150,7 +157,7 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
 	}), &v1.Pod{})
 	go podInformer.RunWithContext(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced, services.HasSynced) {
 		return ctx.Err()
 	}
 	a.podList = func() []*v1.Pod { return nodeclient.List[*v1.Pod](podInformer.GetStore()) }

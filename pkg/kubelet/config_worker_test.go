@@ -37,7 +37,7 @@ func hasEvent(events []string, substr string) bool {
 
 // A missing key keeps the container Waiting with CreateContainerConfigError
 // and upstream's message; once the key is there the container starts with
-// it in its env, and $(VAR) in its args expanded.
+// it in its env, and $(VAR) in its args expanded by its spec.
 func TestCreateContainerConfigErrorUntilKeyAppears(t *testing.T) {
 	pod := testPod(v1.RestartPolicyAlways)
 	pod.Spec.Containers[0].Env = []v1.EnvVar{{Name: "FOO", ValueFrom: cmKey("cfg", "FOO", false)}}
@@ -82,7 +82,11 @@ func TestCreateContainerConfigErrorUntilKeyAppears(t *testing.T) {
 	if !slices.Contains(started.opts.Env, "FOO=bar") {
 		t.Errorf("env = %q, want FOO=bar", started.opts.Env)
 	}
-	if got := strings.Join(started.c.Args, " "); got != "echo bar" {
+	spec, err := newContainerSpec(specInput{pod: pod, container: started.c, opts: started.opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(spec.args, " "); got != "echo bar" {
 		t.Errorf("args = %q, want expanded to %q", got, "echo bar")
 	}
 	if got := pod.Spec.Containers[0].Args[1]; got != "$(FOO)" {

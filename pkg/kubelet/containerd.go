@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
@@ -21,12 +21,13 @@ import (
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/oci"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/opencontainers/runtime-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -216,7 +217,7 @@ func (r *containerdRuntime) RemovePodFiles(ctx context.Context, uid types.UID) e
 }
 
 func (r *containerdRuntime) cgroupParent(uid types.UID) string {
-	return "/minik8s/" + r.cfg.NodeName + "/" + string(uid)
+	return podCgroup(r.cfg.NodeName, uid)
 }
 
 // hostCgroups is the host's cgroup file system (v1 or v2), detected once.
@@ -248,17 +249,6 @@ func (r *containerdRuntime) LogPath(uid types.UID, container string, attempt int
 	return filepath.Join(r.podsDir, string(uid), "logs", container, strconv.Itoa(attempt)+".log")
 }
 
-// shimGroup is the runc shim a pod's containers run under (the runc v2
-// shim's grouping annotation). The node's pods share a few long-lived shims,
-// so starting a task costs runc create but seldom a new shim process, and
-// shim memory does not grow per pod. A shim creates one task at a time,
-// hence several per node; a pod's containers always share one.
-func (r *containerdRuntime) shimGroup(uid types.UID) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(uid))
-	return fmt.Sprintf("minik8s-%s-%d", r.cfg.NodeName, h.Sum32()%shimGroups)
-}
-
 // containerID is readable and short enough for containerd (76 characters).
 func containerID(pod *v1.Pod, name string, attempt int) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d", pod.UID, name, attempt)))
@@ -271,117 +261,25 @@ func containerID(pod *v1.Pod, name string, attempt int) string {
 
 func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int, copts ContainerOptions) (ContainerInfo, error) {
 	ctx = r.nsCtx(ctx)
-	image, err := r.client.GetImage(ctx, normalizeRef(c.Image))
-	if err != nil {
-		return ContainerInfo{}, fmt.Errorf("image %s: %w", c.Image, err)
-	}
-	id := containerID(pod, c.Name, attempt)
-	hostname, err := containerHostname(pod, r.cfg.ClusterDomain)
+	image, in, err := r.specInput(ctx, pod, sb, c, init, attempt, copts)
 	if err != nil {
 		return ContainerInfo{}, err
 	}
-	opts := []oci.SpecOpts{oci.WithImageConfig(image)}
-	switch {
-	case len(c.Command) > 0:
-		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, c.Command...), c.Args...)...))
-	case len(c.Args) > 0:
-		opts = append(opts, oci.WithImageConfigArgs(image, c.Args))
-	}
-	opts = append(opts, oci.WithEnv(copts.Env), oci.WithHostname(hostname))
-	opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: r.shimGroup(pod.UID)}))
-	if c.WorkingDir != "" {
-		opts = append(opts, oci.WithProcessCwd(c.WorkingDir))
-	}
-	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}))
-	if copts.TargetID != "" {
-		// As the kubelet asks a runtime that can: the ephemeral container
-		// sees the target's processes (kubectl debug --target).
-		_, target, err := r.task(ctx, copts.TargetID)
-		if err != nil {
-			return ContainerInfo{}, fmt.Errorf("target container %s: %w", copts.TargetID, err)
-		}
-		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", target.Pid())}))
-	}
-	mounts, err := r.network.podMounts(pod)
-	if err != nil {
-		return ContainerInfo{}, err
-	}
-	for _, m := range copts.Mounts {
-		o := []string{"rbind", "rw"}
-		if m.ReadOnly {
-			o = []string{"rbind", "ro"}
-		}
-		mounts = append(mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: o})
-	}
-	opts = append(opts, oci.WithMounts(mounts))
-	opts = append(opts, oci.WithCgroup(r.cgroupParent(pod.UID)+"/"+id))
-	if q, ok := c.Resources.Limits[v1.ResourceMemory]; ok && q.Value() > 0 {
-		opts = append(opts, oci.WithMemoryLimit(uint64(q.Value())))
-	}
-	if q, ok := c.Resources.Limits[v1.ResourceCPU]; ok && q.MilliValue() > 0 {
-		const period = 100000
-		opts = append(opts, oci.WithCPUCFS(q.MilliValue()*period/1000, period))
-	}
-	if q, ok := c.Resources.Requests[v1.ResourceCPU]; ok && q.MilliValue() > 0 {
-		shares := uint64(q.MilliValue() * 1024 / 1000)
-		if shares < 2 {
-			shares = 2
-		}
-		opts = append(opts, oci.WithCPUShares(shares))
-	}
-	sc := c.SecurityContext
-	psc := pod.Spec.SecurityContext
-	var uid, gid *int64
-	if psc != nil {
-		uid, gid = psc.RunAsUser, psc.RunAsGroup
-	}
-	if sc != nil && sc.RunAsUser != nil {
-		uid = sc.RunAsUser
-	}
-	if sc != nil && sc.RunAsGroup != nil {
-		gid = sc.RunAsGroup
-	}
-	if uid != nil {
-		opts = append(opts, oci.WithUserID(uint32(*uid)))
-	}
-	if gid != nil {
-		g := uint32(*gid)
-		opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-			s.Process.User.GID = g
-			return nil
-		})
-	}
-	if sc != nil && sc.Privileged != nil && *sc.Privileged {
-		opts = append(opts, oci.WithPrivileged)
-	}
-	if c.TTY {
-		opts = append(opts, oci.WithTTY)
-	}
-
-	imageID := r.images.imageID(ctx, image)
 	now := time.Now()
-	labels := map[string]string{
-		labelPodUID: string(pod.UID), labelPodNS: pod.Namespace, labelPodName: pod.Name,
-		labelContainer: c.Name, labelAttempt: strconv.Itoa(attempt), labelImageID: imageID,
-		labelStarted: now.UTC().Format(time.RFC3339Nano),
+	in.started = now
+	spec, err := newContainerSpec(in)
+	if err != nil {
+		return ContainerInfo{}, err
 	}
-	if init {
-		labels[labelInit] = "true"
-	}
-	if copts.Ephemeral {
-		labels[labelEphemeral] = "true"
-	}
-	if v := stdinLabel(c); v != "" {
-		labels[labelStdin] = v
-	}
+	id, imageID := spec.id, in.imageID
 	tCreate := time.Now()
 	newContainer := func() (containerd.Container, error) {
 		return r.client.NewContainer(r.withLease(ctx), id,
 			containerd.WithImage(image),
 			containerd.WithSnapshotter(snapshotter),
 			timed("snapshot", containerd.WithNewSnapshot(id, image)),
-			timed("spec", containerd.WithNewSpec(opts...)),
-			containerd.WithContainerLabels(labels),
+			timed("spec", containerd.WithNewSpec(spec.specOpts()...)),
+			containerd.WithContainerLabels(spec.labels),
 			containerd.WithRuntime("io.containerd.runc.v2", nil),
 		)
 	}
@@ -431,6 +329,81 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		"task", tStart.Sub(tTask).Round(time.Millisecond), "start", time.Since(tStart).Round(time.Millisecond))
 	return ContainerInfo{ID: id, PodUID: pod.UID, PodNS: pod.Namespace, PodName: pod.Name, Name: c.Name,
 		Attempt: attempt, Init: init, Ephemeral: copts.Ephemeral, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
+}
+
+// specInput reads what a start of c is computed from beyond the pod:
+// the image and its config, the pod's files, the target's process.
+func (r *containerdRuntime) specInput(ctx context.Context, pod *v1.Pod, sb Sandbox, c *v1.Container, init bool, attempt int, copts ContainerOptions) (containerd.Image, specInput, error) {
+	image, err := r.client.GetImage(ctx, normalizeRef(c.Image))
+	if err != nil {
+		return nil, specInput{}, fmt.Errorf("image %s: %w", c.Image, err)
+	}
+	config, err := imageConfig(ctx, image)
+	if err != nil {
+		return nil, specInput{}, fmt.Errorf("image %s: %w", c.Image, err)
+	}
+	podFiles, err := r.network.podMounts(pod)
+	if err != nil {
+		return nil, specInput{}, err
+	}
+	in := specInput{
+		pod: pod, container: c, sandbox: sb, init: init, attempt: attempt, opts: copts,
+		podFiles: podFiles, image: config, imageID: r.images.imageID(ctx, image),
+		nodeName: r.cfg.NodeName, clusterDomain: r.cfg.ClusterDomain,
+	}
+	if c.TerminationMessagePath != "" {
+		if in.terminationLog, err = r.terminationLog(pod.UID, c.Name, attempt); err != nil {
+			return nil, specInput{}, err
+		}
+	}
+	if copts.TargetID != "" {
+		_, target, err := r.task(ctx, copts.TargetID)
+		if err != nil {
+			return nil, specInput{}, fmt.Errorf("target container %s: %w", copts.TargetID, err)
+		}
+		in.targetPID = target.Pid()
+	}
+	return image, in, nil
+}
+
+// terminationLog makes the empty file an attempt of a container writes
+// its termination message to: beside the attempt's log, so it goes with
+// the pod's files (the same path as the worker's terminationLogPath,
+// which reads it), mode 0666 whatever the umask, as the kubelet's.
+func (r *containerdRuntime) terminationLog(uid types.UID, container string, attempt int) (string, error) {
+	logPath := r.LogPath(uid, container, attempt)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return "", err
+	}
+	path := strings.TrimSuffix(logPath, ".log") + ".termination-log"
+	if err := os.WriteFile(path, nil, 0o666); err != nil {
+		return "", fmt.Errorf("creating the termination message file: %w", err)
+	}
+	return path, os.Chmod(path, 0o666)
+}
+
+// imageConfig is the image's runtime config (entrypoint, cmd, env,
+// working directory, user), read from the content store as containerd's
+// WithImageConfig reads it.
+func imageConfig(ctx context.Context, image containerd.Image) (ocispec.ImageConfig, error) {
+	desc, err := image.Config(ctx)
+	if err != nil {
+		return ocispec.ImageConfig{}, err
+	}
+	switch desc.MediaType {
+	case ocispec.MediaTypeImageConfig, images.MediaTypeDockerSchema2Config:
+	default:
+		return ocispec.ImageConfig{}, fmt.Errorf("unknown image config media type %s", desc.MediaType)
+	}
+	b, err := content.ReadBlob(ctx, image.ContentStore(), desc)
+	if err != nil {
+		return ocispec.ImageConfig{}, err
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(b, &img); err != nil {
+		return ocispec.ImageConfig{}, fmt.Errorf("decoding the image config: %w", err)
+	}
+	return img.Config, nil
 }
 
 // timed records how long a container option takes (the snapshot and the

@@ -11,7 +11,11 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
+	v1helper "k8s.io/kubernetes/pkg/apis/core/v1/helper"
+	"k8s.io/kubernetes/pkg/kubelet/envvars"
 )
 
 // objectReader is what env and volumes read from the API.
@@ -26,7 +30,7 @@ type podFacts struct {
 	podIP       string
 	hostIP      string
 	allocatable v1.ResourceList // the node's, for resources without a limit
-	// serviceEnv are the `kubernetes` Service's variables, which
+	// serviceEnv are the service variables (serviceEnvVars), which
 	// env's values may refer to and which the container gets unless it
 	// sets them itself.
 	serviceEnv []envVar
@@ -39,9 +43,8 @@ type envVar struct{ Name, Value string }
 // makeEnvironmentVariables does: envFrom first (a prefix each), then env in
 // order, overriding; a value expands $(VAR) references to the variables so
 // far; valueFrom reads ConfigMaps, Secrets, the pod's fields and the
-// container's resources; the `kubernetes` Service's variables
-// (facts.serviceEnv) come last, unless set already, as upstream appends
-// its service variables. A missing ConfigMap, Secret or key that is not
+// container's resources; the service variables (facts.serviceEnv) come
+// last, unless set already, as upstream appends them. A missing ConfigMap, Secret or key that is not
 // optional is an error with upstream's message, which keeps the container
 // from starting (CreateContainerConfigError). Unlike upstream, whose map
 // leaves the order to chance, the result is envFrom's keys sorted, then
@@ -200,6 +203,56 @@ func makeEnv(ctx context.Context, objs objectReader, pod *v1.Pod, c *v1.Containe
 		}
 	}
 	return out, nil
+}
+
+// masterServices are the default namespace's Services whose variables
+// every container gets, as the kubelet's.
+var masterServices = sets.New("kubernetes")
+
+// serviceEnvVars are the service variables of a container in namespace
+// ns, chosen as the kubelet's getServiceEnvVarMap chooses: of the Services
+// with a cluster IP (not None), the default namespace's master Services
+// always, and all of ns's when enableServiceLinks; a Service of ns hides
+// the master Service of its name. The variables are the kubelet's own
+// (envvars.FromServices: NAME_SERVICE_HOST, _SERVICE_PORT, a
+// _SERVICE_PORT_<PORT> per named port, the Docker link variables
+// NAME_PORT=tcp://…), by Service name, each name once, where upstream
+// fills a map.
+func serviceEnvVars(ns string, enableServiceLinks bool, services []*v1.Service) []envVar {
+	byName := map[string]*v1.Service{}
+	for _, svc := range services {
+		if !v1helper.IsServiceIPSet(svc) {
+			continue
+		}
+		switch {
+		case svc.Namespace == metav1.NamespaceDefault && masterServices.Has(svc.Name):
+			if _, ok := byName[svc.Name]; !ok {
+				byName[svc.Name] = svc
+			}
+		case svc.Namespace == ns && enableServiceLinks:
+			byName[svc.Name] = svc
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	chosen := make([]*v1.Service, 0, len(names))
+	for _, name := range names {
+		chosen = append(chosen, byName[name])
+	}
+	var out []envVar
+	at := map[string]int{}
+	for _, e := range envvars.FromServices(chosen) {
+		if i, ok := at[e.Name]; ok {
+			out[i].Value = e.Value
+			continue
+		}
+		at[e.Name] = len(out)
+		out = append(out, envVar{e.Name, e.Value})
+	}
+	return out
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }

@@ -2,6 +2,8 @@ package kubelet
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -9,8 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/klog/v2"
-	"k8s.io/kubernetes/pkg/kubelet/envvars"
+	"k8s.io/client-go/tools/cache"
 )
 
 // getter reads one object by name; nodeclient's resources and client-go's
@@ -34,9 +35,9 @@ type apiObjects struct {
 	secrets    func(ns string) getter[*v1.Secret]
 	claims     func(ns string) getter[*v1.PersistentVolumeClaim]
 	volumes    func() getter[*v1.PersistentVolume]
-	// services reads the `kubernetes` Service for every container's
-	// KUBERNETES_SERVICE_* variables; nil gives none.
-	services func(ns string) getter[*v1.Service]
+	// services are the cluster's Services, for the containers' service
+	// variables; nil gives none.
+	services serviceLister
 	ttl      time.Duration
 	now      func() time.Time
 
@@ -115,27 +116,49 @@ func (o *apiObjects) volume(ctx context.Context, name string) (*v1.PersistentVol
 	return fetch(ctx, o, "pv", "", name, o.volumes(), schema.GroupResource{})
 }
 
-// masterServiceEnv are the variables of the default/kubernetes Service
-// that the kubelet gives every container (its "master services", whatever
-// enableServiceLinks says): KUBERNETES_SERVICE_HOST and _PORT, the named
-// ports and the Docker link variables (KUBERNETES_PORT=tcp://…), built by
-// the kubelet's own envvars.FromServices. None when the Service cannot be
-// read: the container starts without them, where the kubelet would wait
-// for its Service informer.
-func (o *apiObjects) masterServiceEnv(ctx context.Context) []envVar {
+// serviceLister is where the containers' service variables come from:
+// the agent's informer of the cluster's Services (as the kubelet's
+// serviceLister), indexed by namespace (cache.NamespaceIndex). Unlike
+// ConfigMaps and Secrets, Services are watched: a pod made right after
+// its Services must see them all, which a cached read could miss.
+type serviceLister interface {
+	GetIndexer() cache.Indexer
+	HasSynced() bool
+}
+
+// errServicesNotSynced is the kubelet's error while its Service informer
+// has not listed once: the container waits (CreateContainerConfigError)
+// rather than start without KUBERNETES_SERVICE_HOST.
+var errServicesNotSynced = errors.New("services have not yet been read at least once, cannot construct envvars")
+
+// serviceEnv are the service variables of pod's containers
+// (serviceEnvVars): those of its namespace's Services unless
+// enableServiceLinks is false, and the default/kubernetes Service's.
+func (o *apiObjects) serviceEnv(pod *v1.Pod) ([]envVar, error) {
 	if o.services == nil {
-		return nil
+		return nil, nil
 	}
-	svc, err := fetch(ctx, o, "service", metav1.NamespaceDefault, "kubernetes", o.services(metav1.NamespaceDefault), schema.GroupResource{})
-	if err != nil {
-		if !apierrors.IsNotFound(err) {
-			klog.FromContext(ctx).V(2).Info("reading the kubernetes Service for the containers' environment", "err", err)
+	if !o.services.HasSynced() {
+		return nil, errServicesNotSynced
+	}
+	namespaces := []string{metav1.NamespaceDefault}
+	if pod.Namespace != metav1.NamespaceDefault {
+		namespaces = append(namespaces, pod.Namespace)
+	}
+	var svcs []*v1.Service
+	for _, ns := range namespaces {
+		objs, err := o.services.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+		if err != nil {
+			return nil, fmt.Errorf("failed to list services when setting up env vars: %w", err)
 		}
-		return nil
+		for _, obj := range objs {
+			if svc, ok := obj.(*v1.Service); ok {
+				svcs = append(svcs, svc)
+			}
+		}
 	}
-	var out []envVar
-	for _, e := range envvars.FromServices([]*v1.Service{svc}) {
-		out = append(out, envVar{e.Name, e.Value})
-	}
-	return out
+	// The API defaults enableServiceLinks to true; a pod without it
+	// (one made in a test) gets the default.
+	links := pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks
+	return serviceEnvVars(pod.Namespace, links, svcs), nil
 }

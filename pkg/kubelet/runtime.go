@@ -43,7 +43,8 @@ type Mount struct {
 
 // ContainerOptions are what the worker resolved for one start of a
 // container: its environment (NAME=value) and its volume mounts. The
-// container passed with them has $(VAR) in command and args expanded.
+// runtime expands $(VAR) in the container's command and args with the
+// environment (newContainerSpec).
 type ContainerOptions struct {
 	Env    []string
 	Mounts []Mount

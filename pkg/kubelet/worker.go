@@ -1065,8 +1065,8 @@ func refreshed(pod *v1.Pod) bool {
 }
 
 // containerConfig resolves what a start of c needs from the API and the
-// node: its environment, its mounts, and its command and args with $(VAR)
-// expanded (on a copy of c).
+// node: its environment and its mounts (newContainerSpec expands $(VAR)
+// in command and args with the environment).
 func (w *podWorker) containerConfig(ctx context.Context, pod *v1.Pod, c *v1.Container) (*v1.Container, ContainerOptions, error) {
 	facts := podFacts{hostIP: w.deps.nodeIP}
 	if w.sandbox != nil {
@@ -1079,7 +1079,10 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *v1.Pod, c *v1.Cont
 		facts.allocatable = w.deps.volumes.allocatable
 	}
 	if o, ok := w.deps.objects.(*apiObjects); ok {
-		facts.serviceEnv = o.masterServiceEnv(ctx)
+		var err error
+		if facts.serviceEnv, err = o.serviceEnv(pod); err != nil {
+			return nil, ContainerOptions{}, err
+		}
 	}
 	env, err := makeEnv(ctx, w.deps.objects, pod, c, facts)
 	if err != nil {
@@ -1093,22 +1096,7 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *v1.Pod, c *v1.Cont
 	for _, e := range env {
 		opts.Env = append(opts.Env, e.Name+"="+e.Value)
 	}
-	cc := *c
-	lookup := envLookup(env)
-	cc.Command = expandAll(c.Command, lookup)
-	cc.Args = expandAll(c.Args, lookup)
-	return &cc, opts, nil
-}
-
-func expandAll(in []string, lookup func(string) (string, bool)) []string {
-	if in == nil {
-		return nil
-	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = expandVars(s, lookup)
-	}
-	return out
+	return c, opts, nil
 }
 
 // startFailed records a start that failed in runc as upstream reports it:
