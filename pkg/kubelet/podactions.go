@@ -102,6 +102,29 @@ type podAction struct {
 	deleteObject bool
 }
 
+// String is how logs and tests show a: "Start c", "Start i (init)",
+// "Fail DeadlineExceeded grace=30s", "Terminate grace=5s delete".
+func (a podAction) String() string {
+	s := a.kind.String()
+	if a.name != "" {
+		s += " " + a.name
+	}
+	if a.init {
+		s += " (init)"
+	}
+	if a.reason != "" {
+		s += " " + a.reason
+	}
+	switch a.kind {
+	case actFail, actFinish, actTerminate:
+		s += " grace=" + a.grace.String()
+	}
+	if a.deleteObject {
+		s += " delete"
+	}
+	return s
+}
+
 // podPlan is what one pass does.
 type podPlan struct {
 	actions []podAction
