@@ -615,6 +615,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	st.upOnce = st.upOnce || st.startup
 	st.waiting, st.message = "", ""
 	w.watch(ctx, st)
+	w.postStart(ctx, pod, c, st)
 }
 
 // watch waits for the container's exit and runs its probes.
@@ -835,33 +836,20 @@ func (w *podWorker) stopAllProbes() {
 	}
 }
 
-// preStop runs the container's preStop hook, bounded by grace.
+// preStop runs the container's preStop hook, bounded by grace; a failure
+// is reported (FailedPreStopHook) and the stop goes on.
 func (w *podWorker) preStop(ctx context.Context, pod *v1.Pod, c *v1.Container, st *ctrState, grace time.Duration) {
-	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || w.sandbox == nil {
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
 		return
 	}
-	h := c.Lifecycle.PreStop
 	hctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
-	var err error
-	switch {
-	case h.Exec != nil:
-		var code int
-		code, err = w.deps.rt.Exec(hctx, st.id, ExecOptions{Cmd: h.Exec.Command})
-		if err == nil && code != 0 {
-			err = fmt.Errorf("command %q exited with %d", h.Exec.Command, code)
-		}
-	case h.HTTPGet != nil:
-		err = httpGet(hctx, w.sandbox.IP, h.HTTPGet, c)
-	case h.Sleep != nil:
-		select {
-		case <-time.After(time.Duration(h.Sleep.Seconds) * time.Second):
-		case <-hctx.Done():
-		}
+	msg, err := w.runHook(hctx, pod, c, st.id, c.Lifecycle.PreStop)
+	if err == nil || c.Lifecycle.PreStop.Sleep != nil && hctx.Err() != nil {
+		return // a sleep the grace period cut short did not fail
 	}
-	if err != nil {
-		w.deps.recorder.Eventf(pod, v1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
-	}
+	klog.FromContext(ctx).Error(err, "preStop hook failed", "container", c.Name, "message", msg)
+	w.deps.recorder.Event(containerRef(pod, c.Name, isInit(pod, c.Name)), v1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed")
 }
 
 // terminate stops every container within the grace period, then removes
