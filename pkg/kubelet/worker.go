@@ -750,6 +750,9 @@ func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
 		st.stopProb = nil
 	}
 	st.term = terminated(e.exit.Code, e.exit.Reason, st.startAt, e.exit.Finished, st.id)
+	if c := findContainer(w.lastPod, e.name); c != nil {
+		st.term.Message = w.terminationMessage(c, st.attempt, e.exit.Code)
+	}
 	if pod, _ := w.latest(); ephemeralContainer(pod, e.name) != nil {
 		return // never restarted
 	}

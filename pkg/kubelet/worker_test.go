@@ -3,6 +3,8 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,7 @@ type fakeRuntime struct {
 	pullErr  error
 	started  map[string]startedContainer // by id
 	startErr map[string]error            // by container name
+	logDir   string                      // where LogPath puts logs ("": none)
 }
 
 // startedContainer is what a start was given.
@@ -150,7 +153,12 @@ func (f *fakeRuntime) exit(id string, code int) {
 	f.mu.Unlock()
 	ch <- ExitInfo{Code: code, Finished: time.Now()}
 }
-func (f *fakeRuntime) LogPath(uid types.UID, container string, attempt int) string { return "" }
+func (f *fakeRuntime) LogPath(uid types.UID, container string, attempt int) string {
+	if f.logDir == "" {
+		return ""
+	}
+	return filepath.Join(f.logDir, container, strconv.Itoa(attempt)+".log")
+}
 
 func testPod(policy v1.RestartPolicy) *v1.Pod {
 	grace := int64(1)
