@@ -169,11 +169,29 @@ var probeTransport = &http.Transport{
 	Proxy:             nil,
 }
 
-// httpGet performs an httpGet probe or hook: 200-399 is success.
+// httpGet performs an httpGet probe: 200-399 is success.
 func httpGet(ctx context.Context, podIP string, g *v1.HTTPGetAction, c *v1.Container) error {
-	port, err := resolvePort(g.Port, c)
+	req, err := httpGetRequest(ctx, podIP, g, c, "kube-probe/minik8s")
 	if err != nil {
 		return err
+	}
+	resp, err := (&http.Client{Transport: probeTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		return fmt.Errorf("Get %q: %w", req.URL.String(), err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// httpGetRequest is the request of an httpGet probe or hook of c: to the
+// pod's IP unless g names a host, g's headers (Host among them) added.
+func httpGetRequest(ctx context.Context, podIP string, g *v1.HTTPGetAction, c *v1.Container, userAgent string) (*http.Request, error) {
+	port, err := resolvePort(g.Port, c)
+	if err != nil {
+		return nil, err
 	}
 	host := podIP
 	if g.Host != "" {
@@ -190,9 +208,9 @@ func httpGet(ctx context.Context, podIP string, g *v1.HTTPGetAction, c *v1.Conta
 	url := fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, strconv.Itoa(port)), path)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req.Header.Set("User-Agent", "kube-probe/minik8s")
+	req.Header.Set("User-Agent", userAgent)
 	for _, h := range g.HTTPHeaders {
 		if strings.EqualFold(h.Name, "host") {
 			req.Host = h.Value
@@ -200,15 +218,7 @@ func httpGet(ctx context.Context, podIP string, g *v1.HTTPGetAction, c *v1.Conta
 		}
 		req.Header.Add(h.Name, h.Value)
 	}
-	resp, err := (&http.Client{Transport: probeTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		return fmt.Errorf("Get %q: %w", url, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
-	}
-	return nil
+	return req, nil
 }
 
 func resolvePort(p intstr.IntOrString, c *v1.Container) (int, error) {

@@ -60,7 +60,10 @@ func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 		cs.Ready = false // as the kubelet's: no prober ever reports them
 		s.EphemeralContainerStatuses = append(s.EphemeralContainerStatuses, cs)
 	}
-	s.Phase = w.phase(pod)
+	s.Phase = podPhase(w.view(pod, false, now))
+	if w.failReason != "" {
+		s.Reason, s.Message = w.failReason, w.failMessage
+	}
 
 	ready := allReady && s.Phase == v1.PodRunning
 	reason := ""
@@ -161,7 +164,7 @@ func (w *podWorker) containerStatus(pod *v1.Pod, c *v1.Container, init bool) v1.
 		cs.Ready = init && !isSidecar(c) && st.term.ExitCode == 0
 	default:
 		reason := st.waiting
-		if reason == "ErrImagePull" && time.Now().Before(st.next) && st.message != "" && w.shownPullError(c.Name) {
+		if reason == "ErrImagePull" && w.now().Before(st.next) && st.message != "" && w.shownPullError(c.Name) {
 			reason = "ImagePullBackOff"
 		}
 		if reason == "" {
@@ -189,48 +192,6 @@ func (w *podWorker) shownPullError(name string) bool {
 		}
 	}
 	return false
-}
-
-// phase follows Kubernetes' getPhase.
-func (w *podWorker) phase(pod *v1.Pod) v1.PodPhase {
-	if w.initFailed {
-		return v1.PodFailed
-	}
-	if w.terminal && pod.Status.Phase != "" && len(w.state) == 0 {
-		return pod.Status.Phase
-	}
-	if !w.initDone {
-		return v1.PodPending
-	}
-	var waiting, running, succeeded, failed, restarting int
-	for _, c := range pod.Spec.Containers {
-		st := w.state[c.Name]
-		switch {
-		case st == nil || !st.started:
-			waiting++
-		case st.running:
-			running++
-		case st.term != nil && willRestart(pod.Spec.RestartPolicy, int(st.term.ExitCode)) && !w.terminal:
-			restarting++
-		case st.term != nil && st.term.ExitCode == 0:
-			succeeded++
-		case st.term != nil:
-			failed++
-		default:
-			waiting++
-		}
-	}
-	switch {
-	case waiting > 0:
-		return v1.PodPending
-	case running > 0 || restarting > 0:
-		return v1.PodRunning
-	case failed > 0:
-		return v1.PodFailed
-	case succeeded > 0:
-		return v1.PodSucceeded
-	}
-	return v1.PodPending
 }
 
 // publish hands status to the worker's status poster when it differs from

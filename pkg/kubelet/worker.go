@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/reference"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"minik8s/pkg/nodeclient"
 )
@@ -49,7 +49,20 @@ type workerDeps struct {
 	// drain holds a deleted pod's SIGTERM until the Service proxy dropped
 	// it (nil: no proxy in this agent).
 	drain *endpointDrain
+	// clock is what back-offs, retries and deadlines are timed with (nil:
+	// the real one).
+	clock clock.Clock
 }
+
+func (d *workerDeps) clockOrReal() clock.Clock {
+	if d.clock == nil {
+		return clock.RealClock{}
+	}
+	return d.clock
+}
+
+// now is the time by the worker's clock.
+func (w *podWorker) now() time.Time { return w.deps.clockOrReal().Now() }
 
 // ctrState is the worker's record of one container of the pod.
 type ctrState struct {
@@ -133,6 +146,9 @@ type podWorker struct {
 	mountEvents map[string]time.Time
 	// pendingAdopt are the containers found at start, sorted out by run.
 	pendingAdopt []ContainerInfo
+	// Why the worker failed the pod itself (DeadlineExceeded), for the
+	// status.
+	failReason, failMessage string
 }
 
 func newPodWorker(deps *workerDeps, pod *v1.Pod, adopted []ContainerInfo) *podWorker {
@@ -146,7 +162,10 @@ func newPodWorker(deps *workerDeps, pod *v1.Pod, adopted []ContainerInfo) *podWo
 		exits:      make(chan containerExit, 16),
 		probes:     make(chan probeResult, 64),
 		state:      map[string]*ctrState{},
-		firstSeen:  time.Now(),
+		firstSeen:  deps.clockOrReal().Now(),
+	}
+	if deps.volumes == nil {
+		w.vols = map[string]podVolume{}
 	}
 	w.adopt(pod, adopted)
 	if len(adopted) == 0 && (pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed) {
@@ -239,15 +258,16 @@ func (w *podWorker) run(ctx context.Context) {
 			return
 		}
 		wait := w.deps.resync
-		if next := w.nextWakeup(); !next.IsZero() {
-			if d := time.Until(next); d < wait {
+		now := w.now()
+		if next := w.view(w.lastPod, false, now).wakeAt(); !next.IsZero() {
+			if d := next.Sub(now); d < wait {
 				wait = d
 			}
 		}
 		if wait < 10*time.Millisecond {
 			wait = 10 * time.Millisecond
 		}
-		t := time.NewTimer(wait)
+		t := w.deps.clockOrReal().NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -258,7 +278,7 @@ func (w *podWorker) run(ctx context.Context) {
 			w.handleExit(ctx, e)
 		case r := <-w.probes:
 			w.handleProbe(ctx, r)
-		case <-t.C:
+		case <-t.C():
 		}
 		t.Stop()
 		w.drainEvents(ctx)
@@ -299,144 +319,141 @@ func (w *podWorker) startAdopted(ctx context.Context) {
 	w.pendingAdopt = nil
 }
 
-func (w *podWorker) nextWakeup() time.Time {
-	var next time.Time
-	for _, st := range w.state {
-		if !st.running && st.next.After(time.Now()) && (next.IsZero() || st.next.Before(next)) {
-			next = st.next
-		}
+// view is what the worker knows of pod at now, for planPod.
+func (w *podWorker) view(pod *v1.Pod, gone bool, now time.Time) *podView {
+	v := &podView{
+		pod: pod, gone: gone, now: now, startTime: w.firstSeen,
+		vols: volumeView{
+			managed: w.deps.volumes != nil, set: w.vols != nil, failed: w.volsFailed,
+			at: w.volsAt, retry: w.volsRetry, labels: w.volsLabels, annotations: w.volsAnnotations,
+			resync: w.deps.resync,
+		},
+		sandbox: w.sandbox != nil, sandboxAt: w.sandboxAt,
+		initDone: w.initDone, initFailed: w.initFailed, terminal: w.terminal, torndown: w.torndown,
+		failReason: w.failReason,
+		containers: w.state,
 	}
-	if w.vols == nil && !w.volsRetry.IsZero() && (next.IsZero() || w.volsRetry.Before(next)) {
-		next = w.volsRetry
+	if pod != nil && pod.Status.StartTime != nil {
+		v.startTime = pod.Status.StartTime.Time
 	}
-	if w.sandbox == nil && !w.sandboxAt.IsZero() {
-		if next.IsZero() || w.sandboxAt.Before(next) {
-			next = w.sandboxAt
-		}
-	}
-	return next
+	return v
 }
 
-// sync makes one level-triggered pass; it reports true when the worker is
-// finished (the pod is gone and everything of it cleaned up).
+// sync makes one level-triggered pass: it plans from what it observed,
+// executes the plan, and plans again until nothing is left to do, then
+// publishes the status. It reports true when the worker is finished (the
+// pod is gone and everything of it cleaned up).
 func (w *podWorker) sync(ctx context.Context) bool {
 	pod, gone := w.latest()
-	if gone {
-		w.terminate(ctx, pod, false)
-		return true
+	if pod == nil {
+		pod = w.lastPod
 	}
-	w.lastPod = pod
-	if pod.DeletionTimestamp != nil {
-		w.terminate(ctx, pod, true)
-		return true
+	if !gone {
+		w.lastPod = pod
 	}
-	if !w.terminal {
-		w.reconcile(ctx, pod)
-		w.ensureProbes(ctx, pod)
-	}
-	status := w.computeStatus(pod, time.Now())
-	if status.Phase == v1.PodSucceeded || status.Phase == v1.PodFailed {
-		w.terminal = true
-		if !w.torndown {
-			// Only sidecars can still run: they get their grace.
-			w.teardown(ctx, pod, true)
+	// Each pass but the last changes what the next one sees; the bound is
+	// a guard, a plan never needs more passes than the pod has containers.
+	passes := 3 + len(pod.Spec.InitContainers) + len(pod.Spec.Containers) + len(pod.Spec.EphemeralContainers)
+	for range passes {
+		plan := planPod(w.view(pod, gone, w.now()))
+		if len(plan.actions) == 0 {
+			break
+		}
+		w.execute(ctx, pod, plan)
+		if plan.done {
+			return true
 		}
 	}
-	w.publish(pod, status)
+	w.publish(pod, w.computeStatus(pod, w.now()))
 	return false
 }
 
-func (w *podWorker) reconcile(ctx context.Context, pod *v1.Pod) {
-	now := time.Now()
-	if !w.ensureVolumes(ctx, pod, now) {
-		return
-	}
-	if w.sandbox == nil {
-		if now.Before(w.sandboxAt) {
-			return
-		}
-		t0 := time.Now()
-		sb, err := w.deps.rt.SetupSandbox(ctx, pod)
-		klog.FromContext(ctx).V(1).Info("sandbox", "took", time.Since(t0).Round(time.Millisecond))
-		if err != nil {
-			msg := fmt.Sprintf("Failed to create pod sandbox: %v", err)
-			if msg != w.sandboxErr {
-				w.deps.recorder.Event(pod, v1.EventTypeWarning, "FailedCreatePodSandBox", msg)
-				klog.FromContext(ctx).Error(err, "creating pod sandbox")
-			}
-			w.sandboxErr = msg
-			w.sandboxAt = now.Add(2 * time.Second)
-			return
-		}
-		w.sandbox = &sb
-		w.sandboxErr = ""
-	}
-	// Ephemeral containers start whatever the init containers are doing,
-	// once: they are never restarted (the kubelet's computePodActions).
-	for i := range pod.Spec.EphemeralContainers {
-		ec := &pod.Spec.EphemeralContainers[i]
-		if st := w.state[ec.Name]; st == nil || (!st.started && !now.Before(st.next)) {
-			w.start(ctx, pod, (*v1.Container)(&ec.EphemeralContainerCommon), false)
-		}
-	}
-	// Sidecars (init containers with restartPolicy Always) that were
-	// started once are restarted whenever they exit, during the init
-	// phase and after it.
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		st := w.state[c.Name]
-		if isSidecar(c) && st != nil && st.started && !st.running && !now.Before(st.next) {
-			w.start(ctx, pod, c, true)
-		}
-	}
-	if !w.initDone {
-		for i := range pod.Spec.InitContainers {
-			c := &pod.Spec.InitContainers[i]
-			st := w.state[c.Name]
-			if isSidecar(c) {
-				// The next init container starts once this one has
-				// started (its startup probe passed); it keeps running.
-				if st == nil || (!st.started && !now.Before(st.next)) {
-					w.start(ctx, pod, c, true)
-					st = w.state[c.Name]
-				}
-				if st.upOnce {
-					continue // an exit is the restart pass' to handle
-				}
+// execute does what plan says, in order. A setup of volumes or sandbox
+// that failed ends it: what follows needs them.
+func (w *podWorker) execute(ctx context.Context, pod *v1.Pod, plan podPlan) {
+	for i, a := range plan.actions {
+		switch a.kind {
+		case actStartProbes:
+			w.startProbes(ctx, pod, a.name)
+		case actSetupVolumes:
+			if !w.setupVolumes(ctx, pod, w.now()) {
 				return
 			}
-			switch {
-			case st != nil && st.running:
-				return
-			case st != nil && st.term != nil && st.term.ExitCode == 0:
-				continue
-			case st != nil && st.term != nil && pod.Spec.RestartPolicy == v1.RestartPolicyNever:
-				w.initFailed = true
-				return
-			case st != nil && now.Before(st.next):
+		case actCreateSandbox:
+			if !w.createSandbox(ctx, pod) {
 				return
 			}
-			w.start(ctx, pod, c, true)
-			return
-		}
-		w.initDone = true
-	}
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		st := w.state[c.Name]
-		if st != nil {
-			if st.running || now.Before(st.next) {
+		case actStart:
+			c := findContainer(pod, a.name)
+			if c == nil {
 				continue
 			}
-			if st.term != nil && !willRestart(pod.Spec.RestartPolicy, int(st.term.ExitCode)) {
-				continue
+			w.start(ctx, pod, c, a.init)
+			if !a.init && ephemeralContainer(pod, a.name) == nil && startsRegular(plan.actions[i+1:], pod) {
+				// The next start may pull for a while: show this one now.
+				w.publish(pod, w.computeStatus(pod, w.now()))
 			}
+		case actInitDone:
+			w.initDone = true
+		case actInitFailed:
+			w.initFailed = true
+		case actFail:
+			w.fail(ctx, pod, a)
+		case actFinish:
+			w.terminal = true
+			if !w.torndown {
+				// Only sidecars can still run: they get their grace.
+				w.teardown(ctx, pod, a.grace)
+			}
+		case actTerminate:
+			w.terminate(ctx, pod, a.grace, a.deleteObject)
 		}
-		w.start(ctx, pod, c, false)
-		if i < len(pod.Spec.Containers)-1 {
-			// The next start may pull for a while: show this one now.
-			w.publish(pod, w.computeStatus(pod, time.Now()))
+	}
+}
+
+// startsRegular reports whether actions start a regular container.
+func startsRegular(actions []podAction, pod *v1.Pod) bool {
+	for _, a := range actions {
+		if a.kind == actStart && !a.init && ephemeralContainer(pod, a.name) == nil {
+			return true
 		}
+	}
+	return false
+}
+
+// createSandbox sets up the pod's sandbox, reporting whether it is there;
+// a failure is reported once per message and tried again in 2 s.
+func (w *podWorker) createSandbox(ctx context.Context, pod *v1.Pod) bool {
+	t0 := time.Now()
+	sb, err := w.deps.rt.SetupSandbox(ctx, pod)
+	klog.FromContext(ctx).V(1).Info("sandbox", "took", time.Since(t0).Round(time.Millisecond))
+	if err != nil {
+		msg := fmt.Sprintf("Failed to create pod sandbox: %v", err)
+		if msg != w.sandboxErr {
+			w.deps.recorder.Event(pod, v1.EventTypeWarning, "FailedCreatePodSandBox", msg)
+			klog.FromContext(ctx).Error(err, "creating pod sandbox")
+		}
+		w.sandboxErr = msg
+		w.sandboxAt = w.now().Add(2 * time.Second)
+		return false
+	}
+	w.sandbox = &sb
+	w.sandboxErr = ""
+	return true
+}
+
+// fail ends the pod as Failed for a.reason, as the kubelet does when a
+// pod sync handler evicts it (the active deadline): the status says so at
+// once, then the containers are killed within the grace period, and the
+// next status shows how they ended.
+func (w *podWorker) fail(ctx context.Context, pod *v1.Pod, a podAction) {
+	w.deps.recorder.Event(pod, v1.EventTypeNormal, a.reason, a.message)
+	w.terminal = true
+	w.failReason, w.failMessage = a.reason, a.message
+	w.stopAllProbes()
+	w.publish(pod, w.computeStatus(pod, w.now()))
+	if !w.torndown {
+		w.teardown(ctx, pod, a.grace)
 	}
 }
 
@@ -475,29 +492,7 @@ func lastIndexByte(s string, b byte) int {
 
 // backoff is the delay before restart number crashes (1 = first crash).
 func (w *podWorker) backoff(crashes int) time.Duration {
-	if crashes <= 1 {
-		return 0
-	}
-	d := backoffBase
-	for i := 2; i < crashes && d < w.deps.maxBackoff; i++ {
-		d *= 2
-	}
-	if d > w.deps.maxBackoff {
-		d = w.deps.maxBackoff
-	}
-	return d
-}
-
-// pullBackoff is the delay after failed pull number n.
-func (w *podWorker) pullBackoff(n int) time.Duration {
-	d := backoffBase
-	for i := 1; i < n && d < w.deps.maxBackoff; i++ {
-		d *= 2
-	}
-	if d > w.deps.maxBackoff {
-		d = w.deps.maxBackoff
-	}
-	return d
+	return crashBackoff(crashes, w.deps.maxBackoff)
 }
 
 func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, init bool) {
@@ -525,7 +520,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	case policy == v1.PullNever && !present:
 		st.waiting, st.message = "ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
 		rec.Event(ref, v1.EventTypeWarning, "ErrImageNeverPull", st.message)
-		st.next = time.Now().Add(w.pullBackoff(1))
+		st.next = w.now().Add(pullBackoff(1, w.deps.maxBackoff))
 		return
 	case policy == v1.PullAlways || !present:
 		rec.Eventf(ref, v1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
@@ -538,7 +533,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 			rec.Event(ref, v1.EventTypeWarning, "Failed", msg)
 			rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: ErrImagePull")
 			st.waiting, st.message = "ErrImagePull", msg
-			st.next = time.Now().Add(w.pullBackoff(st.crashes))
+			st.next = w.now().Add(pullBackoff(st.crashes, w.deps.maxBackoff))
 			return
 		}
 		rec.Eventf(ref, v1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(t0).Round(time.Millisecond))
@@ -553,7 +548,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		msg := err.Error()
 		rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
 		st.waiting, st.message = "CreateContainerConfigError", msg
-		st.next = time.Now().Add(min(configRetry, w.deps.maxBackoff))
+		st.next = w.now().Add(min(configRetry, w.deps.maxBackoff))
 		return
 	}
 	attempt := 0
@@ -569,7 +564,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 				msg := fmt.Sprintf("target container %s is not running", ec.TargetContainerName)
 				rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
 				st.waiting, st.message = "CreateContainerError", msg
-				st.next = time.Now().Add(time.Second)
+				st.next = w.now().Add(time.Second)
 				return
 			}
 			copts.TargetID = target.id
@@ -597,7 +592,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		}
 		st.waiting, st.message = "CreateContainerError", msg
 		st.crashes++
-		st.next = time.Now().Add(max(w.backoff(st.crashes), time.Second))
+		st.next = w.now().Add(max(w.backoff(st.crashes), time.Second))
 		return
 	}
 	rec.Eventf(ref, v1.EventTypeNormal, "Created", "Created container %s", c.Name)
@@ -620,6 +615,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 	st.upOnce = st.upOnce || st.startup
 	st.waiting, st.message = "", ""
 	w.watch(ctx, st)
+	w.postStart(ctx, pod, c, st)
 }
 
 // watch waits for the container's exit and runs its probes.
@@ -644,29 +640,20 @@ func (w *podWorker) watch(ctx context.Context, st *ctrState) {
 	}
 }
 
-// ensureProbes starts the probes of running containers that have none
-// running (new containers, and adopted ones once the sandbox is known).
-func (w *podWorker) ensureProbes(ctx context.Context, pod *v1.Pod) {
-	if w.sandbox == nil {
+// startProbes starts the probes of running container name.
+func (w *podWorker) startProbes(ctx context.Context, pod *v1.Pod, name string) {
+	st, c := w.state[name], findContainer(pod, name)
+	if w.sandbox == nil || st == nil || !st.running || st.stopProb != nil || c == nil {
 		return
 	}
-	for _, st := range w.state {
-		if !st.running || st.stopProb != nil {
-			continue
-		}
-		c := findContainer(pod, st.name)
-		if c == nil {
-			continue
-		}
-		pctx, cancel := context.WithCancel(ctx)
-		st.stopProb = cancel
-		started := &atomic.Bool{}
-		started.Store(c.StartupProbe == nil || st.startup)
-		for _, k := range []probeKind{probeStartup, probeLiveness, probeReadiness} {
-			if p := k.of(c); p != nil {
-				pr := &prober{rt: w.deps.rt, kind: k, probe: p, container: c, id: st.id, podIP: w.sandbox.IP, started: started, out: w.probes}
-				go pr.run(pctx)
-			}
+	pctx, cancel := context.WithCancel(ctx)
+	st.stopProb = cancel
+	started := &atomic.Bool{}
+	started.Store(c.StartupProbe == nil || st.startup)
+	for _, k := range []probeKind{probeStartup, probeLiveness, probeReadiness} {
+		if p := k.of(c); p != nil {
+			pr := &prober{rt: w.deps.rt, kind: k, probe: p, container: c, id: st.id, podIP: w.sandbox.IP, started: started, out: w.probes}
+			go pr.run(pctx)
 		}
 	}
 }
@@ -763,16 +750,14 @@ func (w *podWorker) handleExit(ctx context.Context, e containerExit) {
 		st.stopProb = nil
 	}
 	st.term = terminated(e.exit.Code, e.exit.Reason, st.startAt, e.exit.Finished, st.id)
+	if c := findContainer(w.lastPod, e.name); c != nil {
+		st.term.Message = w.terminationMessage(c, st.attempt, e.exit.Code)
+	}
 	if pod, _ := w.latest(); ephemeralContainer(pod, e.name) != nil {
 		return // never restarted
 	}
-	if e.exit.Finished.Sub(st.startAt) >= backoffResetTime {
-		st.crashes = 0
-	}
-	st.crashes++
-	delay := w.backoff(st.crashes)
-	st.next = e.exit.Finished.Add(delay)
-	if delay > 0 {
+	st.crashes, st.next = restartAfterExit(st.crashes, st.startAt, e.exit.Finished, w.deps.maxBackoff)
+	if delay := st.next.Sub(e.exit.Finished); delay > 0 {
 		pod, _ := w.latest()
 		sidecar := pod != nil && restartPolicy(pod, e.name) == v1.RestartPolicyAlways && isInit(pod, e.name)
 		if pod != nil && !w.terminal && willRestart(restartPolicy(pod, e.name), e.exit.Code) && (sidecar || !(isInit(pod, e.name) && e.exit.Code == 0)) {
@@ -854,45 +839,29 @@ func (w *podWorker) stopAllProbes() {
 	}
 }
 
-// preStop runs the container's preStop hook, bounded by grace.
+// preStop runs the container's preStop hook, bounded by grace; a failure
+// is reported (FailedPreStopHook) and the stop goes on.
 func (w *podWorker) preStop(ctx context.Context, pod *v1.Pod, c *v1.Container, st *ctrState, grace time.Duration) {
-	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || w.sandbox == nil {
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
 		return
 	}
-	h := c.Lifecycle.PreStop
 	hctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
-	var err error
-	switch {
-	case h.Exec != nil:
-		var code int
-		code, err = w.deps.rt.Exec(hctx, st.id, ExecOptions{Cmd: h.Exec.Command})
-		if err == nil && code != 0 {
-			err = fmt.Errorf("command %q exited with %d", h.Exec.Command, code)
-		}
-	case h.HTTPGet != nil:
-		err = httpGet(hctx, w.sandbox.IP, h.HTTPGet, c)
-	case h.Sleep != nil:
-		select {
-		case <-time.After(time.Duration(h.Sleep.Seconds) * time.Second):
-		case <-hctx.Done():
-		}
+	msg, err := w.runHook(hctx, pod, c, st.id, c.Lifecycle.PreStop)
+	if err == nil || c.Lifecycle.PreStop.Sleep != nil && hctx.Err() != nil {
+		return // a sleep the grace period cut short did not fail
 	}
-	if err != nil {
-		w.deps.recorder.Eventf(pod, v1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
-	}
+	klog.FromContext(ctx).Error(err, "preStop hook failed", "container", c.Name, "message", msg)
+	w.deps.recorder.Event(containerRef(pod, c.Name, isInit(pod, c.Name)), v1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed")
 }
 
 // terminate stops every container within the grace period, then removes
 // them and the sandbox, then (when the API object still exists) deletes the
 // Pod for good.
-func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject bool) {
-	if pod == nil {
-		pod = w.lastPod
-	}
+func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, grace time.Duration, deleteObject bool) {
 	w.stopAllProbes()
 	if pod != nil {
-		w.teardown(ctx, pod, true)
+		w.teardown(ctx, pod, grace)
 	} else {
 		for _, st := range w.state {
 			if st.id != "" {
@@ -922,16 +891,12 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, deleteObject boo
 	}
 }
 
-// teardown stops and removes the pod's containers (killing with grace when
-// kill is set) and its sandbox. Regular containers stop first, together,
-// then the sidecars one by one, the last started first, as the kubelet
-// stops them; all within the pod's grace period.
-func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
-	grace := podGrace(pod)
+// teardown stops the pod's containers within grace and removes them and
+// its sandbox. Regular containers stop first, together, then the sidecars
+// one by one, the last started first, as the kubelet stops them.
+func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, grace time.Duration) {
 	start := time.Now()
-	if kill {
-		w.drainBeforeStop(ctx, pod.DeletionTimestamp != nil, grace)
-	}
+	w.drainBeforeStop(ctx, pod.DeletionTimestamp != nil, grace)
 	stop := func(st *ctrState) {
 		w.deps.recorder.Eventf(pod, v1.EventTypeNormal, "Killing", "Stopping container %s", st.name)
 		if c := findContainer(pod, st.name); c != nil {
@@ -941,7 +906,7 @@ func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 			klog.FromContext(ctx).Error(err, "stopping container", "container", st.name)
 		}
 	}
-	running := func(st *ctrState) bool { return st != nil && st.id != "" && st.running && kill }
+	running := func(st *ctrState) bool { return st != nil && st.id != "" && st.running }
 	sidecars := map[string]bool{}
 	for i := range pod.Spec.InitContainers {
 		if isSidecar(&pod.Spec.InitContainers[i]) {
@@ -981,25 +946,11 @@ func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, kill bool) {
 	w.torndown = true
 }
 
-// ensureVolumes sets up the pod's volumes before its sandbox, and
-// refreshes them every resync and whenever the pod changes, which is how
-// ConfigMap and Secret updates and label changes reach mounted files. It
-// reports whether the containers may start: every volume was set up once.
-// A volume that fails later keeps its last content.
-func (w *podWorker) ensureVolumes(ctx context.Context, pod *v1.Pod, now time.Time) bool {
-	if w.deps.volumes == nil {
-		w.vols = map[string]podVolume{}
-		return true
-	}
-	switch {
-	case w.vols != nil && w.volsFailed && now.Before(w.volsRetry):
-		return true
-	case w.vols != nil && !w.volsFailed && (!refreshed(pod) || now.Sub(w.volsAt) < w.deps.resync && maps.Equal(pod.Labels, w.volsLabels) && maps.Equal(pod.Annotations, w.volsAnnotations)):
-		return true
-	}
-	if w.vols == nil && now.Before(w.volsRetry) {
-		return false
-	}
+// setupVolumes sets up or refreshes the pod's volumes (when is
+// podView.volumeStep's to say). It reports whether the containers may
+// start: every volume was set up once. A volume that fails later keeps its
+// last content.
+func (w *podWorker) setupVolumes(ctx context.Context, pod *v1.Pod, now time.Time) bool {
 	res := w.deps.volumes.setup(ctx, pod)
 	if w.mountEvents == nil {
 		w.mountEvents = map[string]time.Time{}
@@ -1106,7 +1057,7 @@ func (w *podWorker) startFailed(pod *v1.Pod, st *ctrState, attempt int, msg stri
 	if st.term != nil {
 		st.last = st.term
 	}
-	now := time.Now()
+	now := w.now()
 	st.id, st.attempt, st.started, st.running, st.ready = "", attempt, true, false, false
 	st.term = &v1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: msg,
 		StartedAt: metav1.NewTime(time.Unix(0, 0).UTC()), FinishedAt: metav1.NewTime(now)}

@@ -3,6 +3,8 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,7 @@ type fakeRuntime struct {
 	pullErr  error
 	started  map[string]startedContainer // by id
 	startErr map[string]error            // by container name
+	logDir   string                      // where LogPath puts logs ("": none)
 }
 
 // startedContainer is what a start was given.
@@ -150,7 +153,12 @@ func (f *fakeRuntime) exit(id string, code int) {
 	f.mu.Unlock()
 	ch <- ExitInfo{Code: code, Finished: time.Now()}
 }
-func (f *fakeRuntime) LogPath(uid types.UID, container string, attempt int) string { return "" }
+func (f *fakeRuntime) LogPath(uid types.UID, container string, attempt int) string {
+	if f.logDir == "" {
+		return ""
+	}
+	return filepath.Join(f.logDir, container, strconv.Itoa(attempt)+".log")
+}
 
 func testPod(policy v1.RestartPolicy) *v1.Pod {
 	grace := int64(1)
@@ -172,11 +180,21 @@ func startWorker(t *testing.T, pod *v1.Pod, rt Runtime) (*podWorker, *fake.Clien
 // until the test ends (or cancel).
 func runWorker(t *testing.T, client *fake.Clientset, pod *v1.Pod, rt Runtime, resync time.Duration) (*podWorker, context.CancelFunc) {
 	t.Helper()
+	return runWorkerWith(t, client, pod, rt, resync, nil)
+}
+
+// runWorkerWith is runWorker with the worker's dependencies changed by
+// change (nil: none).
+func runWorkerWith(t *testing.T, client *fake.Clientset, pod *v1.Pod, rt Runtime, resync time.Duration, change func(*workerDeps)) (*podWorker, context.CancelFunc) {
+	t.Helper()
 	rec := record.NewFakeRecorder(1000)
 	objects := fakeObjects(client)
 	deps := &workerDeps{pods: func(ns string) podAPI { return client.CoreV1().Pods(ns) }, recorder: rec, rt: rt, nodeName: "n1", nodeIP: "10.200.0.11",
 		maxBackoff: 40 * time.Millisecond, resync: resync,
 		objects: objects, volumes: &volumeManager{podsDir: t.TempDir(), objects: objects, allocatable: testAllocatable}}
+	if change != nil {
+		change(deps)
+	}
 	w := newPodWorker(deps, pod, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	go w.run(ctx)
@@ -382,12 +400,11 @@ func TestImagePullFailure(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	w := &podWorker{deps: &workerDeps{maxBackoff: 5 * time.Minute}}
 	for _, tt := range []struct {
 		crashes int
 		want    time.Duration
 	}{{1, 0}, {2, 10 * time.Second}, {3, 20 * time.Second}, {4, 40 * time.Second}, {7, 5 * time.Minute}, {20, 5 * time.Minute}} {
-		if got := w.backoff(tt.crashes); got != tt.want {
+		if got := crashBackoff(tt.crashes, 5*time.Minute); got != tt.want {
 			t.Errorf("backoff(%d) = %s, want %s", tt.crashes, got, tt.want)
 		}
 	}
