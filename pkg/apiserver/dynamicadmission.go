@@ -12,6 +12,7 @@ import (
 	"minik8s/pkg/api"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -213,10 +214,25 @@ func updateOptions(k *call) *metav1.UpdateOptions {
 // defaults (custom resources get their schema's).
 func (d *dynamicAdmission) admitCreate(k *call, obj runtime.Object) (func(), error) {
 	changed, err := d.admit(k, d.attributes(k, admission.Create, obj, nil, createOptions(k), k.dryRun()))
-	if changed {
-		k.r.Strategy.Default(obj)
+	if err == nil && changed {
+		err = mutated(k, obj)
 	}
 	return nil, err
+}
+
+// mutated treats an object a webhook changed as upstream's decoding of
+// the patched object does: a custom resource's unknown fields pruned
+// (kube-apiserver's schema-coercing converter), then defaults (the
+// plugin defaulted typed objects already; custom resources get their
+// schema's).
+func mutated(k *call, obj runtime.Object) error {
+	if k.r.CRD != nil && k.r.CRD.Coerce != nil {
+		if _, err := k.r.CRD.Coerce(obj); err != nil {
+			return apierrors.NewBadRequest(err.Error())
+		}
+	}
+	k.r.Strategy.Default(obj)
+	return nil
 }
 
 func (d *dynamicAdmission) validateCreate(k *call, obj runtime.Object) error {
@@ -228,8 +244,8 @@ func (d *dynamicAdmission) admitUpdate(k *call, obj, cur runtime.Object) error {
 		return d.admitScale(k, obj, cur)
 	}
 	changed, err := d.admit(k, d.attributes(k, admission.Update, obj, cur, updateOptions(k), k.dryRun()))
-	if changed {
-		k.r.Strategy.Default(obj)
+	if err == nil && changed {
+		err = mutated(k, obj)
 	}
 	return err
 }

@@ -20,9 +20,12 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/cert"
 	"k8s.io/utils/ptr"
@@ -48,6 +51,13 @@ func startWebhookServer(t *testing.T) *webhookServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/validate", reviewHandler(t, validateReview))
 	mux.HandleFunc("/mutate", reviewHandler(t, mutateReview))
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		http.Error(w, "too late", http.StatusServiceUnavailable)
+	})
 	srv := httptest.NewUnstartedServer(mux)
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
@@ -77,6 +87,13 @@ func reviewHandler(t *testing.T, decide func(*admissionv1.AdmissionRequest) *adm
 }
 
 func validateReview(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	if req.Operation == admissionv1.Connect {
+		var opts corev1.PodAttachOptions
+		if err := json.Unmarshal(req.Object.Raw, &opts); err != nil || req.SubResource != "attach" || !opts.Stdin || opts.Container != "container1" {
+			return &admissionv1.AdmissionResponse{Allowed: true}
+		}
+		return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: "attaching to pod '" + req.Name + "' is not allowed"}}
+	}
 	if req.Operation == admissionv1.Delete {
 		var old corev1.ConfigMap
 		if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil || old.Name != "keep" {
@@ -105,6 +122,9 @@ func mutateReview(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionRespo
 		}
 	case "Pod":
 		patch = `[{"op":"add","path":"/spec/initContainers","value":[{"image":"webhook-added-image","name":"webhook-added-init-container","resources":{}}]}]`
+	case "Widget":
+		// A field the schema does not know, a defaulted one removed.
+		patch = `[{"op":"add","path":"/spec/extra","value":true},{"op":"remove","path":"/spec/color"},{"op":"replace","path":"/spec/size","value":3}]`
 	default:
 		return &admissionv1.AdmissionResponse{Allowed: true}
 	}
@@ -112,13 +132,15 @@ func mutateReview(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionRespo
 	return &admissionv1.AdmissionResponse{Allowed: true, Patch: []byte(patch), PatchType: &pt}
 }
 
-// hookRules: ConfigMaps (and Pods) created, updated and deleted, in
-// namespaces labelled webhook=value.
+// hookRules: ConfigMaps, Pods and Widgets created, updated and deleted,
+// and attaching to Pods, in namespaces labelled webhook=value.
 func hookRules(value string) ([]admissionregistrationv1.RuleWithOperations, *metav1.LabelSelector) {
-	return []admissionregistrationv1.RuleWithOperations{{
-			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
-			Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps", "pods"}},
-		}},
+	writes := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete}
+	return []admissionregistrationv1.RuleWithOperations{
+			{Operations: writes, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps", "pods"}}},
+			{Operations: writes, Rule: admissionregistrationv1.Rule{APIGroups: []string{"example.com"}, APIVersions: []string{"*"}, Resources: []string{"widgets"}}},
+			{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Connect}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/attach"}}},
+		},
 		&metav1.LabelSelector{MatchLabels: map[string]string{"webhook": value}}
 }
 
@@ -170,7 +192,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 	closed := "https://" + ln.Addr().String() + "/validate"
 	ln.Close()
 
-	for _, ns := range []string{"deny", "mutate", "fail-closed", "fail-open", "webhook-svc"} {
+	for _, ns := range []string{"deny", "mutate", "fail-closed", "fail-open", "webhook-svc", "slow"} {
 		labelledNamespace(t, cs, ns, ns)
 	}
 	url := func(u string) admissionregistrationv1.WebhookClientConfig {
@@ -205,8 +227,10 @@ func TestAdmissionWebhooks(t *testing.T) {
 			validatingHook("fail-closed.minik8s.test", "fail-closed", url(closed), admissionregistrationv1.Fail),
 			validatingHook("fail-open.minik8s.test", "fail-open", url(closed), admissionregistrationv1.Ignore),
 			validatingHook("service.minik8s.test", "webhook-svc", viaService, admissionregistrationv1.Fail),
+			validatingHook("slow.minik8s.test", "slow", url(hook.url+"/slow"), admissionregistrationv1.Fail),
 		},
 	}
+	vwc.Webhooks[len(vwc.Webhooks)-1].TimeoutSeconds = ptr.To[int32](1)
 	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +243,10 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}},
 	}
 	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ext := apiextensionsclient.NewForConfigOrDie(s.Config)
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, widgetCRD(), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	forbidden := map[string]string{"forbidden": "x"}
@@ -284,6 +312,39 @@ func TestAdmissionWebhooks(t *testing.T) {
 		// Defaulted after the mutation, as kube-apiserver does.
 		if ic := got.Spec.InitContainers[0]; ic.TerminationMessagePolicy != corev1.TerminationMessageReadFile || ic.ImagePullPolicy != corev1.PullAlways {
 			t.Errorf("added init container: got terminationMessagePolicy %q imagePullPolicy %q, want File Always", ic.TerminationMessagePolicy, ic.ImagePullPolicy)
+		}
+	})
+	t.Run("custom resource mutated", func(t *testing.T) {
+		dyn := dynamic.NewForConfigOrDie(s.Config)
+		w := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": map[string]any{"name": "w"}, "spec": map[string]any{"size": int64(1)}}}
+		var got *unstructured.Unstructured
+		if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			var err error
+			got, err = dyn.Resource(widgetGVR).Namespace("mutate").Create(ctx, w, metav1.CreateOptions{})
+			return err == nil, nil
+		}); err != nil {
+			t.Fatalf("widgets never served: %v", err)
+		}
+		// Pruned and defaulted after the webhook's patch.
+		if spec, _, _ := unstructured.NestedMap(got.Object, "spec"); fmt.Sprint(spec) != "map[color:blue size:3]" {
+			t.Errorf("created Widget: got spec %v, want map[color:blue size:3]", spec)
+		}
+	})
+	t.Run("attach denied", func(t *testing.T) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "to-be-attached-pod"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "container1", Image: "busybox"}}}}
+		if _, err := cs.CoreV1().Pods("deny").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err := cs.CoreV1().RESTClient().Post().Namespace("deny").Resource("pods").Name("to-be-attached-pod").SubResource("attach").
+			Param("container", "container1").Param("stdin", "true").Param("stdout", "true").Do(ctx).Error()
+		if want := `admission webhook "deny.minik8s.test" denied the request: attaching to pod 'to-be-attached-pod' is not allowed`; statusCode(err) != http.StatusBadRequest || fmt.Sprint(err) != want {
+			t.Errorf("got %d %v, want 400 %q", statusCode(err), err, want)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		_, err := cs.CoreV1().ConfigMaps("slow").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm"}}, metav1.CreateOptions{})
+		if want := `failed calling webhook "slow.minik8s.test"`; statusCode(err) != http.StatusInternalServerError || !strings.Contains(fmt.Sprint(err), want) || !strings.Contains(fmt.Sprint(err), "deadline exceeded") {
+			t.Errorf("got %d %v, want 500 %q … deadline exceeded", statusCode(err), err, want)
 		}
 	})
 	t.Run("configurations exempt", func(t *testing.T) {
