@@ -54,7 +54,7 @@ func startWebhookServer(t *testing.T) *webhookServer {
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
+		case <-time.After(2 * time.Second):
 		}
 		http.Error(w, "too late", http.StatusServiceUnavailable)
 	})
