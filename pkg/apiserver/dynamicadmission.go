@@ -418,15 +418,23 @@ func (e equivalentResources) EquivalentResourcesFor(gvr schema.GroupVersionResou
 	if !ok {
 		return nil
 	}
-	stored := r.Stored()
+	stored := storedAs(r)
 	var out []schema.GroupVersionResource
 	for _, o := range t.Resources() {
-		if o.Virtual || o.Stored() != stored || (sub != "" && !o.HasSubresource(sub)) {
+		if o.Virtual || storedAs(o) != stored || (sub != "" && !o.HasSubresource(sub)) {
 			continue
 		}
 		out = append(out, o.GroupVersionResource())
 	}
 	return out
+}
+
+// storedAs names where r's objects are stored.
+func storedAs(r *api.Resource) string {
+	if r.Storage != nil {
+		r = r.Storage
+	}
+	return r.Group + "/" + r.StorageName()
 }
 
 func (e equivalentResources) KindFor(gvr schema.GroupVersionResource, sub string) schema.GroupVersionKind {

@@ -18,6 +18,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -94,6 +95,12 @@ func validateReview(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionRes
 		}
 		return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: "attaching to pod '" + req.Name + "' is not allowed"}}
 	}
+	if req.Kind.Kind == "HorizontalPodAutoscaler" {
+		// Which version the webhook was asked about and sent.
+		var obj metav1.TypeMeta
+		_ = json.Unmarshal(req.Object.Raw, &obj)
+		return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: fmt.Sprintf("kind %s, requested as %s, object %s", req.Kind.Version, req.RequestKind.Version, obj.APIVersion)}}
+	}
 	if req.Operation == admissionv1.Delete {
 		var old corev1.ConfigMap
 		if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil || old.Name != "keep" {
@@ -139,6 +146,7 @@ func hookRules(value string) ([]admissionregistrationv1.RuleWithOperations, *met
 	return []admissionregistrationv1.RuleWithOperations{
 			{Operations: writes, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps", "pods"}}},
 			{Operations: writes, Rule: admissionregistrationv1.Rule{APIGroups: []string{"example.com"}, APIVersions: []string{"*"}, Resources: []string{"widgets"}}},
+			{Operations: writes, Rule: admissionregistrationv1.Rule{APIGroups: []string{"autoscaling"}, APIVersions: []string{"v2"}, Resources: []string{"horizontalpodautoscalers"}}},
 			{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Connect}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/attach"}}},
 		},
 		&metav1.LabelSelector{MatchLabels: map[string]string{"webhook": value}}
@@ -281,6 +289,16 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}
 		if _, err := cs.CoreV1().ConfigMaps("deny").Get(ctx, "keep", metav1.GetOptions{}); err != nil {
 			t.Errorf("get after the refused delete: %v", err)
+		}
+	})
+	t.Run("equivalent version", func(t *testing.T) {
+		// The rule names autoscaling/v2; a v1 request is shown to the
+		// webhook converted (matchPolicy Equivalent, the default).
+		hpa := &autoscalingv1.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "hpa"}, Spec: autoscalingv1.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv1.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "d"}, MaxReplicas: 3}}
+		_, err := cs.AutoscalingV1().HorizontalPodAutoscalers("deny").Create(ctx, hpa, metav1.CreateOptions{})
+		if want := `admission webhook "deny.minik8s.test" denied the request: kind v2, requested as v1, object autoscaling/v2`; fmt.Sprint(err) != want {
+			t.Errorf("got %v, want %q", err, want)
 		}
 	})
 	t.Run("failure policy", func(t *testing.T) {
