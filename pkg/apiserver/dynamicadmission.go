@@ -106,11 +106,11 @@ func newDynamicAdmission(s *Server, stop <-chan struct{}) (*dynamicAdmission, er
 		ObjectConvertor:          objectConvertor{},
 		EquivalentResourceMapper: equivalentResources{s},
 	}
-	slices, err := proxy.NewEndpointSliceListerGetter(d.factory.Discovery().V1().EndpointSlices().Lister())
+	endpoints, err := proxy.NewEndpointSliceListerGetter(d.factory.Discovery().V1().EndpointSlices().Lister())
 	if err != nil {
 		return nil, err
 	}
-	resolver := endpointResolver{services: d.factory.Core().V1().Services().Lister(), slices: slices}
+	resolver := endpointResolver{services: d.factory.Core().V1().Services().Lister(), slices: endpoints}
 	plugins := admission.NewPlugins()
 	mutatingwebhook.Register(plugins)
 	validatingpolicy.Register(plugins)
