@@ -15,6 +15,19 @@ fi
 
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
+# The build cache and the test binaries (a few hundred MB each, linked in
+# $TMPDIR) need room: a run that fills the disk fails as a hundred
+# unrelated "no space left on device" build errors, so say it first.
+need_gib=10
+for dir in "${TMPDIR:-/tmp}" "$(go env GOCACHE)"; do
+  mkdir -p "$dir"
+  free_gib=$(( $(df -Pk "$dir" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+  if [ "$free_gib" -lt "$need_gib" ]; then
+    echo "run-tests.sh: $dir has ${free_gib} GiB free; the tests need about ${need_gib} GiB (build cache and test binaries). Free some: go clean -cache (rebuilt on the next run), or old clones and lab scratch under /tmp" >&2
+    exit 1
+  fi
+done
+
 step "installing dependencies"
 bash deploy/install-deps.sh
 

@@ -51,6 +51,10 @@ func TestToolboxApplets(t *testing.T) {
 		{name: "wget spider", command: []string{"sh", "-c", "wget -T 3 --spider http://web/ 2>&1; echo rc=$?"}, want: []string{"remote file exists", "rc=0"}},
 		{name: "nc to a Service", command: []string{"sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 web 80; echo rc=$?`},
 			want: []string{"HTTP/1.0 200 OK", greeting, "rc=0"}},
+		{name: "curl a Service by name", command: []string{"sh", "-c", "curl -q -s --connect-timeout 3 http://web/; echo rc=$?"}, want: []string{greeting, "rc=0"}},
+		{name: "curl's status code", command: []string{"sh", "-c", `curl -s -o /dev/null -w "%{http_code}" --max-time 3 http://web/healthz; echo " rc=$?"`}, want: []string{"200 rc=0"}},
+		{name: "curl to a refusing port", command: []string{"sh", "-c", "curl -sS --connect-timeout 2 http://127.0.0.1:9/ 2>&1; echo rc=$?"},
+			want: []string{"curl: (7) Failed to connect to 127.0.0.1 port 9", "Connection refused", "rc=7"}},
 		{name: "nslookup of a Service", command: []string{"nslookup", "web." + ns + ".svc.cluster.local"}, want: []string{"Address: " + ip + "\n"}},
 		{name: "nslookup of the API", command: []string{"nslookup", "kubernetes.default.svc.cluster.local"}, want: []string{"Address: 10.96.0.1\n"}},
 		{name: "files and processes", command: []string{"sh", "-c", "echo hi > /tmp/f && cat /tmp/f && ls /tmp && ps | grep -c 'sleep 3600' && timeout 1 sleep 5; echo rc=$?"},
@@ -79,7 +83,7 @@ func TestToolboxApplets(t *testing.T) {
 		t.Fatal(err)
 	}
 	bins := strings.Fields(out)
-	for _, want := range []string{"busybox", "toolbox", "sh", "wget", "nc", "nslookup", "ping", "cat", "ls", "ps", "timeout"} {
+	for _, want := range []string{"busybox", "toolbox", "sh", "wget", "curl", "nc", "nslookup", "ping", "cat", "ls", "ps", "timeout"} {
 		if !slices.Contains(bins, want) {
 			t.Errorf("/bin lacks %s: %v", want, bins)
 		}

@@ -7,20 +7,32 @@
 // and stores the number through a null pointer: `wget -T 3 URL`, what a
 // learner types from a pod, dies with SIGSEGV (exit 139). This wget takes
 // busybox wget's options and prints its messages, and -T works.
+//
+// busybox has no curl, the first thing tutorials type from a pod: curl
+// here is a small one (the options tutorials and Kubernetes' e2e tests
+// use, curl's messages and exit codes). nc is OpenBSD's netcat (-v, -z,
+// -W, -k), which the Alpine-based images of Kubernetes' e2e tests carry;
+// the toolbox image keeps busybox's nc, and only the conformance runner's
+// stand-in for agnhost links this one.
 package main
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 )
 
 // applets are the tools by the name they are called as.
 var applets = map[string]func(ctx context.Context, args []string, env environment) int{
 	"wget": wget,
+	"curl": curl,
+	"nc":   nc,
 }
 
 func main() {
@@ -32,8 +44,9 @@ func main() {
 	}
 	run, ok := applets[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "toolbox: no applet %q: run it as one of: wget\n", name)
+		names := slices.Sorted(maps.Keys(applets))
+		fmt.Fprintf(os.Stderr, "toolbox: no applet %q: run it as one of: %s\n", name, strings.Join(names, ", "))
 		os.Exit(1)
 	}
-	os.Exit(run(ctx, args, environment{stdout: os.Stdout, stderr: os.Stderr}))
+	os.Exit(run(ctx, args, environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
 }

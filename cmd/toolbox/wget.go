@@ -19,8 +19,9 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// environment is where an applet writes.
+// environment is what an applet reads and writes.
 type environment struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 

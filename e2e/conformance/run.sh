@@ -78,10 +78,23 @@ build() {
     CGO_ENABLED=0 "$@"
     printf '%-10s %4ds %6d MB\n' "$name" $(( $(date +%s) - start )) $(( $(stat -c %s "$OUT/bin/$name") / 1000000 )) | tee -a "$OUT/build.txt"
   }
-  one e2e.test go test -c -vet=off -o "$OUT/bin/e2e.test" ./suite
+  # The version stamps upstream's build (hack/lib/version.sh) writes with
+  # -X: without them kubectl says v0.0.0-master+$Format:%H$, which its
+  # own `version` refuses to parse, and e2e.test picks pod-security
+  # fixtures for "v0.0" and finds none.
+  local v major minor ld=() pkg
+  v=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
+  major=${v#v}; major=${major%%.*}
+  minor=${v#v*.}; minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    # No gitCommit: the module proxy's zip has no commit to name.
+    ld+=("-X $pkg.gitVersion=$v" "-X $pkg.gitMajor=$major" "-X $pkg.gitMinor=$minor")
+  done
+  local ldflags="${ld[*]}"
+  one e2e.test go test -c -vet=off -ldflags "$ldflags" -o "$OUT/bin/e2e.test" ./suite
   one ginkgo go build -o "$OUT/bin/ginkgo" github.com/onsi/ginkgo/v2/ginkgo
-  one kubectl go build -o "$OUT/bin/kubectl" k8s.io/kubernetes/cmd/kubectl
-  one agnhost go build -o "$OUT/bin/agnhost" k8s.io/kubernetes/test/images/agnhost
+  one kubectl go build -ldflags "$ldflags" -o "$OUT/bin/kubectl" k8s.io/kubernetes/cmd/kubectl
+  one agnhost go build -ldflags "$ldflags" -o "$OUT/bin/agnhost" k8s.io/kubernetes/test/images/agnhost
   one nnp go build -o "$OUT/bin/nnp" k8s.io/kubernetes/test/images/nonewprivs
   one summary go build -o "$OUT/bin/summary" ./summary
   one imagelist go build -o "$OUT/bin/imagelist" ./imagelist

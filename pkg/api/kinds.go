@@ -32,6 +32,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/registry/rest"
+	certificatesapi "k8s.io/kubernetes/pkg/apis/certificates"
+	"k8s.io/kubernetes/pkg/registry/admissionregistration/mutatingadmissionpolicy"
+	"k8s.io/kubernetes/pkg/registry/admissionregistration/mutatingadmissionpolicybinding"
 	"k8s.io/kubernetes/pkg/registry/admissionregistration/mutatingwebhookconfiguration"
 	"k8s.io/kubernetes/pkg/registry/admissionregistration/validatingadmissionpolicy"
 	"k8s.io/kubernetes/pkg/registry/admissionregistration/validatingadmissionpolicybinding"
@@ -43,6 +46,7 @@ import (
 	"k8s.io/kubernetes/pkg/registry/batch/cronjob"
 	"k8s.io/kubernetes/pkg/registry/batch/job"
 	"k8s.io/kubernetes/pkg/registry/certificates/certificates"
+	"k8s.io/kubernetes/pkg/registry/certificates/clustertrustbundle"
 	"k8s.io/kubernetes/pkg/registry/certificates/podcertificaterequest"
 	"k8s.io/kubernetes/pkg/registry/core/configmap"
 	"k8s.io/kubernetes/pkg/registry/core/limitrange"
@@ -282,6 +286,9 @@ var builtins = []builtin{
 	{gv: certificatesv1.SchemeGroupVersion, kind: "CertificateSigningRequest", short: []string{"csr"}, statusLike: map[string]rest.RESTUpdateStrategy{"approval": certificates.ApprovalStrategy},
 		newObj: func() runtime.Object { return &certificatesv1.CertificateSigningRequest{} }, newList: func() runtime.Object { return &certificatesv1.CertificateSigningRequestList{} },
 		strategy: certificates.Strategy, status: certificates.StatusStrategy, getAttrs: certificates.GetAttrs},
+	{gv: certificatesv1.SchemeGroupVersion, kind: "ClusterTrustBundle",
+		newObj: func() runtime.Object { return &certificatesv1.ClusterTrustBundle{} }, newList: func() runtime.Object { return &certificatesv1.ClusterTrustBundleList{} },
+		strategy: clustertrustbundle.Strategy, getAttrs: clusterTrustBundleAttrs},
 	{gv: certificatesv1.SchemeGroupVersion, kind: "PodCertificateRequest", namespaced: true,
 		newObj: func() runtime.Object { return &certificatesv1.PodCertificateRequest{} }, newList: func() runtime.Object { return &certificatesv1.PodCertificateRequestList{} },
 		strategy: podCertificateRequests, status: podcertificaterequest.NewStatusStrategy(podCertificateRequests, authorizerfactory.NewAlwaysAllowAuthorizer(), clock.RealClock{})},
@@ -290,6 +297,12 @@ var builtins = []builtin{
 	{gv: admissionregistrationv1.SchemeGroupVersion, kind: "MutatingWebhookConfiguration", categories: apiExtensions,
 		newObj: func() runtime.Object { return &admissionregistrationv1.MutatingWebhookConfiguration{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingWebhookConfigurationList{} },
 		strategy: mutatingwebhookconfiguration.Strategy},
+	{gv: admissionregistrationv1.SchemeGroupVersion, kind: "MutatingAdmissionPolicy", categories: apiExtensions,
+		newObj: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicy{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyList{} },
+		strategy: mutatingadmissionpolicy.NewStrategy(nil, tableResolver{})},
+	{gv: admissionregistrationv1.SchemeGroupVersion, kind: "MutatingAdmissionPolicyBinding", categories: apiExtensions,
+		newObj: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBinding{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBindingList{} },
+		strategy: mutatingadmissionpolicybinding.NewStrategy(nil, nil, tableResolver{})},
 	{gv: admissionregistrationv1.SchemeGroupVersion, kind: "ValidatingAdmissionPolicy", categories: apiExtensions,
 		newObj: func() runtime.Object { return &admissionregistrationv1.ValidatingAdmissionPolicy{} }, newList: func() runtime.Object { return &admissionregistrationv1.ValidatingAdmissionPolicyList{} },
 		strategy: vapStrategy, status: validatingadmissionpolicy.NewStatusStrategy(vapStrategy)},
@@ -323,6 +336,17 @@ var (
 	// Until the API has authorization, every signer may be named.
 	podCertificateRequests = podcertificaterequest.NewStrategy()
 )
+
+// clusterTrustBundleAttrs are upstream's selectable fields of a
+// ClusterTrustBundle (its storage's getAttrs): metadata.name and
+// spec.signerName.
+func clusterTrustBundleAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
+	b, ok := obj.(*certificatesapi.ClusterTrustBundle)
+	if !ok {
+		return nil, nil, fmt.Errorf("not a clustertrustbundle: %T", obj)
+	}
+	return labels.Set(b.Labels), fields.Set{"metadata.name": b.Name, "spec.signerName": b.Spec.SignerName}, nil
+}
 
 // NamespaceGetter reads a namespace for the upstream strategies that look
 // one up (resource.k8s.io's admin-access check).

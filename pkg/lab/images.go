@@ -154,10 +154,11 @@ func busyboxApplets(path string) ([]string, error) {
 }
 
 // toolboxApplets are the tools cmd/toolbox provides in the toolbox image
-// in place of busybox's: Debian builds busybox without
-// FEATURE_WGET_TIMEOUT, and its wget then crashes on -T (see
-// cmd/toolbox).
-var toolboxApplets = []string{"wget"}
+// in place of, or besides, busybox's: Debian builds busybox without
+// FEATURE_WGET_TIMEOUT, and its wget then crashes on -T; busybox has no
+// curl (see cmd/toolbox). cmd/toolbox's nc stays out: the image keeps
+// busybox's.
+var toolboxApplets = []string{"curl", "wget"}
 
 // sharedLibraries lists the files a dynamically linked program loads, its
 // dynamic loader included, as the host's ldd resolves them; none for a

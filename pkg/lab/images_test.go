@@ -120,7 +120,7 @@ func TestToolboxLayer(t *testing.T) {
 	tests := []struct{ applet, want string }{
 		{"sh", "busybox"}, {"nc", "busybox"}, {"nslookup", "busybox"}, {"sleep", "busybox"},
 		{"cat", "busybox"}, {"ls", "busybox"}, {"timeout", "busybox"},
-		{"wget", "toolbox"},
+		{"wget", "toolbox"}, {"curl", "toolbox"},
 	}
 	for _, tt := range tests {
 		h := files["bin/"+tt.applet]

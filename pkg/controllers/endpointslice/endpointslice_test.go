@@ -185,6 +185,41 @@ func TestSlicesHoldAtMost100AndNoRewrite(t *testing.T) {
 	}
 }
 
+// TestPlaceholderForAServiceWithoutPods: a Service whose selector matches
+// no pod has one empty slice, as upstream's reconciler keeps; it is not
+// written again, and gives way to the real slice when a pod comes.
+func TestPlaceholderForAServiceWithoutPods(t *testing.T) {
+	c, client, f := newFixture(t, svc(intstr.FromInt32(80)))
+	ctx := context.Background()
+	if err := c.sync(ctx, "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	ss := slices(t, client)
+	if len(ss) != 1 || len(ss[0].Endpoints) != 0 || len(ss[0].Ports) != 0 || ss[0].AddressType != discoveryv1.AddressTypeIPv4 ||
+		ss[0].Labels[discoveryv1.LabelManagedBy] != ManagedBy || ss[0].Labels[discoveryv1.LabelServiceName] != "web" {
+		t.Fatalf("got %+v, want one empty IPv4 slice of web managed by %s", ss, ManagedBy)
+	}
+	placeholder := ss[0].Name
+	f.Discovery().V1().EndpointSlices().Informer().GetIndexer().Add(ss[0].DeepCopy())
+	ep, _ := client.CoreV1().Endpoints("default").Get(ctx, "web", metav1.GetOptions{})
+	f.Core().V1().Endpoints().Informer().GetIndexer().Add(ep)
+	client.ClearActions()
+	if err := c.sync(ctx, "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range client.Actions() {
+		t.Errorf("the placeholder written again: %s %s", a.GetVerb(), a.GetResource().Resource)
+	}
+	f.Core().V1().Pods().Informer().GetIndexer().Add(pod("a", "10.0.0.1", "", true, 80))
+	if err := c.sync(ctx, "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	ss = slices(t, client)
+	if len(ss) != 1 || ss[0].Name == placeholder || len(ss[0].Endpoints) != 1 {
+		t.Errorf("with a pod: got %+v, want one slice with its endpoint in place of %s", ss, placeholder)
+	}
+}
+
 func TestServiceWithoutSelectorIsLeftAlone(t *testing.T) {
 	s := svc(intstr.FromInt32(80))
 	s.Name, s.Namespace, s.Spec.Selector = "kubernetes", "default", nil

@@ -227,7 +227,36 @@ func desiredSlices(svc *corev1.Service, groups []*group) []*discoveryv1.Endpoint
 			out = append(out, s)
 		}
 	}
+	if len(out) == 0 {
+		out = append(out, placeholderSlice(svc))
+	}
 	return out
+}
+
+// placeholderSlice is the one empty slice of a Service no pod backs, as
+// upstream's reconciler keeps: clients that list a Service's slices see it
+// has none rather than that no controller handled it (the conformance
+// test of a selector that matches no pods waits for it).
+func placeholderSlice(svc *corev1.Service) *discoveryv1.EndpointSlice {
+	t := true
+	at := discoveryv1.AddressTypeIPv4
+	if len(svc.Spec.IPFamilies) > 0 && svc.Spec.IPFamilies[0] == corev1.IPv6Protocol {
+		at = discoveryv1.AddressTypeIPv6
+	}
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      sliceName(svc.Name, "placeholder", 0),
+			Namespace: svc.Namespace,
+			Labels:    sliceLabels(svc),
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID,
+				Controller: &t, BlockOwnerDeletion: &t,
+			}},
+		},
+		AddressType: at,
+		Endpoints:   []discoveryv1.Endpoint{},
+		Ports:       []discoveryv1.EndpointPort{},
+	}
 }
 
 func sliceLabels(svc *corev1.Service) map[string]string {

@@ -132,6 +132,31 @@ func (c *Controller) onChange(res string, obj any) {
 	}
 }
 
+// onUpdate is onChange, and wakes the owners a dependent stopped
+// blocking: an owner deleting in the foreground waits for its blocking
+// dependents, and a reference that no longer blocks (the cycle breaking
+// below) lets it go on.
+func (c *Controller) onUpdate(res string, old, cur any) {
+	c.onChange(res, cur)
+	o, m := accessor(old), accessor(cur)
+	if o == nil || m == nil {
+		return
+	}
+	was := map[types.UID]bool{}
+	for _, ref := range o.GetOwnerReferences() {
+		was[ref.UID] = blocks(ref)
+	}
+	for _, ref := range m.GetOwnerReferences() {
+		if was[ref.UID] && !blocks(ref) {
+			c.enqueueOwner(m, ref)
+		}
+	}
+}
+
+func blocks(ref metav1.OwnerReference) bool {
+	return ref.BlockOwnerDeletion != nil && *ref.BlockOwnerDeletion
+}
+
 func (c *Controller) onDelete(obj any) {
 	m := accessor(obj)
 	if m == nil {
@@ -143,13 +168,19 @@ func (c *Controller) onDelete(obj any) {
 	}
 	// …and owners waiting for it in foreground deletion may go on.
 	for _, ref := range m.GetOwnerReferences() {
-		if o, ok := c.ownerOf(ref); ok && o.followed != nil {
-			ns := m.GetNamespace()
-			if !o.namespaced {
-				ns = ""
-			}
-			c.queue.Add(itemKey(o.gvr.GroupResource().String(), ns, ref.Name))
+		c.enqueueOwner(m, ref)
+	}
+}
+
+// enqueueOwner queues the owner dep's reference names, if its kind is
+// followed.
+func (c *Controller) enqueueOwner(dep metav1.Object, ref metav1.OwnerReference) {
+	if o, ok := c.ownerOf(ref); ok && o.followed != nil {
+		ns := dep.GetNamespace()
+		if !o.namespaced {
+			ns = ""
 		}
+		c.queue.Add(itemKey(o.gvr.GroupResource().String(), ns, ref.Name))
 	}
 }
 
@@ -361,6 +392,9 @@ func (c *Controller) checkOwners(ctx context.Context, r *resource, m metav1.Obje
 		if m.GetDeletionTimestamp() != nil {
 			return nil
 		}
+		if err := c.breakCycle(ctx, r, m); err != nil {
+			return err
+		}
 		return c.deleteDependent(ctx, r, m, metav1.DeletePropagationForeground)
 	default:
 		if m.GetDeletionTimestamp() != nil {
@@ -499,6 +533,10 @@ func (c *Controller) deleteDependentsForeground(ctx context.Context, r *resource
 		if d.obj.GetDeletionTimestamp() != nil {
 			continue
 		}
+		if err := c.breakCycle(ctx, d.res, d.obj); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if err := c.delete(ctx, d.res, d.obj, metav1.DeletePropagationForeground); err != nil {
 			errs = append(errs, err)
 		}
@@ -511,6 +549,48 @@ func (c *Controller) deleteDependentsForeground(ctx context.Context, r *resource
 		return nil
 	}
 	return c.removeFinalizer(ctx, r, owner, metav1.FinalizerDeleteDependents)
+}
+
+// breakCycle is upstream's cycle detection before a foreground delete of
+// m: when one of m's own dependents is already deleting its dependents in
+// the foreground, the owners form a cycle (pod1 owns pod2 owns pod3 owns
+// pod1, each blocking its owner's deletion) and every one of them would
+// wait for the next forever. So m's references stop blocking their
+// owners first (blockOwnerDeletion false, patched on condition of m's UID
+// and each reference's); m itself still waits for its own dependents, and
+// its owners, unblocked, finish. Like upstream's, the detection can see a
+// cycle where a dependent merely happens to be deleting in the foreground:
+// the price is only that m's owners do not wait for m.
+func (c *Controller) breakCycle(ctx context.Context, r *resource, m metav1.Object) error {
+	cycle := false
+	for _, d := range c.dependents(m.GetUID()) {
+		if d.obj.GetDeletionTimestamp() != nil && hasFinalizer(d.obj, metav1.FinalizerDeleteDependents) {
+			cycle = true
+			break
+		}
+	}
+	if !cycle {
+		return nil
+	}
+	ops := []map[string]any{{"op": "test", "path": "/metadata/uid", "value": m.GetUID()}}
+	for i, ref := range m.GetOwnerReferences() {
+		if !blocks(ref) {
+			continue
+		}
+		path := fmt.Sprintf("/metadata/ownerReferences/%d", i)
+		ops = append(ops,
+			map[string]any{"op": "test", "path": path + "/uid", "value": ref.UID},
+			map[string]any{"op": "replace", "path": path + "/blockOwnerDeletion", "value": false})
+	}
+	if len(ops) == 1 {
+		return nil
+	}
+	patch, _ := json.Marshal(ops)
+	_, err := c.client(r, m.GetNamespace()).Patch(ctx, m.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("unblocking the owner references of %s %s/%s (an ownership cycle): %w", r.kind, m.GetNamespace(), m.GetName(), err)
+	}
+	return nil
 }
 
 // removeFinalizer rewrites the owner's finalizers from a fresh read, so a

@@ -234,3 +234,45 @@ func TestDanglingOwner(t *testing.T) {
 		return err == nil, err
 	})
 }
+
+// TestForegroundCycle: three objects owning each other in a cycle, each
+// reference blocking its owner's deletion (cm1 owned by cm3, cm2 by cm1,
+// cm3 by cm2), all go when one is deleted in the foreground, as upstream's
+// conformance test "should not be blocked by dependency circle" wants.
+func TestForegroundCycle(t *testing.T) {
+	ctx, client := startGC(t)
+	cms := client.CoreV1().ConfigMaps("default")
+	var objs []*corev1.ConfigMap
+	for _, name := range []string{"cm1", "cm2", "cm3"} {
+		cm, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, cm)
+	}
+	for i, cm := range objs {
+		owner := objs[(i+2)%3]
+		patch := []byte(`{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"` + owner.Name +
+			`","uid":"` + string(owner.UID) + `","controller":true,"blockOwnerDeletion":true}]}}`)
+		if _, err := cms.Patch(ctx, cm.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := propagation(metav1.DeletePropagationForeground)
+	opts.Preconditions = metav1.NewUIDPreconditions(string(objs[0].UID))
+	if err := cms.Delete(ctx, "cm1", opts); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "all three ConfigMaps of the cycle to go", func(ctx context.Context) (bool, error) {
+		l, err := cms.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cm := range l.Items {
+			if cm.Name == "cm1" || cm.Name == "cm2" || cm.Name == "cm3" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}

@@ -182,7 +182,7 @@ func (c *Controller) newResource(gvr schema.GroupVersionResource, kind string, n
 	key := gvr.GroupResource().String()
 	_, err := r.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.onChange(key, obj) },
-		UpdateFunc: func(_, cur any) { c.onChange(key, cur) },
+		UpdateFunc: func(old, cur any) { c.onUpdate(key, old, cur) },
 		DeleteFunc: func(obj any) { c.onDelete(obj) },
 	})
 	if err != nil {

@@ -19,15 +19,18 @@ import (
 
 // Controller names accepted by --controllers.
 const (
-	ReplicaSet       = "replicaset"
-	Deployment       = "deployment"
-	EndpointSlice    = "endpointslice"
-	GarbageCollector = "garbagecollector"
-	Namespace        = "namespace"
-	NodeLifecycle    = "nodelifecycle"
-	TaintEviction    = "tainteviction"
-	NodeIPAM         = "nodeipam"
-	LoadBalancer     = "loadbalancer"
+	ReplicaSet    = "replicaset"
+	Deployment    = "deployment"
+	EndpointSlice = "endpointslice"
+	// EndpointSliceMirroring is upstream's endpointslice-mirroring-controller,
+	// by its alias.
+	EndpointSliceMirroring = "endpointslicemirroring"
+	GarbageCollector       = "garbagecollector"
+	Namespace              = "namespace"
+	NodeLifecycle          = "nodelifecycle"
+	TaintEviction          = "tainteviction"
+	NodeIPAM               = "nodeipam"
+	LoadBalancer           = "loadbalancer"
 	// ServiceAccount and RootCACertPublisher: upstream's short names for
 	// serviceaccount-controller and root-ca-certificate-publisher-controller.
 	ServiceAccount      = "serviceaccount"
@@ -69,7 +72,7 @@ const (
 )
 
 // All lists every controller, in start order.
-var All = []string{ReplicaSet, Deployment, EndpointSlice, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner, HorizontalPodAutoscaler, PVCProtection, PVProtection, VACProtection}
+var All = []string{ReplicaSet, Deployment, EndpointSlice, EndpointSliceMirroring, GarbageCollector, Namespace, NodeLifecycle, TaintEviction, NodeIPAM, LoadBalancer, ServiceAccount, RootCACertPublisher, Job, CronJob, TTLAfterFinished, DaemonSet, StatefulSet, PersistentVolumeBinder, LocalPathProvisioner, ReplicationController, Disruption, ResourceQuota, ClusterRoleAggregation, CSRApproving, CSRSigning, CSRCleaner, TokenCleaner, HorizontalPodAutoscaler, PVCProtection, PVProtection, VACProtection}
 
 // Config holds the controller-manager's settings.
 type Config struct {

@@ -217,6 +217,8 @@ func ServiceAccountName(controller string) string {
 		return "statefulset-controller"
 	case EndpointSlice:
 		return "endpointslice-controller"
+	case EndpointSliceMirroring:
+		return "endpointslicemirroring-controller"
 	case GarbageCollector:
 		return "generic-garbage-collector"
 	case Namespace:
@@ -288,6 +290,8 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		return statefulset.New(cs, factory, recorder("statefulset-controller")), nil
 	case EndpointSlice:
 		return endpointslice.New(cs, factory, recorder("endpointslice-controller")), nil
+	case EndpointSliceMirroring:
+		return endpointslice.NewMirroring(deps.ctx, cs, factory), nil
 	case GarbageCollector:
 		gc, err := garbagecollector.NewForConfig(rc, recorder("garbage-collector-controller"))
 		if err != nil {
