@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/initializer"
+	mutatingpolicy "k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
 	validatingpolicy "k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	webhookinit "k8s.io/apiserver/pkg/admission/plugin/webhook/initializer"
 	mutatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
@@ -37,16 +38,17 @@ import (
 // dynamicAdmissionPlugins are the admission plugins configured through
 // the API, in kube-apiserver's order (its RecommendedPluginOrder):
 // upstream's own plugins, fed by informers on this server.
-// MutatingAdmissionPolicy is not among them: its kinds are not served.
 var dynamicAdmissionPlugins = []string{
+	mutatingpolicy.PluginName,
 	mutatingwebhook.PluginName,
 	validatingpolicy.PluginName,
 	validatingwebhook.PluginName,
 }
 
 // dynamicAdmission runs the admission that users configure with
-// MutatingWebhookConfigurations, ValidatingAdmissionPolicies (and their
-// bindings) and ValidatingWebhookConfigurations. It is one step of our
+// MutatingAdmissionPolicies, MutatingWebhookConfigurations,
+// ValidatingAdmissionPolicies (the policies with their bindings) and
+// ValidatingWebhookConfigurations. It is one step of our
 // chain, placed where kube-apiserver runs these plugins: its mutating
 // half after our mutating plugins, its validating half after the object's
 // validation, before ResourceQuota. Everything the plugins do
@@ -112,6 +114,7 @@ func newDynamicAdmission(s *Server, stop <-chan struct{}) (*dynamicAdmission, er
 	}
 	resolver := endpointResolver{services: d.factory.Core().V1().Services().Lister(), slices: endpoints}
 	plugins := admission.NewPlugins()
+	mutatingpolicy.Register(plugins)
 	mutatingwebhook.Register(plugins)
 	validatingpolicy.Register(plugins)
 	validatingwebhook.Register(plugins)

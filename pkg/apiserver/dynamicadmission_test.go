@@ -436,6 +436,59 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	}
 }
 
+func TestMutatingAdmissionPolicy(t *testing.T) {
+	s := apiservertest.Start(t)
+	cs := clientset(t, s)
+	ctx := context.Background()
+	labelledNamespace(t, cs, "policed", "policed")
+	labelledNamespace(t, cs, "free", "free")
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "label-configmaps"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+				},
+			}}},
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType:          admissionregistrationv1.PatchTypeApplyConfiguration,
+				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{Expression: `Object{metadata: Object.metadata{labels: {"mutated-by": "policy"}}}`},
+			}},
+		},
+	}
+	if _, err := cs.AdmissionregistrationV1().MutatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "label-configmaps-policed"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{
+			PolicyName:     "label-configmaps",
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"webhook": "policed"}}},
+		},
+	}
+	if _, err := cs.AdmissionregistrationV1().MutatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		cm, err := cs.CoreV1().ConfigMaps("policed").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "marker-"}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err == nil && cm.Labels["mutated-by"] == "policy", nil
+	}); err != nil {
+		t.Fatal("ConfigMaps in policed never labelled: the policy never took effect")
+	}
+	for _, tt := range []struct{ ns, want string }{{"policed", "policy"}, {"free", ""}} {
+		cm, err := cs.CoreV1().ConfigMaps(tt.ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cm.Labels["mutated-by"]; got != tt.want {
+			t.Errorf("ConfigMap in %s: got label mutated-by %q, want %q", tt.ns, got, tt.want)
+		}
+	}
+}
+
 func statusCode(err error) int32 {
 	var st apierrors.APIStatus
 	if errors.As(err, &st) {
