@@ -6,9 +6,12 @@ import (
 	"minik8s/pkg/storage"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
 )
 
 var (
@@ -60,6 +63,25 @@ type statusUpdateAdmitter interface {
 // deleteAdmitter refuses a delete of cur before it happens.
 type deleteAdmitter interface {
 	admitDelete(k *call, cur runtime.Object) error
+}
+
+// deleteOptionsAdmitter is a deleteAdmitter that is shown the request's
+// DeleteOptions (the webhooks are).
+type deleteOptionsAdmitter interface {
+	admitDeleteWithOptions(k *call, cur runtime.Object, opts *metav1.DeleteOptions) error
+}
+
+// updateValidator refuses a valid update (of the object or of a
+// subresource written like it) before it is stored: the validating
+// admission that runs after the update's validation.
+type updateValidator interface {
+	validateUpdate(k *call, obj, cur runtime.Object) error
+}
+
+// connectAdmitter refuses a connection to pods/exec, attach or
+// portforward; opts is the request's PodExecOptions, ….
+type connectAdmitter interface {
+	admitConnect(k *call, opts runtime.Object) error
 }
 
 // subresourceCreateAdmitter refuses a create of a subresource that
@@ -133,6 +155,48 @@ func (s *Server) admitUpdate(k *call, obj, cur runtime.Object) error {
 	return nil
 }
 
+// validateUpdate runs after the update's validation.
+func (s *Server) validateUpdate(k *call, obj, cur runtime.Object) error {
+	for _, p := range s.plugins(k) {
+		if v, ok := p.(updateValidator); ok {
+			if err := v.validateUpdate(k, obj, cur); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) admitConnect(k *call, opts runtime.Object) error {
+	for _, p := range s.plugins(k) {
+		if a, ok := p.(connectAdmitter); ok {
+			if err := a.admitConnect(k, opts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// connectAdmitted admits a connection whose options (opts, filled from
+// the query) are its object, as kube-apiserver's connect handler does;
+// a refusal is written to the client.
+func (s *Server) connectAdmitted(k *call, opts runtime.Object) bool {
+	if err := connectParameters.DecodeParameters(k.c.Request.URL.Query(), corev1.SchemeGroupVersion, opts); err != nil {
+		writeError(k.c, apierrors.NewBadRequest(err.Error()))
+		return false
+	}
+	if err := s.admitConnect(k, opts); err != nil {
+		writeError(k.c, err)
+		return false
+	}
+	return true
+}
+
+// connectParameters decodes the query of a connection: the conversions
+// from url.Values are Kubernetes' (legacyscheme).
+var connectParameters = runtime.NewParameterCodec(legacyscheme.Scheme)
+
 func (s *Server) admitStatusUpdate(k *call, obj, cur runtime.Object) error {
 	for _, p := range s.plugins(k) {
 		if a, ok := p.(statusUpdateAdmitter); ok {
@@ -147,13 +211,18 @@ func (s *Server) admitStatusUpdate(k *call, obj, cur runtime.Object) error {
 // admitDelete runs for DELETE requests only: the delete an eviction
 // makes was admitted as the eviction's create, as upstream's eviction
 // REST deletes without admission.
-func (s *Server) admitDelete(k *call, cur runtime.Object) error {
+func (s *Server) admitDelete(k *call, cur runtime.Object, opts *metav1.DeleteOptions) error {
 	if k.info != nil && k.info.Subresource != "" {
 		return nil
 	}
 	for _, p := range s.plugins(k) {
 		if a, ok := p.(deleteAdmitter); ok {
 			if err := a.admitDelete(k, cur); err != nil {
+				return err
+			}
+		}
+		if a, ok := p.(deleteOptionsAdmitter); ok {
+			if err := a.admitDeleteWithOptions(k, cur, opts); err != nil {
 				return err
 			}
 		}

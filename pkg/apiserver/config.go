@@ -160,7 +160,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ServiceAccountMaxTokenExpiration, "service-account-max-token-expiration", c.ServiceAccountMaxTokenExpiration, "longest lifetime a TokenRequest is given (0: as asked)")
 	fs.BoolVar(&c.ServiceAccountExtendTokenExpiration, "service-account-extend-token-expiration", c.ServiceAccountExtendTokenExpiration, "give pod-bound tokens asked for 3607 s (the admission plugin's) a year, warning after 3607 s, as kube-apiserver does")
 	fs.StringVar(&c.ServiceAccountJWKSURI, "service-account-jwks-uri", c.ServiceAccountJWKSURI, "jwks_uri of /.well-known/openid-configuration (default: https://<advertise-address>:<port>/openid/v1/jwks)")
-	fs.StringSliceVar(&c.DisableAdmissionPlugins, "disable-admission-plugins", c.DisableAdmissionPlugins, "admission plugins to turn off (ServiceAccount)")
+	fs.StringSliceVar(&c.DisableAdmissionPlugins, "disable-admission-plugins", c.DisableAdmissionPlugins, "admission plugins to turn off (ServiceAccount, MutatingAdmissionPolicy, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook)")
 }
 
 // Validate checks c and fills the parsed fields.
@@ -229,8 +229,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--service-account-max-token-expiration must be at least 1h (got %s)", c.ServiceAccountMaxTokenExpiration)
 	}
 	for _, p := range c.DisableAdmissionPlugins {
-		if p != serviceAccountPluginName {
-			return fmt.Errorf("--disable-admission-plugins %q: only %s may be turned off", p, serviceAccountPluginName)
+		if p != serviceAccountPluginName && !slices.Contains(dynamicAdmissionPlugins, p) {
+			return fmt.Errorf("--disable-admission-plugins %q: only %s may be turned off", p, strings.Join(append([]string{serviceAccountPluginName}, dynamicAdmissionPlugins...), ", "))
 		}
 	}
 	for _, f := range []struct {

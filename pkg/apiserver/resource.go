@@ -441,6 +441,9 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 	if len(errs) > 0 {
 		return nil, invalid(k.wire(), k.name, errs)
 	}
+	if err := s.validateUpdate(k, obj, cur); err != nil {
+		return nil, err
+	}
 	return obj, nil
 }
 
@@ -645,7 +648,7 @@ func (s *Server) deleteObject(k *call, opts *metav1.DeleteOptions) (runtime.Obje
 			return nil, storageError(k.wire(), k.name, err)
 		}
 		cm, _ := meta.Accessor(cur)
-		if err := s.admitDelete(k, cur); err != nil {
+		if err := s.admitDelete(k, cur, opts); err != nil {
 			return nil, err
 		}
 		if p := opts.Preconditions; p != nil {

@@ -43,6 +43,10 @@ type Server struct {
 	alloc  *serviceAllocator
 	// admission is the admission chain, in Kubernetes' order.
 	admission []admissionPlugin
+	// dynamic is the admission configured through the API (webhooks and
+	// ValidatingAdmissionPolicies), a step of admission; nil when its
+	// plugins are turned off.
+	dynamic *dynamicAdmission
 	// loopback reaches the server's own API.
 	loopback *loopback
 	// namespaces caches the namespaces for the create-time check.
@@ -250,6 +254,14 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.dynamic, err = newDynamicAdmission(s, runCtx.Done()); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.dynamic != nil {
+		// Before ResourceQuota, the chain's last step, as upstream orders them.
+		s.admission = slices.Insert(s.admission, len(s.admission)-1, admissionPlugin(s.dynamic))
+	}
 	s.reviewers = s.reviews()
 	handler := s.handler()
 	for i, l := range s.listeners {
@@ -266,6 +278,11 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 				s.errc <- fmt.Errorf("serving on %s: %w", l.Addr(), err)
 			}
 		}(l)
+	}
+	// The webhooks' and policies' informers list through the listeners;
+	// requests wait for their first listing (the plugins' readiness).
+	if s.dynamic != nil {
+		s.dynamic.start(runCtx)
 	}
 	// The IP allocator reads its informer's cache, which lists through
 	// the listeners.

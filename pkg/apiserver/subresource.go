@@ -54,11 +54,17 @@ func (s *Server) subresource(k *call) {
 	case sub == "token" && verb == "create":
 		s.tokenRequest(k)
 	case sub == "exec" && (verb == "get" || verb == "create"):
-		s.proxyToKubelet(k, "exec")
+		if s.connectAdmitted(k, &corev1.PodExecOptions{}) {
+			s.proxyToKubelet(k, "exec")
+		}
 	case sub == "attach" && (verb == "get" || verb == "create"):
-		s.proxyToKubelet(k, "attach")
+		if s.connectAdmitted(k, &corev1.PodAttachOptions{}) {
+			s.proxyToKubelet(k, "attach")
+		}
 	case sub == "portforward" && (verb == "get" || verb == "create"):
-		s.proxyToKubelet(k, "portForward")
+		if s.connectAdmitted(k, &corev1.PodPortForwardOptions{}) {
+			s.proxyToKubelet(k, "portForward")
+		}
 	default:
 		writeError(k.c, apierrors.NewMethodNotSupported(schema.GroupResource{Group: k.r.Group, Resource: k.r.Plural + "/" + sub}, verb))
 	}
