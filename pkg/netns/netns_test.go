@@ -290,3 +290,38 @@ func TestNewAndRemove(t *testing.T) {
 		t.Errorf("after Remove, stat %s: got %v, want not exist", path, err)
 	}
 }
+
+// /proc/sys/net shows the namespace of the thread that opens it, so a
+// sysctl written inside Do is the namespace's, never the host's.
+func TestDoSysctlIsTheNamespaces(t *testing.T) {
+	path := newNS(t)
+	const file = "/proc/sys/net/ipv4/ip_default_ttl"
+	host, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "42"
+	if strings.TrimSpace(string(host)) == want {
+		want = "43"
+	}
+	var inside []byte
+	if err := Do(path, func() error {
+		if err := os.WriteFile(file, []byte(want+"\n"), 0o644); err != nil {
+			return err
+		}
+		inside, err = os.ReadFile(file)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(inside)); got != want {
+		t.Errorf("inside: got %s, want %s", got, want)
+	}
+	after, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(host) {
+		t.Errorf("the host's %s: got %q, want it unchanged (%q)", file, after, host)
+	}
+}
