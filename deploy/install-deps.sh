@@ -10,8 +10,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# gcc and libc6-dev: go test -race needs cgo (run-tests.sh's race step).
 pkgs=(containerd runc containernetworking-plugins nftables iptables iproute2
-      docker-registry busybox-static etcd-server etcd-client util-linux conntrack curl kmod)
+      docker-registry busybox-static etcd-server etcd-client util-linux conntrack curl kmod
+      gcc libc6-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -70,6 +70,23 @@ fi
 step "unit and integration tests"
 go test -count=1 -timeout 20m -json ./... | report
 
+step "data races (go test -race)"
+# Again under the race detector, the packages whose goroutines share the
+# most state and whose tests run on fakes (no apiserver in the race build):
+# the controllers on client-go's informers, work queues and expectations,
+# leader election, the network-namespace helper and the container logger.
+# A race fails the run. The apiserver's, the agent's, the scheduler's and
+# the proxy's tests start a real apiserver or containerd: their race build
+# and run would add more than the few minutes this step may take of CI's
+# 30 (README, "Testing").
+race_pkgs=()
+for c in certificates clusterroleaggregation deployment disruption endpointslice \
+         expectations loadbalancer namespace nodeipam nodelifecycle pvbinder reconcile \
+         replicaset rootcacertpublisher serviceaccount tokencleaner; do
+  race_pkgs+=("./pkg/controllers/$c")
+done
+go test -race -count=1 -timeout 15m -json "${race_pkgs[@]}" ./pkg/election ./pkg/netns ./pkg/containerlog | report
+
 step "upstream kube-scheduler and kube-controller-manager against the apiserver"
 # A module of its own (k8s.io/kubernetes's commands stay out of go.sum):
 # builds both at the release matching our k8s.io/* modules.

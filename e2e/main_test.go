@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"minik8s/pkg/netns"
 	"minik8s/pkg/restconfig"
 )
 
@@ -217,9 +218,14 @@ func readyPods(ns, selector string) ([]corev1.Pod, error) {
 func inNode(node string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/mk8s-" + node, "--"}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := netns.Start("/run/netns/mk8s-"+node, cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	return out.String(), err
 }
 
 // wgetFromNode fetches a URL from inside a node with the host's busybox

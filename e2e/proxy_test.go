@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,37 +13,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/remotecommand"
+
+	"minik8s/pkg/netns"
 )
 
 // udpInNode opens a UDP socket inside a node's network namespace. A
 // socket stays in the namespace it was made in, whichever thread uses it.
-func udpInNode(node string) (*net.UDPConn, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return nil, err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromPath("/run/netns/mk8s-" + node)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("cannot return to the test's netns: %v", err))
-		}
-	}()
-	return net.ListenUDP("udp4", &net.UDPAddr{})
+func udpInNode(node string) (c *net.UDPConn, err error) {
+	err = netns.Do("/run/netns/mk8s-"+node, func() error {
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{})
+		return err
+	})
+	return c, err
 }
 
 // udpFlow sends numbered datagrams from one socket (one source port: one

@@ -27,20 +27,19 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"minik8s/bench/internal/stats"
+	"minik8s/pkg/netns"
 	"minik8s/pkg/restconfig"
 )
 
@@ -150,45 +149,30 @@ func service(name string) *corev1.Service {
 
 // dialInNode opens n UDP sockets connected to server from inside the
 // node's network namespace. A socket stays in the namespace it was made
-// in, so the thread that entered the namespace is thrown away afterwards
-// (the goroutine exits locked) and the sockets are used from anywhere.
+// in, so the sockets are used from anywhere.
 func dialInNode(node, server string, n int) ([]*net.UDPConn, error) {
-	type result struct {
-		conns []*net.UDPConn
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/mk8s-"+node, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			done <- result{err: fmt.Errorf("opening the namespace of %s: %w", node, err)}
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			done <- result{err: fmt.Errorf("entering the namespace of %s: %w", node, err)}
-			return
-		}
+	var conns []*net.UDPConn
+	err := netns.Do("/run/netns/mk8s-"+node, func() error {
 		addr, err := net.ResolveUDPAddr("udp", server)
 		if err != nil {
-			done <- result{err: err}
-			return
+			return err
 		}
-		var conns []*net.UDPConn
 		for i := 0; i < n; i++ {
 			c, err := net.DialUDP("udp", nil, addr)
 			if err != nil {
-				done <- result{err: err}
-				return
+				return err
 			}
 			conns = append(conns, c)
 		}
-		done <- result{conns: conns}
-	}()
-	r := <-done
-	return r.conns, r.err
+		return nil
+	})
+	if err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil, err
+	}
+	return conns, nil
 }
 
 var errNoAnswer = errors.New("no A record")

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -17,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,13 +26,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"minik8s/bench/internal/stats"
+	"minik8s/pkg/netns"
 	"minik8s/pkg/proxy"
 )
 
@@ -87,6 +87,23 @@ func run(args ...string) error {
 	return nil
 }
 
+// runIn runs a command in the namespace /run/netns/name (nsFile).
+func runIn(name string, args ...string) error {
+	var out bytes.Buffer
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := netns.Start(nsFile(name), cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
+		return fmt.Errorf("in %s: %s: %v: %s", name, strings.Join(args, " "), err, out.Bytes())
+	}
+	return nil
+}
+
+func nsFile(name string) string { return "/run/netns/" + name }
+
 // setup makes node, endpoint and pod-client namespaces joined by veth
 // pairs: endpoint 10.244.1.5 <-> 10.244.1.1 node 10.244.2.1 <-> 10.244.2.5
 // client. The node forwards between them, as it does for its pods.
@@ -117,31 +134,11 @@ func (b *bench) setup() error {
 		{ep, "ip", "link", "set", "pxe0", "up"},
 		{ep, "ip", "route", "add", "default", "via", "10.244.1.1"},
 	} {
-		if err := run(append([]string{"ip", "netns", "exec", c[0]}, c[1:]...)...); err != nil {
+		if err := runIn(c[0], c[1:]...); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func inNetNS(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return err
-	}
-	defer func() { _ = netns.Set(orig) }()
-	return fn()
 }
 
 // objects makes n ClusterIP Services with e endpoints each.
@@ -283,7 +280,7 @@ func (b *bench) rps(nsPath string, dur time.Duration, rounds, workers int, other
 	defer srv.Close()
 	for _, addr := range []string{"10.244.1.5:8080", "10.244.1.5:8081"} {
 		var ln net.Listener
-		if err := inNetNS(b.ns("e"), func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+		if err := netns.Do(nsFile(b.ns("e")), func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
 			return err
 		}
 		go func() { _ = srv.Serve(ln) }()
@@ -295,7 +292,7 @@ func (b *bench) rps(nsPath string, dur time.Duration, rounds, workers int, other
 	dialIn := func(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var c net.Conn
-			err := inNetNS(ns, func() (err error) {
+			err := netns.Do(nsFile(ns), func() (err error) {
 				c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
 				return err
 			})

@@ -18,12 +18,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"minik8s/bench/internal/stats"
+	"minik8s/pkg/netns"
 	"minik8s/pkg/restconfig"
 )
 
@@ -126,41 +125,21 @@ func run(ctx context.Context, n int, node string) error {
 }
 
 // firstSuccess polls addr from inside the node's network namespace until an
-// HTTP request succeeds, and returns the time since start. It runs on a
-// goroutine locked to its own OS thread, which enters the namespace and is
-// thrown away afterwards (the goroutine exits without unlocking).
-func firstSuccess(ctx context.Context, node, addr string, start time.Time, limit time.Duration) (time.Duration, error) {
-	type result struct {
-		d   time.Duration
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/mk8s-"+node, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			done <- result{err: fmt.Errorf("opening the namespace of %s: %w", node, err)}
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			done <- result{err: fmt.Errorf("entering the namespace of %s: %w", node, err)}
-			return
-		}
+// HTTP request succeeds, and returns the time since start.
+func firstSuccess(ctx context.Context, node, addr string, start time.Time, limit time.Duration) (d time.Duration, err error) {
+	err = netns.Do("/run/netns/mk8s-"+node, func() error {
 		deadline := start.Add(limit)
 		var last error
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			if last = httpGet(addr); last == nil {
-				done <- result{d: time.Since(start)}
-				return
+				d = time.Since(start)
+				return nil
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		done <- result{err: fmt.Errorf("no answer within %v: %v", limit, last)}
-	}()
-	r := <-done
-	return r.d, r.err
+		return fmt.Errorf("no answer within %v: %v", limit, last)
+	})
+	return d, err
 }
 
 // httpGet tries one request. Before the Service is programmed a SYN to its

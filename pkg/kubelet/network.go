@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +17,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+
+	"minik8s/pkg/netns"
 )
 
 const cniNetworkName = "minik8s"
@@ -179,23 +180,16 @@ func bindNetNS(path, src string) error {
 }
 
 // newNetNS creates a network namespace with its loopback interface up and
-// bind-mounts it at path. The thread that made it never runs Go code again:
-// it exits locked.
+// bind-mounts it at path.
 func newNetNS(path string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		if err := loopbackUp(); err != nil {
-			errc <- fmt.Errorf("bringing lo up: %w", err)
-			return
-		}
-		errc <- bindNetNS(path, fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
-	}()
-	return <-errc
+	if err := netns.New(path); err != nil {
+		return err
+	}
+	if err := netns.Do(path, loopbackUp); err != nil {
+		_ = netns.Remove(path)
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
 }
 
 // loopbackUp sets lo up in the calling thread's network namespace (what the
@@ -215,16 +209,6 @@ func loopbackUp() error {
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
-}
-
-func removeNetNS(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmounting %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
 }
 
 func (n *network) recordPath(uid types.UID) string {
@@ -282,7 +266,7 @@ func (n *network) setup(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
 			return Sandbox{}, errors.New("network is not ready: no pod CIDR yet")
 		}
 		path := filepath.Join(n.nsDir, string(pod.UID))
-		_ = removeNetNS(path)
+		_ = netns.Remove(path)
 		t0 := time.Now()
 		if err := newNetNS(path); err != nil {
 			return Sandbox{}, fmt.Errorf("creating network namespace: %w", err)
@@ -294,7 +278,7 @@ func (n *network) setup(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
 		observeStep("cni_add", t0)
 		if err != nil {
 			_ = c.Remove(ctx, string(pod.UID), path, n.nsOpts(pod, rec.PortMaps)...)
-			_ = removeNetNS(path)
+			_ = netns.Remove(path)
 			return Sandbox{}, fmt.Errorf("CNI ADD: %w", err)
 		}
 		if iface := res.Interfaces["eth0"]; iface != nil && len(iface.IPConfigs) > 0 {
@@ -302,7 +286,7 @@ func (n *network) setup(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
 		}
 		if rec.IP == "" {
 			_ = c.Remove(ctx, string(pod.UID), path, n.nsOpts(pod, rec.PortMaps)...)
-			_ = removeNetNS(path)
+			_ = netns.Remove(path)
 			return Sandbox{}, errors.New("CNI ADD gave no address for eth0")
 		}
 	}
@@ -350,7 +334,7 @@ func (n *network) teardown(ctx context.Context, uid types.UID) error {
 			return fmt.Errorf("CNI DEL: %w", err)
 		}
 	}
-	if err := removeNetNS(path); err != nil {
+	if err := netns.Remove(path); err != nil {
 		return err
 	}
 	_ = os.Remove(n.recordPath(uid))

@@ -8,9 +8,9 @@ import (
 )
 
 // planComponents returns the lab's processes in start order: containerd,
-// the registry, the control plane, then one agent per node, each entered
-// into its node's network namespace with nsenter (never `ip netns exec`,
-// whose private mount namespace would hide pod namespace files from runc).
+// the registry, the control plane, then one agent per node, each started
+// in its node's network namespace (never with `ip netns exec`, whose
+// private mount namespace would hide pod namespace files from runc).
 // labLease is the scheduler's and controller-manager's leader election in
 // the lab: one copy of each, so a restarted one should not wait out
 // upstream's 15 s lease of the copy that died.
@@ -62,8 +62,7 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 	}
 	cs = withAPIServerArgs(cs, apiserverSecurityArgs(p)...)
 	for _, n := range nodes {
-		cs = append(cs, Component{Name: n.Component(), Node: n.Index, Env: env, Args: []string{
-			bins["nsenter"], "--net=" + n.NetnsPath(), "--",
+		cs = append(cs, Component{Name: n.Component(), Node: n.Index, Netns: n.NetnsPath(), Env: env, Args: []string{
 			bins["kubelet-lite"],
 			// Joining with the lab's bootstrap token: the agent asks
 			// for its certificate and writes its own kubeconfig, then

@@ -115,6 +115,9 @@ type Component struct {
 	Ready string `json:"ready,omitempty"`
 	// Node is the node index of an agent, 0 for the control plane.
 	Node int `json:"node,omitempty"`
+	// Netns is the network namespace file the process starts in (an
+	// agent's node's); empty: the machine's.
+	Netns string `json:"netns,omitempty"`
 }
 
 func writeState(s *State) error {
@@ -174,7 +177,6 @@ var (
 		"nft":             "nftables",
 		"iptables":        "iptables",
 		"ip":              "iproute2",
-		"nsenter":         "util-linux",
 		"docker-registry": "docker-registry",
 	}
 	cniPlugins = []string{"bridge", "host-local", "loopback", "portmap"}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"minik8s/pkg/addons"
+	"minik8s/pkg/netns"
 )
 
 // The lab's cluster DNS: CoreDNS (cmd/coredns, a module of its own) in
@@ -140,10 +142,16 @@ func apiserverMasquerade() string {
 // installAPIServerMasquerade loads apiserverMasquerade into the node's
 // namespace; the table goes with the namespace.
 func installAPIServerMasquerade(n Node) error {
-	cmd := exec.Command("nsenter", "--net="+n.NetnsPath(), "--", "nft", "-f", "-")
+	var out bytes.Buffer
+	cmd := exec.Command("nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(apiserverMasquerade())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("masquerading pod traffic to the API server in %s: %w: %s", n.Netns(), err, strings.TrimSpace(string(out)))
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := netns.Start(n.NetnsPath(), cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
+		return fmt.Errorf("masquerading pod traffic to the API server in %s: %w: %s", n.Netns(), err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }

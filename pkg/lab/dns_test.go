@@ -61,7 +61,7 @@ func TestAPIServerMasquerade(t *testing.T) {
 }
 
 func TestPlanSetsClusterDNS(t *testing.T) {
-	cs := planComponents(paths{"/tmp/lab"}, map[string]string{"nsenter": "nsenter", "kubelet-lite": "kubelet-lite"}, Nodes(1))
+	cs := planComponents(paths{"/tmp/lab"}, map[string]string{"kubelet-lite": "kubelet-lite"}, Nodes(1))
 	c, ok := (&State{Components: cs}).component(Node{Index: 1}.Component())
 	if !ok {
 		t.Fatal("no agent component")

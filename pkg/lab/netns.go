@@ -4,17 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"minik8s/pkg/netns"
 )
 
 const netnsRunDir = "/run/netns"
 
 // createNamedNetns makes a network namespace bound at /run/netns/name, the
-// way `ip netns add` does, so `ip netns exec` and `nsenter --net=` find it.
+// way `ip netns add` does, so `ip netns exec`, `nsenter --net=` and
+// netns.Do find it.
 func createNamedNetns(name string) error {
 	if err := os.MkdirAll(netnsRunDir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", netnsRunDir, err)
@@ -32,41 +34,21 @@ func createNamedNetns(name string) error {
 			return fmt.Errorf("making %s shared: %w", netnsRunDir, err)
 		}
 	}
-	path := filepath.Join(netnsRunDir, name)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-	f.Close()
-	// unshare(1) in a child process: doing it on a thread of ours could
-	// leave the main thread (and /proc/self/net) in the new namespace.
-	if out, err := exec.Command("unshare", "--net="+path, "true").CombinedOutput(); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("unshare --net=%s: %w: %s", path, err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return netns.New(filepath.Join(netnsRunDir, name))
 }
 
 // deleteNamedNetns unmounts and removes /run/netns/name; a missing one is
 // not an error.
 func deleteNamedNetns(name string) error {
-	path := filepath.Join(netnsRunDir, name)
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmounting %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing %s: %w", path, err)
-	}
-	return nil
+	return netns.Remove(filepath.Join(netnsRunDir, name))
 }
 
-// nsSysctl sets a sysctl inside the namespace at path, in a child
-// process (see createNamedNetns).
+// nsSysctl sets a sysctl inside the namespace at path: /proc/sys/net
+// shows the namespace of the thread that opens it.
 func nsSysctl(path, key, value string) error {
 	file := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
-	out, err := exec.Command("nsenter", "--net="+path, "--", "sh", "-c", `echo "$1" > "$2"`, "sh", value, file).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("setting %s=%s in %s: %w: %s", key, value, path, err, strings.TrimSpace(string(out)))
+	if err := netns.Do(path, func() error { return os.WriteFile(file, []byte(value+"\n"), 0o644) }); err != nil {
+		return fmt.Errorf("setting %s=%s in %s: %w", key, value, path, err)
 	}
 	return nil
 }

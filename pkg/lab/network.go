@@ -11,8 +11,9 @@ import (
 	"text/template"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"minik8s/pkg/netns"
 )
 
 // checkRootForwarding refuses to go on when the root namespace forwards:
@@ -144,16 +145,16 @@ func createNode(n Node, all []Node) error {
 	if err != nil {
 		return err
 	}
-	ns, err := netns.GetFromPath(n.NetnsPath())
+	ns, err := os.Open(n.NetnsPath())
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", n.NetnsPath(), err)
 	}
 	defer ns.Close()
-	if err := netlink.LinkSetNsFd(peerLink, int(ns)); err != nil {
+	if err := netlink.LinkSetNsFd(peerLink, int(ns.Fd())); err != nil {
 		return fmt.Errorf("moving %s into %s: %w", peer, n.Netns(), err)
 	}
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
+	var h *netlink.Handle
+	if err := netns.DoFd(int(ns.Fd()), func() (err error) { h, err = netlink.NewHandle(); return err }); err != nil {
 		return fmt.Errorf("netlink in %s: %w", n.Netns(), err)
 	}
 	defer h.Close()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"minik8s/pkg/netns"
 )
 
 // Status prints the lab's components, their pids and logs, and its nodes.
@@ -103,8 +105,8 @@ type ExitError struct{ Code int }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("command exited with status %d", e.Code) }
 
-// Exec runs argv inside a node's network namespace (with nsenter, in the
-// machine's mount namespace, so the pods' namespace files are visible).
+// Exec runs argv inside a node's network namespace (in the machine's mount
+// namespace, so the pods' namespace files are visible).
 func Exec(ctx context.Context, dir, node string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	st, err := readState(dir)
 	if err != nil {
@@ -120,9 +122,12 @@ func Exec(ctx context.Context, dir, node string, argv []string, stdin io.Reader,
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + n.NetnsPath(), "--"}, argv...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	err = cmd.Run()
+	if err := netns.Start(n.NetnsPath(), cmd); err != nil {
+		return err
+	}
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return &ExitError{Code: ee.ExitCode()}

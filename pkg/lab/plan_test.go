@@ -91,7 +91,7 @@ func mustDur(s string) time.Duration {
 
 func TestPlanComponents(t *testing.T) {
 	p := paths{"/state"}
-	bins := map[string]string{"nsenter": "/usr/bin/nsenter", "kubelet-lite": "/b/kubelet-lite", "container-logger": "/b/container-logger", "apiserver": "/b/apiserver"}
+	bins := map[string]string{"kubelet-lite": "/b/kubelet-lite", "container-logger": "/b/container-logger", "apiserver": "/b/apiserver"}
 	cs := planComponents(p, bins, Nodes(2))
 	var names []string
 	for _, c := range cs {
@@ -100,14 +100,17 @@ func TestPlanComponents(t *testing.T) {
 	if got, want := strings.Join(names, ","), "containerd,registry,apiserver,controller-manager,scheduler,kubelet-node1,kubelet-node2"; got != want {
 		t.Errorf("components: got %s, want %s", got, want)
 	}
+	if got, want := cs[6].Netns, "/run/netns/mk8s-node2"; got != want {
+		t.Errorf("agent's network namespace: got %q, want %q", got, want)
+	}
 	agent := strings.Join(cs[6].Args, " ")
-	for _, want := range []string{"/usr/bin/nsenter --net=/run/netns/mk8s-node2 -- /b/kubelet-lite", "--pod-cidr 10.244.2.0/24", "--node-ip 10.200.0.12", "--containerd-namespace node2", "--container-logger /b/container-logger", "--registry-mirror docker.io=http://10.200.0.1:5000", "--lease-duration 8s", "--allowed-peer 10.200.0.1"} {
+	for _, want := range []string{"/b/kubelet-lite --bootstrap-kubeconfig", "--pod-cidr 10.244.2.0/24", "--node-ip 10.200.0.12", "--containerd-namespace node2", "--container-logger /b/container-logger", "--registry-mirror docker.io=http://10.200.0.1:5000", "--lease-duration 8s", "--allowed-peer 10.200.0.1"} {
 		if !strings.Contains(agent, want) {
 			t.Errorf("agent args lack %q: %s", want, agent)
 		}
 	}
-	if strings.Contains(agent, "ip netns exec") {
-		t.Error("agent entered with ip netns exec")
+	if !strings.HasPrefix(agent, "/b/kubelet-lite ") {
+		t.Errorf("agent not started as itself (through a wrapper): %s", agent)
 	}
 	api := strings.Join(cs[2].Args, " ")
 	for _, want := range []string{"--listen 10.200.0.1:6443", "--listen 127.0.0.1:6443", "--default-unreachable-toleration-seconds 30"} {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"minik8s/pkg/netns"
 )
 
 // Back-off of a component that keeps exiting: 1 s doubling to 30 s, reset
@@ -194,7 +196,11 @@ func (r *runner) start(attempt int) error {
 	// Its own process group, so a terminal's ^C never reaches it and a
 	// stop can signal the whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: 0}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if r.c.Netns != "" {
+		start = func() error { return netns.Start(r.c.Netns, cmd) }
+	}
+	if err := start(); err != nil {
 		return fmt.Errorf("starting %s: %w", r.c.Name, err)
 	}
 	cg := r.c.Name

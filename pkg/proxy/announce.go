@@ -3,16 +3,13 @@ package proxy
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"hash/fnv"
 	"net"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"minik8s/pkg/netns"
 	"minik8s/pkg/nodeclient"
 )
 
@@ -138,11 +136,9 @@ func (a *announcer) label() string {
 	return l
 }
 
-func (a *announcer) handle() (*netlink.Handle, error) {
-	if a.netnsFd != 0 {
-		return netlink.NewHandleAt(netns.NsHandle(a.netnsFd))
-	}
-	return netlink.NewHandle()
+func (a *announcer) handle() (h *netlink.Handle, err error) {
+	err = inNetNS(a.netnsFd, func() error { h, err = netlink.NewHandle(); return err })
+	return h, err
 }
 
 // adoptExisting takes over addresses a previous run left (by label).
@@ -263,21 +259,10 @@ func (a *announcer) Held() []string {
 	return out
 }
 
-// inNetNS runs fn on a thread in the network namespace fd (0: current).
+// inNetNS runs fn in the network namespace fd (0: the process's own).
 func inNetNS(fd int, fn func() error) error {
 	if fd == 0 {
 		return fn()
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(netns.NsHandle(fd)); err != nil {
-		return fmt.Errorf("entering netns: %w", err)
-	}
-	defer func() { _ = netns.Set(orig) }()
-	return fn()
+	return netns.DoFd(fd, fn)
 }

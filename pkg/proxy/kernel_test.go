@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -73,12 +73,12 @@ func newTestNet(t testing.TB) *testNet {
 	in(n.client, "ip", "link", "set", "pxc0", "up")
 	in(n.client, "sysctl", "-qw", "net.ipv4.conf.pxc0.arp_accept=1")
 	for name, fd := range map[string]*int{n.node: &n.nodeFd, n.ep: &n.epFd, n.client: &n.clientFd} {
-		h, err := netns.GetFromName(name)
+		h, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			t.Fatalf("opening netns %s: %v", name, err)
 		}
-		*fd = int(h)
-		t.Cleanup(func() { h.Close() })
+		*fd = h
+		t.Cleanup(func() { unix.Close(h) })
 	}
 	return n
 }

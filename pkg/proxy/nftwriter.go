@@ -9,7 +9,6 @@ import (
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	vnl "github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,11 +26,9 @@ type writer struct {
 }
 
 // netlinkHandle is a vishvananda/netlink handle in the writer's netns.
-func (w *writer) netlinkHandle() (*vnl.Handle, error) {
-	if w.netnsFd != 0 {
-		return vnl.NewHandleAt(netns.NsHandle(w.netnsFd))
-	}
-	return vnl.NewHandle()
+func (w *writer) netlinkHandle() (h *vnl.Handle, err error) {
+	err = inNetNS(w.netnsFd, func() error { h, err = vnl.NewHandle(); return err })
+	return h, err
 }
 
 func (w *writer) conn() (*nftables.Conn, error) {

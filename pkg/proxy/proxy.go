@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/tools/cache"
@@ -159,11 +159,11 @@ func New(cfg Config, client *nodeclient.Client) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, client: client, w: &writer{}, trigger: make(chan struct{}, 1)}
 	if cfg.NetNS != "" {
-		h, err := netns.GetFromPath(cfg.NetNS)
+		fd, err := unix.Open(cfg.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: opening netns %s: %w", cfg.NetNS, err)
 		}
-		p.w.netnsFd = int(h)
+		p.w.netnsFd = fd
 	}
 	if cfg.ClusterCIDR != "" {
 		_, p.cidr, _ = net.ParseCIDR(cfg.ClusterCIDR)
