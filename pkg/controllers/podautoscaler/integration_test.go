@@ -151,12 +151,20 @@ func TestScalesOnCPU(t *testing.T) {
 		}
 	}
 	replicas(4)
-	h, err := cs.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "burn", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h.Status.CurrentMetrics) != 1 || h.Status.CurrentMetrics[0].Resource == nil ||
-		ptr.Deref(h.Status.CurrentMetrics[0].Resource.Current.AverageUtilization, 0) != 500 {
+	// The controller writes the target's scale before its own status, so
+	// the status that says why may come a moment after the new replicas.
+	var h *autoscalingv2.HorizontalPodAutoscaler
+	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var err error
+		if h, err = cs.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "burn", metav1.GetOptions{}); err != nil {
+			return false, nil
+		}
+		return len(h.Status.CurrentMetrics) == 1 && h.Status.CurrentMetrics[0].Resource != nil &&
+			ptr.Deref(h.Status.CurrentMetrics[0].Resource.Current.AverageUtilization, 0) == 500, nil
+	}); err != nil {
+		if h == nil {
+			t.Fatalf("reading the autoscaler: %v", err)
+		}
 		t.Errorf("got current metrics %+v, want CPU at 500%%", h.Status.CurrentMetrics)
 	}
 
