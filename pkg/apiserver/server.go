@@ -280,6 +280,10 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
+	if err := s.registerLocalAPIServices(bctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.alloc.repair(runCtx, bctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("repairing the service allocations: %w", err)
