@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/kubernetes/pkg/capabilities"
 )
 
 // Pod validation: the rules of k8s.io/kubernetes
@@ -150,6 +151,11 @@ func validateContainers(containers []corev1.Container, spec *corev1.PodSpec, vol
 		errs = append(errs, validateProbe(c.LivenessProbe, p.Child("livenessProbe"), true)...)
 		errs = append(errs, validateProbe(c.ReadinessProbe, p.Child("readinessProbe"), false)...)
 		errs = append(errs, validateProbe(c.StartupProbe, p.Child("startupProbe"), true)...)
+		// As upstream's ValidateSecurityContext: the apiserver's
+		// --allow-privileged, which it sets process-wide at start.
+		if sc := c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged && !capabilities.Get().AllowPrivileged {
+			errs = append(errs, field.Forbidden(p.Child("securityContext", "privileged"), "disallowed by cluster policy"))
+		}
 	}
 	return errs
 }

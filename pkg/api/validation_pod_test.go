@@ -75,6 +75,17 @@ func TestValidatePod(t *testing.T) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "a"}, {Name: "b"}}
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "a", MountPath: "/d"}, {Name: "b", MountPath: "/d"}}
 		}, want: []wantErr{invalid("spec.containers[0].volumeMounts[1].mountPath")}},
+		// The package's tests run with the process-wide default,
+		// --allow-privileged=false (pkg/apiserver tests the flag).
+		{name: "privileged container", mutate: func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		}, want: []wantErr{forbidden("spec.containers[0].securityContext.privileged")}},
+		{name: "privileged init container", mutate: func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, TerminationMessagePolicy: corev1.TerminationMessageReadFile, SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
+		}, want: []wantErr{forbidden("spec.initContainers[0].securityContext.privileged")}},
+		{name: "unprivileged container", mutate: func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(false)}
+		}},
 		{name: "restart policy unknown", mutate: func(p *corev1.Pod) { p.Spec.RestartPolicy = "Sometimes" }, want: []wantErr{notSupported("spec.restartPolicy")}},
 		{name: "dns policy unknown", mutate: func(p *corev1.Pod) { p.Spec.DNSPolicy = "Google" }, want: []wantErr{notSupported("spec.dnsPolicy")}},
 		{name: "pull policy unknown", mutate: func(p *corev1.Pod) { p.Spec.Containers[0].ImagePullPolicy = "Sometimes" }, want: []wantErr{notSupported("spec.containers[0].imagePullPolicy")}},

@@ -103,6 +103,15 @@ type Config struct {
 	// (metrics.k8s.io) scrapes the agents, metrics-server's
 	// --metric-resolution.
 	MetricResolution time.Duration
+	// AllowPrivileged admits privileged containers
+	// (securityContext.privileged, and Windows hostProcess ones) in pods
+	// and pod templates: kube-apiserver's --allow-privileged, false by
+	// default as there; conformance clusters set it. Upstream's
+	// validation reads it from a process-wide setting
+	// (k8s.io/kubernetes/pkg/capabilities) that the first apiserver
+	// started in a process fixes: Start refuses a second one that asks
+	// otherwise.
+	AllowPrivileged bool
 
 	serviceCIDR   netip.Prefix
 	nodePortFirst int
@@ -160,6 +169,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ServiceAccountMaxTokenExpiration, "service-account-max-token-expiration", c.ServiceAccountMaxTokenExpiration, "longest lifetime a TokenRequest is given (0: as asked)")
 	fs.BoolVar(&c.ServiceAccountExtendTokenExpiration, "service-account-extend-token-expiration", c.ServiceAccountExtendTokenExpiration, "give pod-bound tokens asked for 3607 s (the admission plugin's) a year, warning after 3607 s, as kube-apiserver does")
 	fs.StringVar(&c.ServiceAccountJWKSURI, "service-account-jwks-uri", c.ServiceAccountJWKSURI, "jwks_uri of /.well-known/openid-configuration (default: https://<advertise-address>:<port>/openid/v1/jwks)")
+	fs.BoolVar(&c.AllowPrivileged, "allow-privileged", c.AllowPrivileged, "admit privileged containers (securityContext.privileged); refused as \"disallowed by cluster policy\" otherwise")
 	fs.StringSliceVar(&c.DisableAdmissionPlugins, "disable-admission-plugins", c.DisableAdmissionPlugins, "admission plugins to turn off (ServiceAccount, MutatingAdmissionPolicy, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook)")
 }
 

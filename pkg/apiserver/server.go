@@ -29,6 +29,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/kubernetes/pkg/capabilities"
 	rbacregistryvalidation "k8s.io/kubernetes/pkg/registry/rbac/validation"
 	token "k8s.io/kubernetes/pkg/serviceaccount"
 )
@@ -117,6 +118,9 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		},
 		strict: json.NewSerializerWithOptions(json.DefaultMetaFactory, api.Scheme, api.Scheme, json.SerializerOptions{Strict: true}),
 		proto:  protobufInfo.Serializer,
+	}
+	if err := setAllowPrivileged(cfg.AllowPrivileged); err != nil {
+		return nil, err
 	}
 	// Listen first: a taken port is the commonest failure, and it should
 	// not cost an etcd start.
@@ -294,6 +298,10 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("creating the default objects: %w", err)
 	}
+	if err := s.registerLocalAPIServices(bctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.alloc.repair(runCtx, bctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("repairing the service allocations: %w", err)
@@ -468,4 +476,16 @@ func (s *Server) health(c *gin.Context) {
 		return
 	}
 	c.String(http.StatusOK, "ok")
+}
+
+// setAllowPrivileged sets the process-wide switch upstream's pod
+// validation reads, as kube-apiserver does at start
+// (capabilities.Setup). The first call in a process wins: a later
+// apiserver asking for the other value cannot have it.
+func setAllowPrivileged(allow bool) error {
+	capabilities.Setup(allow, 0)
+	if got := capabilities.Get().AllowPrivileged; got != allow {
+		return fmt.Errorf("--allow-privileged=%t: an apiserver started earlier in this process set %t, and the setting is process-wide", allow, got)
+	}
+	return nil
 }

@@ -1,11 +1,15 @@
 package apiserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"minik8s/pkg/api"
 	"net/http"
+	"net/url"
+	"sort"
 	"strconv"
+	"strings"
 
 	"minik8s/pkg/storage"
 
@@ -18,7 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericrest "k8s.io/apiserver/pkg/registry/generic/rest"
 	streamproxy "k8s.io/apiserver/pkg/util/proxy"
+	"k8s.io/klog/v2"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 )
 
@@ -318,6 +324,10 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 		return
 	}
 	target.RawQuery = q.Encode()
+	if what == "containerLogs" && wsstream.IsWebSocketRequest(k.c.Request) {
+		s.logsOverWebSocket(k, target)
+		return
+	}
 	// The handler forwards the request's query: leave only the agent's.
 	k.c.Request.URL.RawQuery = target.RawQuery
 	h := proxy.NewUpgradeAwareHandler(target, s.kubeletTransport, false, what != "containerLogs", proxyResponder{k})
@@ -332,6 +342,74 @@ func (s *Server) proxyToKubelet(k *call, what string) {
 		handler = streamproxy.NewTranslatingHandler(h, streamproxy.NewTunnelingHandler(h), wsstream.IsWebSocketRequestWithTunnelingProtocol)
 	}
 	handler.ServeHTTP(k.c.Writer, k.c.Request)
+}
+
+// logsOverWebSocket serves pods/log to a WebSocket client as Kubernetes'
+// API server does (responsewriters.StreamObject): it reads the log from
+// the agent over plain HTTP and writes it to the client as WebSocket
+// messages, binary (subprotocol binary.k8s.io or none) or base64
+// (base64.binary.k8s.io), after an empty first message. The agent needs
+// no WebSocket support of its own.
+func (s *Server) logsOverWebSocket(k *call, target *url.URL) {
+	protocols := wsstream.NewDefaultReaderProtocols()
+	if err := checkReaderProtocols(k.c.Request, protocols); err != nil {
+		writeError(k.c, err)
+		return
+	}
+	streamer := &genericrest.LocationStreamer{
+		Location:        target,
+		Transport:       s.kubeletTransport,
+		ContentType:     "text/plain",
+		Flush:           true,
+		ResponseChecker: genericrest.NewGenericHttpResponseChecker(schema.GroupResource{Resource: "pods/log"}, k.name),
+		RedirectChecker: genericrest.PreventRedirects,
+	}
+	out, _, _, err := streamer.InputStream(k.ctx(), "v1", "")
+	if err != nil {
+		if _, ok := err.(apierrors.APIStatus); !ok {
+			err = apierrors.NewServiceUnavailable(fmt.Sprintf("reading the log from the node agent: %v", err))
+		}
+		writeError(k.c, err)
+		return
+	}
+	defer out.Close()
+	// wsstream's copy loop stops at io.EOF without sending the bytes read
+	// with it, and an HTTP body of known length ends with its last bytes
+	// and io.EOF in one Read; bufio.Reader never returns both at once.
+	r := wsstream.NewReader(bufio.NewReader(out), true, protocols)
+	if err := r.Copy(k.c.Writer, k.c.Request); err != nil {
+		klog.FromContext(k.ctx()).V(2).Info("streaming a pod log over WebSocket", "pod", klog.KRef(k.ns, k.name), "err", err)
+	}
+}
+
+// checkReaderProtocols refuses a WebSocket request none of whose
+// subprotocols is served, before the upgrade: wsstream's Reader would
+// answer 403 too, but then wait forever for a connection that never came.
+func checkReaderProtocols(req *http.Request, protocols map[string]wsstream.ReaderProtocolConfig) error {
+	var asked []string
+	for _, h := range req.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				asked = append(asked, p)
+			}
+		}
+	}
+	if len(asked) == 0 {
+		asked = []string{""}
+	}
+	for _, p := range asked {
+		if _, ok := protocols[p]; ok {
+			return nil
+		}
+	}
+	var served []string
+	for p := range protocols {
+		if p != "" {
+			served = append(served, p)
+		}
+	}
+	sort.Strings(served)
+	return apierrors.NewForbidden(schema.GroupResource{Resource: "pods/log"}, "", fmt.Errorf("requested WebSocket subprotocol(s) %v are not supported: use one of %v, or none", asked, served))
 }
 
 type proxyResponder struct{ k *call }

@@ -358,7 +358,7 @@ func (s containerSpec) specOptsWithoutUser() []oci.SpecOpts {
 		opts = append(opts, oci.WithCPUShares(s.cpuShares))
 	}
 	if s.privileged {
-		opts = append(opts, oci.WithPrivileged)
+		opts = append(opts, privilegedOpts()...)
 	}
 	if s.caps.addAll {
 		opts = append(opts, oci.WithAllCurrentCapabilities)

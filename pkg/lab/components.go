@@ -41,6 +41,7 @@ func planComponents(p paths, bins map[string]string, nodes []Node) []Component {
 			"--advertise-address", GatewayAddr,
 			"--default-not-ready-toleration-seconds", "30",
 			"--default-unreachable-toleration-seconds", "30",
+			"--allow-privileged=true", // as conformance clusters
 		}, Env: env, Ready: local + "/healthz"},
 		{Name: "controller-manager", Args: append([]string{bins["controller-manager"],
 			"--kubeconfig", p.componentKubeconfig("controller-manager"),
