@@ -252,6 +252,7 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 		Strategy: cs,
 		CRD: &CustomResourceInfo{
 			UID: string(crd.UID), Name: crd.Name, Generation: crd.Generation, Scale: scaleOf(subresources), Coerce: cs.coerce,
+			MultiVersion: len(crd.Spec.Versions) > 1 || len(crd.Status.StoredVersions) > 1,
 			OpenAPI: sync.OnceValues(func() ([]byte, error) {
 				doc, err := builder.BuildOpenAPIV3(crd, v.Name, builder.Options{})
 				if err != nil {
@@ -287,6 +288,16 @@ type CustomResourceInfo struct {
 	OpenAPI func() ([]byte, error)
 	// OpenAPIV2 is the same as a swagger 2.0 document, for /openapi/v2.
 	OpenAPIV2 func() (*spec.Swagger, error)
+	// MultiVersion: the definition has or had more than one version, so
+	// a stored object may be of another version than the one asked for
+	// and every object read is converted.
+	MultiVersion bool
+	// Converter converts between the definition's versions as its
+	// spec.conversion says (apiextensions-apiserver's converter: the
+	// None strategy sets apiVersion, Webhook calls the webhook); nil is
+	// the None strategy. The server sets it, as it holds what reaches a
+	// webhook.
+	Converter runtime.ObjectConvertor
 }
 
 // unstructuredTyper gives an unstructured object's own kind, as
@@ -469,15 +480,62 @@ func (s *crStrategy) Table(objs []runtime.Object, opts TableOptions) (*metav1.Ta
 	return s.table.ConvertToTable(context.Background(), list, &metav1.TableOptions{NoHeaders: opts.NoHeaders})
 }
 
-// ConvertCustom converts a custom resource to another version of its
-// kind: kube-apiserver's None conversion, which sets apiVersion only.
+// ConvertCustom converts a custom resource, of any version of its kind,
+// to the version of to, with the definition's converter (the None
+// conversion, which sets apiVersion only, without one). The result is a
+// new object.
 func ConvertCustom(obj runtime.Object, to *Resource) (runtime.Object, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return nil, fmt.Errorf("converting a custom resource: got %T", obj)
 	}
-	out := u.DeepCopy()
-	out.SetAPIVersion(to.GroupVersion().String())
+	gv := to.GroupVersion()
+	if u.GetAPIVersion() == gv.String() || to.CRD == nil || to.CRD.Converter == nil {
+		out := u.DeepCopy()
+		out.SetAPIVersion(gv.String())
+		return out, nil
+	}
+	return to.CRD.Converter.ConvertToVersion(u, gv)
+}
+
+// ConvertCustomList converts custom resources to the version of to as
+// one conversion (one ConversionReview for a webhook, as kube-apiserver
+// sends a list's items together); the items already in that version are
+// not sent. The results are new objects.
+func ConvertCustomList(objs []runtime.Object, to *Resource) ([]runtime.Object, error) {
+	gv := to.GroupVersion()
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gv.WithKind(to.ListKind))
+	need := false
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return nil, fmt.Errorf("converting a custom resource: got %T", o)
+		}
+		need = need || u.GetAPIVersion() != gv.String()
+		list.Items = append(list.Items, *u)
+	}
+	if !need || to.CRD == nil || to.CRD.Converter == nil {
+		out := make([]runtime.Object, len(objs))
+		for i, o := range objs {
+			c := o.(*unstructured.Unstructured).DeepCopy()
+			c.SetAPIVersion(gv.String())
+			out[i] = c
+		}
+		return out, nil
+	}
+	converted, err := to.CRD.Converter.ConvertToVersion(list, gv)
+	if err != nil {
+		return nil, err
+	}
+	cl, ok := converted.(*unstructured.UnstructuredList)
+	if !ok || len(cl.Items) != len(objs) {
+		return nil, fmt.Errorf("converting %d custom resources to %s: got %T", len(objs), gv, converted)
+	}
+	out := make([]runtime.Object, len(cl.Items))
+	for i := range cl.Items {
+		out[i] = &cl.Items[i]
+	}
 	return out, nil
 }
 

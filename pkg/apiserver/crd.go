@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/conversion"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -38,6 +39,11 @@ type crds struct {
 	dyn   dynamic.Interface
 	kick  chan struct{}
 
+	// converters makes each definition's converter
+	// (apiextensions-apiserver's: None, or the webhook client of
+	// spec.conversion.webhook, reaching a Service through serviceResolver).
+	converters *conversion.CRConverterFactory
+
 	mu    sync.Mutex
 	built map[types.UID]builtCRD
 }
@@ -49,8 +55,12 @@ type builtCRD struct {
 	rs  []*api.Resource
 }
 
-func newCRDs(s *Server, dyn dynamic.Interface) *crds {
-	return &crds{s: s, dyn: dyn, kick: make(chan struct{}, 1), built: map[types.UID]builtCRD{}}
+func newCRDs(s *Server, dyn dynamic.Interface) (*crds, error) {
+	converters, err := conversion.NewCRConverterFactory(serviceResolver{s}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("custom resource converters: %w", err)
+	}
+	return &crds{s: s, dyn: dyn, kick: make(chan struct{}, 1), built: map[types.UID]builtCRD{}, converters: converters}, nil
 }
 
 // table is what the server serves: the built-in resources and the
@@ -178,8 +188,13 @@ func (c *crds) resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*api.
 	if err != nil {
 		return nil, err
 	}
+	conv, _, err := c.converters.NewConverter(crd)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range rs {
 		r.CRD.Terminating = crd.DeletionTimestamp != nil
+		r.CRD.Converter = conv
 	}
 	c.built[crd.UID] = builtCRD{key: key, rs: rs}
 	return rs, nil
