@@ -26,11 +26,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
@@ -106,6 +108,7 @@ func CustomResources(crd *apiextensionsv1.CustomResourceDefinition) ([]*Resource
 	}
 	var stored *Resource
 	var others []*Resource
+	tc := sync.OnceValues(func() (managedfields.TypeConverter, error) { return customTypeConverter(crd) })
 	for _, v := range crd.Spec.Versions {
 		if !v.Served && !v.Storage {
 			continue
@@ -114,6 +117,7 @@ func CustomResources(crd *apiextensionsv1.CustomResourceDefinition) ([]*Resource
 		if err != nil {
 			return nil, fmt.Errorf("serving %s version %s: %w", crd.Name, v.Name, err)
 		}
+		r.CRD.TypeConverter = tc
 		if v.Name == storageVersion {
 			stored = r
 			continue
@@ -288,6 +292,11 @@ type CustomResourceInfo struct {
 	OpenAPI func() ([]byte, error)
 	// OpenAPIV2 is the same as a swagger 2.0 document, for /openapi/v2.
 	OpenAPIV2 func() (*spec.Swagger, error)
+	// TypeConverter is the definition's schemas, every version's, as
+	// server-side apply's field manager knows types: list and map types
+	// (x-kubernetes-list-type, -map-keys) and ObjectMeta's, made on first
+	// use as kube-apiserver's crdHandler makes it.
+	TypeConverter func() (managedfields.TypeConverter, error)
 	// MultiVersion: the definition has or had more than one version, so
 	// a stored object may be of another version than the one asked for
 	// and every object read is converted.
@@ -537,6 +546,26 @@ func ConvertCustomList(objs []runtime.Object, to *Resource) ([]runtime.Object, e
 		out[i] = &cl.Items[i]
 	}
 	return out, nil
+}
+
+// customTypeConverter is apiextensions-apiserver's
+// buildOpenAPIModelsForApply and NewTypeConverter: the OpenAPI v3 schemas
+// of every version of crd merged (they carry ObjectMeta and the other
+// meta/v1 definitions they refer to).
+func customTypeConverter(crd *apiextensionsv1.CustomResourceDefinition) (managedfields.TypeConverter, error) {
+	var specs []*spec3.OpenAPI
+	for _, v := range crd.Spec.Versions {
+		s, err := builder.BuildOpenAPIV3(crd, v.Name, builder.Options{})
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	merged, err := builder.MergeSpecsV3(specs...)
+	if err != nil {
+		return nil, err
+	}
+	return managedfields.NewTypeConverter(merged.Components.Schemas, crd.Spec.PreserveUnknownFields)
 }
 
 // versionCompare orders Kubernetes API versions as discovery does (GA >

@@ -131,14 +131,18 @@ func (c *crds) sync(ctx context.Context, write bool) (again bool, err error) {
 		return strings.Compare(a.Name, b.Name)
 	})
 	var served []*api.Resource
+	var writes []*apiextensionsv1.CustomResourceDefinition
+	type finalizing struct {
+		crd *apiextensionsv1.CustomResourceDefinition
+		rs  []*api.Resource
+	}
+	var finals []finalizing
 	seen := map[types.UID]bool{}
 	for i, crd := range defs {
 		if write {
 			want := namesAndConditions(crd, defs[:i], defs[i+1:])
 			if !statusEqual(&crd.Status, &want.Status) {
-				if err := c.writeStatus(ctx, want); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-					return false, err
-				}
+				writes = append(writes, want)
 				crd = want
 				defs[i] = want
 			}
@@ -154,13 +158,7 @@ func (c *crds) sync(ctx context.Context, write bool) (again bool, err error) {
 		seen[crd.UID] = true
 		served = append(served, rs...)
 		if write && crd.DeletionTimestamp != nil && apihelpers.CRDHasFinalizer(crd, apiextensionsv1.CustomResourceCleanupFinalizer) {
-			done, err := c.finalize(ctx, crd, rs)
-			if err != nil {
-				c.s.logf("deleting the custom resources of %s: %v", crd.Name, err)
-			}
-			if !done {
-				again = true
-			}
+			finals = append(finals, finalizing{crd, rs})
 		}
 	}
 	c.mu.Lock()
@@ -170,7 +168,24 @@ func (c *crds) sync(ctx context.Context, write bool) (again bool, err error) {
 		}
 	}
 	c.mu.Unlock()
+	// Served before the status says Established, so that a client who
+	// saw the condition finds the resources (kube-apiserver's handler
+	// serves any established definition it reads).
 	c.table.Store(api.NewTable(served))
+	for _, want := range writes {
+		if err := c.writeStatus(ctx, want); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return false, err
+		}
+	}
+	for _, f := range finals {
+		done, err := c.finalize(ctx, f.crd, f.rs)
+		if err != nil {
+			c.s.logf("deleting the custom resources of %s: %v", f.crd.Name, err)
+		}
+		if !done {
+			again = true
+		}
+	}
 	return again, nil
 }
 
