@@ -238,8 +238,9 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 	for _, f := range v.SelectableFields {
 		cs.selectable.Insert(f.JSONPath[1:])
 	}
+	cs.webhook = crd.Spec.Conversion != nil && crd.Spec.Conversion.Strategy == apiextensionsv1.WebhookConverter
 	verbs := verbsAll
-	return &Resource{
+	r := &Resource{
 		Group: crd.Spec.Group, Version: v.Name, Kind: names.Kind, ListKind: names.ListKind,
 		Plural: names.Plural, Singular: names.Singular, ShortNames: names.ShortNames, Categories: names.Categories,
 		Namespaced: namespaced, Subresources: subs, Verbs: verbs,
@@ -268,7 +269,9 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 				return builder.BuildOpenAPIV2(crd, v.Name, builder.Options{V2: true})
 			}),
 		},
-	}, nil
+	}
+	cs.info = r.CRD
+	return r, nil
 }
 
 // CustomResourceInfo is what a custom resource's entry keeps of its
@@ -334,6 +337,10 @@ type crStrategy struct {
 	status     rest.RESTUpdateStrategy
 	table      rest.TableConvertor
 	selectable sets.Set[string]
+	// webhook: the definition converts through a webhook; info holds
+	// its converter, which the server sets after the entries are made.
+	webhook bool
+	info    *CustomResourceInfo
 }
 
 var _ Strategy = (*crStrategy)(nil)
@@ -430,36 +437,61 @@ func (s *crStrategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtim
 	}
 }
 
-func (s *crStrategy) Validate(ctx context.Context, obj runtime.Object) (errs field.ErrorList) {
-	s.served(func() {
-		errs = rest.ValidateCreate(ctx, obj, s.main)
+func (s *crStrategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
+	return s.validateServed(func(o []runtime.Object) field.ErrorList {
+		errs := rest.ValidateCreate(ctx, o[0], s.main)
 		if len(errs) == 0 {
-			for _, w := range s.main.WarningsOnCreate(ctx, obj) {
+			for _, w := range s.main.WarningsOnCreate(ctx, o[0]) {
 				warning.AddWarning(ctx, "", w)
 			}
 		}
+		return errs
 	}, obj)
-	return errs
 }
 
-func (s *crStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) (errs field.ErrorList) {
-	s.served(func() {
-		errs = rest.ValidateUpdate(ctx, obj, old, s.main)
+func (s *crStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	return s.validateServed(func(o []runtime.Object) field.ErrorList {
+		errs := rest.ValidateUpdate(ctx, o[0], o[1], s.main)
 		if len(errs) == 0 {
-			for _, w := range s.main.WarningsOnUpdate(ctx, obj, old) {
+			for _, w := range s.main.WarningsOnUpdate(ctx, o[0], o[1]) {
 				warning.AddWarning(ctx, "", w)
 			}
 		}
+		return errs
 	}, obj, old)
-	return errs
 }
 
 func (s *crStrategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	if s.status == nil {
 		return nil
 	}
-	var errs field.ErrorList
-	s.served(func() { errs = rest.ValidateUpdate(ctx, obj, old, s.status) }, obj, old)
+	return s.validateServed(func(o []runtime.Object) field.ErrorList {
+		return rest.ValidateUpdate(ctx, o[0], o[1], s.status)
+	}, obj, old)
+}
+
+// validateServed validates objs (of the storage version) in s's version.
+// A definition converted by a webhook may shape each version
+// differently: f gets copies the webhook converted, validated against
+// s's schema as kube-apiserver validates the request's version. With
+// the None conversion the objects are only relabelled (served).
+func (s *crStrategy) validateServed(f func([]runtime.Object) field.ErrorList, objs ...runtime.Object) (errs field.ErrorList) {
+	if s.webhook && s.info != nil && s.info.Converter != nil {
+		gv := s.gvk.GroupVersion()
+		in := make([]runtime.Object, len(objs))
+		for i, o := range objs {
+			in[i] = o
+			if u, ok := o.(*unstructured.Unstructured); ok && u.GetAPIVersion() != gv.String() {
+				c, err := s.info.Converter.ConvertToVersion(u, gv)
+				if err != nil {
+					return field.ErrorList{field.InternalError(field.NewPath("apiVersion"), err)}
+				}
+				in[i] = c
+			}
+		}
+		return f(in)
+	}
+	s.served(func() { errs = f(objs) }, objs...)
 	return errs
 }
 

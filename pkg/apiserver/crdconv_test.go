@@ -88,7 +88,12 @@ func (c *converter) serve(w http.ResponseWriter, r *http.Request) {
 			if hp, ok := u.Object["hostPort"].(string); ok {
 				host, port, _ := strings.Cut(hp, ":")
 				delete(u.Object, "hostPort")
-				u.Object["host"], u.Object["port"] = host, port
+				u.Object["port"] = port
+				if host != "" {
+					// No host stays no host: v2 objects survive the
+					// round trip through v1.
+					u.Object["host"] = host
+				}
 			}
 		case "stable.example.com/v1":
 			host, hasHost := u.Object["host"].(string)
@@ -348,8 +353,9 @@ func asStatus(err error, out *apierrors.APIStatus) bool {
 	return ok
 }
 
-// TestCustomResourceConversionWebhookURL: a webhook named by URL, and a
-// webhook that cannot be reached, whose create fails with a 500.
+// TestCustomResourceConversionWebhookURL: a webhook named by URL,
+// validation in the request's version's shape, and a webhook that cannot
+// be reached, whose create fails with a 500.
 func TestCustomResourceConversionWebhookURL(t *testing.T) {
 	s := apiservertest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -358,7 +364,11 @@ func TestCustomResourceConversionWebhookURL(t *testing.T) {
 	dyn := dynamic.NewForConfigOrDie(s.Config)
 	conv := startConverter(t)
 	cc := apiextensionsv1.WebhookClientConfig{CABundle: conv.caPEM, URL: ptr.To(conv.srv.URL + "/crdconvert")}
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, conversionCRD("v1", cc), metav1.CreateOptions{}); err != nil {
+	// v2 requires host, which objects stored at v1 do not have: a
+	// request at v2 is validated in v2's shape.
+	crd := conversionCRD("v1", cc)
+	crd.Spec.Versions[1].Schema.OpenAPIV3Schema.Required = []string{"host"}
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	v2 := dyn.Resource(e2eV2).Namespace("default")
@@ -373,6 +383,10 @@ func TestCustomResourceConversionWebhookURL(t *testing.T) {
 		t.Fatalf("create at v2: %v", err)
 	}
 	wantV2(t, created)
+	_, err = v2.Create(ctx, e2eObject("v2", "no-host", map[string]any{"port": "8080"}), metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "host: Required value") {
+		t.Errorf("create at v2 without host: got %v, want 422 host: Required value", err)
+	}
 	conv.srv.Close()
 	_, err = v2.Create(ctx, e2eObject("v2", "b", map[string]any{"host": "localhost", "port": "8080"}), metav1.CreateOptions{})
 	if got := apierrors.ReasonForError(err); err == nil || !strings.Contains(err.Error(), "conversion webhook for stable.example.com/v2, Kind=E2e failed") {
