@@ -195,6 +195,18 @@ func (s *Server) apply(k *call, status bool) {
 		writeError(k.c, err)
 		return
 	}
+	// fieldValidation on an applied configuration: duplicate fields, as
+	// kube-apiserver's applyPatcher checks them (unknown fields are not
+	// checked here).
+	if v := k.c.Query("fieldValidation"); v == metav1.FieldValidationStrict || v == metav1.FieldValidationWarn {
+		if err := yaml.UnmarshalStrict(body, &map[string]any{}); err != nil {
+			if v == metav1.FieldValidationStrict {
+				writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("error strict decoding patch: %v", err)))
+				return
+			}
+			addWarning(k.c, err.Error())
+		}
+	}
 	applied := &unstructured.Unstructured{Object: map[string]any{}}
 	if err := yaml.Unmarshal(body, &applied.Object); err != nil {
 		writeError(k.c, apierrors.NewBadRequest("error decoding YAML: "+err.Error()))

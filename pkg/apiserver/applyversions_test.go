@@ -203,3 +203,26 @@ func TestServerSideApplySecondVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestServerSideApplyDuplicateFields is the conformance suite's
+// FieldValidation "detect duplicates in a CR": an applied configuration
+// with a field twice is refused under fieldValidation=Strict, warned
+// under Warn.
+func TestServerSideApplyDuplicateFields(t *testing.T) {
+	s := apiservertest.Start(t)
+	body := []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\ndata:\n  foo: a\n  foo: b\n")
+	for _, tt := range []struct {
+		validation  string
+		wantCode    int
+		wantBody    string
+		wantWarning string
+	}{
+		{"Strict", http.StatusBadRequest, `error strict decoding patch: error converting YAML to JSON: yaml: unmarshal errors:\n  line 7: key \"foo\" already set in map`, ""},
+		{"Warn", http.StatusCreated, `"foo":"b"`, `already set in map`},
+	} {
+		r := do(t, s, "PATCH", "/api/v1/namespaces/default/configmaps/dup?fieldManager=t&fieldValidation="+tt.validation, "application/apply-patch+yaml", body)
+		if r.code != tt.wantCode || !strings.Contains(string(r.body), tt.wantBody) || !strings.Contains(r.header.Get("Warning"), tt.wantWarning) {
+			t.Errorf("fieldValidation=%s: got %d %s (Warning %q), want %d with %s", tt.validation, r.code, r.body, r.header.Get("Warning"), tt.wantCode, tt.wantBody)
+		}
+	}
+}
