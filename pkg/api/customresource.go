@@ -26,11 +26,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
@@ -106,6 +108,7 @@ func CustomResources(crd *apiextensionsv1.CustomResourceDefinition) ([]*Resource
 	}
 	var stored *Resource
 	var others []*Resource
+	tc := sync.OnceValues(func() (managedfields.TypeConverter, error) { return customTypeConverter(crd) })
 	for _, v := range crd.Spec.Versions {
 		if !v.Served && !v.Storage {
 			continue
@@ -114,6 +117,7 @@ func CustomResources(crd *apiextensionsv1.CustomResourceDefinition) ([]*Resource
 		if err != nil {
 			return nil, fmt.Errorf("serving %s version %s: %w", crd.Name, v.Name, err)
 		}
+		r.CRD.TypeConverter = tc
 		if v.Name == storageVersion {
 			stored = r
 			continue
@@ -234,8 +238,9 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 	for _, f := range v.SelectableFields {
 		cs.selectable.Insert(f.JSONPath[1:])
 	}
+	cs.webhook = crd.Spec.Conversion != nil && crd.Spec.Conversion.Strategy == apiextensionsv1.WebhookConverter
 	verbs := verbsAll
-	return &Resource{
+	r := &Resource{
 		Group: crd.Spec.Group, Version: v.Name, Kind: names.Kind, ListKind: names.ListKind,
 		Plural: names.Plural, Singular: names.Singular, ShortNames: names.ShortNames, Categories: names.Categories,
 		Namespaced: namespaced, Subresources: subs, Verbs: verbs,
@@ -252,6 +257,7 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 		Strategy: cs,
 		CRD: &CustomResourceInfo{
 			UID: string(crd.UID), Name: crd.Name, Generation: crd.Generation, Scale: scaleOf(subresources), Coerce: cs.coerce,
+			MultiVersion: len(crd.Spec.Versions) > 1 || len(crd.Status.StoredVersions) > 1,
 			OpenAPI: sync.OnceValues(func() ([]byte, error) {
 				doc, err := builder.BuildOpenAPIV3(crd, v.Name, builder.Options{})
 				if err != nil {
@@ -263,7 +269,9 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 				return builder.BuildOpenAPIV2(crd, v.Name, builder.Options{V2: true})
 			}),
 		},
-	}, nil
+	}
+	cs.info = r.CRD
+	return r, nil
 }
 
 // CustomResourceInfo is what a custom resource's entry keeps of its
@@ -287,6 +295,21 @@ type CustomResourceInfo struct {
 	OpenAPI func() ([]byte, error)
 	// OpenAPIV2 is the same as a swagger 2.0 document, for /openapi/v2.
 	OpenAPIV2 func() (*spec.Swagger, error)
+	// TypeConverter is the definition's schemas, every version's, as
+	// server-side apply's field manager knows types: list and map types
+	// (x-kubernetes-list-type, -map-keys) and ObjectMeta's, made on first
+	// use as kube-apiserver's crdHandler makes it.
+	TypeConverter func() (managedfields.TypeConverter, error)
+	// MultiVersion: the definition has or had more than one version, so
+	// a stored object may be of another version than the one asked for
+	// and every object read is converted.
+	MultiVersion bool
+	// Converter converts between the definition's versions as its
+	// spec.conversion says (apiextensions-apiserver's converter: the
+	// None strategy sets apiVersion, Webhook calls the webhook); nil is
+	// the None strategy. The server sets it, as it holds what reaches a
+	// webhook.
+	Converter runtime.ObjectConvertor
 }
 
 // unstructuredTyper gives an unstructured object's own kind, as
@@ -314,6 +337,10 @@ type crStrategy struct {
 	status     rest.RESTUpdateStrategy
 	table      rest.TableConvertor
 	selectable sets.Set[string]
+	// webhook: the definition converts through a webhook; info holds
+	// its converter, which the server sets after the entries are made.
+	webhook bool
+	info    *CustomResourceInfo
 }
 
 var _ Strategy = (*crStrategy)(nil)
@@ -410,36 +437,61 @@ func (s *crStrategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtim
 	}
 }
 
-func (s *crStrategy) Validate(ctx context.Context, obj runtime.Object) (errs field.ErrorList) {
-	s.served(func() {
-		errs = rest.ValidateCreate(ctx, obj, s.main)
+func (s *crStrategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
+	return s.validateServed(func(o []runtime.Object) field.ErrorList {
+		errs := rest.ValidateCreate(ctx, o[0], s.main)
 		if len(errs) == 0 {
-			for _, w := range s.main.WarningsOnCreate(ctx, obj) {
+			for _, w := range s.main.WarningsOnCreate(ctx, o[0]) {
 				warning.AddWarning(ctx, "", w)
 			}
 		}
+		return errs
 	}, obj)
-	return errs
 }
 
-func (s *crStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) (errs field.ErrorList) {
-	s.served(func() {
-		errs = rest.ValidateUpdate(ctx, obj, old, s.main)
+func (s *crStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	return s.validateServed(func(o []runtime.Object) field.ErrorList {
+		errs := rest.ValidateUpdate(ctx, o[0], o[1], s.main)
 		if len(errs) == 0 {
-			for _, w := range s.main.WarningsOnUpdate(ctx, obj, old) {
+			for _, w := range s.main.WarningsOnUpdate(ctx, o[0], o[1]) {
 				warning.AddWarning(ctx, "", w)
 			}
 		}
+		return errs
 	}, obj, old)
-	return errs
 }
 
 func (s *crStrategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	if s.status == nil {
 		return nil
 	}
-	var errs field.ErrorList
-	s.served(func() { errs = rest.ValidateUpdate(ctx, obj, old, s.status) }, obj, old)
+	return s.validateServed(func(o []runtime.Object) field.ErrorList {
+		return rest.ValidateUpdate(ctx, o[0], o[1], s.status)
+	}, obj, old)
+}
+
+// validateServed validates objs (of the storage version) in s's version.
+// A definition converted by a webhook may shape each version
+// differently: f gets copies the webhook converted, validated against
+// s's schema as kube-apiserver validates the request's version. With
+// the None conversion the objects are only relabelled (served).
+func (s *crStrategy) validateServed(f func([]runtime.Object) field.ErrorList, objs ...runtime.Object) (errs field.ErrorList) {
+	if s.webhook && s.info != nil && s.info.Converter != nil {
+		gv := s.gvk.GroupVersion()
+		in := make([]runtime.Object, len(objs))
+		for i, o := range objs {
+			in[i] = o
+			if u, ok := o.(*unstructured.Unstructured); ok && u.GetAPIVersion() != gv.String() {
+				c, err := s.info.Converter.ConvertToVersion(u, gv)
+				if err != nil {
+					return field.ErrorList{field.InternalError(field.NewPath("apiVersion"), err)}
+				}
+				in[i] = c
+			}
+		}
+		return f(in)
+	}
+	s.served(func() { errs = f(objs) }, objs...)
 	return errs
 }
 
@@ -469,16 +521,83 @@ func (s *crStrategy) Table(objs []runtime.Object, opts TableOptions) (*metav1.Ta
 	return s.table.ConvertToTable(context.Background(), list, &metav1.TableOptions{NoHeaders: opts.NoHeaders})
 }
 
-// ConvertCustom converts a custom resource to another version of its
-// kind: kube-apiserver's None conversion, which sets apiVersion only.
+// ConvertCustom converts a custom resource, of any version of its kind,
+// to the version of to, with the definition's converter (the None
+// conversion, which sets apiVersion only, without one). The result is a
+// new object.
 func ConvertCustom(obj runtime.Object, to *Resource) (runtime.Object, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return nil, fmt.Errorf("converting a custom resource: got %T", obj)
 	}
-	out := u.DeepCopy()
-	out.SetAPIVersion(to.GroupVersion().String())
+	gv := to.GroupVersion()
+	if u.GetAPIVersion() == gv.String() || to.CRD == nil || to.CRD.Converter == nil {
+		out := u.DeepCopy()
+		out.SetAPIVersion(gv.String())
+		return out, nil
+	}
+	return to.CRD.Converter.ConvertToVersion(u, gv)
+}
+
+// ConvertCustomList converts custom resources to the version of to as
+// one conversion (one ConversionReview for a webhook, as kube-apiserver
+// sends a list's items together); the items already in that version are
+// not sent. The results are new objects.
+func ConvertCustomList(objs []runtime.Object, to *Resource) ([]runtime.Object, error) {
+	gv := to.GroupVersion()
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gv.WithKind(to.ListKind))
+	need := false
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return nil, fmt.Errorf("converting a custom resource: got %T", o)
+		}
+		need = need || u.GetAPIVersion() != gv.String()
+		list.Items = append(list.Items, *u)
+	}
+	if !need || to.CRD == nil || to.CRD.Converter == nil {
+		out := make([]runtime.Object, len(objs))
+		for i, o := range objs {
+			c := o.(*unstructured.Unstructured).DeepCopy()
+			c.SetAPIVersion(gv.String())
+			out[i] = c
+		}
+		return out, nil
+	}
+	converted, err := to.CRD.Converter.ConvertToVersion(list, gv)
+	if err != nil {
+		return nil, err
+	}
+	cl, ok := converted.(*unstructured.UnstructuredList)
+	if !ok || len(cl.Items) != len(objs) {
+		return nil, fmt.Errorf("converting %d custom resources to %s: got %T", len(objs), gv, converted)
+	}
+	out := make([]runtime.Object, len(cl.Items))
+	for i := range cl.Items {
+		out[i] = &cl.Items[i]
+	}
 	return out, nil
+}
+
+// customTypeConverter is apiextensions-apiserver's
+// buildOpenAPIModelsForApply and NewTypeConverter: the OpenAPI v3 schemas
+// of every version of crd merged (they carry ObjectMeta and the other
+// meta/v1 definitions they refer to).
+func customTypeConverter(crd *apiextensionsv1.CustomResourceDefinition) (managedfields.TypeConverter, error) {
+	var specs []*spec3.OpenAPI
+	for _, v := range crd.Spec.Versions {
+		s, err := builder.BuildOpenAPIV3(crd, v.Name, builder.Options{})
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	merged, err := builder.MergeSpecsV3(specs...)
+	if err != nil {
+		return nil, err
+	}
+	return managedfields.NewTypeConverter(merged.Components.Schemas, crd.Spec.PreserveUnknownFields)
 }
 
 // versionCompare orders Kubernetes API versions as discovery does (GA >

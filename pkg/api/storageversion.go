@@ -76,11 +76,14 @@ func (r *Resource) Stored() *Resource {
 // ToStorage converts obj, of r's served version, to a new object of the
 // storage version (r itself when r has no Storage).
 func (r *Resource) ToStorage(obj runtime.Object) (runtime.Object, error) {
+	if r.CRD != nil {
+		if r.Storage == nil {
+			return ConvertCustom(obj, r)
+		}
+		return ConvertCustom(obj, r.Storage)
+	}
 	if r.Storage == nil {
 		return obj, nil
-	}
-	if r.CRD != nil {
-		return ConvertCustom(obj, r.Storage)
 	}
 	return convertThroughInternal(obj, r.Storage)
 }
@@ -88,11 +91,13 @@ func (r *Resource) ToStorage(obj runtime.Object) (runtime.Object, error) {
 // FromStorage converts obj, of the storage version, to a new object of
 // r's served version.
 func (r *Resource) FromStorage(obj runtime.Object) (runtime.Object, error) {
+	if r.CRD != nil {
+		// Custom resources: objects stored before the storage version
+		// changed are of another version, whatever entry asks.
+		return ConvertCustom(obj, r)
+	}
 	if r.Storage == nil {
 		return obj, nil
-	}
-	if r.CRD != nil {
-		return ConvertCustom(obj, r)
 	}
 	return convertThroughInternal(obj, r)
 }

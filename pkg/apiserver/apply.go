@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
 
@@ -75,20 +76,30 @@ func (f *fieldManagers) get(r *api.Resource) (*managedfields.FieldManager, error
 			fieldpath.APIVersion(gvk.GroupVersion().String()): fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status"))),
 		}
 	}
-	var tc managedfields.TypeConverter
-	var conv runtime.ObjectConvertor = api.Scheme
-	var creater runtime.ObjectCreater = api.Scheme
+	var fm *managedfields.FieldManager
+	var err error
 	if r.CRD != nil {
-		// Custom resources: fields deduced from the objects (no OpenAPI
-		// models yet), converted and created as unstructured.
-		tc = managedfields.NewDeducedTypeConverter()
-		conv, creater = unstructuredConvertor{}, unstructuredCreater{}
-	} else if r.Group == apiextensionsv1.GroupName {
-		tc = crdTypeConverter()
+		// Custom resources: kube-apiserver's crdHandler field manager, the
+		// definition's schemas as types and its converter (None or the
+		// webhook) between the versions managedFields name.
+		var tc managedfields.TypeConverter = managedfields.NewDeducedTypeConverter()
+		if r.CRD.TypeConverter != nil {
+			if tc, err = r.CRD.TypeConverter(); err != nil {
+				return nil, apierrors.NewInternalError(fmt.Errorf("the schemas of %s: %w", r.CRD.Name, err))
+			}
+		}
+		var conv runtime.ObjectConvertor = unstructuredConvertor{}
+		if r.CRD.Converter != nil {
+			conv = r.CRD.Converter
+		}
+		fm, err = managedfields.NewDefaultCRDFieldManager(tc, conv, strategyDefaulter{r}, unstructuredCreater{}, gvk, gvk.GroupVersion(), "", reset)
 	} else {
-		tc = typeConverter()
+		tc := typeConverter()
+		if r.Group == apiextensionsv1.GroupName {
+			tc = crdTypeConverter()
+		}
+		fm, err = managedfields.NewDefaultFieldManager(tc, throughInternal{}, strategyDefaulter{r}, api.Scheme, gvk, gvk.GroupVersion(), "", reset)
 	}
-	fm, err := managedfields.NewDefaultFieldManager(tc, conv, strategyDefaulter{r}, creater, gvk, gvk.GroupVersion(), "", reset)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("field manager for %s: %w", gvk, err))
 	}
@@ -184,6 +195,18 @@ func (s *Server) apply(k *call, status bool) {
 		writeError(k.c, err)
 		return
 	}
+	// fieldValidation on an applied configuration: duplicate fields, as
+	// kube-apiserver's applyPatcher checks them (unknown fields are not
+	// checked here).
+	if v := k.c.Query("fieldValidation"); v == metav1.FieldValidationStrict || v == metav1.FieldValidationWarn {
+		if err := yaml.UnmarshalStrict(body, &map[string]any{}); err != nil {
+			if v == metav1.FieldValidationStrict {
+				writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("error strict decoding patch: %v", err)))
+				return
+			}
+			addWarning(k.c, err.Error())
+		}
+	}
 	applied := &unstructured.Unstructured{Object: map[string]any{}}
 	if err := yaml.Unmarshal(body, &applied.Object); err != nil {
 		writeError(k.c, apierrors.NewBadRequest("error decoding YAML: "+err.Error()))
@@ -193,7 +216,12 @@ func (s *Server) apply(k *call, status bool) {
 		writeError(k.c, apierrors.NewBadRequest("the applied configuration is empty: send the object's apiVersion, kind, metadata.name and the fields you manage"))
 		return
 	}
-	if want := k.r.GroupVersionKind(); applied.GroupVersionKind() != want {
+	// The field manager works in the version on the wire; the object
+	// is converted from and to the storage version around it, as
+	// kube-apiserver's storage decodes into and encodes from the
+	// request's version.
+	wire := k.wire()
+	if want := wire.GroupVersionKind(); applied.GroupVersionKind() != want {
 		writeError(k.c, apierrors.NewBadRequest(fmt.Sprintf("the applied configuration is a %s, this path takes %s", gvkString(applied.GroupVersionKind()), want)))
 		return
 	}
@@ -205,7 +233,7 @@ func (s *Server) apply(k *call, status bool) {
 		writeError(k.c, apierrors.NewBadRequest("metadata.managedFields must be nil in an applied configuration"))
 		return
 	}
-	fm, err := s.fields.get(k.r)
+	fm, err := s.fields.get(wire)
 	if err != nil {
 		writeError(k.c, err)
 		return
@@ -214,9 +242,16 @@ func (s *Server) apply(k *call, status bool) {
 	// create loses applies again over the winner's.
 	for attempt := 0; attempt < 3; attempt++ {
 		out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
-			obj, err := fm.Apply(cur, applied.DeepCopy(), manager, force)
+			shown, err := toServed(k.c, cur)
+			if err != nil {
+				return nil, err
+			}
+			obj, err := fm.Apply(shown, applied.DeepCopy(), manager, force)
 			if err != nil {
 				return nil, applyError(err)
+			}
+			if obj, err = k.toStorage(obj); err != nil {
+				return nil, err
 			}
 			return s.prepareUpdate(k, obj, cur, false)
 		})
@@ -233,7 +268,7 @@ func (s *Server) apply(k *call, status bool) {
 			writeError(k.c, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("uid mismatch: the object does not exist, the applied configuration names uid %s", applied.GetUID())))
 			return
 		}
-		empty := k.r.New()
+		empty := wire.New()
 		em, _ := meta.Accessor(empty)
 		em.SetName(k.name)
 		em.SetNamespace(k.ns)
@@ -242,7 +277,11 @@ func (s *Server) apply(k *call, status bool) {
 			writeError(k.c, applyError(err))
 			return
 		}
-		obj.GetObjectKind().SetGroupVersionKind(k.r.GroupVersionKind())
+		obj.GetObjectKind().SetGroupVersionKind(wire.GroupVersionKind())
+		if obj, err = k.toStorage(obj); err != nil {
+			writeError(k.c, err)
+			return
+		}
 		out, err = s.createObject(k, obj)
 		if apierrors.IsAlreadyExists(err) {
 			continue
@@ -255,6 +294,52 @@ func (s *Server) apply(k *call, status bool) {
 		return
 	}
 	writeError(k.c, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("the object was created and deleted while it was being applied; apply again")))
+}
+
+// throughInternal converts built-in objects between two versions of a
+// kind through its internal version, as kube-apiserver's field managers
+// do with their hub version (autoscaling/v1 and v2
+// HorizontalPodAutoscalers, core/v1 and events.k8s.io/v1 Events:
+// managedFields name the version each manager wrote in).
+type throughInternal struct{}
+
+func (throughInternal) Convert(in, out, context any) error {
+	return legacyscheme.Scheme.Convert(in, out, context)
+}
+
+func (throughInternal) ConvertToVersion(in runtime.Object, target runtime.GroupVersioner) (runtime.Object, error) {
+	from := in.GetObjectKind().GroupVersionKind()
+	if from.Empty() {
+		kinds, _, err := api.Scheme.ObjectKinds(in)
+		if err != nil || len(kinds) == 0 {
+			return nil, fmt.Errorf("converting %T: no kind: %v", in, err)
+		}
+		from = kinds[0]
+	}
+	if to, ok := target.KindForGroupVersionKinds([]schema.GroupVersionKind{from}); ok && to == from {
+		// One version: the scheme's copy (a typed object for an
+		// unstructured one).
+		return api.Scheme.ConvertToVersion(in, target)
+	}
+	if u, isU := in.(runtime.Unstructured); isU {
+		typed, err := legacyscheme.Scheme.New(from)
+		if err != nil {
+			return nil, err
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), typed); err != nil {
+			return nil, err
+		}
+		in = typed
+	}
+	internal, err := legacyscheme.Scheme.ConvertToVersion(in, schema.GroupVersion{Group: from.Group, Version: runtime.APIVersionInternal})
+	if err != nil {
+		return nil, err
+	}
+	return legacyscheme.Scheme.ConvertToVersion(internal, target)
+}
+
+func (throughInternal) ConvertFieldLabel(gvk schema.GroupVersionKind, label, value string) (string, string, error) {
+	return legacyscheme.Scheme.ConvertFieldLabel(gvk, label, value)
 }
 
 func gvkString(gvk schema.GroupVersionKind) string {

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/conversion"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -38,6 +39,11 @@ type crds struct {
 	dyn   dynamic.Interface
 	kick  chan struct{}
 
+	// converters makes each definition's converter
+	// (apiextensions-apiserver's: None, or the webhook client of
+	// spec.conversion.webhook, reaching a Service through serviceResolver).
+	converters *conversion.CRConverterFactory
+
 	mu    sync.Mutex
 	built map[types.UID]builtCRD
 }
@@ -49,8 +55,12 @@ type builtCRD struct {
 	rs  []*api.Resource
 }
 
-func newCRDs(s *Server, dyn dynamic.Interface) *crds {
-	return &crds{s: s, dyn: dyn, kick: make(chan struct{}, 1), built: map[types.UID]builtCRD{}}
+func newCRDs(s *Server, dyn dynamic.Interface) (*crds, error) {
+	converters, err := conversion.NewCRConverterFactory(serviceResolver{s}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("custom resource converters: %w", err)
+	}
+	return &crds{s: s, dyn: dyn, kick: make(chan struct{}, 1), built: map[types.UID]builtCRD{}, converters: converters}, nil
 }
 
 // table is what the server serves: the built-in resources and the
@@ -121,14 +131,18 @@ func (c *crds) sync(ctx context.Context, write bool) (again bool, err error) {
 		return strings.Compare(a.Name, b.Name)
 	})
 	var served []*api.Resource
+	var writes []*apiextensionsv1.CustomResourceDefinition
+	type finalizing struct {
+		crd *apiextensionsv1.CustomResourceDefinition
+		rs  []*api.Resource
+	}
+	var finals []finalizing
 	seen := map[types.UID]bool{}
 	for i, crd := range defs {
 		if write {
 			want := namesAndConditions(crd, defs[:i], defs[i+1:])
 			if !statusEqual(&crd.Status, &want.Status) {
-				if err := c.writeStatus(ctx, want); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-					return false, err
-				}
+				writes = append(writes, want)
 				crd = want
 				defs[i] = want
 			}
@@ -144,13 +158,7 @@ func (c *crds) sync(ctx context.Context, write bool) (again bool, err error) {
 		seen[crd.UID] = true
 		served = append(served, rs...)
 		if write && crd.DeletionTimestamp != nil && apihelpers.CRDHasFinalizer(crd, apiextensionsv1.CustomResourceCleanupFinalizer) {
-			done, err := c.finalize(ctx, crd, rs)
-			if err != nil {
-				c.s.logf("deleting the custom resources of %s: %v", crd.Name, err)
-			}
-			if !done {
-				again = true
-			}
+			finals = append(finals, finalizing{crd, rs})
 		}
 	}
 	c.mu.Lock()
@@ -160,7 +168,24 @@ func (c *crds) sync(ctx context.Context, write bool) (again bool, err error) {
 		}
 	}
 	c.mu.Unlock()
+	// Served before the status says Established, so that a client who
+	// saw the condition finds the resources (kube-apiserver's handler
+	// serves any established definition it reads).
 	c.table.Store(api.NewTable(served))
+	for _, want := range writes {
+		if err := c.writeStatus(ctx, want); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return false, err
+		}
+	}
+	for _, f := range finals {
+		done, err := c.finalize(ctx, f.crd, f.rs)
+		if err != nil {
+			c.s.logf("deleting the custom resources of %s: %v", f.crd.Name, err)
+		}
+		if !done {
+			again = true
+		}
+	}
 	return again, nil
 }
 
@@ -178,8 +203,13 @@ func (c *crds) resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*api.
 	if err != nil {
 		return nil, err
 	}
+	conv, _, err := c.converters.NewConverter(crd)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range rs {
 		r.CRD.Terminating = crd.DeletionTimestamp != nil
+		r.CRD.Converter = conv
 	}
 	c.built[crd.UID] = builtCRD{key: key, rs: rs}
 	return rs, nil

@@ -114,6 +114,14 @@ func partialMeta(obj runtime.Object) *metav1.PartialObjectMetadata {
 // table renders objs as the resource's Table with the row objects
 // includeObject asks for.
 func table(c *gin.Context, r *api.Resource, objs []runtime.Object, noHeaders bool) (*metav1.Table, error) {
+	if served := servedOf(c); served != nil && served.CRD != nil {
+		// A version's printer columns read objects of that version.
+		shown, err := api.ConvertCustomList(objs, served)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		objs = shown
+	}
 	t, err := r.Strategy.Table(objs, api.TableOptions{NoHeaders: noHeaders})
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
@@ -189,7 +197,15 @@ func writeList(c *gin.Context, r *api.Resource, items []runtime.Object, lm metav
 		writeJSON(c, http.StatusOK, l)
 		return
 	}
-	if served := servedOf(c); served != nil {
+	if served := servedOf(c); served != nil && served.CRD != nil {
+		// One conversion for the list (one ConversionReview).
+		shown, err := api.ConvertCustomList(items, served)
+		if err != nil {
+			writeError(c, apierrors.NewInternalError(err))
+			return
+		}
+		items, r = shown, served
+	} else if served != nil {
 		shown := make([]runtime.Object, len(items))
 		for i, it := range items {
 			var err error

@@ -92,10 +92,6 @@ func (s *Server) patch(k *call, status bool) {
 		writeError(k.c, unsupportedMediaType(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s", types.JSONPatchType, types.MergePatchType, types.ApplyYAMLPatchType)))
 		return
 	}
-	if pt == types.ApplyYAMLPatchType && k.served != nil {
-		writeError(k.c, unsupportedMediaType(fmt.Sprintf("server-side apply of %s is not supported by this server yet: apply to %s, the version it is stored in, or use a merge patch", k.served.GroupVersionResource(), k.r.GroupVersionResource())))
-		return
-	}
 	if pt == types.ApplyYAMLPatchType {
 		s.apply(k, status)
 		return

@@ -25,7 +25,8 @@ import (
 
 // resourceQuota is Kubernetes' ResourceQuota admission, the last step of
 // the chain, after validation: a create in a namespace with quotas is
-// measured by upstream's evaluators (pods, services, claims; any other
+// measured by upstream's evaluators (pods, services, persistent volume
+// claims, DRA resource claims; any other
 // resource counts as count/<resource>.<group>) and checked with upstream's
 // CheckRequest, which refuses it with 403 when it would exceed a quota's
 // hard limits, when a quota tracks a compute resource a container does not
@@ -70,6 +71,14 @@ func newResourceQuota(quotas corev1listers.ResourceQuotaLister, client corev1cli
 			core.NewPodEvaluator(nil, clock.RealClock{}),
 			core.NewServiceEvaluator(nil),
 			core.NewPersistentVolumeClaimEvaluator(nil),
+			// DRA's ResourceClaims: count/resourceclaims.resource.k8s.io
+			// and the devices asked of each DeviceClass
+			// (<class>.deviceclass.resource.k8s.io/devices, and
+			// requests.deviceclass.resource.kubernetes.io/<class>); no
+			// device class to extended resource mapping, which only
+			// matters to the claims the scheduler makes for extended
+			// resources.
+			core.NewResourceClaimEvaluator(nil, nil, nil, nil),
 		}),
 		nsLocks: map[string]*sync.Mutex{},
 		// Upstream's DefaultIgnoredResources, plus what has no namespace.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,7 +38,17 @@ func quotaPod(name string, res corev1.ResourceRequirements) *corev1.Pod {
 func createAttrs(obj runtime.Object, resource string, dryRun bool) admission.Attributes {
 	m, _ := metav1Accessor(obj)
 	gvr := corev1.SchemeGroupVersion.WithResource(resource)
+	if resource == "resourceclaims" {
+		gvr = resourcev1.SchemeGroupVersion.WithResource(resource)
+	}
 	return admission.NewAttributesRecord(obj, nil, corev1.SchemeGroupVersion.WithKind("X"), "ns", m.GetName(), gvr, "", admission.Create, &metav1.CreateOptions{}, dryRun, nil)
+}
+
+func quotaClaim(name, class string, count int64) *resourcev1.ResourceClaim {
+	return &resourcev1.ResourceClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
+		Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{{
+			Name: "r", Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: class, AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: count},
+		}}}}}
 }
 
 func metav1Accessor(obj runtime.Object) (metav1.Object, bool) {
@@ -98,6 +109,24 @@ func TestQuotaAdmission(t *testing.T) {
 		quotas:   []*corev1.ResourceQuota{testQuota("compute", quotaList("pods", "0"), quotaList("pods", "0"))},
 		obj:      &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: "ns"}},
 		resource: "configmaps",
+	}, {
+		name:     "a resource claim: its count and its devices by class",
+		quotas:   []*corev1.ResourceQuota{testQuota("dra", quotaList("count/resourceclaims.resource.k8s.io", "3", "gpu.deviceclass.resource.k8s.io/devices", "4"), quotaList("count/resourceclaims.resource.k8s.io", "1", "gpu.deviceclass.resource.k8s.io/devices", "1"))},
+		obj:      quotaClaim("c", "gpu", 2),
+		resource: "resourceclaims",
+		wantUsed: quotaList("count/resourceclaims.resource.k8s.io", "2", "gpu.deviceclass.resource.k8s.io/devices", "3"),
+	}, {
+		name:     "a resource claim over its class's devices",
+		quotas:   []*corev1.ResourceQuota{testQuota("dra", quotaList("gpu.deviceclass.resource.k8s.io/devices", "2"), quotaList("gpu.deviceclass.resource.k8s.io/devices", "1"))},
+		obj:      quotaClaim("c", "gpu", 2),
+		resource: "resourceclaims",
+		wantErr:  `resourceclaims.resource.k8s.io "c" is forbidden: exceeded quota: dra, requested: gpu.deviceclass.resource.k8s.io/devices=2, used: gpu.deviceclass.resource.k8s.io/devices=1, limited: gpu.deviceclass.resource.k8s.io/devices=2`,
+	}, {
+		name:     "a resource claim over the count of claims",
+		quotas:   []*corev1.ResourceQuota{testQuota("object-count", quotaList("count/resourceclaims.resource.k8s.io", "1"), quotaList("count/resourceclaims.resource.k8s.io", "1"))},
+		obj:      quotaClaim("c", "gpu", 1),
+		resource: "resourceclaims",
+		wantErr:  `resourceclaims.resource.k8s.io "c" is forbidden: exceeded quota: object-count, requested: count/resourceclaims.resource.k8s.io=1, used: count/resourceclaims.resource.k8s.io=1, limited: count/resourceclaims.resource.k8s.io=1`,
 	}, {
 		name:     "dry run: checked, not charged",
 		quotas:   []*corev1.ResourceQuota{testQuota("compute", quotaList("pods", "2"), quotaList("pods", "0"))},

@@ -96,7 +96,10 @@ func (s *Server) serveResource(c *gin.Context) {
 	c.Set(ctxResource, info.Resource)
 	c.Set(ctxSubresource, info.Subresource)
 	k := &call{c: c, r: r.Stored(), info: info, name: info.Name}
-	if r.Storage != nil {
+	if r.Storage != nil || (r.CRD != nil && r.CRD.MultiVersion) {
+		// A custom resource of several versions may be stored in
+		// another version than the storage one: its objects are
+		// converted on the way out even for the storage version's path.
 		k.served = r
 		c.Set(ctxServed, r)
 	}
@@ -496,7 +499,7 @@ func (s *Server) guaranteedUpdate(k *call, tryUpdate storage.UpdateFunc) (runtim
 		if err := s.store.Get(k.ctx(), k.key(), cur); err != nil {
 			return nil, storageError(k.wire(), k.name, err)
 		}
-		out, err := tryUpdate(cur.DeepCopyObject())
+		out, err := storedVersion(k, tryUpdate)(cur.DeepCopyObject())
 		s.afterUpdate(k, err)
 		if err != nil {
 			return nil, storageError(k.wire(), k.name, err)
@@ -507,6 +510,7 @@ func (s *Server) guaranteedUpdate(k *call, tryUpdate storage.UpdateFunc) (runtim
 		}
 		return out, nil
 	}
+	tryUpdate = storedVersion(k, tryUpdate)
 	out := k.r.New()
 	err := s.store.GuaranteedUpdate(k.ctx(), k.key(), out, tryUpdate)
 	s.afterUpdate(k, err)

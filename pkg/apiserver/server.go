@@ -219,7 +219,10 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	)
 	s.namespaces = newNSCache()
 	go s.namespaces.run(runCtx, s.store)
-	s.crds = newCRDs(s, s.loopback.dyn)
+	if s.crds, err = newCRDs(s, s.loopback.dyn); err != nil {
+		s.Close()
+		return nil, err
+	}
 	bctx, bcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer bcancel()
 	// The custom resources of established definitions are served from the

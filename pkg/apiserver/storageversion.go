@@ -4,9 +4,11 @@ import (
 	"fmt"
 
 	"minik8s/pkg/api"
+	"minik8s/pkg/storage"
 
 	"github.com/gin-gonic/gin"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -63,6 +65,11 @@ func (k *call) toStorage(obj runtime.Object) (runtime.Object, error) {
 		return obj, nil
 	}
 	out, err := k.served.ToStorage(obj)
+	if err != nil && k.served.CRD != nil {
+		// A conversion webhook's failure, which kube-apiserver answers
+		// with a 500.
+		return nil, apierrors.NewInternalError(err)
+	}
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the %s could not be converted to %s: %v", k.served.GroupVersionKind(), k.r.GroupVersion(), err))
 	}
@@ -78,4 +85,24 @@ func (s *Server) decodeBody(k *call) (runtime.Object, error) {
 		return nil, err
 	}
 	return k.toStorage(obj)
+}
+
+// storedVersion wraps an update of k's object so that it sees the stored
+// object in the storage version: a custom resource stored before its
+// definition's storage version changed is converted first (kube-apiserver
+// decodes every stored object into the version it works in).
+func storedVersion(k *call, tryUpdate storage.UpdateFunc) storage.UpdateFunc {
+	if k.r.CRD == nil || !k.r.CRD.MultiVersion {
+		return tryUpdate
+	}
+	return func(cur runtime.Object) (runtime.Object, error) {
+		if u, ok := cur.(*unstructured.Unstructured); ok && u.GetAPIVersion() != k.r.GroupVersion().String() {
+			conv, err := k.r.ToStorage(cur)
+			if err != nil {
+				return nil, apierrors.NewInternalError(err)
+			}
+			cur = conv
+		}
+		return tryUpdate(cur)
+	}
 }

@@ -15,8 +15,10 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	resourcelisters "k8s.io/client-go/listers/resource/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	quotacore "k8s.io/kubernetes/pkg/quota/v1/evaluator/core"
 
 	"minik8s/pkg/controllers/reconcile"
 )
@@ -44,6 +46,7 @@ type Controller struct {
 	pvcs    corelisters.PersistentVolumeClaimLister
 	cms     corelisters.ConfigMapLister
 	secrets corelisters.SecretLister
+	claims  resourcelisters.ResourceClaimLister
 	counter Counter
 	synced  []cache.InformerSynced
 	queue   workqueue.TypedRateLimitingInterface[string]
@@ -63,12 +66,14 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 		pvcs:    core.PersistentVolumeClaims().Lister(),
 		cms:     core.ConfigMaps().Lister(),
 		secrets: core.Secrets().Lister(),
+		claims:  factory.Resource().V1().ResourceClaims().Lister(),
 		counter: counter,
 		queue:   reconcile.NewQueue("resourcequota"),
 		now:     time.Now,
 	}
 	for _, inf := range []cache.SharedIndexInformer{core.ResourceQuotas().Informer(), core.Pods().Informer(), core.Services().Informer(),
-		core.PersistentVolumeClaims().Informer(), core.ConfigMaps().Informer(), core.Secrets().Informer()} {
+		core.PersistentVolumeClaims().Informer(), core.ConfigMaps().Informer(), core.Secrets().Informer(),
+		factory.Resource().V1().ResourceClaims().Informer()} {
 		c.synced = append(c.synced, inf.HasSynced)
 	}
 	core.ResourceQuotas().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -113,7 +118,8 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 		},
 		DeleteFunc: c.objectDeleted,
 	})
-	for _, inf := range []cache.SharedIndexInformer{core.ConfigMaps().Informer(), core.Secrets().Informer()} {
+	// A ResourceClaim's spec does not change: only its delete frees quota.
+	for _, inf := range []cache.SharedIndexInformer{core.ConfigMaps().Informer(), core.Secrets().Informer(), factory.Resource().V1().ResourceClaims().Informer()} {
 		inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.objectDeleted})
 	}
 	return c
@@ -250,6 +256,19 @@ func (c *Controller) usage(ctx context.Context, rq *corev1.ResourceQuota) (corev
 				add(claimUsage(p))
 			}
 		}
+		if want(isResourceClaimResource) {
+			claims, err := c.claims.ResourceClaims(ns).List(labels.Everything())
+			if err != nil {
+				return nil, err
+			}
+			for _, rc := range claims {
+				u, err := resourceClaimEvaluator.Usage(rc)
+				if err != nil {
+					return nil, err
+				}
+				add(u)
+			}
+		}
 		if err := c.countOthers(ctx, rq, add); err != nil {
 			return nil, err
 		}
@@ -276,7 +295,8 @@ func (c *Controller) countOthers(ctx context.Context, rq *corev1.ResourceQuota, 
 			gr = schema.GroupResource{Resource: string(r)}
 		case strings.HasPrefix(string(r), "count/"):
 			gr = schema.ParseGroupResource(strings.TrimPrefix(string(r), "count/"))
-			if gr.Group == "" && (gr.Resource == "pods" || gr.Resource == "services" || gr.Resource == "persistentvolumeclaims") {
+			if gr.Group == "" && (gr.Resource == "pods" || gr.Resource == "services" || gr.Resource == "persistentvolumeclaims") ||
+				gr == resourceClaimEvaluator.GroupResource() {
 				continue
 			}
 		default:
@@ -323,6 +343,16 @@ func isPodResource(r corev1.ResourceName) bool {
 		return true
 	}
 	return strings.HasPrefix(s, "requests.") && r != corev1.ResourceRequestsStorage || strings.HasPrefix(s, "limits.") || strings.HasPrefix(s, corev1.ResourceHugePagesPrefix)
+}
+
+// resourceClaimEvaluator measures DRA ResourceClaims as the apiserver's
+// quota admission does: upstream's evaluator (the claim's count and the
+// devices it asks of each DeviceClass).
+var resourceClaimEvaluator = quotacore.NewResourceClaimEvaluator(nil, nil, nil, nil)
+
+func isResourceClaimResource(r corev1.ResourceName) bool {
+	return r == quotacore.ClaimObjectCountName || strings.HasSuffix(string(r), corev1.ResourceClaimsPerClass) ||
+		strings.HasPrefix(string(r), corev1.ResourceImplicitExtendedClaimsPerClass)
 }
 
 func isClaimResource(r corev1.ResourceName) bool {

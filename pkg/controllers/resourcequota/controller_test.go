@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -101,6 +102,23 @@ func TestSyncUsage(t *testing.T) {
 			&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "2Gi")}}},
 		},
 		want: rl("persistentvolumeclaims", "2", "requests.storage", "3Gi"),
+	}, {
+		name:  "DRA resource claims: counted once, devices by class (the worst case of firstAvailable)",
+		quota: corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: rl("count/resourceclaims.resource.k8s.io", "5", "gpu.deviceclass.resource.k8s.io/devices", "10", "fpga.deviceclass.resource.k8s.io/devices", "10")}},
+		objs: []runtime.Object{
+			&resourcev1.ResourceClaim{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns"}, Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{
+				{Name: "r", Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: "gpu", AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: 2}},
+			}}}},
+			&resourcev1.ResourceClaim{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}, Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{
+				{Name: "r", FirstAvailable: []resourcev1.DeviceSubRequest{
+					{Name: "big", DeviceClassName: "gpu", AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: 3},
+					{Name: "small", DeviceClassName: "gpu", AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: 1},
+				}},
+			}}}},
+			&resourcev1.ResourceClaim{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "elsewhere"}},
+		},
+		counts: fakeCounter{{Group: "resource.k8s.io", Resource: "resourceclaims"}: 100},
+		want:   rl("count/resourceclaims.resource.k8s.io", "2", "gpu.deviceclass.resource.k8s.io/devices", "5", "fpga.deviceclass.resource.k8s.io/devices", "0"),
 	}, {
 		name:  "object counts: legacy names, count/ of core and of other groups",
 		quota: corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: rl("configmaps", "5", "count/configmaps", "5", "secrets", "5", "resourcequotas", "1", "count/deployments.apps", "5", "count/widgets.example.com", "5")}},
