@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,29 +16,8 @@ import (
 // TestWget runs the wget applet against a local server, with the options
 // learners and the e2e tests use.
 func TestWget(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/hang":
-			w.WriteHeader(http.StatusOK)
-			w.(http.Flusher).Flush()
-			<-r.Context().Done() // sends nothing more until the client leaves
-		case "/missing":
-			http.NotFound(w, r)
-		case "/echo":
-			b, _ := io.ReadAll(r.Body)
-			fmt.Fprintf(w, "%s %s ua=%s x=%s range=%s body=%s", r.Method, r.Host, r.UserAgent(), r.Header.Get("X-Test"), r.Header.Get("Range"), b)
-		default:
-			io.WriteString(w, "hello from "+r.URL.Path)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	// A port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String() + "/"
-	l.Close()
+	srv, closedAddr := fetchServer(t)
+	closed := "http://" + closedAddr + "/"
 	dir := t.TempDir()
 
 	tests := []struct {

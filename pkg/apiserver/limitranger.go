@@ -67,13 +67,10 @@ func (l *limitRanger) admit(k *call, obj, old runtime.Object, op admission.Opera
 	if err != nil || len(ranges) == 0 {
 		return err
 	}
-	in, err := api.Internal(obj)
+	in, attrs, err := internalAttributes(k, obj, op, opts)
 	if err != nil {
 		return err
 	}
-	u, _ := request.UserFrom(k.ctx())
-	attrs := admission.NewAttributesRecord(in, nil, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
-		k.r.GroupVersionResource(), "", op, opts, k.dryRun(), u)
 	if err := l.each(ranges, attrs, l.actions.MutateLimit); err != nil {
 		return err
 	}
@@ -84,6 +81,24 @@ func (l *limitRanger) admit(k *call, obj, old runtime.Object, op admission.Opera
 		return fmt.Errorf("limit ranges: %w", err)
 	}
 	return nil
+}
+
+// internalAttributes are the admission attributes upstream's in-tree
+// plugins take: the internal form of obj (which they change in place, for
+// the caller to write back with api.External), the request's kind,
+// resource, operation, options and user.
+func internalAttributes(k *call, obj runtime.Object, op admission.Operation, opts runtime.Object) (runtime.Object, admission.Attributes, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := api.Internal(obj)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, _ := request.UserFrom(k.ctx())
+	return in, admission.NewAttributesRecord(in, nil, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
+		k.r.GroupVersionResource(), "", op, opts, k.dryRun(), u), nil
 }
 
 func (l *limitRanger) each(ranges []*corev1.LimitRange, attrs admission.Attributes, fn func(*corev1.LimitRange, string, runtime.Object) error) error {

@@ -5,12 +5,10 @@ import (
 
 	"minik8s/pkg/api"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
-	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/kubernetes/plugin/pkg/admission/runtimeclass"
 )
 
@@ -46,17 +44,10 @@ func (r *runtimeClassAdmission) validateCreate(k *call, obj runtime.Object) erro
 // run calls the plugin's Admit (mutate) or Validate on the internal form
 // of the pod, and writes a mutation back.
 func (r *runtimeClassAdmission) run(k *call, obj runtime.Object, mutate bool) error {
-	m, err := meta.Accessor(obj)
+	in, attrs, err := internalAttributes(k, obj, admission.Create, &metav1.CreateOptions{})
 	if err != nil {
 		return err
 	}
-	in, err := api.Internal(obj)
-	if err != nil {
-		return err
-	}
-	u, _ := request.UserFrom(k.ctx())
-	attrs := admission.NewAttributesRecord(in, nil, k.r.GroupVersionKind(), m.GetNamespace(), m.GetName(),
-		k.r.GroupVersionResource(), "", admission.Create, &metav1.CreateOptions{}, k.dryRun(), u)
 	if !mutate {
 		return r.plugin.Validate(k.ctx(), attrs, nil)
 	}
