@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/netns"
 	"minik8s/pkg/pki"
 )
 
@@ -191,24 +192,7 @@ func busyboxImage(t *testing.T) []byte {
 }
 
 // inNetns runs f on a thread inside the namespace at path.
-func inNetns(path string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		ns, err := os.Open(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f() // the thread exits locked, in the other namespace
-	}()
-	return <-errc
-}
+func inNetns(path string, f func() error) error { return netns.Do(path, f) }
 
 // forward accepts on 127.0.0.1 in listenNS ("" = ours) and connects to
 // target from dialNS.
@@ -323,7 +307,7 @@ func setupReal(t *testing.T) *realEnv {
 	if err := ca.WriteKubeconfig(kubeconfig, "klt", e.apiURL, pki.Node("klt-node")); err != nil {
 		t.Fatal(err)
 	}
-	e.agentArgs = []string{"--net=/run/netns/" + e.netns, e.bin,
+	e.agentArgs = []string{e.bin,
 		"--kubeconfig", kubeconfig, "--node-name", "klt-node", "--node-ip", "127.0.0.1", "--pod-cidr", "10.244.77.0/24",
 		"--containerd-address", e.sock, "--containerd-namespace", "klt", "--container-logger", e.logger, "--state-dir", filepath.Join(dir, "state"),
 		"--netns-dir", filepath.Join(dir, "netns"), "--listen", "127.0.0.1:0", "--proxy=false",
@@ -346,10 +330,10 @@ func setupReal(t *testing.T) *realEnv {
 
 func (e *realEnv) startAgent(t *testing.T) {
 	logf, _ := os.OpenFile(filepath.Join(e.dir, "agent.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	cmd := exec.Command("nsenter", e.agentArgs...)
+	cmd := exec.Command(e.agentArgs[0], e.agentArgs[1:]...)
 	cmd.Env = append(os.Environ(), "KLT_AGENT=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := netns.Start("/run/netns/"+e.netns, cmd); err != nil {
 		t.Fatal(err)
 	}
 	e.agent = cmd
