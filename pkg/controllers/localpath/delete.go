@@ -51,6 +51,19 @@ func (c *Controller) syncVolume(ctx context.Context, name string) (reconcile.Res
 		return reconcile.Result{}, nil
 	}
 	if pod == nil {
+		// The cache may still show a volume this controller has just
+		// deleted (with its helper pod, whose deletion brought us here):
+		// only a volume the API still has, Released, gets a helper.
+		live, err := c.client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, nil
+		}
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		if live.UID != pv.UID || live.DeletionTimestamp != nil || live.Status.Phase != corev1.VolumeReleased {
+			return reconcile.Result{}, nil
+		}
 		helper, err := c.helperPod(pv)
 		if err != nil {
 			c.recorder.Event(pv, corev1.EventTypeWarning, EventVolumeFailedDelete, err.Error())
