@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -98,6 +99,8 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 		volumes:    func() getter[*v1.PersistentVolume] { return client.PersistentVolumes() },
 		services:   services,
 		ttl:        objectTTL,
+
+		clusterTrustBundles: trustBundleClient{client},
 	}
 	tokens := newTokenManager(func(ctx context.Context, ns, name string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
 		return client.CreateToken(ctx, ns, name, tr, metav1.CreateOptions{})
@@ -276,4 +279,15 @@ func defaultRouteIP() (string, error) {
 	}
 	defer conn.Close()
 	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}
+
+// trustBundleClient reads ClusterTrustBundles through the agent's client.
+type trustBundleClient struct{ c *nodeclient.Client }
+
+func (t trustBundleClient) Get(ctx context.Context, name string, opts metav1.GetOptions) (*certificatesv1.ClusterTrustBundle, error) {
+	return t.c.ClusterTrustBundles().Get(ctx, name, opts)
+}
+
+func (t trustBundleClient) List(ctx context.Context, opts metav1.ListOptions) (*certificatesv1.ClusterTrustBundleList, error) {
+	return t.c.ListClusterTrustBundles(ctx, opts)
 }

@@ -7,9 +7,12 @@ import (
 	"sync"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 )
@@ -38,8 +41,11 @@ type apiObjects struct {
 	// services are the cluster's Services, for the containers' service
 	// variables; nil gives none.
 	services serviceLister
-	ttl      time.Duration
-	now      func() time.Time
+	// clusterTrustBundles reads the ClusterTrustBundles of projected
+	// volumes; nil leaves them out.
+	clusterTrustBundles trustBundleAPI
+	ttl                 time.Duration
+	now                 func() time.Time
 
 	mu    sync.Mutex
 	cache map[objectKey]cachedObject
@@ -114,6 +120,47 @@ func (o *apiObjects) claim(ctx context.Context, ns, name string) (*v1.Persistent
 
 func (o *apiObjects) volume(ctx context.Context, name string) (*v1.PersistentVolume, error) {
 	return fetch(ctx, o, "pv", "", name, o.volumes(), schema.GroupResource{})
+}
+
+// trustBundleAPI reads ClusterTrustBundles by name and lists them by
+// signer and labels.
+type trustBundleAPI interface {
+	getter[*certificatesv1.ClusterTrustBundle]
+	List(ctx context.Context, opts metav1.ListOptions) (*certificatesv1.ClusterTrustBundleList, error)
+}
+
+// getterFunc makes a function a getter, for reads fetch caches that are
+// not a GET by name.
+type getterFunc[T any] func(ctx context.Context, name string) (T, error)
+
+func (f getterFunc[T]) Get(ctx context.Context, name string, _ metav1.GetOptions) (T, error) {
+	return f(ctx, name)
+}
+
+// clusterTrustBundleResource names ClusterTrustBundles in not-found
+// errors as the kubelet's lister does.
+var clusterTrustBundleResource = schema.GroupResource{Group: "certificates.k8s.io", Resource: "clustertrustbundle"}
+
+func (o *apiObjects) readsTrustBundles() bool { return o.clusterTrustBundles != nil }
+
+func (o *apiObjects) trustBundle(ctx context.Context, name string) (*certificatesv1.ClusterTrustBundle, error) {
+	return fetch(ctx, o, "clustertrustbundle", "", name, o.clusterTrustBundles, clusterTrustBundleResource)
+}
+
+// trustBundlesOf lists the ClusterTrustBundles of signer whose labels
+// match selector (cached as a read by name is, keyed by the selector).
+func (o *apiObjects) trustBundlesOf(ctx context.Context, signer string, selector labels.Selector) ([]certificatesv1.ClusterTrustBundle, error) {
+	list := getterFunc[*certificatesv1.ClusterTrustBundleList](func(ctx context.Context, sel string) (*certificatesv1.ClusterTrustBundleList, error) {
+		return o.clusterTrustBundles.List(ctx, metav1.ListOptions{
+			LabelSelector: sel,
+			FieldSelector: fields.OneTermEqualSelector("spec.signerName", signer).String(),
+		})
+	})
+	l, err := fetch(ctx, o, "clustertrustbundles-of:"+signer, "", selector.String(), list, schema.GroupResource{})
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
 }
 
 // serviceLister is where the containers' service variables come from:

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -39,12 +40,24 @@ func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 	}
 
 	// Sidecars count for the pod's readiness as regular containers do.
+	// The conditions' messages name the containers, as the kubelet's
+	// (status.GenerateContainersReadyCondition and
+	// GeneratePodInitializedCondition).
+	var unready, incomplete []string
 	allReady := len(pod.Spec.Containers) > 0
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		cs := w.containerStatus(pod, c, true)
 		if isSidecar(c) {
 			allReady = allReady && cs.Ready
+			if !cs.Ready {
+				unready = append(unready, c.Name)
+			}
+			if cs.Started == nil || !*cs.Started {
+				incomplete = append(incomplete, c.Name)
+			}
+		} else if t := cs.State.Terminated; t == nil || t.ExitCode != 0 {
+			incomplete = append(incomplete, c.Name)
 		}
 		s.InitContainerStatuses = append(s.InitContainerStatuses, cs)
 	}
@@ -52,6 +65,9 @@ func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 		c := &pod.Spec.Containers[i]
 		cs := w.containerStatus(pod, c, false)
 		allReady = allReady && cs.Ready
+		if !cs.Ready {
+			unready = append(unready, c.Name)
+		}
 		s.ContainerStatuses = append(s.ContainerStatuses, cs)
 	}
 	// Ephemeral containers count for nothing but their own status.
@@ -66,22 +82,28 @@ func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 	}
 
 	ready := allReady && s.Phase == v1.PodRunning
-	reason := ""
+	reason, message := "", ""
 	if !ready {
 		reason = "ContainersNotReady"
+		if len(unready) > 0 {
+			message = fmt.Sprintf("containers with unready status: %s", unready)
+		}
 		if s.Phase == v1.PodSucceeded || s.Phase == v1.PodFailed {
-			reason = "PodCompleted"
+			reason, message = "PodCompleted", ""
 		}
 	}
-	initReason := ""
+	initReason, initMessage := "", ""
 	if !w.initDone {
 		initReason = "ContainersNotInitialized"
+		if len(incomplete) > 0 {
+			initMessage = fmt.Sprintf("containers with incomplete status: %s", incomplete)
+		}
 	}
 	conds := []v1.PodCondition{
 		{Type: v1.PodReadyToStartContainers, Status: boolStatus(w.sandbox != nil)},
-		{Type: v1.PodInitialized, Status: boolStatus(w.initDone), Reason: initReason},
-		{Type: v1.ContainersReady, Status: boolStatus(ready), Reason: reason},
-		{Type: v1.PodReady, Status: boolStatus(ready), Reason: reason},
+		{Type: v1.PodInitialized, Status: boolStatus(w.initDone), Reason: initReason, Message: initMessage},
+		{Type: v1.ContainersReady, Status: boolStatus(ready), Reason: reason, Message: message},
+		{Type: v1.PodReady, Status: boolStatus(ready), Reason: reason, Message: message},
 		{Type: v1.PodScheduled, Status: v1.ConditionTrue},
 	}
 	for i := range conds {

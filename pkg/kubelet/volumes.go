@@ -2,18 +2,22 @@ package kubelet
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // volumeObjects is what volumes read from the API.
@@ -21,6 +25,11 @@ type volumeObjects interface {
 	objectReader
 	claim(ctx context.Context, ns, name string) (*v1.PersistentVolumeClaim, error)
 	volume(ctx context.Context, name string) (*v1.PersistentVolume, error)
+	// readsTrustBundles says whether trustBundle and trustBundlesOf can
+	// answer.
+	readsTrustBundles() bool
+	trustBundle(ctx context.Context, name string) (*certificatesv1.ClusterTrustBundle, error)
+	trustBundlesOf(ctx context.Context, signer string, selector labels.Selector) ([]certificatesv1.ClusterTrustBundle, error)
 }
 
 // volumeManager makes a pod's volumes on the node: directories for
@@ -463,8 +472,14 @@ func (m *volumeManager) projectedPayload(ctx context.Context, pod *v1.Pod, volNa
 				continue
 			}
 			part, err = m.tokenPayload(ctx, pod, s.ServiceAccountToken, defaultMode)
+		case s.ClusterTrustBundle != nil:
+			if !m.objects.readsTrustBundles() {
+				warnings = append(warnings, fmt.Sprintf("projected volume %q: this agent reads no ClusterTrustBundles; %q is left out", volName, s.ClusterTrustBundle.Path))
+				continue
+			}
+			part, err = m.trustBundlePayload(ctx, s.ClusterTrustBundle, defaultMode)
 		default:
-			warnings = append(warnings, fmt.Sprintf("projected volume %q: a source other than configMap, secret and downwardAPI is left out", volName))
+			warnings = append(warnings, fmt.Sprintf("projected volume %q: a source other than configMap, secret, downwardAPI, serviceAccountToken and clusterTrustBundle is left out", volName))
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -540,6 +555,76 @@ func subPath(root, sub string) (string, error) {
 		return "", fmt.Errorf("subPath %q resolves to %s, outside the volume", sub, resolved)
 	}
 	return resolved, nil
+}
+
+// trustBundlePayload is a clusterTrustBundle source: the certificates of
+// the bundle named, or of every bundle of the signer whose labels match
+// the selector (nil matches none, empty all), deduplicated, in one PEM
+// file, as the kubelet's ClusterTrustBundle manager gives them (it
+// shuffles their order once per kubelet; here it is sorted, so the file
+// changes only when the certificates do). Nothing found is an error
+// unless the source is optional, which gives an empty file.
+func (m *volumeManager) trustBundlePayload(ctx context.Context, src *v1.ClusterTrustBundleProjection, mode int32) (map[string]fileProjection, error) {
+	optional := isTrue(src.Optional)
+	var bundles []string
+	switch {
+	case src.Name != nil:
+		ctb, err := m.objects.trustBundle(ctx, *src.Name)
+		switch {
+		case apierrors.IsNotFound(err) && optional:
+		case err != nil:
+			return nil, fmt.Errorf("while getting ClusterTrustBundle: %w", err)
+		default:
+			bundles = append(bundles, ctb.Spec.TrustBundle)
+		}
+	case src.SignerName != nil:
+		selector, err := metav1.LabelSelectorAsSelector(src.LabelSelector)
+		if err != nil {
+			return nil, fmt.Errorf("while parsing label selector: %w", err)
+		}
+		if src.LabelSelector != nil {
+			ctbs, err := m.objects.trustBundlesOf(ctx, *src.SignerName, selector)
+			if err != nil {
+				return nil, fmt.Errorf("while listing ClusterTrustBundles matching label selector %v: %w", src.LabelSelector, err)
+			}
+			for _, ctb := range ctbs {
+				bundles = append(bundles, ctb.Spec.TrustBundle)
+			}
+		}
+		if len(bundles) == 0 && !optional {
+			return nil, errors.New("combination of signerName and labelSelector matched zero ClusterTrustBundles")
+		}
+	default:
+		return nil, errors.New("ClusterTrustBundle projection requires either name or signerName to be set")
+	}
+	return map[string]fileProjection{src.Path: {Data: trustAnchors(bundles), Mode: mode}}, nil
+}
+
+// trustAnchors are the distinct certificates of PEM bundles, sorted, as
+// one PEM file.
+func trustAnchors(bundles []string) []byte {
+	seen := map[string]bool{}
+	for _, b := range bundles {
+		rest := []byte(b)
+		for {
+			var block *pem.Block
+			block, rest = pem.Decode(rest)
+			if block == nil {
+				break
+			}
+			seen[string(block.Bytes)] = true
+		}
+	}
+	ders := make([]string, 0, len(seen))
+	for d := range seen {
+		ders = append(ders, d)
+	}
+	sort.Strings(ders)
+	out := []byte{}
+	for _, d := range ders {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte(d)})...)
+	}
+	return out
 }
 
 // tokenPayload is a serviceAccountToken source: a token of the pod's

@@ -550,6 +550,13 @@ func TestReadinessChangePostedPromptly(t *testing.T) {
 		st := writes.last()
 		return st != nil && st.Phase == v1.PodRunning && !podStatusReady(st)
 	})
+	// The kubelet's reason and message, which conformance tests match.
+	want := fmt.Sprintf("containers with unready status: [%s]", pod.Spec.Containers[0].Name)
+	for _, c := range writes.last().Conditions {
+		if (c.Type == v1.PodReady || c.Type == v1.ContainersReady) && (c.Reason != "ContainersNotReady" || c.Message != want) {
+			t.Errorf("%s condition: reason %q, message %q; want ContainersNotReady, %q", c.Type, c.Reason, c.Message, want)
+		}
+	}
 	rt.setExecCode(0)
 	eventually(t, "ready posted", func() bool {
 		st := writes.last()

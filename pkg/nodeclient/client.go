@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -34,12 +35,13 @@ func newScheme() *runtime.Scheme {
 	utilruntime.Must(authenticationv1.AddToScheme(s))
 	utilruntime.Must(coordinationv1.AddToScheme(s))
 	utilruntime.Must(discoveryv1.AddToScheme(s))
+	utilruntime.Must(certificatesv1.AddToScheme(s))
 	return s
 }
 
 // Client reaches the API server for one node agent.
 type Client struct {
-	core, coordination, discovery rest.Interface
+	core, coordination, discovery, certificates rest.Interface
 }
 
 // New returns a Client for cfg. Like client-go's clientset, all groups share
@@ -78,6 +80,9 @@ func New(cfg *rest.Config) (*Client, error) {
 		return nil, err
 	}
 	if out.discovery, err = group(discoveryv1.SchemeGroupVersion, "/apis"); err != nil {
+		return nil, err
+	}
+	if out.certificates, err = group(certificatesv1.SchemeGroupVersion, "/apis"); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -129,6 +134,26 @@ func (c *Client) PersistentVolumeClaims(namespace string) Resource[*v1.Persisten
 // PersistentVolumes are cluster-scoped.
 func (c *Client) PersistentVolumes() Resource[*v1.PersistentVolume] {
 	return Resource[*v1.PersistentVolume]{c.core, "persistentvolumes", ""}
+}
+
+// ClusterTrustBundles are cluster-scoped; the agent reads those its
+// pods' projected volumes name.
+func (c *Client) ClusterTrustBundles() Resource[*certificatesv1.ClusterTrustBundle] {
+	return Resource[*certificatesv1.ClusterTrustBundle]{c.certificates, "clustertrustbundles", ""}
+}
+
+// ListClusterTrustBundles lists ClusterTrustBundles with opts' label and
+// field selectors (spec.signerName is one).
+func (c *Client) ListClusterTrustBundles(ctx context.Context, opts metav1.ListOptions) (*certificatesv1.ClusterTrustBundleList, error) {
+	obj, err := c.certificates.Get().Resource("clustertrustbundles").VersionedParams(&opts, metav1.ParameterCodec).Do(ctx).Get()
+	if err != nil {
+		return nil, err
+	}
+	l, ok := obj.(*certificatesv1.ClusterTrustBundleList)
+	if !ok {
+		return nil, fmt.Errorf("API answered with a %T, want a ClusterTrustBundleList", obj)
+	}
+	return l, nil
 }
 
 // CreateToken asks for a token of ServiceAccount namespace/name
