@@ -880,6 +880,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, grace time.Durat
 	if !deleteObject || pod == nil {
 		return
 	}
+	w.postTerminalStatus(ctx, pod)
 	zero := int64(0)
 	uid := pod.UID
 	err := w.deps.pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
@@ -889,6 +890,26 @@ func (w *podWorker) terminate(ctx context.Context, pod *v1.Pod, grace time.Durat
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		klog.FromContext(ctx).Error(err, "final delete of pod", "pod", klog.KObj(pod))
 	}
+}
+
+// postTerminalStatus writes a deleted pod's last status before the final
+// delete, as the kubelet's status manager deletes a pod only once its
+// status is terminal: its containers terminated, its phase Succeeded when
+// all of them exited 0, else Failed (a pod stopped before it ran too). A
+// controller that holds its pods with a finalizer (the Job controller's
+// tracking finalizer) counts them from this status; without it, an
+// evicted Job pod stayed Terminating for ever.
+func (w *podWorker) postTerminalStatus(ctx context.Context, pod *v1.Pod) {
+	w.terminal = true
+	st := w.computeStatus(pod, w.now())
+	if st.Phase != v1.PodSucceeded {
+		st.Phase = v1.PodFailed
+	}
+	// A status published earlier and not yet written would undo this one.
+	w.statusMu.Lock()
+	w.wanted = nil
+	w.statusMu.Unlock()
+	w.writeStatus(ctx, &st)
 }
 
 // teardown stops the pod's containers within grace and removes them and

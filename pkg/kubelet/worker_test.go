@@ -363,6 +363,25 @@ func TestGracefulTerminationOrder(t *testing.T) {
 	if !deleted {
 		t.Error("pod was not deleted after termination")
 	}
+	// Before the delete, the terminal status (a finalizer may hold the
+	// object: its controller counts the pod from it).
+	var wrote, deletedAt int
+	for i, a := range client.Actions() {
+		switch {
+		case a.GetVerb() == "update" && a.GetSubresource() == "status":
+			if st := a.(k8stesting.UpdateAction).GetObject().(*v1.Pod).Status; st.Phase == v1.PodFailed {
+				if cs := st.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil {
+					t.Errorf("terminal status's containers = %+v, want one terminated", cs)
+				}
+				wrote = i
+			}
+		case a.GetVerb() == "delete":
+			deletedAt = i
+		}
+	}
+	if wrote == 0 || wrote > deletedAt {
+		t.Errorf("status write Failed at action %d, delete at %d: want the terminal status first", wrote, deletedAt)
+	}
 }
 
 func TestLivenessFailureRestarts(t *testing.T) {
