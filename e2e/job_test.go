@@ -13,6 +13,8 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -122,4 +124,92 @@ func TestJobCompletesAfterAFailure(t *testing.T) {
 	if err != nil || !strings.Contains(out, "5/5") {
 		t.Errorf("ctl get jobs: %v\n%s", err, out)
 	}
+}
+
+// TestEvictedJobPodsIgnoredByPolicy is the conformance spec on pod
+// failure policies and DisruptionTarget: a Job's three running pods are
+// evicted, a rule ignores failures with the DisruptionTarget condition, so
+// the Job makes new pods (which find their index's marker and succeed)
+// and completes. The evicted pods must go: the agent writes their terminal
+// status before deleting them, and the Job controller releases them from
+// its tracking finalizer on that status.
+func TestEvictedJobPodsIgnoredByPolicy(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	shared := filepath.Join(t.TempDir(), "shared")
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "evicted"},
+		Spec: batchv1.JobSpec{
+			Completions:    ptr(int32(3)),
+			Parallelism:    ptr(int32(3)),
+			BackoffLimit:   ptr(int32(0)),
+			CompletionMode: ptr(batchv1.IndexedCompletion),
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action:          batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+			}}},
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy:                 corev1.RestartPolicyNever,
+				TerminationGracePeriodSeconds: ptr(int64(1)),
+				Volumes: []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+					Path: shared, Type: ptr(corev1.HostPathDirectoryOrCreate)}}}},
+				Containers: []corev1.Container{{
+					Name: "work", Image: "minik8s/toolbox:latest",
+					// sh ignores SIGTERM as PID 1: the agent kills it after the grace period.
+					Command:      []string{"sh", "-c", "[ -e /shared/$JOB_COMPLETION_INDEX ] && exit 0; touch /shared/$JOB_COMPLETION_INDEX; sleep 1000000"},
+					VolumeMounts: []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}},
+				}},
+			}},
+		},
+	}
+	if _, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var running []corev1.Pod
+	eventually(t, 90*time.Second, "three running pods", func() error {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=evicted", FieldSelector: "status.phase=Running"})
+		if err != nil {
+			return err
+		}
+		if len(pods.Items) != 3 {
+			return fmt.Errorf("%d running", len(pods.Items))
+		}
+		running = pods.Items
+		return nil
+	})
+	for _, p := range running {
+		if err := cs.CoreV1().Pods(ns).EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns}}); err != nil {
+			t.Fatalf("evicting %s: %v", p.Name, err)
+		}
+	}
+	for _, p := range running {
+		eventually(t, 30*time.Second, "evicted pod "+p.Name+" gone", func() error {
+			got, err := cs.CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("still there: phase %s, finalizers %v", got.Status.Phase, got.Finalizers)
+		})
+	}
+	eventually(t, 90*time.Second, "Job evicted complete", func() error {
+		j, err := cs.BatchV1().Jobs(ns).Get(ctx, "evicted", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, c := range j.Status.Conditions {
+			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+				t.Fatalf("job failed: %s: %s", c.Reason, c.Message)
+			}
+			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+				if j.Status.Succeeded != 3 || j.Status.Failed != 0 {
+					t.Errorf("succeeded %d failed %d, want 3 and 0 (the evictions ignored)", j.Status.Succeeded, j.Status.Failed)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("succeeded %d failed %d active %d", j.Status.Succeeded, j.Status.Failed, j.Status.Active)
+	})
 }
