@@ -63,10 +63,15 @@ func (s *Server) newPodTransport() http.RoundTripper {
 		agentURL: func(node *corev1.Node) (*url.URL, error) { return s.kubeletURL(node, "") },
 		agentTLS: agentTLS,
 	}
-	return utilnet.SetTransportDefaults(&http.Transport{
+	t := utilnet.SetTransportDefaults(&http.Transport{
 		DialContext:     pn.DialContext,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as kube-apiserver's proxy transport
+		IdleConnTimeout: 90 * time.Second,
 	})
+	// Pods are reached directly or through their agent, never through
+	// the environment's HTTP proxy (as the kubelet transport).
+	t.Proxy = nil
+	return t
 }
 
 // DialContext dials addr, through the agent of the node whose pod range
@@ -130,6 +135,9 @@ func (p *podNetwork) tunnel(ctx context.Context, nodeName string, agent *url.URL
 		if tc.ServerName == "" {
 			tc.ServerName = agent.Hostname()
 		}
+		// The CONNECT is HTTP/1.1's (the kubelet transport's
+		// configuration may offer h2).
+		tc.NextProtos = []string{"http/1.1"}
 		tconn := tls.Client(conn, tc)
 		if err := tconn.HandshakeContext(ctx); err != nil {
 			conn.Close()
