@@ -77,7 +77,7 @@ var ownResources = []*Resource{
 		Plural: "pods", Singular: "pod", ShortNames: []string{"po"},
 		Namespaced:   true,
 		Categories:   []string{"all"},
-		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward", "ephemeralcontainers"},
+		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers"},
 		Verbs:        verbsAll,
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
@@ -89,7 +89,7 @@ var ownResources = []*Resource{
 		Plural: "services", Singular: "service", ShortNames: []string{"svc"},
 		Namespaced:   true,
 		Categories:   []string{"all"},
-		Subresources: []string{"status"},
+		Subresources: []string{"status", "proxy"},
 		Verbs:        verbsAll,
 		New:          func() runtime.Object { return &corev1.Service{} },
 		NewList:      func() runtime.Object { return &corev1.ServiceList{} },
@@ -108,7 +108,7 @@ var ownResources = []*Resource{
 		Version: "v1", Kind: "Node", ListKind: "NodeList",
 		Plural: "nodes", Singular: "node", ShortNames: []string{"no"},
 		Namespaced:   false,
-		Subresources: []string{"status"},
+		Subresources: []string{"status", "proxy"},
 		Verbs:        verbsAll,
 		New:          func() runtime.Object { return &corev1.Node{} },
 		NewList:      func() runtime.Object { return &corev1.NodeList{} },
@@ -197,6 +197,9 @@ var subresourceAPI = map[string]struct {
 	"finalize":            {kind: "Namespace", verbs: []string{"update"}},
 	"eviction":            {group: "policy", version: "v1", kind: "Eviction", verbs: []string{"create"}},
 	"token":               {group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: []string{"create"}},
+
+	// proxy's kind is the resource's: PodProxyOptions, ServiceProxyOptions, NodeProxyOptions.
+	"proxy": {kind: "ProxyOptions", verbs: []string{"create", "delete", "get", "patch", "update"}},
 }
 
 // APIResources returns r's discovery entries: the resource itself, then
@@ -218,8 +221,11 @@ func (r *Resource) APIResources() []metav1.APIResource {
 			continue
 		}
 		kind := s.kind
-		if kind == "" {
+		switch {
+		case kind == "":
 			kind = r.Kind
+		case sub == "proxy":
+			kind = r.Kind + kind
 		}
 		out = append(out, metav1.APIResource{
 			Name:       r.Plural + "/" + sub,

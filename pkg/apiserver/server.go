@@ -89,6 +89,9 @@ type Server struct {
 	// TLS with the apiserver's kubelet client certificate.
 	kubeletTransport http.RoundTripper
 	kubeletTLS       bool
+	// podTransport reaches pods for pods/proxy and services/proxy
+	// (podnetwork.go).
+	podTransport http.RoundTripper
 	// nodeAuthorizer is the Node authorizer of the chain (nodes.go).
 	nodeAuthorizer authorizer.Authorizer
 	// metrics serves metrics.k8s.io from the agents' resource metrics
@@ -182,6 +185,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.podTransport = s.newPodTransport()
 	s.metrics = s.newResourceMetrics()
 	// Admission plugins that read the API do it through informers on this
 	// server itself; they start once the listeners serve.

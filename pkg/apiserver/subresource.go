@@ -67,6 +67,9 @@ func (s *Server) subresource(k *call) {
 		if s.connectAdmitted(k, &corev1.PodAttachOptions{}) {
 			s.proxyToKubelet(k, "attach")
 		}
+	case sub == "proxy":
+		// Every method passes to the backend (OPTIONS has no verb).
+		s.proxySubresource(k)
 	case sub == "portforward" && (verb == "get" || verb == "create"):
 		if s.connectAdmitted(k, &corev1.PodPortForwardOptions{}) {
 			s.proxyToKubelet(k, "portForward")

@@ -367,6 +367,9 @@ func requestAttributes(node string, u user.Info, req *http.Request) []authorizer
 		verb = "patch"
 	case http.MethodDelete:
 		verb = "delete"
+	case http.MethodConnect:
+		// A tunnel to a pod (tunnel.go), nodes/proxy as any other path.
+		verb = "create"
 	}
 	var subresources []string
 	switch p := req.URL.Path; {

@@ -216,6 +216,7 @@ func TestRequestAttributes(t *testing.T) {
 		{http.MethodGet, "/stats/summary", "get", "stats"},
 		{http.MethodGet, "/logs/syslog", "get", "log"},
 		{http.MethodDelete, "/x", "delete", "proxy"},
+		{http.MethodConnect, "10.244.1.5:80", "create", "proxy"},
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.path, nil)

@@ -52,6 +52,9 @@ type handler struct {
 	taskGone func(ctx context.Context, id string) bool
 	// stats serves /metrics/resource (stats.go); nil: not served.
 	stats http.Handler
+	// podNetwork is where CONNECT tunnels may lead (tunnel.go); empty:
+	// nowhere.
+	podNetwork []*net.IPNet
 }
 
 func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
@@ -72,6 +75,11 @@ func (a *Agent) serve(ctx context.Context) (*apiServer, error) {
 		podCgroup: func(pod *v1.Pod) string { return a.rt.cgroupParent(pod.UID) },
 		now:       time.Now,
 	}}
+	for _, c := range []string{a.cfg.ClusterCIDR, a.cfg.PodCIDR} {
+		if _, n, err := net.ParseCIDR(c); err == nil {
+			h.podNetwork = append(h.podNetwork, n)
+		}
+	}
 	srv := &http.Server{Handler: allowPeers(a.cfg.AllowedPeers, h.mux()), ReadHeaderTimeout: 10 * time.Second}
 	if a.secure != nil {
 		// As the kubelet's: TLS, and every request authenticated and
@@ -119,7 +127,7 @@ func allowPeers(peers []string, next http.Handler) http.Handler {
 	})
 }
 
-func (h *handler) mux() *http.ServeMux {
+func (h *handler) mux() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	m.Handle("GET /metrics", promhttp.Handler())
@@ -130,7 +138,14 @@ func (h *handler) mux() *http.ServeMux {
 	m.HandleFunc("/exec/{ns}/{pod}/{container}", h.exec)
 	m.HandleFunc("/portForward/{ns}/{pod}", h.portForward)
 	m.HandleFunc("/attach/{ns}/{pod}/{container}", h.attach)
-	return m
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// A CONNECT names its target, not a path: no pattern matches it.
+		if req.Method == http.MethodConnect {
+			h.tunnel(w, req)
+			return
+		}
+		m.ServeHTTP(w, req)
+	})
 }
 
 // attempts lists the attempts of a container that have a log file, oldest
