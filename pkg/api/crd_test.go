@@ -1,11 +1,14 @@
 package api
 
 import (
+	"encoding/json"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 )
 
 func newCRD() *apiextensionsv1.CustomResourceDefinition {
@@ -92,5 +95,65 @@ func TestCRDDeleteAddsTheCleanupFinalizer(t *testing.T) {
 	}
 	if len(crd.Status.Conditions) != 1 || crd.Status.Conditions[0].Type != apiextensionsv1.Terminating || crd.Status.Conditions[0].Reason != "InstanceDeletionPending" {
 		t.Errorf("conditions: got %+v", crd.Status.Conditions)
+	}
+}
+
+// TestCustomResourceRead: what a read from storage does to a custom
+// resource, by its version's current schema: defaults filled, unknown
+// fields pruned unless the schema preserves them (the conformance test's
+// definition does, at the root), malformed metadata dropped and a
+// missing generation repaired, as kube-apiserver's storage codec does.
+func TestCustomResourceRead(t *testing.T) {
+	props := map[string]apiextensionsv1.JSONSchemaProps{
+		"a": {Type: "string", Default: &apiextensionsv1.JSON{Raw: []byte(`"A"`)}},
+		"b": {Type: "string"},
+	}
+	tests := []struct {
+		name     string
+		preserve bool
+		stored   string
+		want     string
+	}{
+		{
+			name:   "defaults and pruning",
+			stored: `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","generation":2},"b":"B","c":"C"}`,
+			want:   `{"a":"A","apiVersion":"example.com/v1","b":"B","kind":"Widget","metadata":{"generation":2,"name":"w"}}`,
+		},
+		{
+			name:     "unknown fields preserved",
+			preserve: true,
+			stored:   `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","generation":1},"a":"set","c":"C"}`,
+			want:     `{"a":"set","apiVersion":"example.com/v1","c":"C","kind":"Widget","metadata":{"generation":1,"name":"w"}}`,
+		},
+		{
+			name:   "malformed metadata dropped, generation repaired",
+			stored: `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","labels":"not a map"}}`,
+			want:   `{"a":"A","apiVersion":"example.com/v1","kind":"Widget","metadata":{"generation":1,"name":"w"}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			crd := newCRD()
+			crd.Status.AcceptedNames = apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"}
+			crd.Spec.Versions[0].Schema.OpenAPIV3Schema = &apiextensionsv1.JSONSchemaProps{Type: "object", Properties: props, XPreserveUnknownFields: ptr.To(tt.preserve)}
+			if !tt.preserve {
+				crd.Spec.Versions[0].Schema.OpenAPIV3Schema.XPreserveUnknownFields = nil
+			}
+			rs, err := CustomResources(crd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{}
+			if err := u.UnmarshalJSON([]byte(tt.stored)); err != nil {
+				t.Fatal(err)
+			}
+			if err := rs[0].CRD.Read(u); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			got, _ := json.Marshal(u.Object)
+			if string(got) != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

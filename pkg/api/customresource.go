@@ -46,11 +46,29 @@ import (
 // Table is the built-in resources followed by a set of custom ones: what
 // one server serves (each server keeps its own, made from the
 // definitions in its etcd).
-type Table struct{ all []*Resource }
+type Table struct {
+	all []*Resource
+	// custom finds a custom resource's entry by kind, for each object
+	// read from storage.
+	custom map[schema.GroupVersionKind]*Resource
+}
 
 // NewTable is the built-in table plus custom.
 func NewTable(custom []*Resource) *Table {
-	return &Table{all: append(slices.Clip(resources), custom...)}
+	t := &Table{all: append(slices.Clip(resources), custom...), custom: make(map[schema.GroupVersionKind]*Resource, len(custom))}
+	for _, r := range custom {
+		t.custom[r.GroupVersionKind()] = r
+	}
+	return t
+}
+
+// LookupCustom finds the custom resource entry of gvk.
+func (t *Table) LookupCustom(gvk schema.GroupVersionKind) (*Resource, bool) {
+	if t == nil {
+		return nil, false
+	}
+	r, ok := t.custom[gvk]
+	return r, ok
 }
 
 // Resources returns every resource of t, in discovery order; nil t is
@@ -256,7 +274,7 @@ func customResource(crd *apiextensionsv1.CustomResourceDefinition, v apiextensio
 		},
 		Strategy: cs,
 		CRD: &CustomResourceInfo{
-			UID: string(crd.UID), Name: crd.Name, Generation: crd.Generation, Scale: scaleOf(subresources), Coerce: cs.coerce,
+			UID: string(crd.UID), Name: crd.Name, Generation: crd.Generation, Scale: scaleOf(subresources), Coerce: cs.coerce, Read: cs.read,
 			MultiVersion: len(crd.Spec.Versions) > 1 || len(crd.Status.StoredVersions) > 1,
 			OpenAPI: sync.OnceValues(func() ([]byte, error) {
 				doc, err := builder.BuildOpenAPIV3(crd, v.Name, builder.Options{})
@@ -286,6 +304,10 @@ type CustomResourceInfo struct {
 	// returns the pruned paths ("spec.foo"), which are unknown fields for
 	// fieldValidation.
 	Coerce func(obj runtime.Object) ([]string, error)
+	// Read finishes an object of this version decoded from storage, as
+	// kube-apiserver's storage codec does on every read: pruned and
+	// normalized, then defaulted, by the version's current schema.
+	Read func(u *unstructured.Unstructured) error
 	// Terminating: the definition is being deleted; new objects are
 	// refused.
 	Terminating bool
@@ -345,30 +367,58 @@ type crStrategy struct {
 
 var _ Strategy = (*crStrategy)(nil)
 
-// coerce does what kube-apiserver's unstructuredSchemaCoercer does on
-// decode: metadata read as ObjectMeta (unknown metadata fields dropped),
-// unknown fields pruned, nulls without defaults removed, embedded
-// ObjectMeta normalized.
+// coerce does what kube-apiserver's unstructuredSchemaCoercer does to a
+// decoded request: metadata read as ObjectMeta (unknown metadata fields
+// dropped), unknown fields pruned, nulls without defaults removed,
+// embedded ObjectMeta normalized.
 func (s *crStrategy) coerce(obj runtime.Object) ([]string, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return nil, nil
 	}
+	return s.coerceWith(u, false)
+}
+
+// read is what kube-apiserver's custom resource storage codec does to
+// each object it decodes from etcd, in the version the object is stored
+// in: the coercion above, dropping malformed metadata rather than
+// failing and repairing a missing generation, then the schema's
+// defaults. It runs on every read with the definition's current schema,
+// so a default added to the schema shows on objects stored before it.
+func (s *crStrategy) read(u *unstructured.Unstructured) error {
+	if _, err := s.coerceWith(u, true); err != nil {
+		return err
+	}
+	s.Default(u)
+	return nil
+}
+
+// coerceWith is upstream's unstructuredSchemaCoercer.apply; fromStorage
+// sets its dropInvalidMetadata and repairGeneration.
+func (s *crStrategy) coerceWith(u *unstructured.Unstructured, fromStorage bool) ([]string, error) {
 	kind, apiVersion := u.GetKind(), u.GetAPIVersion()
-	om, found, unknown, err := schemaobjectmeta.GetObjectMetaWithOptions(u.Object, schemaobjectmeta.ObjectMetaOptions{ReturnUnknownFieldPaths: true})
+	om, found, unknown, err := schemaobjectmeta.GetObjectMetaWithOptions(u.Object, schemaobjectmeta.ObjectMetaOptions{
+		DropMalformedFields: fromStorage, ReturnUnknownFieldPaths: !fromStorage,
+	})
 	if err != nil {
 		return nil, err
 	}
 	if !s.preserve {
-		unknown = append(unknown, structuralpruning.PruneWithOptions(u.Object, s.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})...)
+		unknown = append(unknown, structuralpruning.PruneWithOptions(u.Object, s.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: !fromStorage})...)
 		structuraldefaulting.PruneNonNullableNullsWithoutDefaults(u.Object, s.structural)
 	}
 	if s.structural != nil {
-		ferr, paths := schemaobjectmeta.CoerceWithOptions(nil, u.Object, s.structural, false, schemaobjectmeta.CoerceOptions{ReturnUnknownFieldPaths: true})
+		ferr, paths := schemaobjectmeta.CoerceWithOptions(nil, u.Object, s.structural, false, schemaobjectmeta.CoerceOptions{
+			DropInvalidFields: fromStorage, ReturnUnknownFieldPaths: !fromStorage,
+		})
 		if ferr != nil {
 			return nil, ferr
 		}
 		unknown = append(unknown, paths...)
+	}
+	if fromStorage && found && om.Generation == 0 {
+		// Objects written before generation was kept.
+		om.Generation = 1
 	}
 	u.SetKind(kind)
 	u.SetAPIVersion(apiVersion)
@@ -523,26 +573,52 @@ func (s *crStrategy) Table(objs []runtime.Object, opts TableOptions) (*metav1.Ta
 
 // ConvertCustom converts a custom resource, of any version of its kind,
 // to the version of to, with the definition's converter (the None
-// conversion, which sets apiVersion only, without one). The result is a
-// new object.
+// conversion, which sets apiVersion only, without one), then prunes
+// and normalizes it by to's schema as kube-apiserver's
+// schemaCoercingConverter does. The result is a new object.
 func ConvertCustom(obj runtime.Object, to *Resource) (runtime.Object, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return nil, fmt.Errorf("converting a custom resource: got %T", obj)
 	}
 	gv := to.GroupVersion()
-	if u.GetAPIVersion() == gv.String() || to.CRD == nil || to.CRD.Converter == nil {
-		out := u.DeepCopy()
-		out.SetAPIVersion(gv.String())
-		return out, nil
+	if u.GetAPIVersion() == gv.String() {
+		return u.DeepCopy(), nil
 	}
-	return to.CRD.Converter.ConvertToVersion(u, gv)
+	var out runtime.Object
+	if to.CRD == nil || to.CRD.Converter == nil {
+		c := u.DeepCopy()
+		c.SetAPIVersion(gv.String())
+		out = c
+	} else {
+		var err error
+		if out, err = to.CRD.Converter.ConvertToVersion(u, gv); err != nil {
+			return nil, err
+		}
+	}
+	if err := coerceConverted(out, to); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// coerceConverted is the schemaCoercingConverter's step after a
+// conversion to to's version: what that version's schema does not know
+// is pruned (the None conversion keeps every field, a webhook may send
+// anything back).
+func coerceConverted(obj runtime.Object, to *Resource) error {
+	if to.CRD == nil || to.CRD.Coerce == nil {
+		return nil
+	}
+	_, err := to.CRD.Coerce(obj)
+	return err
 }
 
 // ConvertCustomList converts custom resources to the version of to as
 // one conversion (one ConversionReview for a webhook, as kube-apiserver
 // sends a list's items together); the items already in that version are
-// not sent. The results are new objects.
+// not sent. The results are new objects, pruned by to's schema as
+// ConvertCustom's.
 func ConvertCustomList(objs []runtime.Object, to *Resource) ([]runtime.Object, error) {
 	gv := to.GroupVersion()
 	list := &unstructured.UnstructuredList{}
@@ -559,8 +635,14 @@ func ConvertCustomList(objs []runtime.Object, to *Resource) ([]runtime.Object, e
 	if !need || to.CRD == nil || to.CRD.Converter == nil {
 		out := make([]runtime.Object, len(objs))
 		for i, o := range objs {
-			c := o.(*unstructured.Unstructured).DeepCopy()
-			c.SetAPIVersion(gv.String())
+			u := o.(*unstructured.Unstructured)
+			c := u.DeepCopy()
+			if u.GetAPIVersion() != gv.String() {
+				c.SetAPIVersion(gv.String())
+				if err := coerceConverted(c, to); err != nil {
+					return nil, err
+				}
+			}
 			out[i] = c
 		}
 		return out, nil
@@ -575,6 +657,11 @@ func ConvertCustomList(objs []runtime.Object, to *Resource) ([]runtime.Object, e
 	}
 	out := make([]runtime.Object, len(cl.Items))
 	for i := range cl.Items {
+		if objs[i].(*unstructured.Unstructured).GetAPIVersion() != gv.String() {
+			if err := coerceConverted(&cl.Items[i], to); err != nil {
+				return nil, err
+			}
+		}
 		out[i] = &cl.Items[i]
 	}
 	return out, nil

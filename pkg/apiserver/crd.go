@@ -67,6 +67,24 @@ func newCRDs(s *Server, dyn dynamic.Interface) (*crds, error) {
 // custom ones of the Established definitions.
 func (s *Server) table() *api.Table { return s.crds.table.Load() }
 
+// readCustom finishes a custom resource read from etcd as
+// kube-apiserver's custom resource codec does on every decode: pruned and
+// defaulted by the current schema of the version it is stored in (the
+// entries are made again when a definition changes), so that a default
+// added to a schema shows on the objects stored before it, in gets,
+// lists and watches, and under updates. Other objects pass.
+func (s *Server) readCustom(obj runtime.Object) error {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok || s.crds == nil {
+		return nil
+	}
+	r, ok := s.table().LookupCustom(u.GroupVersionKind())
+	if !ok || r.CRD.Read == nil {
+		return nil
+	}
+	return r.CRD.Read(u)
+}
+
 func (c *crds) trigger() {
 	select {
 	case c.kick <- struct{}{}:

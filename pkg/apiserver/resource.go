@@ -190,9 +190,28 @@ func (s *Server) predicate(k *call) (func(runtime.Object) bool, error) {
 	if ls.Empty() && fs.Empty() {
 		return nil, nil
 	}
-	st := k.r.Strategy
+	attrs := k.r.Strategy.Attrs
+	if k.served != nil && k.served.CRD != nil {
+		// A custom resource's selectable fields are those of the version
+		// asked for, read from the object in that version: each one is
+		// converted first (through the definition's webhook, if it has
+		// one), as kube-apiserver decodes into the requested version
+		// before it filters.
+		served, st := k.served, k.r.Strategy
+		gv := served.GroupVersion().String()
+		attrs = func(obj runtime.Object) (labels.Set, fields.Set, error) {
+			if obj.GetObjectKind().GroupVersionKind().GroupVersion().String() == gv {
+				return st.Attrs(obj)
+			}
+			shown, err := api.ConvertCustom(obj, served)
+			if err != nil {
+				return nil, nil, err
+			}
+			return st.Attrs(shown)
+		}
+	}
 	return func(obj runtime.Object) bool {
-		l, f, err := st.Attrs(obj)
+		l, f, err := attrs(obj)
 		if err != nil {
 			return false
 		}
@@ -234,8 +253,10 @@ func (s *Server) list(k *call) {
 		opts.ExactRevision = rv
 	}
 	mode := outputOf(k.c)
-	// Stored bytes go out as they are only in the version they are in.
-	opts.Raw = mode == asObject && k.served == nil
+	// Stored bytes go out as they are only in the version they are in,
+	// and not for custom resources, which every read prunes and
+	// defaults (readCustom).
+	opts.Raw = mode == asObject && k.served == nil && k.r.CRD == nil
 	res, err := s.store.List(k.ctx(), k.prefix(), k.r.New, opts)
 	if err != nil {
 		writeError(k.c, storageError(k.wire(), "", err))

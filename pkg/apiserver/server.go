@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		s.closeListeners()
 		return nil, err
 	}
-	var storeOpts []storage.Option
+	storeOpts := []storage.Option{storage.WithDecoded(s.readCustom)}
 	if cfg.EncryptionProviderConfig != "" {
 		f, err := encryptionAtRest(ctx, cfg.EncryptionProviderConfig)
 		if err != nil {

@@ -75,8 +75,9 @@ func (s *Server) watch(k *call) {
 		ProgressNotify:    bookmarks,
 		// Raw for protobuf too: decoding the stored JSON once here is
 		// cheaper than the store decoding the previous version as well.
-		// Not when the stored version is not the one served.
-		Raw: mode == asObject && k.served == nil,
+		// Not when the stored version is not the one served, nor for
+		// custom resources, pruned and defaulted on every read.
+		Raw: mode == asObject && k.served == nil && k.r.CRD == nil,
 	})
 	w.Header().Set("Content-Type", enc.contentType())
 	w.Header().Set("Cache-Control", "no-cache, private")

@@ -49,6 +49,18 @@ type Store struct {
 	// nil) encrypt the values of some resources (transform.go).
 	transformerFor TransformerFor
 	transformers   sync.Map
+	// decoded finishes each object read (WithDecoded).
+	decoded func(obj runtime.Object) error
+}
+
+// WithDecoded makes the store pass every object it decodes from etcd
+// (get, list, watch, and the current object of an update or delete)
+// through f before anyone sees it, as kube-apiserver's storage codec
+// runs its decoder's steps on each read: custom resources are pruned
+// and defaulted there with their definition's current schema. An error
+// fails the read.
+func WithDecoded(f func(obj runtime.Object) error) Option {
+	return func(s *Store) { s.decoded = f }
 }
 
 // New returns a store over client; the caller keeps owning the client.
@@ -107,6 +119,19 @@ func decode(data []byte, rev int64, into runtime.Object) error {
 		return fmt.Errorf("decoding stored object: %w", err)
 	}
 	return SetResourceVersion(into, rev)
+}
+
+// decode is the package's decode followed by the store's decoded step.
+func (s *Store) decode(data []byte, rev int64, into runtime.Object) error {
+	if err := decode(data, rev, into); err != nil {
+		return err
+	}
+	if s.decoded != nil {
+		if err := s.decoded(into); err != nil {
+			return fmt.Errorf("decoding stored object: %w", err)
+		}
+	}
+	return nil
 }
 
 // SetResourceVersion writes rev as obj's metadata.resourceVersion.
@@ -210,7 +235,7 @@ func (s *Store) get(ctx context.Context, key string, out runtime.Object, opts ..
 	if err != nil {
 		return err
 	}
-	return decode(data, resp.Kvs[0].ModRevision, out)
+	return s.decode(data, resp.Kvs[0].ModRevision, out)
 }
 
 // UpdateFunc computes the new object from the stored one (a private copy
@@ -246,7 +271,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			return err
 		}
 		cur := newLike(out)
-		if err := decode(orig, kv.ModRevision, cur); err != nil {
+		if err := s.decode(orig, kv.ModRevision, cur); err != nil {
 			return err
 		}
 		curRV := strconv.FormatInt(kv.ModRevision, 10)
@@ -271,7 +296,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 		}
 		if !stale && string(data) == string(orig) {
 			// Nothing changed: no write, the revision stays.
-			if err := decode(orig, kv.ModRevision, out); err != nil {
+			if err := s.decode(orig, kv.ModRevision, out); err != nil {
 				return err
 			}
 			return nil
@@ -291,7 +316,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			readOpts = nil
 			continue
 		}
-		return decode(data, tresp.Header.Revision, out)
+		return s.decode(data, tresp.Header.Revision, out)
 	}
 }
 
@@ -315,7 +340,7 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, pre 
 			return err
 		}
 		cur := newLike(out)
-		if err := decode(data, kv.ModRevision, cur); err != nil {
+		if err := s.decode(data, kv.ModRevision, cur); err != nil {
 			return err
 		}
 		if err := pre.check(key, cur); err != nil {
@@ -336,7 +361,7 @@ func (s *Store) Delete(ctx context.Context, key string, out runtime.Object, pre 
 		if !tresp.Succeeded {
 			continue
 		}
-		return decode(data, kv.ModRevision, out)
+		return s.decode(data, kv.ModRevision, out)
 	}
 }
 
@@ -452,7 +477,7 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 				n = len(res.Raw)
 			} else {
 				obj := newItem()
-				if err := decode(data, kv.ModRevision, obj); err != nil {
+				if err := s.decode(data, kv.ModRevision, obj); err != nil {
 					return nil, err
 				}
 				if opts.Predicate != nil && !opts.Predicate(obj) {

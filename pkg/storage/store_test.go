@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-func startStore(t *testing.T) *Store {
+func startStore(t *testing.T, opts ...Option) *Store {
 	t.Helper()
 	cfg := NewEtcdConfig(t.TempDir())
 	cfg.UnsafeNoFsync = true
@@ -29,7 +30,7 @@ func startStore(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return New(c)
+	return New(c, opts...)
 }
 
 func pod(ns, name string) *corev1.Pod {
@@ -341,5 +342,72 @@ func TestListExactRevision(t *testing.T) {
 	}
 	if _, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{ExactRevision: then}); !errors.Is(err, ErrExpired) {
 		t.Fatalf("compacted revision: got %v, want ErrExpired", err)
+	}
+}
+
+// TestWithDecoded: every object the store decodes passes through the
+// decoded step, whatever read made it: get, list, watch (initial and
+// live events) and the current object an update starts from; its error
+// fails the read.
+func TestWithDecoded(t *testing.T) {
+	var fail bool
+	mark := func(obj runtime.Object) error {
+		if fail {
+			return errors.New("refused")
+		}
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			return fmt.Errorf("got %T", obj)
+		}
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations["decoded"] = "yes"
+		return nil
+	}
+	s := startStore(t, WithDecoded(mark))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key := Key("pods", "default", "a")
+	if err := s.Create(ctx, key, pod("default", "a")); err != nil {
+		t.Fatal(err)
+	}
+	marked := func(what string, obj runtime.Object) {
+		t.Helper()
+		if got := obj.(*corev1.Pod).Annotations["decoded"]; got != "yes" {
+			t.Errorf("%s: got annotation %q, want the decoded step's", what, got)
+		}
+	}
+	var got corev1.Pod
+	if err := s.Get(ctx, key, &got); err != nil {
+		t.Fatal(err)
+	}
+	marked("get", &got)
+	list, err := s.List(ctx, Prefix("pods", "default"), newPod, ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("list: got %v, %v", list, err)
+	}
+	marked("list", list.Items[0])
+
+	w := s.Watch(ctx, Prefix("pods", "default"), newPod, WatchOptions{})
+	marked("watch initial event", next(t, w).Object)
+	var out corev1.Pod
+	if err := s.GuaranteedUpdate(ctx, key, &out, func(cur runtime.Object) (runtime.Object, error) {
+		marked("update's current object", cur)
+		p := cur.(*corev1.Pod).DeepCopy()
+		p.Labels["step"] = "2"
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, w); ev.Type != watch.Modified {
+		t.Errorf("watch: got %s, want MODIFIED", ev.Type)
+	} else {
+		marked("watch event", ev.Object)
+	}
+
+	fail = true
+	if err := s.Get(ctx, key, &got); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("get with a failing decoded step: got %v, want its error", err)
 	}
 }

@@ -155,7 +155,7 @@ func (s *Store) convertEvent(ctx context.Context, e *clientv3.Event, newItem fun
 			return Event{}, false, err
 		}
 		cur = newItem()
-		if err := decode(data, e.Kv.ModRevision, cur); err != nil {
+		if err := s.decode(data, e.Kv.ModRevision, cur); err != nil {
 			return Event{}, false, err
 		}
 	}
@@ -169,7 +169,7 @@ func (s *Store) convertEvent(ctx context.Context, e *clientv3.Event, newItem fun
 		if e.Type == mvccpb.PUT {
 			rv = e.PrevKv.ModRevision
 		}
-		if err := decode(data, rv, prev); err != nil {
+		if err := s.decode(data, rv, prev); err != nil {
 			return Event{}, false, err
 		}
 	}
