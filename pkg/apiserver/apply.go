@@ -18,6 +18,7 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/applyconfigurations"
@@ -93,7 +94,14 @@ func (f *fieldManagers) manager(r *api.Resource, status bool) (*managedfields.Fi
 	switch {
 	case status:
 		subresource = "status"
-		reset = map[fieldpath.APIVersion]fieldpath.Filter{gv: fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("spec")))}
+		// Without the strategy's own: the spec, and for a custom
+		// resource metadata too, as apiextensions-apiserver's status
+		// strategy.
+		kept := fieldpath.NewSet(fieldpath.MakePathOrDie("spec"))
+		if r.CRD != nil {
+			kept.Insert(fieldpath.MakePathOrDie("metadata"))
+		}
+		reset = map[fieldpath.APIVersion]fieldpath.Filter{gv: fieldpath.NewExcludeSetFilter(kept)}
 		if rs, ok := r.Strategy.(api.StatusResetter); ok {
 			if sets := rs.StatusResetFields(); len(sets) > 0 {
 				reset = map[fieldpath.APIVersion]fieldpath.Filter{}
@@ -235,8 +243,14 @@ func (s *Server) apply(k *call, status bool) {
 			addWarning(k.c, err.Error())
 		}
 	}
+	// Whole numbers as int64, as Kubernetes' unstructured decoding has
+	// them (a custom resource's integer fields are checked as int64).
 	applied := &unstructured.Unstructured{Object: map[string]any{}}
-	if err := yaml.Unmarshal(body, &applied.Object); err != nil {
+	asJSON, err := yaml.YAMLToJSON(body)
+	if err == nil {
+		err = utiljson.Unmarshal(asJSON, &applied.Object)
+	}
+	if err != nil {
 		writeError(k.c, apierrors.NewBadRequest("error decoding YAML: "+err.Error()))
 		return
 	}
