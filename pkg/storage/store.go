@@ -421,6 +421,7 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 			return nil, err
 		}
 	}
+	from := start
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	res := &ListResult{}
 	// Fetch in batches; with a predicate, keep going until the page holds
@@ -440,7 +441,7 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 		resp, err := s.client.Get(ctx, start, ops...)
 		if err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) && opts.Continue != "" {
-				return nil, inconsistentContinue(start, prefix)
+				return nil, inconsistentContinue(from, prefix)
 			}
 			if errors.Is(err, rpctypes.ErrCompacted) && opts.ExactRevision > 0 {
 				return nil, newErr(ErrExpired, prefix, fmt.Sprintf("too old resource version: %d", rev))
