@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/registry/rest"
 	certificatesapi "k8s.io/kubernetes/pkg/apis/certificates"
@@ -344,7 +345,7 @@ var builtins = []builtin{
 }
 
 var (
-	resourceClaims = resourceclaim.NewStrategy(namespaces, nil)
+	resourceClaims = resourceclaim.NewStrategy(namespaces, requestAuthorizer{})
 	// Until the API has authorization, every signer may be named.
 	podCertificateRequests = podcertificaterequest.NewStrategy()
 )
@@ -386,6 +387,29 @@ func (namespaceReader) Get(ctx context.Context, name string, _ metav1.GetOptions
 		return nil, apierrors.NewNotFound(corev1.Resource("namespaces"), name)
 	}
 	return get(ctx, name)
+}
+
+type authorizerKey struct{}
+
+// WithAuthorizer gives the strategies run under ctx the server's
+// authorizer: a ResourceClaim's status strategy asks it, as upstream's
+// does, whether the requester may write status.allocation and
+// status.reservedFor (resourceclaims/binding) and status.devices
+// (resourceclaims/driver).
+func WithAuthorizer(ctx context.Context, a authorizer.Authorizer) context.Context {
+	return context.WithValue(ctx, authorizerKey{}, a)
+}
+
+// requestAuthorizer is the authorizer upstream strategies are given: the
+// request's, from WithAuthorizer. Without one nothing is allowed.
+type requestAuthorizer struct{}
+
+func (requestAuthorizer) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	authz, ok := ctx.Value(authorizerKey{}).(authorizer.Authorizer)
+	if !ok || authz == nil {
+		return authorizer.DecisionNoOpinion, "no authorizer for this request", nil
+	}
+	return authz.Authorize(ctx, a)
 }
 
 // tableResolver finds a kind's resource in the table, for the admission

@@ -18,6 +18,7 @@ import (
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
 	"k8s.io/kubernetes/pkg/printers"
 	printersinternal "k8s.io/kubernetes/pkg/printers/internalversion"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	// Every API group the table serves, registered in legacyscheme with
 	// its internal types, conversions, defaulters and field labels.
@@ -64,6 +65,22 @@ type upstream struct {
 
 	printedOnce sync.Once
 	hasPrinter  bool
+}
+
+// StatusResetter is a Strategy that says which fields a status write
+// leaves as they were, by version (upstream's status strategy's
+// GetResetFields): an apply of status neither owns them nor conflicts on
+// them.
+type StatusResetter interface {
+	StatusResetFields() map[fieldpath.APIVersion]*fieldpath.Set
+}
+
+// StatusResetFields is the status strategy's GetResetFields, if it has one.
+func (u *upstream) StatusResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+	if rf, ok := u.status.(rest.ResetFieldsStrategy); ok {
+		return rf.GetResetFields()
+	}
+	return nil
 }
 
 // upstreamStrategy is what a registry package exports: one value that is

@@ -18,6 +18,7 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/applyconfigurations"
@@ -50,10 +51,16 @@ var crdTypeConverter = sync.OnceValue(func() managedfields.TypeConverter {
 	return apiextensionsapply.NewTypeConverter(api.Scheme)
 })
 
-// fieldManagers holds one FieldManager per resource, made on first use.
+// fieldManagers holds one FieldManager per resource and subresource
+// (the main resource, or status), made on first use.
 type fieldManagers struct {
 	mu sync.Mutex
-	m  map[*api.Resource]*managedfields.FieldManager
+	m  map[fieldManagerKey]*managedfields.FieldManager
+}
+
+type fieldManagerKey struct {
+	r      *api.Resource
+	status bool
 }
 
 // strategyDefaulter runs a resource's own defaulting on applied objects.
@@ -62,19 +69,52 @@ type strategyDefaulter struct{ r *api.Resource }
 func (d strategyDefaulter) Default(obj runtime.Object) { d.r.Strategy.Default(obj) }
 
 func (f *fieldManagers) get(r *api.Resource) (*managedfields.FieldManager, error) {
+	return f.manager(r, false)
+}
+
+// status is the field manager of r's status subresource: its entries
+// name the subresource, and what the status strategy resets (the spec,
+// for most kinds) is neither owned nor in conflict, as kube-apiserver's
+// status storage has it.
+func (f *fieldManagers) status(r *api.Resource) (*managedfields.FieldManager, error) {
+	return f.manager(r, true)
+}
+
+func (f *fieldManagers) manager(r *api.Resource, status bool) (*managedfields.FieldManager, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if fm, ok := f.m[r]; ok {
+	key := fieldManagerKey{r, status}
+	if fm, ok := f.m[key]; ok {
 		return fm, nil
 	}
 	gvk := r.GroupVersionKind()
-	// The main resource does not own status: an applied status is reset
-	// by the strategy, so it is not recorded as the applier's either.
+	gv := fieldpath.APIVersion(gvk.GroupVersion().String())
 	var reset map[fieldpath.APIVersion]fieldpath.Filter
-	if r.HasSubresource("status") {
-		reset = map[fieldpath.APIVersion]fieldpath.Filter{
-			fieldpath.APIVersion(gvk.GroupVersion().String()): fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status"))),
+	subresource := ""
+	switch {
+	case status:
+		subresource = "status"
+		// Without the strategy's own: the spec, and for a custom
+		// resource metadata too, as apiextensions-apiserver's status
+		// strategy.
+		kept := fieldpath.NewSet(fieldpath.MakePathOrDie("spec"))
+		if r.CRD != nil {
+			kept.Insert(fieldpath.MakePathOrDie("metadata"))
 		}
+		reset = map[fieldpath.APIVersion]fieldpath.Filter{gv: fieldpath.NewExcludeSetFilter(kept)}
+		if rs, ok := r.Strategy.(api.StatusResetter); ok {
+			if sets := rs.StatusResetFields(); len(sets) > 0 {
+				reset = map[fieldpath.APIVersion]fieldpath.Filter{}
+				for v, set := range sets {
+					reset[v] = fieldpath.NewExcludeSetFilter(set)
+				}
+			}
+		}
+	case r.HasSubresource("status"):
+		// The main resource does not own status: an applied status is
+		// reset by the strategy, so it is not recorded as the applier's
+		// either.
+		reset = map[fieldpath.APIVersion]fieldpath.Filter{gv: fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status")))}
 	}
 	var fm *managedfields.FieldManager
 	var err error
@@ -92,21 +132,21 @@ func (f *fieldManagers) get(r *api.Resource) (*managedfields.FieldManager, error
 		if r.CRD.Converter != nil {
 			conv = r.CRD.Converter
 		}
-		fm, err = managedfields.NewDefaultCRDFieldManager(tc, conv, strategyDefaulter{r}, unstructuredCreater{}, gvk, gvk.GroupVersion(), "", reset)
+		fm, err = managedfields.NewDefaultCRDFieldManager(tc, conv, strategyDefaulter{r}, unstructuredCreater{}, gvk, gvk.GroupVersion(), subresource, reset)
 	} else {
 		tc := typeConverter()
 		if r.Group == apiextensionsv1.GroupName {
 			tc = crdTypeConverter()
 		}
-		fm, err = managedfields.NewDefaultFieldManager(tc, throughInternal{}, strategyDefaulter{r}, api.Scheme, gvk, gvk.GroupVersion(), "", reset)
+		fm, err = managedfields.NewDefaultFieldManager(tc, throughInternal{}, strategyDefaulter{r}, api.Scheme, gvk, gvk.GroupVersion(), subresource, reset)
 	}
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("field manager for %s: %w", gvk, err))
 	}
 	if f.m == nil {
-		f.m = map[*api.Resource]*managedfields.FieldManager{}
+		f.m = map[fieldManagerKey]*managedfields.FieldManager{}
 	}
-	f.m[r] = fm
+	f.m[key] = fm
 	return fm, nil
 }
 
@@ -172,10 +212,6 @@ func (s *Server) track(k *call, options string, obj, cur runtime.Object) (runtim
 // the stored object (or a new one) with the manager's ownership, 409 with
 // every conflicting field unless force=true.
 func (s *Server) apply(k *call, status bool) {
-	if status {
-		writeError(k.c, unsupportedMediaType("server-side apply of the status subresource is not supported by this server: use a merge or strategic merge patch of status"))
-		return
-	}
 	if k.c.Query("fieldManager") == "" {
 		writeError(k.c, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "PatchOptions"}, "", field.ErrorList{
 			field.Required(field.NewPath("fieldManager"), "is required for apply requests (kubectl sends it: kubectl apply --server-side)")}))
@@ -207,8 +243,14 @@ func (s *Server) apply(k *call, status bool) {
 			addWarning(k.c, err.Error())
 		}
 	}
+	// Whole numbers as int64, as Kubernetes' unstructured decoding has
+	// them (a custom resource's integer fields are checked as int64).
 	applied := &unstructured.Unstructured{Object: map[string]any{}}
-	if err := yaml.Unmarshal(body, &applied.Object); err != nil {
+	asJSON, err := yaml.YAMLToJSON(body)
+	if err == nil {
+		err = utiljson.Unmarshal(asJSON, &applied.Object)
+	}
+	if err != nil {
 		writeError(k.c, apierrors.NewBadRequest("error decoding YAML: "+err.Error()))
 		return
 	}
@@ -234,6 +276,9 @@ func (s *Server) apply(k *call, status bool) {
 		return
 	}
 	fm, err := s.fields.get(wire)
+	if status {
+		fm, err = s.fields.status(wire)
+	}
 	if err != nil {
 		writeError(k.c, err)
 		return
@@ -253,9 +298,11 @@ func (s *Server) apply(k *call, status bool) {
 			if obj, err = k.toStorage(obj); err != nil {
 				return nil, err
 			}
-			return s.prepareUpdate(k, obj, cur, false)
+			return s.prepareUpdate(k, obj, cur, status)
 		})
-		if !apierrors.IsNotFound(err) {
+		// The status of an object that is not there is 404, as for any
+		// other status write.
+		if !apierrors.IsNotFound(err) || status {
 			if err != nil {
 				writeError(k.c, err)
 				return

@@ -132,7 +132,7 @@ func TestServerSideApplyErrors(t *testing.T) {
 		{"scale", "/apis/apps/v1/namespaces/default/deployments/d/scale", apply, "?fieldManager=t", svc, 415, "scale subresource"},
 		{"invalid object", "/api/v1/namespaces/default/services/s", apply, "?fieldManager=t", strings.Replace(svc, "80", "0", 1), 422, "spec.ports[0].port"},
 		{"CBOR", "/api/v1/namespaces/default/services/s", "application/apply-patch+cbor", "?fieldManager=t", svc, 415, "apply-patch+yaml"},
-		{"status", "/api/v1/namespaces/default/services/s/status", apply, "?fieldManager=t", svc, 415, "status subresource"},
+		{"status of nothing", "/api/v1/namespaces/default/services/s/status", apply, "?fieldManager=t", svc, 404, `services \"s\" not found`},
 		{"no namespace", "/api/v1/namespaces/nowhere/services/s", apply, "?fieldManager=t", svc, 404, `"details":{"name":"nowhere","kind":"namespaces"}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

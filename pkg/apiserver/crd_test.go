@@ -256,6 +256,13 @@ func TestCustomResourceOpenAPIAndApply(t *testing.T) {
 	if r.code != 201 || !strings.Contains(string(r.body), `"manager":"test"`) || !strings.Contains(string(r.body), `"color":"blue"`) {
 		t.Fatalf("applying a widget: got %d %s", r.code, r.body)
 	}
+	// Its status too: the status subresource's own entry, the spec left.
+	r = do(t, s, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/w/status?fieldManager=status-test", "application/apply-patch+yaml",
+		[]byte(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":9},"status":{"replicas":2}}`))
+	if r.code != 200 || !strings.Contains(string(r.body), `"replicas":2`) || !strings.Contains(string(r.body), `"size":3`) ||
+		!strings.Contains(string(r.body), `"manager":"status-test","operation":"Apply","subresource":"status"`) {
+		t.Fatalf("applying a widget's status: got %d %s", r.code, r.body)
+	}
 	r = do(t, s, "GET", "/openapi/v3/apis/example.com/v1", "", nil)
 	var doc struct {
 		Components struct {

@@ -287,3 +287,39 @@ func TestOpenAPIV3Schemas(t *testing.T) {
 		})
 	}
 }
+
+// A review kind has no Table: asked for one alone it is 406 Not
+// Acceptable, as upstream's negotiation answers (the conformance spec
+// "should return a 406 for a backend which does not implement
+// metadata"); with a plain type beside it, the review comes back.
+func TestTableOfAReviewNotAcceptable(t *testing.T) {
+	s := apiservertest.Start(t)
+	body := `{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"nonResourceAttributes":{"path":"/","verb":"get"}}}`
+	for _, tt := range []struct {
+		name   string
+		accept string
+		code   int
+		kind   string
+	}{
+		{"Table alone", "application/json;as=Table;v=v1;g=meta.k8s.io", http.StatusNotAcceptable, "Status"},
+		{"Table v1beta1 alone", "application/json;as=Table;v=v1beta1;g=meta.k8s.io", http.StatusNotAcceptable, "Status"},
+		{"Table, then JSON", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json", http.StatusCreated, "SelfSubjectAccessReview"},
+		{"JSON", "application/json", http.StatusCreated, "SelfSubjectAccessReview"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", s.URL+"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", tt.accept)
+			resp, err := s.Client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var got metav1.TypeMeta
+			if err := json.Unmarshal(data, &got); err != nil || resp.StatusCode != tt.code || got.Kind != tt.kind {
+				t.Fatalf("got %d %s, want %d %s", resp.StatusCode, data, tt.code, tt.kind)
+			}
+		})
+	}
+}

@@ -68,6 +68,43 @@ func outputOf(c *gin.Context) output {
 	return asObject
 }
 
+// withoutTable is the representation for an endpoint that, as upstream's
+// review kinds, has no Table conversion: a Table is not offered, so an
+// Accept that asks for nothing else is 406 Not Acceptable, as upstream's
+// content negotiation answers it; one that also takes a plain type gets
+// the object.
+func withoutTable(c *gin.Context) (output, error) {
+	mode := outputOf(c)
+	if mode != asTable {
+		return mode, nil
+	}
+	for _, part := range strings.Split(c.GetHeader("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || params["as"] == "Table" {
+			continue
+		}
+		switch mt {
+		case "*/*", "application/*", runtime.ContentTypeJSON, runtime.ContentTypeYAML, runtime.ContentTypeProtobuf:
+			switch params["as"] {
+			case "":
+				return asObject, nil
+			case "PartialObjectMetadata":
+				return asMetadata, nil
+			}
+		}
+	}
+	return asObject, notAcceptable()
+}
+
+// notAcceptable is upstream's negotiation failure: 406 with the media
+// types the server serializes.
+func notAcceptable() error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotAcceptable, Reason: metav1.StatusReason("NotAcceptable"),
+		Message: "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+	}}
+}
+
 // wantsProtobuf reports whether the client prefers Kubernetes' protobuf
 // for whole objects: the first type in Accept that the server can produce
 // is application/vnd.kubernetes.protobuf with no "as=" (client-go's typed
@@ -169,7 +206,11 @@ func represent(c *gin.Context, r *api.Resource, obj runtime.Object, mode output)
 }
 
 func writeObject(c *gin.Context, code int, r *api.Resource, obj runtime.Object) {
-	out, err := represent(c, r, obj, outputOf(c))
+	writeObjectAs(c, code, r, obj, outputOf(c))
+}
+
+func writeObjectAs(c *gin.Context, code int, r *api.Resource, obj runtime.Object, mode output) {
+	out, err := represent(c, r, obj, mode)
 	if err != nil {
 		writeError(c, err)
 		return

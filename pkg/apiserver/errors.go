@@ -46,7 +46,11 @@ func storageError(r *api.Resource, name string, err error) error {
 		if detail == "" {
 			detail = "too old resource version"
 		}
-		return apierrors.NewResourceExpired(detail)
+		expired := apierrors.NewResourceExpired(detail)
+		if serr != nil {
+			expired.ErrStatus.ListMeta.Continue = serr.Continue
+		}
+		return expired
 	case errors.Is(err, storage.ErrTooLarge):
 		return apierrors.NewRequestEntityTooLargeError("the request is too large: " + detail)
 	case errors.Is(err, storage.ErrInvalidContinue):

@@ -433,8 +433,11 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 			return nil, err
 		}
 		// A status writer (the agent, the scheduler) sends no
-		// managedFields: the stored ones stay.
-		nm.SetManagedFields(cm.GetManagedFields())
+		// managedFields: the stored ones stay. An apply of status has
+		// its field manager's.
+		if !k.applying {
+			nm.SetManagedFields(cm.GetManagedFields())
+		}
 	} else {
 		st.PrepareForUpdate(k.ctx(), obj, cur)
 		if err := s.admitUpdate(k, obj, cur); err != nil {

@@ -87,6 +87,12 @@ func (s *Server) serveVirtual(k *call) {
 		writeError(k.c, apierrors.NewMethodNotSupported(k.gr(), k.info.Verb))
 		return
 	}
+	// Negotiated before the body is read, as upstream does.
+	mode, err := withoutTable(k.c)
+	if err != nil {
+		writeError(k.c, err)
+		return
+	}
 	obj, err := s.decodeRequest(k.c, k.r.GroupVersionKind(), k.r.New)
 	if err != nil {
 		writeError(k.c, err)
@@ -98,7 +104,7 @@ func (s *Server) serveVirtual(k *call) {
 		return
 	}
 	out.GetObjectKind().SetGroupVersionKind(k.r.GroupVersionKind())
-	writeObject(k.c, http.StatusCreated, k.r, out)
+	writeObjectAs(k.c, http.StatusCreated, k.r, out, mode)
 }
 
 // selfSubjectReview tells the requester who the server takes them for

@@ -14,10 +14,11 @@ import (
 
 // strategyContext is a request's context as Kubernetes' strategies expect
 // it: the request info (declarative validation reads it), the namespace, a recorder that turns their warnings into Warning
-// headers, and a way to read namespaces.
+// headers, a way to read namespaces, and the server's authorizer.
 func (s *Server) strategyContext(ctx context.Context, info *request.RequestInfo, ns string, c *gin.Context) context.Context {
 	ctx = request.WithRequestInfo(request.WithNamespace(ctx, ns), info)
 	ctx = warning.WithWarningRecorder(ctx, headerWarnings{c})
+	ctx = api.WithAuthorizer(ctx, s.authorizer)
 	return api.WithNamespaceGetter(ctx, func(ctx context.Context, name string) (*corev1.Namespace, error) {
 		var ns corev1.Namespace
 		if err := s.store.Get(ctx, storage.Key("namespaces", "", name), &ns); err != nil {

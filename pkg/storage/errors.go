@@ -27,6 +27,10 @@ type Error struct {
 	Err    error
 	Key    string
 	Detail string
+	// Continue, on an ErrExpired for a compacted continue token, is
+	// upstream's "inconsistent continue" token: it resumes the list at
+	// the same key at the latest revision.
+	Continue string
 }
 
 func (e *Error) Error() string {

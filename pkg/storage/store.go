@@ -411,13 +411,27 @@ func decodeContinue(token, prefix string) (string, int64, error) {
 		return "", 0, newErr(ErrInvalidContinue, prefix, err.Error())
 	}
 	var c continueToken
-	if err := json.Unmarshal(data, &c); err != nil || c.APIVersion != "meta.k8s.io/v1" || c.ResourceVersion <= 0 {
+	// A negative revision (upstream writes -1) lists at the latest one:
+	// the token of an inconsistent continue.
+	if err := json.Unmarshal(data, &c); err != nil || c.APIVersion != "meta.k8s.io/v1" || c.ResourceVersion == 0 {
 		return "", 0, newErr(ErrInvalidContinue, prefix, "malformed token")
 	}
 	if strings.Contains(c.StartKey, "..") || strings.HasPrefix(c.StartKey, "/") {
 		return "", 0, newErr(ErrInvalidContinue, prefix, "bad start key")
 	}
-	return prefix + c.StartKey, c.ResourceVersion, nil
+	return prefix + c.StartKey, max(c.ResourceVersion, 0), nil
+}
+
+// inconsistentContinue is upstream's answer to a continue token whose
+// revision was compacted: 410 with a token that resumes at the same key
+// at the latest revision (the list is then inconsistent: objects written
+// since the first page show as they are now).
+func inconsistentContinue(key, prefix string) error {
+	return &Error{Err: ErrExpired, Key: prefix, Continue: encodeContinue(key, prefix, -1),
+		Detail: "The provided continue parameter is too old to display a consistent list result. " +
+			"You can start a new list without the continue parameter, or use the continue token in this response " +
+			"to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - " +
+			"objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."}
 }
 
 // List reads the objects under prefix (which must end in "/"). newItem
@@ -432,6 +446,7 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 			return nil, err
 		}
 	}
+	from := start
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	res := &ListResult{}
 	// Fetch in batches; with a predicate, keep going until the page holds
@@ -451,7 +466,7 @@ func (s *Store) List(ctx context.Context, prefix string, newItem func() runtime.
 		resp, err := s.client.Get(ctx, start, ops...)
 		if err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) && opts.Continue != "" {
-				return nil, newErr(ErrExpired, prefix, "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+				return nil, inconsistentContinue(from, prefix)
 			}
 			if errors.Is(err, rpctypes.ErrCompacted) && opts.ExactRevision > 0 {
 				return nil, newErr(ErrExpired, prefix, fmt.Sprintf("too old resource version: %d", rev))

@@ -411,3 +411,66 @@ func TestWithDecoded(t *testing.T) {
 		t.Errorf("get with a failing decoded step: got %v, want its error", err)
 	}
 }
+
+// A continue token whose revision was compacted is 410 with upstream's
+// inconsistent continue token: it lists on from the same key at the
+// latest revision, and the pages after it stay at that revision.
+func TestListInconsistentContinue(t *testing.T) {
+	s := startStore(t)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprintf("p%d", i)
+		if err := s.Create(ctx, Key("pods", "default", name), pod("default", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{Limit: 2})
+	if err != nil || first.Continue == "" {
+		t.Fatalf("first page: %v, continue %q", err, first.Continue)
+	}
+	// After the first page: p3 goes, p5 comes, and the history is compacted.
+	if err := s.Delete(ctx, Key("pods", "default", "p3"), &corev1.Pod{}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, Key("pods", "default", "p5"), pod("default", "p5")); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := s.CurrentRevision(ctx)
+	if _, err := s.Client().Compact(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.List(ctx, Prefix("pods", ""), newPod, ListOptions{Limit: 2, Continue: first.Continue})
+	var serr *Error
+	if !errors.Is(err, ErrExpired) || !errors.As(err, &serr) || serr.Continue == "" {
+		t.Fatalf("compacted continue: got %v, want ErrExpired with a continue token", err)
+	}
+
+	names := func(r *ListResult) []string {
+		var out []string
+		for _, o := range r.Items {
+			out = append(out, o.(*corev1.Pod).Name)
+		}
+		return out
+	}
+	second, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{Limit: 2, Continue: serr.Continue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(names(second)); got != "[p2 p4]" {
+		t.Errorf("inconsistent page: got %s, want [p2 p4]", got)
+	}
+	if second.ResourceVersion != cur {
+		t.Errorf("inconsistent page at %d, want the latest %d", second.ResourceVersion, cur)
+	}
+	if second.RemainingItemCount == nil || *second.RemainingItemCount != 1 || second.Continue == "" {
+		t.Fatalf("inconsistent page: remaining %v, continue %q, want 1 and a token", second.RemainingItemCount, second.Continue)
+	}
+	_ = s.Create(ctx, Key("pods", "default", "p6"), pod("default", "p6"))
+	last, err := s.List(ctx, Prefix("pods", ""), newPod, ListOptions{Limit: 2, Continue: second.Continue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(names(last)); got != "[p5]" || last.ResourceVersion != cur || last.Continue != "" || last.RemainingItemCount != nil {
+		t.Errorf("last page: got %s at %d, continue %q, remaining %v; want [p5] at %d, no continue", got, last.ResourceVersion, last.Continue, last.RemainingItemCount, cur)
+	}
+}
