@@ -539,23 +539,23 @@ func validatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 // validateOnlyAddedTolerations: every old toleration must still be there;
 // Kubernetes lets only a NoExecute toleration's seconds shrink.
 func validateOnlyAddedTolerations(tolerations, old []corev1.Toleration, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for i, o := range old {
+	// As upstream's: each old toleration must still be there, but for
+	// its tolerationSeconds, which may change; one error at most.
+	for _, o := range old {
 		found := false
 		for _, t := range tolerations {
-			if t.Key != o.Key || t.Operator != o.Operator || t.Value != o.Value || t.Effect != o.Effect {
-				continue
-			}
-			if o.TolerationSeconds == nil || (t.TolerationSeconds != nil && *t.TolerationSeconds <= *o.TolerationSeconds) {
+			clone := o
+			clone.TolerationSeconds = t.TolerationSeconds
+			if apiequality.Semantic.DeepEqual(clone, t) {
 				found = true
 				break
 			}
 		}
 		if !found {
-			errs = append(errs, field.Forbidden(fldPath.Index(i), "existing toleration can not be modified except its tolerationSeconds"))
+			return field.ErrorList{field.Forbidden(fldPath, "existing toleration can not be modified except its tolerationSeconds")}
 		}
 	}
-	return errs
+	return nil
 }
 
 func validatePodStatusUpdate(pod, old *corev1.Pod) field.ErrorList {

@@ -215,7 +215,7 @@ func TestValidatePodUpdate(t *testing.T) {
 		}))
 		pod := old.DeepCopy()
 		pod.Spec.Tolerations = nil
-		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), forbidden("spec.tolerations[0]"))
+		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), forbidden("spec.tolerations"))
 	})
 	t.Run("activeDeadlineSeconds may only shrink", func(t *testing.T) {
 		old := stored(defaultedPod(func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr.To(int64(60)) }))
