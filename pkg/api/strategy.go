@@ -299,6 +299,7 @@ var (
 			if pod.Status.QOSClass == "" {
 				pod.Status.QOSClass = oldPod.Status.QOSClass
 			}
+			keepObservedGeneration(pod, oldPod)
 		},
 	}
 
@@ -430,6 +431,30 @@ func beforePodDelete(obj runtime.Object, opts *metav1.DeleteOptions, now metav1.
 	pod.DeletionTimestamp = &t
 	pod.DeletionGracePeriodSeconds = &grace
 	return true, false
+}
+
+// keepObservedGeneration is upstream's preserveOldObservedGeneration: a
+// status write that leaves observedGeneration unset, in the status or in
+// a condition, keeps the stored one (a writer that does not know the field
+// must not clear what the kubelet observed). Conditions are matched by
+// type, in order, since validation lets a type repeat.
+func keepObservedGeneration(pod, old *corev1.Pod) {
+	if pod.Status.ObservedGeneration == 0 {
+		pod.Status.ObservedGeneration = old.Status.ObservedGeneration
+	}
+	oldGens := map[corev1.PodConditionType][]int64{}
+	for _, c := range old.Status.Conditions {
+		oldGens[c.Type] = append(oldGens[c.Type], c.ObservedGeneration)
+	}
+	for i, c := range pod.Status.Conditions {
+		gen := int64(0)
+		if gens := oldGens[c.Type]; len(gens) > 0 {
+			gen, oldGens[c.Type] = gens[0], gens[1:]
+		}
+		if c.ObservedGeneration == 0 {
+			pod.Status.Conditions[i].ObservedGeneration = gen
+		}
+	}
 }
 
 // podEphemeralContainersStrategy writes pods/ephemeralcontainers with

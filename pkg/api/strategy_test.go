@@ -317,3 +317,95 @@ func TestHasSubresource(t *testing.T) {
 		t.Errorf("namespaces: %+v", ns)
 	}
 }
+
+// TestPodGeneration follows the conformance spec "pod generation should
+// start at 1 and increment per update": 1 on create whatever the client
+// sent, one more per update of the spec, none for metadata, and a
+// generation the client sets is ignored.
+func TestPodGeneration(t *testing.T) {
+	pod := defaultedPod(func(p *corev1.Pod) {
+		p.Generation = 100
+		p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox"}}
+	})
+	podStrategy.PrepareForCreate(ctx, pod)
+	if pod.Generation != 1 {
+		t.Fatalf("generation %d on create, want 1", pod.Generation)
+	}
+	cur := stored(pod)
+	steps := []struct {
+		name   string
+		update func(*corev1.Pod)
+		bump   bool
+	}{
+		{name: "empty update", update: func(*corev1.Pod) {}},
+		{name: "tolerations", update: func(p *corev1.Pod) {
+			p.Spec.Tolerations = []corev1.Toleration{{Key: "foo", Operator: corev1.TolerationOpEqual, Value: "bar", Effect: corev1.TaintEffectNoSchedule}}
+		}, bump: true},
+		{name: "activeDeadlineSeconds", update: func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr.To(int64(5000)) }, bump: true},
+		{name: "container image", update: func(p *corev1.Pod) { p.Spec.Containers[0].Image = "nginx:1" }, bump: true},
+		{name: "init container image", update: func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "pause:1" }, bump: true},
+		{name: "annotations", update: func(p *corev1.Pod) { p.Annotations = map[string]string{"key": "value"} }},
+		{name: "generation set by the client", update: func(p *corev1.Pod) { p.Generation = 1 }},
+	}
+	want := int64(1)
+	for _, s := range steps {
+		upd := cur.DeepCopy()
+		s.update(upd)
+		podStrategy.PrepareForUpdate(ctx, upd, cur)
+		checkErrs(t, podStrategy.ValidateUpdate(ctx, upd, cur))
+		if s.bump {
+			want++
+		}
+		if upd.Generation != want {
+			t.Errorf("%s: generation %d, want %d", s.name, upd.Generation, want)
+		}
+		cur = upd
+	}
+}
+
+// TestPodStatusKeepsObservedGeneration: as upstream's pod status strategy,
+// a status write that leaves observedGeneration unset (in the status or a
+// condition) keeps the stored one; one that sets it is taken.
+func TestPodStatusKeepsObservedGeneration(t *testing.T) {
+	old := stored(defaultedPod(nil))
+	podStrategy.PrepareForCreate(ctx, old)
+	old.Generation = 3
+	old.Status.ObservedGeneration = 2
+	old.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodReady, Status: corev1.ConditionTrue, ObservedGeneration: 2},
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, ObservedGeneration: 1},
+	}
+
+	unaware := old.DeepCopy()
+	unaware.Status.ObservedGeneration = 0
+	unaware.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+		{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+		{Type: "example.com/gate", Status: corev1.ConditionTrue},
+	}
+	podStrategy.PrepareForStatusUpdate(ctx, unaware, old)
+	if unaware.Status.ObservedGeneration != 2 {
+		t.Errorf("status.observedGeneration %d, want the stored 2", unaware.Status.ObservedGeneration)
+	}
+	for _, c := range unaware.Status.Conditions {
+		want := map[corev1.PodConditionType]int64{corev1.PodScheduled: 1, corev1.PodReady: 2}[c.Type]
+		if c.ObservedGeneration != want {
+			t.Errorf("condition %s: observedGeneration %d, want %d", c.Type, c.ObservedGeneration, want)
+		}
+	}
+
+	aware := old.DeepCopy()
+	aware.Status.ObservedGeneration = 3
+	aware.Status.Conditions[0].ObservedGeneration = 3
+	podStrategy.PrepareForStatusUpdate(ctx, aware, old)
+	if aware.Status.ObservedGeneration != 3 || aware.Status.Conditions[0].ObservedGeneration != 3 {
+		t.Errorf("observedGeneration %d, PodReady's %d, want both 3 as written", aware.Status.ObservedGeneration, aware.Status.Conditions[0].ObservedGeneration)
+	}
+	checkErrs(t, podStrategy.ValidateStatusUpdate(ctx, aware, old))
+
+	negative := old.DeepCopy()
+	negative.Status.ObservedGeneration = -1
+	negative.Status.Conditions[1].ObservedGeneration = -1
+	checkErrs(t, podStrategy.ValidateStatusUpdate(ctx, negative, old),
+		invalid("status.observedGeneration"), invalid("status.conditions[1].observedGeneration"))
+}

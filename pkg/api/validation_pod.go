@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/component-helpers/node/util/sysctl"
+	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
 	"k8s.io/kubernetes/pkg/capabilities"
 )
 
@@ -108,6 +111,66 @@ func validatePodSpec(spec *corev1.PodSpec, fldPath *field.Path) field.ErrorList 
 		}
 	}
 	errs = append(errs, validateTolerations(spec.Tolerations, fldPath.Child("tolerations"))...)
+	errs = append(errs, validatePodSecurityContext(spec, fldPath.Child("securityContext"))...)
+	return errs
+}
+
+// sysctlNameMessage is upstream's message for a sysctl name that is not
+// one, naming the same regular expression.
+var sysctlNameMessage = fmt.Sprintf("must have at most %d characters and match regex %s",
+	corevalidation.SysctlMaxLength, regexp.MustCompile("^"+corevalidation.SysctlContainSlashFmt+"$"))
+
+// validatePodSecurityContext is upstream's validatePodSpecSecurityContext
+// for the user and group IDs and the sysctls (validateSysctls: a name is
+// required, a sysctl name, not repeated, and not of a namespace the pod
+// shares with the host). Whether a sysctl is safe or allowed is the
+// node's business, not the API's.
+func validatePodSecurityContext(spec *corev1.PodSpec, fldPath *field.Path) field.ErrorList {
+	sc := spec.SecurityContext
+	if sc == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if sc.FSGroup != nil {
+		for _, msg := range validation.IsValidGroupID(*sc.FSGroup) {
+			errs = append(errs, field.Invalid(fldPath.Child("fsGroup"), *sc.FSGroup, msg))
+		}
+	}
+	if sc.RunAsUser != nil {
+		for _, msg := range validation.IsValidUserID(*sc.RunAsUser) {
+			errs = append(errs, field.Invalid(fldPath.Child("runAsUser"), *sc.RunAsUser, msg))
+		}
+	}
+	if sc.RunAsGroup != nil {
+		for _, msg := range validation.IsValidGroupID(*sc.RunAsGroup) {
+			errs = append(errs, field.Invalid(fldPath.Child("runAsGroup"), *sc.RunAsGroup, msg))
+		}
+	}
+	for i, gid := range sc.SupplementalGroups {
+		for _, msg := range validation.IsValidGroupID(gid) {
+			errs = append(errs, field.Invalid(fldPath.Child("supplementalGroups").Index(i), gid, msg))
+		}
+	}
+	names := sets.New[string]()
+	for i, s := range sc.Sysctls {
+		p := fldPath.Child("sysctls").Index(i).Child("name")
+		switch {
+		case s.Name == "":
+			errs = append(errs, field.Required(p, ""))
+		case !corevalidation.IsValidSysctlName(s.Name):
+			errs = append(errs, field.Invalid(p, s.Name, sysctlNameMessage))
+		case names.Has(s.Name):
+			errs = append(errs, field.Duplicate(p, s.Name))
+		}
+		ns, _, _ := sysctl.GetNamespace(s.Name)
+		switch {
+		case spec.HostNetwork && ns == sysctl.NetNamespace:
+			errs = append(errs, field.Invalid(p, s.Name, "may not be specified when 'hostNetwork' is true"))
+		case spec.HostIPC && ns == sysctl.IPCNamespace:
+			errs = append(errs, field.Invalid(p, s.Name, "may not be specified when 'hostIPC' is true"))
+		}
+		names.Insert(s.Name)
+	}
 	return errs
 }
 
@@ -476,23 +539,23 @@ func validatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 // validateOnlyAddedTolerations: every old toleration must still be there;
 // Kubernetes lets only a NoExecute toleration's seconds shrink.
 func validateOnlyAddedTolerations(tolerations, old []corev1.Toleration, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for i, o := range old {
+	// As upstream's: each old toleration must still be there, but for
+	// its tolerationSeconds, which may change; one error at most.
+	for _, o := range old {
 		found := false
 		for _, t := range tolerations {
-			if t.Key != o.Key || t.Operator != o.Operator || t.Value != o.Value || t.Effect != o.Effect {
-				continue
-			}
-			if o.TolerationSeconds == nil || (t.TolerationSeconds != nil && *t.TolerationSeconds <= *o.TolerationSeconds) {
+			clone := o
+			clone.TolerationSeconds = t.TolerationSeconds
+			if apiequality.Semantic.DeepEqual(clone, t) {
 				found = true
 				break
 			}
 		}
 		if !found {
-			errs = append(errs, field.Forbidden(fldPath.Index(i), "existing toleration can not be modified except its tolerationSeconds"))
+			return field.ErrorList{field.Forbidden(fldPath, "existing toleration can not be modified except its tolerationSeconds")}
 		}
 	}
-	return errs
+	return nil
 }
 
 func validatePodStatusUpdate(pod, old *corev1.Pod) field.ErrorList {
@@ -501,6 +564,14 @@ func validatePodStatusUpdate(pod, old *corev1.Pod) field.ErrorList {
 	if pod.Status.NominatedNodeName != "" {
 		for _, msg := range apivalidation.NameIsDNSSubdomain(pod.Status.NominatedNodeName, false) {
 			errs = append(errs, field.Invalid(statusPath.Child("nominatedNodeName"), pod.Status.NominatedNodeName, msg))
+		}
+	}
+	if pod.Status.ObservedGeneration < 0 {
+		errs = append(errs, field.Invalid(statusPath.Child("observedGeneration"), pod.Status.ObservedGeneration, "must be a non-negative integer"))
+	}
+	for i, c := range pod.Status.Conditions {
+		if c.ObservedGeneration < 0 {
+			errs = append(errs, field.Invalid(statusPath.Child("conditions").Index(i).Child("observedGeneration"), c.ObservedGeneration, "must be a non-negative integer"))
 		}
 	}
 	for i, ip := range pod.Status.PodIPs {

@@ -126,6 +126,37 @@ func TestValidatePod(t *testing.T) {
 		{name: "toleration effect unknown", mutate: func(p *corev1.Pod) {
 			p.Spec.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: "Sometimes"}}
 		}, want: []wantErr{notSupported("spec.tolerations[0].effect")}},
+		// The conformance spec "should reject invalid sysctls": the
+		// names that are not sysctl names, nothing about the others
+		// (safe or not is the node's business).
+		{name: "sysctls: invalid names rejected, unsafe ones are not the API's business", mutate: func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Name: "foo-", Value: "bar"}, {Name: "kernel.shmmax", Value: "100000000"},
+				{Name: "safe-and-unsafe", Value: "100000000"}, {Name: "bar..", Value: "42"},
+			}}
+		}, want: []wantErr{invalid("spec.securityContext.sysctls[0].name"), invalid("spec.securityContext.sysctls[3].name")}},
+		{name: "sysctls: valid, with slashes too", mutate: func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Name: "kernel.shm_rmid_forced", Value: "1"}, {Name: "net/ipv4/ip_local_port_range", Value: "1024 65535"},
+			}}
+		}},
+		{name: "sysctls: name required, no duplicates", mutate: func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Value: "1"}, {Name: "kernel.shm_rmid_forced", Value: "1"}, {Name: "kernel.shm_rmid_forced", Value: "0"},
+			}}
+		}, want: []wantErr{required("spec.securityContext.sysctls[0].name"), duplicate("spec.securityContext.sysctls[2].name")}},
+		{name: "sysctls: not of a namespace shared with the host", mutate: func(p *corev1.Pod) {
+			p.Spec.HostNetwork, p.Spec.HostIPC = true, true
+			p.Spec.Containers[0].Ports[0].HostPort = p.Spec.Containers[0].Ports[0].ContainerPort
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Name: "net.ipv4.ip_local_port_range", Value: "1024 65535"}, {Name: "kernel.shm_rmid_forced", Value: "1"},
+			}}
+		}, want: []wantErr{invalid("spec.securityContext.sysctls[0].name"), invalid("spec.securityContext.sysctls[1].name")}},
+		{name: "pod security context: negative IDs", mutate: func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To(int64(-1)), RunAsGroup: ptr.To(int64(-1)),
+				FSGroup: ptr.To(int64(-1)), SupplementalGroups: []int64{1, -2}}
+		}, want: []wantErr{invalid("spec.securityContext.fsGroup"), invalid("spec.securityContext.runAsUser"),
+			invalid("spec.securityContext.runAsGroup"), invalid("spec.securityContext.supplementalGroups[1]")}},
 		{name: "default tolerations are valid", mutate: func(p *corev1.Pod) {
 			p.Spec.Tolerations = []corev1.Toleration{
 				{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(int64(300))},
@@ -184,7 +215,7 @@ func TestValidatePodUpdate(t *testing.T) {
 		}))
 		pod := old.DeepCopy()
 		pod.Spec.Tolerations = nil
-		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), forbidden("spec.tolerations[0]"))
+		checkErrs(t, podStrategy.ValidateUpdate(ctx, pod, old), forbidden("spec.tolerations"))
 	})
 	t.Run("activeDeadlineSeconds may only shrink", func(t *testing.T) {
 		old := stored(defaultedPod(func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr.To(int64(60)) }))
@@ -243,5 +274,28 @@ func TestPodQOSClass(t *testing.T) {
 				t.Errorf("got %s, want %s", pod.Status.QOSClass, tt.want)
 			}
 		})
+	}
+}
+
+// TestInvalidSysctlsMessage is what the conformance spec "should reject
+// invalid sysctls" matches in the error of the create: the two invalid
+// names quoted, the valid ones not named at all.
+func TestInvalidSysctlsMessage(t *testing.T) {
+	pod := defaultedPod(func(p *corev1.Pod) {
+		p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+			{Name: "foo-", Value: "bar"}, {Name: "kernel.shmmax", Value: "100000000"},
+			{Name: "safe-and-unsafe", Value: "100000000"}, {Name: "bar..", Value: "42"},
+		}}
+	})
+	msg := podStrategy.Validate(ctx, pod).ToAggregate().Error()
+	for _, want := range []string{`Invalid value: "foo-"`, `Invalid value: "bar.."`, "must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	for _, unwanted := range []string{"safe-and-unsafe", "kernel.shmmax"} {
+		if strings.Contains(msg, unwanted) {
+			t.Errorf("error %q names %q, a valid sysctl", msg, unwanted)
+		}
 	}
 }

@@ -268,7 +268,22 @@ func (defaultTolerationSeconds) handles(gr schema.GroupResource) bool {
 }
 
 func (d defaultTolerationSeconds) admitCreate(_ *call, obj runtime.Object) (func(), error) {
-	pod := obj.(*corev1.Pod)
+	d.admit(obj.(*corev1.Pod))
+	return nil, nil
+}
+
+// admitUpdate: upstream's plugin handles updates of pods proper too, so
+// an update that replaces the tolerations keeps the defaults (else
+// validation refuses it for removing them).
+func (d defaultTolerationSeconds) admitUpdate(k *call, obj, _ runtime.Object) error {
+	if k.info != nil && k.info.Subresource != "" {
+		return nil
+	}
+	d.admit(obj.(*corev1.Pod))
+	return nil
+}
+
+func (d defaultTolerationSeconds) admit(pod *corev1.Pod) {
 	if !tolerates(pod, &notReadyTaint) {
 		secs := d.notReady
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{
@@ -281,7 +296,6 @@ func (d defaultTolerationSeconds) admitCreate(_ *call, obj runtime.Object) (func
 			Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs,
 		})
 	}
-	return nil, nil
 }
 
 func (s *Server) storedService(ctx context.Context, ns, name string) *corev1.Service {

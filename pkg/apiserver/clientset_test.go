@@ -117,6 +117,20 @@ func TestClientsetPods(t *testing.T) {
 	if _, err := pods.Update(ctx, got, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
 		t.Fatalf("stale update: got %v, want Conflict", err)
 	}
+	// An update replacing the tolerations keeps the default ones, as
+	// upstream's DefaultTolerationSeconds admission of updates (the pod
+	// generation conformance spec does so), and moves generation.
+	updated.Spec.Tolerations = []corev1.Toleration{{Key: "foo", Operator: corev1.TolerationOpEqual, Value: "bar", Effect: corev1.TaintEffectNoSchedule}}
+	retolerated, err := pods.Update(ctx, updated, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("replacing the tolerations: %v", err)
+	}
+	if n := len(retolerated.Spec.Tolerations); n != 3 || retolerated.Generation != 2 {
+		t.Fatalf("got %d tolerations at generation %d, want the new one and the 2 defaults at 2: %+v", n, retolerated.Generation, retolerated.Spec.Tolerations)
+	}
+	if ev := nextEvent(t, w); ev.Type != watch.Modified {
+		t.Fatalf("got %s, want MODIFIED", ev.Type)
+	}
 	if _, err := pods.Create(ctx, newPod("a"), metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("duplicate create: got %v, want AlreadyExists", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -74,8 +75,12 @@ type containerSpec struct {
 	// default set, as containerd's CRI applies them.
 	caps           specCaps
 	readonlyRootfs bool
-	annotations    map[string]string
-	labels         map[string]string
+	// sysctls are the pod's (dotted names), set in the container's
+	// namespaces by the runtime: the IPC ones in its own, the network
+	// ones in the pod's, as containerd's CRI sets them in the sandbox's.
+	sysctls     map[string]string
+	annotations map[string]string
+	labels      map[string]string
 }
 
 // specCaps are a securityContext's capabilities as the CRI applies them:
@@ -127,6 +132,7 @@ func newContainerSpec(in specInput) (containerSpec, error) {
 		mounts:      append(append([]specs.Mount{}, in.podFiles...), bindMounts(in.opts.Mounts)...),
 		cgroupsPath: podCgroup(in.nodeName, pod.UID) + "/" + id,
 		privileged:  c.SecurityContext != nil && isTrue(c.SecurityContext.Privileged),
+		sysctls:     podSysctls(pod),
 		annotations: map[string]string{shimGroupAnnotation: shimGroup(in.nodeName, pod.UID)},
 		labels:      containerLabels(in),
 	}
@@ -374,6 +380,18 @@ func (s containerSpec) specOptsWithoutUser() []oci.SpecOpts {
 	}
 	if s.readonlyRootfs {
 		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	if len(s.sysctls) > 0 {
+		opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, spec *oci.Spec) error {
+			if spec.Linux == nil {
+				spec.Linux = &specs.Linux{}
+			}
+			if spec.Linux.Sysctl == nil {
+				spec.Linux.Sysctl = map[string]string{}
+			}
+			maps.Copy(spec.Linux.Sysctl, s.sysctls)
+			return nil
+		})
 	}
 	return opts
 }

@@ -197,6 +197,16 @@ func TestNewContainerSpec(t *testing.T) {
 			}),
 		},
 		{
+			name: "the pod's sysctls, by their dotted names",
+			mod: func(in *specInput) {
+				in.pod.Spec.SecurityContext = &v1.PodSecurityContext{Sysctls: []v1.Sysctl{
+					{Name: "kernel.shm_rmid_forced", Value: "1"}, {Name: "net/ipv4/ip_local_port_range", Value: "1024 65535"}}}
+			},
+			want: want(func(s *containerSpec) {
+				s.sysctls = map[string]string{"kernel.shm_rmid_forced": "1", "net.ipv4.ip_local_port_range": "1024 65535"}
+			}),
+		},
+		{
 			name: "an init container's later attempt",
 			mod:  func(in *specInput) { in.init, in.attempt = true, 3 },
 			want: want(func(s *containerSpec) {
@@ -260,6 +270,7 @@ func TestContainerSpecOpts(t *testing.T) {
 		annotations:    map[string]string{"k": "v"},
 		caps:           specCaps{dropAll: true, add: []string{"CAP_NET_ADMIN"}, drop: []string{"CAP_CHOWN"}},
 		readonlyRootfs: true,
+		sysctls:        map[string]string{"kernel.shm_rmid_forced": "1"},
 	}
 	got := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.PIDNamespace}}}}
 	for _, o := range s.specOptsWithoutUser() {
@@ -277,6 +288,7 @@ func TestContainerSpecOpts(t *testing.T) {
 		Linux: &specs.Linux{
 			Namespaces:  []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/run/netns/p"}, {Type: specs.PIDNamespace}},
 			CgroupsPath: "/minik8s/n1/uid/c",
+			Sysctl:      map[string]string{"kernel.shm_rmid_forced": "1"},
 			Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit},
 				CPU: &specs.LinuxCPU{Quota: &quota, Period: &period, Shares: &shares}},
 		},

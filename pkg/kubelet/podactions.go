@@ -79,6 +79,9 @@ const (
 	// actFail fails the pod (reason, message) and kills its containers
 	// within grace.
 	actFail
+	// actReject fails a pod the kubelet's admission refuses (reason,
+	// message) before anything of it started.
+	actReject
 	// actFinish records the final phase and stops what still runs (the
 	// sidecars) within grace, then removes the containers and sandbox.
 	actFinish
@@ -88,7 +91,7 @@ const (
 )
 
 func (k actionKind) String() string {
-	return [...]string{"StartProbes", "SetupVolumes", "CreateSandbox", "Start", "InitDone", "InitFailed", "Fail", "Finish", "Terminate"}[k]
+	return [...]string{"StartProbes", "SetupVolumes", "CreateSandbox", "Start", "InitDone", "InitFailed", "Fail", "Reject", "Finish", "Terminate"}[k]
 }
 
 // podAction is one step of a plan.
@@ -157,6 +160,14 @@ func planPod(v *podView) podPlan {
 		return p
 	}
 	if !v.terminal {
+		if !v.sandbox && len(v.containers) == 0 {
+			// As the kubelet's admission, before the pod runs (the only
+			// handler the agent has is the sysctl allowlist's).
+			if msg := forbiddenSysctl(pod); msg != "" {
+				p.add(podAction{kind: actReject, reason: sysctlForbiddenReason, message: msg})
+				return p
+			}
+		}
 		if pastActiveDeadline(v) {
 			p.add(podAction{kind: actFail, grace: podGrace(pod), reason: deadlineReason, message: deadlineMessage})
 			return p

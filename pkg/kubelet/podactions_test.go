@@ -91,6 +91,15 @@ func TestPlanPod(t *testing.T) {
 		pod.Spec.ActiveDeadlineSeconds = &seconds
 		return pod
 	}
+	withSysctls := func(hostNetwork bool, names ...string) *v1.Pod {
+		pod := planTestPod(v1.RestartPolicyAlways, nil, "c")
+		pod.Spec.HostNetwork = hostNetwork
+		pod.Spec.SecurityContext = &v1.PodSecurityContext{}
+		for _, n := range names {
+			pod.Spec.SecurityContext.Sysctls = append(pod.Spec.SecurityContext.Sysctls, v1.Sysctl{Name: n, Value: "1"})
+		}
+		return pod
+	}
 	withVolume := func() *v1.Pod {
 		pod := planTestPod(v1.RestartPolicyAlways, nil, "c")
 		pod.Labels = map[string]string{"app": "a"}
@@ -232,6 +241,26 @@ func TestPlanPod(t *testing.T) {
 			v.gone = true
 			return v
 		}(), want: []string{"Terminate grace=7s"}, wantDone: true},
+
+		// The kubelet's sysctl admission: a pod asking for a sysctl not
+		// on the safe list is rejected before anything of it starts.
+		{name: "unsafe sysctl rejected", view: func() *podView {
+			v := readyView(withSysctls(false, "kernel.shm_rmid_forced", "kernel.msgmax"))
+			v.sandbox = false
+			return v
+		}(), want: []string{"Reject SysctlForbidden"}},
+		{name: "safe sysctls admitted", view: func() *podView {
+			v := readyView(withSysctls(false, "kernel/shm_rmid_forced", "net.ipv4.ip_local_port_range"))
+			v.sandbox = false
+			return v
+		}(), want: []string{"CreateSandbox", "Start c"}},
+		{name: "a network sysctl with host network rejected", view: func() *podView {
+			v := readyView(withSysctls(true, "net.ipv4.ip_local_port_range"))
+			v.sandbox = false
+			return v
+		}(), want: []string{"Reject SysctlForbidden"}},
+		{name: "an adopted running pod is not judged again", view: readyView(withSysctls(false, "kernel.msgmax"), runningCtr("c")),
+			want: []string{}},
 
 		// spec.activeDeadlineSeconds counts from status.startTime.
 		{name: "deadline passed", view: readyView(withDeadline(3600), runningCtr("c")),

@@ -17,7 +17,10 @@ import (
 // that an unchanged pod compares equal.
 func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 	old := pod.Status
-	s := v1.PodStatus{QOSClass: old.QOSClass}
+	// As the kubelet's status manager with PodObservedGenerationTracking
+	// (GA, locked on since 1.35): the status, and each condition the agent
+	// owns, says which generation of the spec it was computed from.
+	s := v1.PodStatus{QOSClass: old.QOSClass, ObservedGeneration: pod.Generation}
 	if w.deps.nodeIP != "" {
 		s.HostIP = w.deps.nodeIP
 		s.HostIPs = []v1.HostIP{{IP: w.deps.nodeIP}}
@@ -119,6 +122,7 @@ func (w *podWorker) computeStatus(pod *v1.Pod, now time.Time) v1.PodStatus {
 				}
 			}
 		}
+		c.ObservedGeneration = pod.Generation
 	}
 	s.Conditions = conds
 	// Keep conditions others own (readiness gates, disruption targets).
@@ -220,7 +224,8 @@ func (w *podWorker) shownPullError(name string) bool {
 // what the API holds; a newer status replaces one not yet written, so a
 // burst of changes costs one or two writes, never one each.
 func (w *podWorker) publish(pod *v1.Pod, status v1.PodStatus) {
-	if w.terminal && len(w.state) == 0 {
+	if w.terminal && len(w.state) == 0 && w.failReason == "" {
+		// Finished before this agent saw it: the status is final.
 		return
 	}
 	w.statusMu.Lock()
@@ -281,6 +286,8 @@ func (w *podWorker) writeStatus(ctx context.Context, want *v1.PodStatus) {
 	}
 	p := base.DeepCopy()
 	p.Status = *want
+	// Never step back (want may come from an older copy of the pod).
+	p.Status.ObservedGeneration = max(p.Status.ObservedGeneration, base.Status.ObservedGeneration)
 	t0 := time.Now()
 	updated, err := w.deps.pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	observeStep("status_write", t0)

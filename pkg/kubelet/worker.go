@@ -399,6 +399,8 @@ func (w *podWorker) execute(ctx context.Context, pod *v1.Pod, plan podPlan) {
 			w.initFailed = true
 		case actFail:
 			w.fail(ctx, pod, a)
+		case actReject:
+			w.reject(ctx, pod, a)
 		case actFinish:
 			w.terminal = true
 			if !w.torndown {
@@ -455,6 +457,17 @@ func (w *podWorker) fail(ctx context.Context, pod *v1.Pod, a podAction) {
 	if !w.torndown {
 		w.teardown(ctx, pod, a.grace)
 	}
+}
+
+// reject fails the pod as the kubelet's rejectPod does when an admission
+// handler refuses it: a Warning Event, and the status Failed with the
+// reason and "Pod was rejected: " and the message. Nothing of it started.
+func (w *podWorker) reject(ctx context.Context, pod *v1.Pod, a podAction) {
+	w.deps.recorder.Event(pod, v1.EventTypeWarning, a.reason, a.message)
+	klog.FromContext(ctx).Info("pod rejected", "reason", a.reason, "message", a.message)
+	w.terminal = true
+	w.failReason, w.failMessage = a.reason, "Pod was rejected: "+a.message
+	w.publish(pod, w.computeStatus(pod, w.now()))
 }
 
 func willRestart(policy v1.RestartPolicy, code int) bool {

@@ -271,6 +271,9 @@ func TestIntegrationCapacityAndNewNode(t *testing.T) {
 	if cond.Status != v1.ConditionFalse || cond.Reason != "Unschedulable" || cond.Message != wantMsg {
 		t.Errorf("condition of %s: got %s/%s %q, want False/Unschedulable %q", pending, cond.Status, cond.Reason, cond.Message, wantMsg)
 	}
+	if cond.ObservedGeneration != 1 {
+		t.Errorf("condition of %s: observedGeneration %d, want the pod's generation 1", pending, cond.ObservedGeneration)
+	}
 	c.event(pending, "FailedScheduling", wantMsg)
 
 	// A node big enough appears: both pending pods go there, promptly.

@@ -556,7 +556,10 @@ func (s *Scheduler) reportUnschedulable(ctx context.Context, pod *v1.Pod, msg st
 	if err != nil || cur.UID != pod.UID || cur.Spec.NodeName != "" {
 		return
 	}
-	want := v1.PodCondition{Type: v1.PodScheduled, Status: v1.ConditionFalse, Reason: v1.PodReasonUnschedulable, Message: msg}
+	// As upstream's scheduler with PodObservedGenerationTracking: the
+	// condition says which generation of the pod it judged.
+	want := v1.PodCondition{Type: v1.PodScheduled, Status: v1.ConditionFalse, Reason: v1.PodReasonUnschedulable, Message: msg,
+		ObservedGeneration: cur.Generation}
 	var old *v1.PodCondition
 	for i := range cur.Status.Conditions {
 		if cur.Status.Conditions[i].Type == v1.PodScheduled {
@@ -564,7 +567,7 @@ func (s *Scheduler) reportUnschedulable(ctx context.Context, pod *v1.Pod, msg st
 		}
 	}
 	nominationChanged := nominate != nil && *nominate != cur.Status.NominatedNodeName
-	if old != nil && old.Status == want.Status && old.Reason == want.Reason && old.Message == want.Message && !nominationChanged {
+	if old != nil && old.Status == want.Status && old.Reason == want.Reason && old.Message == want.Message && old.ObservedGeneration == want.ObservedGeneration && !nominationChanged {
 		return
 	}
 	cp := cur.DeepCopy()
