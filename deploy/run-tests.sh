@@ -87,9 +87,10 @@ for c in certificates clusterroleaggregation deployment disruption endpointslice
 done
 go test -race -count=1 -timeout 15m -json "${race_pkgs[@]}" ./pkg/election ./pkg/netns ./pkg/containerlog | report
 
-step "upstream kube-scheduler and kube-controller-manager against the apiserver"
+step "upstream kube-scheduler, kube-controller-manager and kube-proxy against the apiserver"
 # A module of its own (k8s.io/kubernetes's commands stay out of go.sum):
-# builds both at the release matching our k8s.io/* modules.
+# builds the three at the release matching our k8s.io/* modules; kube-proxy
+# runs in a network namespace of its own (root and nft needed).
 (cd e2e/upstream && go vet ./...)
 (cd e2e/upstream && go test -count=1 -timeout 20m -json ./...) | report -tests
 

@@ -17,6 +17,15 @@ I1203 leaderelection.go:272] "Successfully acquired lease" lock="kube-system/kub
 `
 	const controllersOK = controllersHalf + `I1203 shared_informer.go:531] "Caches are synced"
 `
+	const proxyHalf = `I1205 shared_informer.go:503] "Waiting for caches to sync" controller="service config"
+I1205 shared_informer.go:503] "Waiting for caches to sync" controller="endpoint slice config"
+I1205 shared_informer.go:510] "Caches are synced" controller="service config"
+`
+	const proxyOK = proxyHalf + `I1205 shared_informer.go:510] "Caches are synced" controller="endpoint slice config"
+E1205 proxier.go:1285] "Failed to list existing sets" err="receiveAckAware: netlink receive: no such file or directory" ipFamily="IPv4"
+`
+	const forbidden = `E1205 reflector.go:205] "Failed to watch" err="failed to list *v1.ServiceCIDR: servicecidrs.networking.k8s.io is forbidden"
+`
 	tests := []struct {
 		name  string
 		check func(string) (bool, []string)
@@ -29,6 +38,10 @@ I1203 leaderelection.go:272] "Successfully acquired lease" lock="kube-system/kub
 		{"controllers, one set pending", controllersSynced, controllersHalf, false},
 		{"controllers, synced", controllersSynced, controllersOK, true},
 		{"controllers, a kind not served", controllersSynced, controllersOK + missingKind, false},
+		{"kube-proxy, endpoint slices pending", kubeProxySynced, proxyHalf, false},
+		{"kube-proxy, synced (a first sync's nft error is not an informer's)", kubeProxySynced, proxyOK, true},
+		{"kube-proxy, a list forbidden", kubeProxySynced, proxyOK + forbidden, false},
+		{"kube-proxy, nothing yet", kubeProxySynced, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

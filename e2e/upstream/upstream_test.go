@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"minik8s/pkg/apiserver/apiservertest"
+	"minik8s/pkg/netns"
 	"minik8s/pkg/pki"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -44,6 +45,8 @@ func build(t *testing.T, dir, pkg string) string {
 type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// exited is closed when the component's process has ended.
+	exited chan struct{}
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
@@ -61,16 +64,32 @@ func (l *logBuffer) String() string {
 // run starts bin with args until the test ends; its log is returned.
 func run(t *testing.T, bin string, args ...string) *logBuffer {
 	t.Helper()
+	return runIn(t, "", bin, args...)
+}
+
+// runIn is run in the network namespace bound at nsPath ("" for the
+// test's own).
+func runIn(t *testing.T, nsPath, bin string, args ...string) *logBuffer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
+	logs := &logBuffer{exited: make(chan struct{})}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if nsPath != "" {
+		start = func() error { return netns.Start(nsPath, cmd) }
+	}
+	if err := start(); err != nil {
+		cancel()
 		t.Fatalf("starting %s: %v", bin, err)
 	}
+	go func() {
+		_ = cmd.Wait()
+		close(logs.exited)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		_ = cmd.Wait()
+		<-logs.exited
 		if t.Failed() {
 			t.Logf("%s log:\n%s", filepath.Base(bin), tail(logs.String(), 60))
 		}
@@ -138,9 +157,19 @@ func waitSynced(t *testing.T, name string, logs *logBuffer, check func(string) (
 	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
 		var ok bool
 		ok, missing = check(logs.String())
+		select {
+		case <-logs.exited:
+			return ok, fmt.Errorf("%s exited", name)
+		default:
+		}
 		return ok, nil
 	})
 	if err != nil {
+		select {
+		case <-logs.exited:
+			t.Fatalf("%s exited before its informers synced: %v", name, missing)
+		default:
+		}
 		t.Fatalf("%s: informers not synced after 90 s: %v", name, missing)
 	}
 	t.Logf("%s: informers synced", name)
@@ -151,12 +180,18 @@ func waitSynced(t *testing.T, name string, logs *logBuffer, check func(string) (
 // controller-manager.conf.
 func writeKubeconfig(t *testing.T, s *apiservertest.Server, dir string, id pki.Identity) string {
 	t.Helper()
+	return writeKubeconfigFor(t, s, dir, id, s.URL)
+}
+
+// writeKubeconfigFor is writeKubeconfig reaching the server at url.
+func writeKubeconfigFor(t *testing.T, s *apiservertest.Server, dir string, id pki.Identity, url string) string {
+	t.Helper()
 	ca, err := pki.LoadCA(s.Cfg.CertDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, strings.ReplaceAll(id.User, ":", "-")+".kubeconfig")
-	if err := ca.WriteKubeconfig(path, "minik8s", s.URL, id); err != nil {
+	if err := ca.WriteKubeconfig(path, "minik8s", url, id); err != nil {
 		t.Fatal(err)
 	}
 	return path
