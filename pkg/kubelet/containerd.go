@@ -102,10 +102,33 @@ func (r *containerdRuntime) withLease(ctx context.Context) context.Context {
 
 var _ Runtime = (*containerdRuntime)(nil)
 
+// connectContainerd connects to containerd, waiting for it while it is
+// not up (being restarted, or started after the agent), as the kubelet
+// waits for its container runtime instead of exiting: an agent that
+// exited then would be restarted later and later by its supervisor.
+// Only the end of ctx ends the wait.
+func connectContainerd(ctx context.Context, cfg *Config) (*containerd.Client, error) {
+	for logged := false; ; {
+		client, err := containerd.New(cfg.ContainerdAddress, containerd.WithDefaultNamespace(cfg.ContainerdNamespace), containerd.WithTimeout(2*time.Second))
+		if err == nil {
+			return client, nil
+		}
+		if !logged {
+			klog.FromContext(ctx).Info("waiting for containerd", "address", cfg.ContainerdAddress, "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting to containerd at %s: %w", cfg.ContainerdAddress, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func newContainerdRuntime(ctx context.Context, cfg *Config) (*containerdRuntime, error) {
-	client, err := containerd.New(cfg.ContainerdAddress, containerd.WithDefaultNamespace(cfg.ContainerdNamespace), containerd.WithTimeout(10*time.Second))
+	client, err := connectContainerd(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to containerd at %s: %w", cfg.ContainerdAddress, err)
+		return nil, err
 	}
 	mirrors, err := parseMirrors(cfg.RegistryMirrors)
 	if err != nil {
