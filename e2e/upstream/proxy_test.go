@@ -20,7 +20,6 @@ import (
 	"minik8s/pkg/netns"
 	"minik8s/pkg/pki"
 
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -95,28 +94,10 @@ func newNetns(t *testing.T, dir string) string {
 			t.Errorf("removing the network namespace: %v", err)
 		}
 	})
-	if err := netns.Do(path, loopbackUp); err != nil {
+	if err := netns.Do(path, netns.LoopbackUp); err != nil {
 		t.Fatalf("setting lo up in the network namespace: %v", err)
 	}
 	return path
-}
-
-// loopbackUp sets lo up in the calling thread's network namespace.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // forward listens on 127.0.0.1 inside the network namespace at nsPath and

@@ -185,30 +185,11 @@ func newNetNS(path string) error {
 	if err := netns.New(path); err != nil {
 		return err
 	}
-	if err := netns.Do(path, loopbackUp); err != nil {
+	if err := netns.Do(path, netns.LoopbackUp); err != nil {
 		_ = netns.Remove(path)
 		return fmt.Errorf("bringing lo up: %w", err)
 	}
 	return nil
-}
-
-// loopbackUp sets lo up in the calling thread's network namespace (what the
-// CNI loopback plugin does).
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 func (n *network) recordPath(uid types.UID) string {

@@ -84,6 +84,25 @@ func Remove(path string) error {
 	return nil
 }
 
+// LoopbackUp sets lo up in the calling thread's network namespace (what
+// the CNI loopback plugin does); run it in a namespace with Do.
+func LoopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
 // onThread runs enter then fn on a new goroutine locked to its thread, and
 // puts the thread back into the network namespace it started in. If enter
 // fails the thread has not moved. If it cannot be put back, the goroutine
