@@ -27,26 +27,8 @@ import (
 func TestJobCompletesAfterAFailure(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
-	shared := filepath.Join(t.TempDir(), "shared")
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "flaky"},
-		Spec: batchv1.JobSpec{
-			Completions:  ptr(int32(5)),
-			Parallelism:  ptr(int32(2)),
-			BackoffLimit: ptr(int32(3)),
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy:                 corev1.RestartPolicyNever,
-				TerminationGracePeriodSeconds: ptr(int64(1)),
-				Volumes: []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
-					Path: shared, Type: ptr(corev1.HostPathDirectoryOrCreate)}}}},
-				Containers: []corev1.Container{{
-					Name: "work", Image: "minik8s/toolbox:latest",
-					Command:      []string{"sh", "-c", "sleep 2; if mkdir /shared/failed-once 2>/dev/null; then echo failing; exit 3; fi; echo done"},
-					VolumeMounts: []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}},
-				}},
-			}},
-		},
-	}
+	job := sharedDirJob(t, "flaky", "sleep 2; if mkdir /shared/failed-once 2>/dev/null; then echo failing; exit 3; fi; echo done")
+	job.Spec.Completions, job.Spec.Parallelism, job.Spec.BackoffLimit = ptr(int32(5)), ptr(int32(2)), ptr(int32(3))
 	if _, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,32 +118,14 @@ func TestJobCompletesAfterAFailure(t *testing.T) {
 func TestEvictedJobPodsIgnoredByPolicy(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
-	shared := filepath.Join(t.TempDir(), "shared")
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "evicted"},
-		Spec: batchv1.JobSpec{
-			Completions:    ptr(int32(3)),
-			Parallelism:    ptr(int32(3)),
-			BackoffLimit:   ptr(int32(0)),
-			CompletionMode: ptr(batchv1.IndexedCompletion),
-			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
-				Action:          batchv1.PodFailurePolicyActionIgnore,
-				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
-			}}},
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy:                 corev1.RestartPolicyNever,
-				TerminationGracePeriodSeconds: ptr(int64(1)),
-				Volumes: []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
-					Path: shared, Type: ptr(corev1.HostPathDirectoryOrCreate)}}}},
-				Containers: []corev1.Container{{
-					Name: "work", Image: "minik8s/toolbox:latest",
-					// sh ignores SIGTERM as PID 1: the agent kills it after the grace period.
-					Command:      []string{"sh", "-c", "[ -e /shared/$JOB_COMPLETION_INDEX ] && exit 0; touch /shared/$JOB_COMPLETION_INDEX; sleep 1000000"},
-					VolumeMounts: []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}},
-				}},
-			}},
-		},
-	}
+	// sh ignores SIGTERM as PID 1: the agent kills it after the grace period.
+	job := sharedDirJob(t, "evicted", "[ -e /shared/$JOB_COMPLETION_INDEX ] && exit 0; touch /shared/$JOB_COMPLETION_INDEX; sleep 1000000")
+	job.Spec.Completions, job.Spec.Parallelism, job.Spec.BackoffLimit = ptr(int32(3)), ptr(int32(3)), ptr(int32(0))
+	job.Spec.CompletionMode = ptr(batchv1.IndexedCompletion)
+	job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action:          batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+	}}}
 	if _, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -212,4 +176,28 @@ func TestEvictedJobPodsIgnoredByPolicy(t *testing.T) {
 		}
 		return fmt.Errorf("succeeded %d failed %d active %d", j.Status.Succeeded, j.Status.Failed, j.Status.Active)
 	})
+}
+
+// sharedDirJob is a Job whose pods (toolbox, restartPolicy Never, 1 s
+// grace) run script with /shared, a hostPath directory of the test: the
+// lab's nodes share the host's filesystem, so its pods can leave marks
+// for each other.
+func sharedDirJob(t *testing.T, name, script string) *batchv1.Job {
+	shared := filepath.Join(t.TempDir(), "shared")
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: batchv1.JobSpec{
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy:                 corev1.RestartPolicyNever,
+				TerminationGracePeriodSeconds: ptr(int64(1)),
+				Volumes: []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+					Path: shared, Type: ptr(corev1.HostPathDirectoryOrCreate)}}}},
+				Containers: []corev1.Container{{
+					Name: "work", Image: "minik8s/toolbox:latest",
+					Command:      []string{"sh", "-c", script},
+					VolumeMounts: []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}},
+				}},
+			}},
+		},
+	}
 }
