@@ -15,6 +15,7 @@ import (
 	"minik8s/pkg/storage"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
 
@@ -26,8 +27,10 @@ import (
 // through an HTTP CONNECT tunnel of that node's agent, over the
 // connection logs and exec use. Other addresses are dialled directly.
 type podNetwork struct {
-	// nodes lists the Nodes whose pod ranges are looked up.
-	nodes func(ctx context.Context) ([]corev1.Node, error)
+	// nodes lists the Nodes whose pod ranges are looked up: cached is
+	// the informer's copy, stored reads etcd when the cache has no node
+	// for an address (a Node made a moment ago).
+	cached, stored func(ctx context.Context) ([]*corev1.Node, error)
 	// agentURL is a node agent's base URL (kubeletURL).
 	agentURL func(node *corev1.Node) (*url.URL, error)
 	// agentTLS is the client TLS configuration for an https agent.
@@ -49,14 +52,19 @@ func (s *Server) newPodTransport() http.RoundTripper {
 	}
 	nodes, _ := api.Lookup("", "v1", "nodes")
 	pn := &podNetwork{
-		nodes: func(ctx context.Context) ([]corev1.Node, error) {
+		// The loopback's Node informer (the Node authorizer's, made
+		// after this transport): a dial reads memory, not etcd.
+		cached: func(context.Context) ([]*corev1.Node, error) {
+			return s.loopback.factory.Core().V1().Nodes().Lister().List(labels.Everything())
+		},
+		stored: func(ctx context.Context) ([]*corev1.Node, error) {
 			res, err := s.store.List(ctx, storage.Prefix(nodes.StorageName(), ""), nodes.New, storage.ListOptions{})
 			if err != nil {
 				return nil, err
 			}
-			out := make([]corev1.Node, 0, len(res.Items))
+			out := make([]*corev1.Node, 0, len(res.Items))
 			for _, obj := range res.Items {
-				out = append(out, *obj.(*corev1.Node))
+				out = append(out, obj.(*corev1.Node))
 			}
 			return out, nil
 		},
@@ -85,11 +93,16 @@ func (p *podNetwork) DialContext(ctx context.Context, network, addr string) (net
 	if ip == nil {
 		return p.dialer.DialContext(ctx, network, addr)
 	}
-	nodes, err := p.nodes(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing nodes to find the pod network of %s: %w", host, err)
+	var node *corev1.Node
+	for _, list := range []func(context.Context) ([]*corev1.Node, error){p.cached, p.stored} {
+		nodes, err := list(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing nodes to find the pod network of %s: %w", host, err)
+		}
+		if node = nodeOfPodIP(nodes, ip); node != nil {
+			break
+		}
 	}
-	node := nodeOfPodIP(nodes, ip)
 	if node == nil {
 		return p.dialer.DialContext(ctx, network, addr)
 	}
@@ -101,15 +114,15 @@ func (p *podNetwork) DialContext(ctx context.Context, network, addr string) (net
 }
 
 // nodeOfPodIP is the node whose spec.podCIDRs (or podCIDR) holds ip.
-func nodeOfPodIP(nodes []corev1.Node, ip net.IP) *corev1.Node {
-	for i := range nodes {
-		cidrs := nodes[i].Spec.PodCIDRs
-		if len(cidrs) == 0 && nodes[i].Spec.PodCIDR != "" {
-			cidrs = []string{nodes[i].Spec.PodCIDR}
+func nodeOfPodIP(nodes []*corev1.Node, ip net.IP) *corev1.Node {
+	for _, node := range nodes {
+		cidrs := node.Spec.PodCIDRs
+		if len(cidrs) == 0 && node.Spec.PodCIDR != "" {
+			cidrs = []string{node.Spec.PodCIDR}
 		}
 		for _, c := range cidrs {
 			if _, n, err := net.ParseCIDR(c); err == nil && n.Contains(ip) {
-				return &nodes[i]
+				return node
 			}
 		}
 	}
