@@ -311,10 +311,35 @@ func waitPodPhase(t *testing.T, ns, name string, phase corev1.PodPhase, timeout 
 			return err
 		}
 		if p.Status.Phase != phase {
-			return fmt.Errorf("phase %s", p.Status.Phase)
+			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				// A terminal phase does not change: say why at once.
+				t.Fatalf("pod %s/%s: phase %s, want %s; %s", ns, name, p.Status.Phase, phase, containerStates(p))
+			}
+			return fmt.Errorf("phase %s; %s", p.Status.Phase, containerStates(p))
 		}
 		pod = p
 		return nil
 	})
 	return pod
+}
+
+// containerStates tells each container's state in one line, for failures.
+func containerStates(p *corev1.Pod) string {
+	var b strings.Builder
+	for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		fmt.Fprintf(&b, "container %s (restarts %d):", st.Name, st.RestartCount)
+		switch s := st.State; {
+		case s.Waiting != nil:
+			fmt.Fprintf(&b, " waiting %s %q", s.Waiting.Reason, s.Waiting.Message)
+		case s.Running != nil:
+			fmt.Fprintf(&b, " running, ready %t", st.Ready)
+		case s.Terminated != nil:
+			fmt.Fprintf(&b, " terminated %s exit %d %q", s.Terminated.Reason, s.Terminated.ExitCode, s.Terminated.Message)
+		}
+		b.WriteString("; ")
+	}
+	if p.Status.Message != "" {
+		fmt.Fprintf(&b, "pod message %q", p.Status.Message)
+	}
+	return strings.TrimSuffix(b.String(), "; ")
 }

@@ -334,7 +334,7 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		}
 	}
 	tTask := time.Now()
-	task, err := container.NewTask(ctx, ioc)
+	task, err := newTask(ctx, container, ioc)
 	if err != nil {
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
 		return ContainerInfo{}, &StartError{fmt.Errorf("failed to create containerd task: %w", err)}
@@ -352,6 +352,38 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 		"task", tStart.Sub(tTask).Round(time.Millisecond), "start", time.Since(tStart).Round(time.Millisecond))
 	return ContainerInfo{ID: id, PodUID: pod.UID, PodNS: pod.Namespace, PodName: pod.Name, Name: c.Name,
 		Attempt: attempt, Init: init, Ephemeral: copts.Ephemeral, Running: true, Started: now, ImageRef: c.Image, ImageID: imageID}, nil
+}
+
+// newTask creates the container's task, again when the pod's shim group
+// went away under it. A group's shim exits once its last task is deleted,
+// so a task created while another container of the group ends can be
+// handed the address of a shim about to exit: containerd then fails to
+// dial it ("failed to start shim: … connect: no such file or directory")
+// or the connection closes. A new attempt starts a new shim. (The kubelet
+// never meets this: the pause container keeps a pod's shim alive.)
+func newTask(ctx context.Context, container containerd.Container, ioc cio.Creator) (containerd.Task, error) {
+	for attempt := 1; ; attempt++ {
+		task, err := container.NewTask(ctx, ioc)
+		if err == nil || attempt == 3 || !shimGone(err) || ctx.Err() != nil {
+			return task, err
+		}
+		klog.FromContext(ctx).V(2).Info("task create: the shim went away, again", "container", container.ID(), "err", err)
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+	}
+}
+
+// shimGone tells a task create that failed because its shim exited, from
+// the message containerd passes on (its errors lose their types in gRPC).
+func shimGone(err error) bool {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "failed to start shim") &&
+		(strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "connection refused")):
+		return true
+	case strings.Contains(msg, "ttrpc: closed"):
+		return true
+	}
+	return false
 }
 
 // specInput reads what a start of c is computed from beyond the pod:
