@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -135,6 +136,7 @@ func TestChaos(t *testing.T) {
 		cancel()
 		factory.Shutdown()
 	}()
+	home, _ := os.UserHomeDir()
 	t.Cleanup(func() {
 		if t.Failed() {
 			st, _ := ctl("lab", "status")
@@ -142,6 +144,19 @@ func TestChaos(t *testing.T) {
 			for _, c := range []string{"supervisor", "apiserver"} {
 				out, _ := ctl("lab", "logs", c)
 				t.Logf("%s log (end):\n%s", c, tailLines(out, 40))
+			}
+			// The pods not Ready, and every log kept past lab down.
+			list, _ := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=chaos"})
+			for _, p := range list.Items {
+				if p.DeletionTimestamp == nil && !podReady(&p) {
+					t.Logf("not Ready: %s on %s, ip %s, phase %s; %s", p.Name, p.Spec.NodeName, p.Status.PodIP, p.Status.Phase, containerStates(&p))
+				}
+			}
+			keep := filepath.Join(os.TempDir(), fmt.Sprintf("minik8s-chaos-%d", seed))
+			if out, err := exec.Command("cp", "-a", filepath.Join(home, ".minik8s", "lab", "logs"), keep).CombinedOutput(); err != nil {
+				t.Logf("keeping the lab's logs: %v %s", err, out)
+			} else {
+				t.Logf("the lab's logs are kept in %s", keep)
 			}
 		}
 	})
@@ -159,7 +174,6 @@ func TestChaos(t *testing.T) {
 	})
 
 	// The killer.
-	home, _ := os.UserHomeDir()
 	run := filepath.Join(home, ".minik8s", "lab", "run")
 	kills := map[string]int{}
 	var lastKill time.Time
@@ -211,11 +225,7 @@ func TestChaos(t *testing.T) {
 			}
 			n++
 			hashes[p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]] = true
-			ready := false
-			for _, c := range p.Status.Conditions {
-				ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
-			}
-			if !ready {
+			if !podReady(&p) {
 				return fmt.Errorf("pod %s not Ready", p.Name)
 			}
 		}
@@ -318,4 +328,14 @@ func TestChaos(t *testing.T) {
 	for _, v := range inv.violations {
 		t.Error(v)
 	}
+}
+
+// podReady tells whether the pod's Ready condition is True.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

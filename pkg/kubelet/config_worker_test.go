@@ -191,10 +191,17 @@ func TestStartErrorFollowsRestartPolicy(t *testing.T) {
 				if term == nil {
 					term = cs.LastTerminationState.Terminated
 				}
-				return term != nil && term.Reason == "StartError" && term.ExitCode == 128 && strings.Contains(term.Message, "executable file not found")
+				return term != nil && term.Reason == "StartError" && term.ExitCode == 128 && strings.Contains(term.Message, "executable file not found") &&
+					strings.HasPrefix(term.ContainerID, "containerd://c-")
 			})
 			if tt.wantRetried {
 				eventually(t, "a second try", func() bool { return slices.Contains(rt.Calls(), "start c-1") })
+				// What the failed start left (containerd killed during it
+				// leaves its task created) goes before the next attempt.
+				calls := rt.Calls()
+				if i := slices.Index(calls, "remove c-0"); i < 0 || i > slices.Index(calls, "start c-1") {
+					t.Errorf("calls %v: want remove c-0 before start c-1", calls)
+				}
 				return
 			}
 			eventually(t, "teardown", func() bool { return slices.Contains(rt.Calls(), "teardown") })

@@ -336,15 +336,18 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 	tTask := time.Now()
 	task, err := newTask(ctx, container, ioc)
 	if err != nil {
+		// The ID goes back with the error: should this clean-up fail
+		// (containerd went away), the worker removes the container
+		// before the next attempt.
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
-		return ContainerInfo{}, &StartError{fmt.Errorf("failed to create containerd task: %w", err)}
+		return ContainerInfo{ID: id}, &StartError{fmt.Errorf("failed to create containerd task: %w", err)}
 	}
 	observeStep("task_create", tTask)
 	tStart := time.Now()
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 		_ = container.Delete(ctx, containerd.WithSnapshotCleanup)
-		return ContainerInfo{}, &StartError{fmt.Errorf("failed to start containerd task: %w", err)}
+		return ContainerInfo{ID: id}, &StartError{fmt.Errorf("failed to start containerd task: %w", err)}
 	}
 	observeStep("task_start", tStart)
 	klog.FromContext(ctx).V(2).Info("container timing", "container", c.Name,
@@ -485,7 +488,7 @@ func (r *containerdRuntime) task(ctx context.Context, id string) (containerd.Con
 func (r *containerdRuntime) Wait(ctx context.Context, id string) (<-chan ExitInfo, error) {
 	ctx = r.nsCtx(ctx)
 	container, task, err := r.task(ctx, id)
-	if err != nil && container == nil {
+	if err != nil && (container == nil || !errdefs.IsNotFound(err)) {
 		return nil, err
 	}
 	if task != nil {
@@ -505,16 +508,55 @@ func (r *containerdRuntime) Wait(ctx context.Context, id string) (<-chan ExitInf
 		return nil, err
 	}
 	go func() {
-		st := <-ch
-		if st.Error() != nil {
-			return // agent stopping
+		for {
+			st := <-ch
+			if st.Error() == nil {
+				code, at, _ := st.Result()
+				info := r.exitInfo(ctx, container, code, at)
+				r.recordExit(ctx, container, task, info)
+				out <- info
+				return
+			}
+			if ctx.Err() != nil {
+				return // agent stopping
+			}
+			// containerd went away (killed, restarted): the task lives
+			// on in its shim; wait on it again once containerd is back,
+			// so that its exit, now or later, is not missed.
+			klog.FromContext(ctx).V(2).Info("waiting for a container: containerd went away, waiting again", "id", id, "err", st.Error())
+			if task, ch = r.waitAgain(ctx, container, out); ch == nil {
+				return
+			}
 		}
-		code, at, _ := st.Result()
-		info := r.exitInfo(ctx, container, code, at)
-		r.recordExit(ctx, container, task, info)
-		out <- info
 	}()
 	return out, nil
+}
+
+// waitAgain waits on container's task again after containerd went away,
+// trying each second until containerd answers. When the task is gone
+// (containerd lost it with its shim) the labels' exit, or Unknown, goes
+// to out; a container that was removed meanwhile gets nothing.
+func (r *containerdRuntime) waitAgain(ctx context.Context, container containerd.Container, out chan<- ExitInfo) (containerd.Task, <-chan containerd.ExitStatus) {
+	for {
+		if !sleepCtx(ctx, time.Second) {
+			return nil, nil
+		}
+		c, task, err := r.task(ctx, container.ID())
+		switch {
+		case err != nil && c == nil && errdefs.IsNotFound(err):
+			return nil, nil
+		case err != nil && c != nil && errdefs.IsNotFound(err):
+			out <- exitFromLabels(ctx, c)
+			return nil, nil
+		case err != nil:
+			continue // containerd still down
+		}
+		ch, err := task.Wait(ctx)
+		if err != nil {
+			continue
+		}
+		return task, ch
+	}
 }
 
 func (r *containerdRuntime) cgroupPathOf(ctx context.Context, c containerd.Container) string {
@@ -678,16 +720,31 @@ func (r *containerdRuntime) ListContainers(ctx context.Context) ([]ContainerInfo
 		ci.Started, _ = time.Parse(time.RFC3339Nano, labels[labelStarted])
 		if task, err := c.Task(ctx, nil); err == nil {
 			st, err := task.Status(ctx)
-			if err == nil && st.Status != containerd.Stopped {
+			if err != nil {
+				return nil, fmt.Errorf("container %s: task status: %w", c.ID(), err)
+			}
+			if st.Status == containerd.Created {
+				// A start cut off between the task's create and start
+				// (the agent was killed): it never ran. Removed, and its
+				// worker starts the container again.
+				klog.FromContext(ctx).Info("removing a container whose start was cut off", "id", c.ID(), "pod", ci.PodNS+"/"+ci.PodName)
+				if err := r.RemoveContainer(ctx, c.ID()); err != nil {
+					return nil, fmt.Errorf("removing container %s, created and never started: %w", c.ID(), err)
+				}
+				continue
+			}
+			if st.Status != containerd.Stopped {
 				ci.Running = true
-			} else if err == nil {
+			} else {
 				e := r.exitInfo(ctx, c, st.ExitStatus, st.ExitTime)
 				ci.ExitCode, ci.Reason, ci.Finished = e.Code, e.Reason, e.Finished
 				r.recordExit(ctx, c, task, e)
 			}
-		} else {
+		} else if errdefs.IsNotFound(err) {
 			e := exitFromLabels(ctx, c)
 			ci.ExitCode, ci.Reason, ci.Finished = e.Code, e.Reason, e.Finished
+		} else {
+			return nil, fmt.Errorf("container %s: %w", c.ID(), err)
 		}
 		out = append(out, ci)
 	}

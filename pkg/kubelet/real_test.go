@@ -110,6 +110,13 @@ func (e *realEnv) agentDied() bool {
 }
 
 func startContainerd(t *testing.T, dir string) string {
+	sock, _ := startContainerdProcess(t, dir)
+	return sock
+}
+
+// startContainerdProcess starts containerd with its state in dir (again
+// after a kill: its state is kept) and returns its socket and process.
+func startContainerdProcess(t *testing.T, dir string) (string, *os.Process) {
 	sock := filepath.Join(dir, "containerd.sock")
 	cfg := fmt.Sprintf(`version = 2
 root = %q
@@ -126,7 +133,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logf, _ := os.Create(filepath.Join(dir, "containerd.log"))
+	logf, _ := os.OpenFile(filepath.Join(dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd := exec.Command("/usr/bin/containerd", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -138,13 +145,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		_ = cmd.Wait()
 	})
 	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			return sock
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return sock, cmd.Process
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("containerd did not start")
-	return ""
+	return "", nil
 }
 
 // busyboxImage is a one-layer image with /bin/busybox and its applets.

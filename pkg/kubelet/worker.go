@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/containerd/errdefs"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -600,7 +601,7 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 		rec.Event(ref, v1.EventTypeWarning, "Failed", "Error: "+msg)
 		var se *StartError
 		if errors.As(err, &se) {
-			w.startFailed(pod, st, attempt, msg)
+			w.startFailed(pod, st, attempt, msg, info.ID)
 			return
 		}
 		st.waiting, st.message = "CreateContainerError", msg
@@ -632,25 +633,31 @@ func (w *podWorker) start(ctx context.Context, pod *v1.Pod, c *v1.Container, ini
 }
 
 // watch waits for the container's exit and runs its probes.
+// A Wait that fails (containerd is down: killed, restarting) is tried
+// again each second until the container is found gone.
 func (w *podWorker) watch(ctx context.Context, st *ctrState) {
 	name, id := st.name, st.id
 	ch, err := w.deps.rt.Wait(ctx, id)
-	if err != nil {
-		klog.FromContext(ctx).Error(err, "waiting for container", "container", name)
-		ch = nil
-	}
-	if ch != nil {
-		go func() {
+	go func() {
+		for err != nil {
+			if errdefs.IsNotFound(err) {
+				return // removed
+			}
+			klog.FromContext(ctx).Error(err, "waiting for container; again in 1s", "container", name)
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			ch, err = w.deps.rt.Wait(ctx, id)
+		}
+		select {
+		case e := <-ch:
 			select {
-			case e := <-ch:
-				select {
-				case w.exits <- containerExit{name: name, id: id, exit: e}:
-				case <-ctx.Done():
-				}
+			case w.exits <- containerExit{name: name, id: id, exit: e}:
 			case <-ctx.Done():
 			}
-		}()
-	}
+		case <-ctx.Done():
+		}
+	}()
 }
 
 // startProbes starts the probes of running container name.
@@ -1086,15 +1093,21 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *v1.Pod, c *v1.Cont
 
 // startFailed records a start that failed in runc as upstream reports it:
 // the attempt terminated with exit code 128 and reason StartError, to be
-// restarted (with back-off) or not as the restart policy says.
-func (w *podWorker) startFailed(pod *v1.Pod, st *ctrState, attempt int, msg string) {
+// restarted (with back-off) or not as the restart policy says. id is the
+// container the runtime created, if it did: kept, so that the next start
+// removes it should the runtime's own clean-up have failed (containerd
+// killed during the start may leave its task created and never started).
+func (w *podWorker) startFailed(pod *v1.Pod, st *ctrState, attempt int, msg, id string) {
 	if st.term != nil {
 		st.last = st.term
 	}
 	now := w.now()
-	st.id, st.attempt, st.started, st.running, st.ready = "", attempt, true, false, false
+	st.id, st.attempt, st.started, st.running, st.ready = id, attempt, true, false, false
 	st.term = &v1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: msg,
 		StartedAt: metav1.NewTime(time.Unix(0, 0).UTC()), FinishedAt: metav1.NewTime(now)}
+	if id != "" {
+		st.term.ContainerID = "containerd://" + id
+	}
 	st.crashes++
 	delay := w.backoff(st.crashes)
 	st.next = now.Add(delay)

@@ -96,7 +96,7 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb Sandbo
 	f.started[id] = startedContainer{c: c, opts: opts}
 	if err := f.startErr[c.Name]; err != nil {
 		f.mu.Unlock()
-		return ContainerInfo{}, err
+		return ContainerInfo{ID: id}, err // as containerd's: the container may be left
 	}
 	f.waits[id] = ch
 	code := f.exitCode[c.Name]

@@ -1,0 +1,198 @@
+package kubelet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+)
+
+// The tests below are the runtime's behaviour on a real containerd when
+// containerd, the shims or the agent go away at the wrong moment (what
+// the lab's chaos test found).
+
+// containerdEnv is a real containerd of the test's own, with the busybox
+// image unpacked.
+type containerdEnv struct {
+	dir   string
+	cd    *containerd.Client
+	ctx   context.Context
+	image containerd.Image
+	proc  *os.Process
+}
+
+func newContainerdEnv(t *testing.T) *containerdEnv {
+	skipUnlessReal(t)
+	dir, err := os.MkdirTemp("", "klt-cd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("pkill", "-KILL", "-f", "containerd-shim-runc-v2 .*-address "+dir+"/").Run()
+		unmountUnder(dir)
+		_ = os.RemoveAll(dir)
+	})
+	e := &containerdEnv{dir: dir, ctx: namespaces.WithNamespace(context.Background(), "klt")}
+	var sock string
+	sock, e.proc = startContainerdProcess(t, dir)
+	if e.cd, err = containerd.New(sock, containerd.WithDefaultNamespace("klt")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.cd.Close() })
+	if _, err := e.cd.Import(e.ctx, bytes.NewReader(busyboxImage(t))); err != nil {
+		t.Fatal(err)
+	}
+	if e.image, err = e.cd.GetImage(e.ctx, testImage); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.image.Unpack(e.ctx, snapshotter); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// container creates a container running args, with a pod's labels.
+func (e *containerdEnv) container(t *testing.T, id string, annotations map[string]string, args ...string) containerd.Container {
+	c, err := e.cd.NewContainer(e.ctx, id, containerd.WithImage(e.image), containerd.WithSnapshotter(snapshotter),
+		containerd.WithNewSnapshot(id, e.image), containerd.WithRuntime("io.containerd.runc.v2", nil),
+		containerd.WithContainerLabels(map[string]string{labelPodUID: "uid-1", labelPodNS: "ns", labelPodName: "p", labelContainer: id, labelAttempt: "0"}),
+		containerd.WithNewSpec(oci.WithImageConfig(e.image), oci.WithProcessArgs(args...), oci.WithAnnotations(annotations)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if task, err := c.Task(e.ctx, nil); err == nil {
+			_, _ = task.Delete(e.ctx, containerd.WithProcessKill)
+		}
+		_ = c.Delete(e.ctx, containerd.WithSnapshotCleanup)
+	})
+	return c
+}
+
+// runtime is the agent's runtime on this containerd.
+func (e *containerdEnv) runtime() *containerdRuntime {
+	return &containerdRuntime{client: e.cd, ns: "klt", podsDir: e.dir + "/pods", fifoDir: e.dir + "/fifo"}
+}
+
+// restartContainerd kills containerd and starts it again after down.
+func (e *containerdEnv) restartContainerd(t *testing.T, down time.Duration) {
+	if err := e.proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(down)
+	_, e.proc = startContainerdProcess(t, e.dir)
+}
+
+// TestNewTaskWhileGroupShimExits: a task created in a shim group while
+// the group's last task is deleted (so its shim exits) is created all the
+// same (newTask starts a new shim), where containerd alone fails now and
+// then with "failed to start shim: … connect: no such file or directory"
+// or "ttrpc: closed" (a pod of the lab failed so, StartError, when its
+// first container ended as its second started).
+func TestNewTaskWhileGroupShimExits(t *testing.T) {
+	e := newContainerdEnv(t)
+	group := map[string]string{shimGroupAnnotation: "klt-shim-test"}
+	const rounds = 20
+	for i := range rounds {
+		// The group's only task, ended.
+		first := e.container(t, fmt.Sprintf("first-%d", i), group, "true")
+		task, err := first.NewTask(e.ctx, cio.NullIO)
+		if err != nil {
+			t.Fatalf("round %d: first task: %v", i, err)
+		}
+		exited, err := task.Wait(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := task.Start(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		second := e.container(t, fmt.Sprintf("second-%d", i), group, "true")
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, _ = task.Delete(e.ctx) // the shim exits with its last task
+		})
+		next, err := newTask(e.ctx, second, cio.NullIO)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("round %d: the second task, created as the group's shim exited: %v", i, err)
+		}
+		if _, err := next.Delete(e.ctx, containerd.WithProcessKill); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestWaitSurvivesContainerdRestart: a container that exits while
+// containerd is down (killed, then started again) has its exit reported
+// by the Wait started before: the agent's worker learns of it as the
+// kubelet's relist would, instead of showing the container running
+// forever.
+func TestWaitSurvivesContainerdRestart(t *testing.T) {
+	e := newContainerdEnv(t)
+	rt := e.runtime()
+	c := e.container(t, "exits-while-down", nil, "sh", "-c", "sleep 1; exit 3")
+	task, err := c.NewTask(e.ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := rt.Wait(context.Background(), c.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.restartContainerd(t, 2*time.Second) // it exits meanwhile
+	select {
+	case exit := <-ch:
+		if exit.Code != 3 {
+			t.Errorf("exit code %d, want 3", exit.Code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit 20 s after containerd came back")
+	}
+}
+
+// TestListContainersRemovesCutOffStarts: a container whose task was
+// created and never started (the agent killed between the two) is
+// removed when the agent lists what to adopt, so that its worker starts
+// it again; the lab's chaos test found such a pod Running and never
+// Ready, its task left CREATED and adopted as running.
+func TestListContainersRemovesCutOffStarts(t *testing.T) {
+	e := newContainerdEnv(t)
+	rt := e.runtime()
+	cut := e.container(t, "cut-off", nil, "sleep", "60")
+	if _, err := cut.NewTask(e.ctx, cio.NullIO); err != nil {
+		t.Fatal(err)
+	}
+	running := e.container(t, "running", nil, "sleep", "60")
+	task, err := running.NewTask(e.ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := rt.ListContainers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != "running" || !list[0].Running {
+		t.Errorf("listed %+v, want only the running container", list)
+	}
+	if _, err := e.cd.LoadContainer(e.ctx, "cut-off"); err == nil {
+		t.Error("the container whose start was cut off is still there")
+	}
+}
