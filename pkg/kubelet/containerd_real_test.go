@@ -15,6 +15,10 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"minik8s/pkg/netns"
 )
 
 // The tests below are the runtime's behaviour on a real containerd when
@@ -194,5 +198,54 @@ func TestListContainersRemovesCutOffStarts(t *testing.T) {
 	}
 	if _, err := e.cd.LoadContainer(e.ctx, "cut-off"); err == nil {
 		t.Error("the container whose start was cut off is still there")
+	}
+}
+
+// TestSandboxSetUpAgainAfterCutOff: a pod's network set up by an agent
+// killed before it wrote the sandbox's record is set up again at the
+// first try (the cut-off set-up's address given back with CNI DEL),
+// where host-local refused the second ADD as a duplicate allocation and
+// the pod waited for the next try. In a network namespace of the test's
+// own, as a node's.
+func TestSandboxSetUpAgainAfterCutOff(t *testing.T) {
+	skipUnlessReal(t)
+	dir, err := os.MkdirTemp("", "klt-net-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := fmt.Sprintf("klt-net-%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "netns", "add", node).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "netns", "del", node).Run()
+		unmountUnder(dir)
+		_ = os.RemoveAll(dir)
+	})
+	cfg := &Config{NodeName: "n1", NetnsDir: dir + "/netns", StateDir: dir + "/state", CNIBinDir: "/usr/lib/cni"}
+	n := newNetwork(cfg, dir+"/pods")
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "uid-cut"}}
+	err = netns.Do("/run/netns/"+node, func() error {
+		ctx := context.Background()
+		if err := n.init(ctx, "10.244.9.0/24", false); err != nil {
+			return err
+		}
+		first, err := n.setup(ctx, pod)
+		if err != nil {
+			return fmt.Errorf("first set-up: %w", err)
+		}
+		// The agent killed before the record was written.
+		if err := os.Remove(n.recordPath(pod.UID)); err != nil {
+			return err
+		}
+		again, err := n.setup(ctx, pod)
+		if err != nil {
+			return fmt.Errorf("set-up after the cut-off one: %w", err)
+		}
+		t.Logf("first %s, again %s", first.IP, again.IP)
+		return n.teardown(ctx, pod.UID)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

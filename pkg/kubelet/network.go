@@ -247,6 +247,12 @@ func (n *network) setup(ctx context.Context, pod *v1.Pod) (Sandbox, error) {
 			return Sandbox{}, errors.New("network is not ready: no pod CIDR yet")
 		}
 		path := filepath.Join(n.nsDir, string(pod.UID))
+		if _, err := os.Stat(path); err == nil {
+			// A set-up cut off before its record was written (the agent
+			// was killed): CNI DEL gives back its address and veth, or
+			// host-local refuses the ADD below as a duplicate allocation.
+			_ = c.Remove(ctx, string(pod.UID), path, n.nsOpts(pod, rec.PortMaps)...)
+		}
 		_ = netns.Remove(path)
 		t0 := time.Now()
 		if err := newNetNS(path); err != nil {
