@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,8 +18,6 @@ import (
 	"github.com/containerd/containerd/oci"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"minik8s/pkg/netns"
 )
 
 // The tests below are the runtime's behaviour on a real containerd when
@@ -205,47 +204,60 @@ func TestListContainersRemovesCutOffStarts(t *testing.T) {
 // killed before it wrote the sandbox's record is set up again at the
 // first try (the cut-off set-up's address given back with CNI DEL),
 // where host-local refused the second ADD as a duplicate allocation and
-// the pod waited for the next try. In a network namespace of the test's
-// own, as a node's.
+// the pod waited for the next try. The test binary runs again as a
+// whole process in a network namespace of the test's own, as the lab's
+// agents run in their node's: CNI runs its plugins from goroutines of
+// its own, which a namespace entered by one thread would not hold.
 func TestSandboxSetUpAgainAfterCutOff(t *testing.T) {
 	skipUnlessReal(t)
-	dir, err := os.MkdirTemp("", "klt-net-")
-	if err != nil {
-		t.Fatal(err)
+	dir := os.Getenv("KLT_NETNS_CHILD")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "klt-net-"); err != nil {
+			t.Fatal(err)
+		}
+		node := fmt.Sprintf("klt-net-%d", os.Getpid()%100000)
+		if out, err := exec.Command("ip", "netns", "add", node).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add: %v %s", err, out)
+		}
+		t.Cleanup(func() {
+			_ = exec.Command("ip", "netns", "del", node).Run()
+			unmountUnder(dir)
+			_ = os.RemoveAll(dir)
+		})
+		cmd := exec.Command("ip", "netns", "exec", node, os.Args[0], "-test.run", "^TestSandboxSetUpAgainAfterCutOff$", "-test.v")
+		cmd.Env = append(os.Environ(), "KLT_NETNS_CHILD="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestSandboxSetUpAgainAfterCutOff") {
+			t.Fatalf("in namespace %s: %v\n%s", node, err, out)
+		}
+		t.Logf("in namespace %s:\n%s", node, out)
+		return
 	}
-	node := fmt.Sprintf("klt-net-%d", os.Getpid()%100000)
-	if out, err := exec.Command("ip", "netns", "add", node).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v %s", err, out)
+	if root, err := inRootNetns(); err != nil || root {
+		t.Fatalf("not in a network namespace of the test's own (%v): refusing to set up CNI here", err)
 	}
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "netns", "del", node).Run()
-		unmountUnder(dir)
-		_ = os.RemoveAll(dir)
-	})
+	ctx := context.Background()
 	cfg := &Config{NodeName: "n1", NetnsDir: dir + "/netns", StateDir: dir + "/state", CNIBinDir: "/usr/lib/cni"}
 	n := newNetwork(cfg, dir+"/pods")
 	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "uid-cut"}}
-	err = netns.Do("/run/netns/"+node, func() error {
-		ctx := context.Background()
-		if err := n.init(ctx, "10.244.9.0/24", false); err != nil {
-			return err
-		}
-		first, err := n.setup(ctx, pod)
-		if err != nil {
-			return fmt.Errorf("first set-up: %w", err)
-		}
-		// The agent killed before the record was written.
-		if err := os.Remove(n.recordPath(pod.UID)); err != nil {
-			return err
-		}
-		again, err := n.setup(ctx, pod)
-		if err != nil {
-			return fmt.Errorf("set-up after the cut-off one: %w", err)
-		}
-		t.Logf("first %s, again %s", first.IP, again.IP)
-		return n.teardown(ctx, pod.UID)
-	})
+	if err := n.init(ctx, "10.244.9.0/24", false); err != nil {
+		t.Fatal(err)
+	}
+	first, err := n.setup(ctx, pod)
 	if err != nil {
+		t.Fatalf("first set-up: %v", err)
+	}
+	// The agent killed before the record was written.
+	if err := os.Remove(n.recordPath(pod.UID)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := n.setup(ctx, pod)
+	if err != nil {
+		t.Fatalf("set-up after the cut-off one: %v", err)
+	}
+	t.Logf("first %s, again %s", first.IP, again.IP)
+	if err := n.teardown(ctx, pod.UID); err != nil {
 		t.Fatal(err)
 	}
 }
