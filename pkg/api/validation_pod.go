@@ -10,11 +10,14 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/component-helpers/node/util/sysctl"
+	"k8s.io/kubernetes/pkg/apis/core"
+	corev1defaults "k8s.io/kubernetes/pkg/apis/core/v1"
 	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
 	"k8s.io/kubernetes/pkg/capabilities"
 )
@@ -37,7 +40,7 @@ var (
 
 func validatePod(pod *corev1.Pod) field.ErrorList {
 	errs := validateMeta(&pod.ObjectMeta, true, apivalidation.NameIsDNSSubdomain)
-	errs = append(errs, validatePodSpec(&pod.Spec, specPath)...)
+	errs = append(errs, validatePodSpec(&pod.Spec, specPath, podSpecContext{meta: &pod.ObjectMeta})...)
 	for i, c := range pod.Spec.Containers {
 		if c.Image != strings.TrimSpace(c.Image) {
 			errs = append(errs, field.Invalid(specPath.Child("containers").Index(i).Child("image"), c.Image, "must not have leading or trailing whitespace"))
@@ -56,13 +59,22 @@ func validatePod(pod *corev1.Pod) field.ErrorList {
 func validatePodTemplate(t *corev1.PodTemplateSpec, fldPath *field.Path) field.ErrorList {
 	errs := metav1validation.ValidateLabels(t.Labels, fldPath.Child("metadata", "labels"))
 	errs = append(errs, apivalidation.ValidateAnnotations(t.Annotations, fldPath.Child("metadata", "annotations"))...)
-	errs = append(errs, validatePodSpec(&t.Spec, fldPath.Child("spec"))...)
+	errs = append(errs, validatePodSpec(&t.Spec, fldPath.Child("spec"), podSpecContext{})...)
 	return errs
 }
 
-func validatePodSpec(spec *corev1.PodSpec, fldPath *field.Path) field.ErrorList {
+// podSpecContext is what validating a pod spec needs beyond the spec: the
+// pod's metadata (nil for a template) and, on an update, the volumes the
+// stored pod has.
+type podSpecContext struct {
+	meta   *metav1.ObjectMeta
+	update bool
+	old    []corev1.Volume
+}
+
+func validatePodSpec(spec *corev1.PodSpec, fldPath *field.Path, ctx podSpecContext) field.ErrorList {
 	var errs field.ErrorList
-	volumes, vErrs := validateVolumes(spec.Volumes, fldPath.Child("volumes"))
+	volumes, vErrs := validateVolumes(spec.Volumes, ctx, fldPath.Child("volumes"))
 	errs = append(errs, vErrs...)
 
 	names := sets.New[string]()
@@ -301,48 +313,42 @@ func validateEnv(env []corev1.EnvVar, fldPath *field.Path) field.ErrorList {
 	return errs
 }
 
-// validateVolumes checks names (DNS-1123 labels, unique) and that each
-// volume has exactly one source; it returns the set of valid names.
-func validateVolumes(volumes []corev1.Volume, fldPath *field.Path) (sets.Set[string], field.ErrorList) {
-	var errs field.ErrorList
+// validateVolumes is upstream's ValidateVolumes: names (DNS-1123 labels,
+// unique), one source each, and every source's own rules (paths, modes,
+// items, projections: service account tokens, ClusterTrustBundles, pod
+// certificates' signer, key type and maxExpirationSeconds, …), with
+// upstream's messages and field paths. It validates what upstream would
+// store: a copy of the volumes with upstream's defaults, converted to the
+// internal types. It returns the set of valid names.
+func validateVolumes(volumes []corev1.Volume, ctx podSpecContext, fldPath *field.Path) (sets.Set[string], field.ErrorList) {
+	if ctx.update && apiequality.Semantic.DeepEqual(volumes, ctx.old) {
+		// A pod's volumes cannot change, and what was stored was valid
+		// when it was written (upstream ratchets its newer rules so).
+		names := sets.New[string]()
+		for _, v := range volumes {
+			names.Insert(v.Name)
+		}
+		return names, nil
+	}
+	defaulted := &corev1.Pod{Spec: corev1.PodSpec{Volumes: make([]corev1.Volume, len(volumes))}}
+	for i := range volumes {
+		volumes[i].DeepCopyInto(&defaulted.Spec.Volumes[i])
+	}
+	corev1defaults.SetObjectDefaults_Pod(defaulted)
+	internal := make([]core.Volume, len(volumes))
+	for i := range defaulted.Spec.Volumes {
+		if err := corev1defaults.Convert_v1_Volume_To_core_Volume(&defaulted.Spec.Volumes[i], &internal[i], nil); err != nil {
+			return sets.New[string](), field.ErrorList{field.InternalError(fldPath.Index(i), err)}
+		}
+	}
+	// The options upstream gives a new pod's volumes (the only one they
+	// read, AllowNonLocalProjectedTokenPath, is false but for old pods).
+	valid, errs := corevalidation.ValidateVolumes(internal, ctx.meta, fldPath, corevalidation.PodValidationOptions{})
 	names := sets.New[string]()
-	for i, v := range volumes {
-		p := fldPath.Index(i)
-		switch {
-		case v.Name == "":
-			errs = append(errs, field.Required(p.Child("name"), ""))
-		case names.Has(v.Name):
-			errs = append(errs, field.Duplicate(p.Child("name"), v.Name))
-		default:
-			msgs := validation.IsDNS1123Label(v.Name)
-			for _, msg := range msgs {
-				errs = append(errs, field.Invalid(p.Child("name"), v.Name, msg))
-			}
-			if len(msgs) == 0 {
-				names.Insert(v.Name)
-			}
-		}
-		switch n := countVolumeSources(&v.VolumeSource); {
-		case n == 0:
-			errs = append(errs, field.Required(p, "must specify a volume type"))
-		case n > 1:
-			errs = append(errs, field.Forbidden(p, "may not specify more than 1 volume type"))
-		}
+	for name := range valid {
+		names.Insert(name)
 	}
 	return names, errs
-}
-
-// countVolumeSources counts the non-nil members of a VolumeSource, all of
-// which are pointers.
-func countVolumeSources(vs *corev1.VolumeSource) int {
-	n := 0
-	v := structValue(vs)
-	for i := 0; i < v.NumField(); i++ {
-		if !v.Field(i).IsNil() {
-			n++
-		}
-	}
-	return n
 }
 
 func validateVolumeMounts(mounts []corev1.VolumeMount, volumes sets.Set[string], fldPath *field.Path) field.ErrorList {
@@ -501,7 +507,7 @@ const podUpdateForbiddenMessage = "pod updates may not change fields other than 
 
 func validatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 	errs := validateMetaUpdate(&pod.ObjectMeta, &old.ObjectMeta)
-	errs = append(errs, validatePodSpec(&pod.Spec, specPath)...)
+	errs = append(errs, validatePodSpec(&pod.Spec, specPath, podSpecContext{meta: &pod.ObjectMeta, update: true, old: old.Spec.Volumes})...)
 	if len(errs) > 0 {
 		return errs
 	}

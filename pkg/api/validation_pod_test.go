@@ -63,7 +63,18 @@ func TestValidatePod(t *testing.T) {
 		}, want: []wantErr{duplicate("spec.volumes[1].name")}},
 		{name: "volume with two sources", mutate: func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}, HostPath: &corev1.HostPathVolumeSource{Path: "/x"}}}}
-		}, want: []wantErr{forbidden("spec.volumes[0]")}},
+		}, want: []wantErr{forbidden("spec.volumes[0].hostPath")}},
+		{name: "secret volume without a name", mutate: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{}}}}
+		}, want: []wantErr{required("spec.volumes[0].secret.secretName")}},
+		{name: "projected token with a relative path outside the volume", mutate: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "t", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "../token"}}}}}}}
+		}, want: []wantErr{invalid("spec.volumes[0].projected.path")}}, // upstream's path
+		{name: "pod certificate with an unknown key type", mutate: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "c", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{PodCertificate: &corev1.PodCertificateProjection{SignerName: "example.com/s", KeyType: "DSA", CredentialBundlePath: "b.pem"}}}}}}}
+		}, want: []wantErr{notSupported("spec.volumes[0].projected.sources[0].podCertificate.keyType")}},
 		{name: "mount of a missing volume", mutate: func(p *corev1.Pod) {
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
 		}, want: []wantErr{notFound("spec.containers[0].volumeMounts[0].name")}},
@@ -296,6 +307,33 @@ func TestInvalidSysctlsMessage(t *testing.T) {
 	for _, unwanted := range []string{"safe-and-unsafe", "kernel.shmmax"} {
 		if strings.Contains(msg, unwanted) {
 			t.Errorf("error %q names %q, a valid sysctl", msg, unwanted)
+		}
+	}
+}
+
+// A podCertificate projection's maxExpirationSeconds is refused outside
+// [1h, 91d] with upstream's messages, which the conformance tests match.
+func TestValidatePodCertificateMaxExpiration(t *testing.T) {
+	for _, tt := range []struct {
+		seconds int32
+		want    string
+	}{
+		{3599, "if provided, maxExpirationSeconds must be >= 3600"},
+		{91*24*3600 + 1, "if provided, maxExpirationSeconds must be <= 7862400"},
+		{3600, ""},
+	} {
+		p := defaultedPod(func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{PodCertificate: &corev1.PodCertificateProjection{SignerName: "e2e.example.com/signer", KeyType: "ECDSAP256",
+					CredentialBundlePath: "bundle.pem", MaxExpirationSeconds: &tt.seconds}}}}}}}
+		})
+		errs := podStrategy.Validate(ctx, p)
+		switch {
+		case tt.want == "" && len(errs) > 0:
+			t.Errorf("%d s: %v, want no error", tt.seconds, errs)
+		case tt.want != "" && (len(errs) != 1 || errs[0].Field != "spec.volumes[0].projected.sources[0].podCertificate.maxExpirationSeconds" ||
+			!strings.Contains(errs.ToAggregate().Error(), tt.want)):
+			t.Errorf("%d s: %v, want one error on maxExpirationSeconds saying %q", tt.seconds, errs, tt.want)
 		}
 	}
 }

@@ -143,19 +143,24 @@ func boolStatus(b bool) v1.ConditionStatus {
 	return v1.ConditionFalse
 }
 
+// defaultWaitingReason is the waiting reason of a container that has no
+// state of its own yet, as the kubelet's convertToAPIContainerStatuses
+// sets it: PodInitializing for every container (init ones included) of a
+// pod with init containers, ContainerCreating otherwise.
+func defaultWaitingReason(pod *v1.Pod) string {
+	if len(pod.Spec.InitContainers) > 0 {
+		return "PodInitializing"
+	}
+	return "ContainerCreating"
+}
+
 func (w *podWorker) containerStatus(pod *v1.Pod, c *v1.Container, init bool) v1.ContainerStatus {
 	st := w.state[c.Name]
 	cs := v1.ContainerStatus{Name: c.Name, Image: c.Image}
 	f := false
 	cs.Started = &f
 	if st == nil {
-		reason := "ContainerCreating"
-		if !init && len(pod.Spec.InitContainers) > 0 && !w.initDone {
-			reason = "PodInitializing"
-		} else if init && w.sandbox != nil {
-			reason = "PodInitializing"
-		}
-		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: reason}
+		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: defaultWaitingReason(pod)}
 		return cs
 	}
 	if st.id != "" {
@@ -194,7 +199,7 @@ func (w *podWorker) containerStatus(pod *v1.Pod, c *v1.Container, init bool) v1.
 			reason = "ImagePullBackOff"
 		}
 		if reason == "" {
-			reason = "ContainerCreating"
+			reason = defaultWaitingReason(pod)
 		}
 		msg := st.message
 		if reason == "ImagePullBackOff" {

@@ -102,3 +102,27 @@ func TestForbiddenSysctlRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultWaitingReason: a container with no state of its own yet
+// waits with the kubelet's default reason: PodInitializing for every
+// container of a pod with init containers (the conformance test of a
+// failing init container checks the second one and the app container),
+// ContainerCreating otherwise.
+func TestDefaultWaitingReason(t *testing.T) {
+	w := &podWorker{state: map[string]*ctrState{"init1": {name: "init1"}}}
+	pod := testPod(v1.RestartPolicyAlways)
+	pod.Spec.InitContainers = []v1.Container{{Name: "init1", Image: "img"}, {Name: "init2", Image: "img"}}
+	for _, tt := range []struct {
+		c    *v1.Container
+		init bool
+	}{{&pod.Spec.InitContainers[0], true}, {&pod.Spec.InitContainers[1], true}, {&pod.Spec.Containers[0], false}} {
+		cs := w.containerStatus(pod, tt.c, tt.init)
+		if cs.State.Waiting == nil || cs.State.Waiting.Reason != "PodInitializing" {
+			t.Errorf("%s: state %+v, want waiting PodInitializing", tt.c.Name, cs.State)
+		}
+	}
+	plain := testPod(v1.RestartPolicyAlways)
+	if cs := w.containerStatus(plain, &plain.Spec.Containers[0], false); cs.State.Waiting == nil || cs.State.Waiting.Reason != "ContainerCreating" {
+		t.Errorf("pod without init containers: state %+v, want waiting ContainerCreating", cs.State)
+	}
+}
