@@ -304,7 +304,8 @@ var builtins = []builtin{
 		strategy: clustertrustbundle.Strategy, getAttrs: clusterTrustBundleAttrs},
 	{gv: certificatesv1.SchemeGroupVersion, kind: "PodCertificateRequest", namespaced: true,
 		newObj: func() runtime.Object { return &certificatesv1.PodCertificateRequest{} }, newList: func() runtime.Object { return &certificatesv1.PodCertificateRequestList{} },
-		strategy: podCertificateRequests, status: podcertificaterequest.NewStatusStrategy(podCertificateRequests, authorizerfactory.NewAlwaysAllowAuthorizer(), clock.RealClock{})},
+		strategy: podCertificateRequests, status: podcertificaterequest.NewStatusStrategy(podCertificateRequests, authorizerfactory.NewAlwaysAllowAuthorizer(), clock.RealClock{}),
+		getAttrs: podCertificateRequestAttrs},
 
 	// admissionregistration.k8s.io/v1: stored and validated, not enforced.
 	{gv: admissionregistrationv1.SchemeGroupVersion, kind: "MutatingWebhookConfiguration", categories: apiExtensions,
@@ -359,6 +360,19 @@ func clusterTrustBundleAttrs(obj runtime.Object) (labels.Set, fields.Set, error)
 		return nil, nil, fmt.Errorf("not a clustertrustbundle: %T", obj)
 	}
 	return labels.Set(b.Labels), fields.Set{"metadata.name": b.Name, "spec.signerName": b.Spec.SignerName}, nil
+}
+
+// podCertificateRequestAttrs are the field selectors of upstream's
+// podcertificaterequest storage (unexported there): the kubelet lists its
+// node's requests by spec.nodeName (the Node authorizer allows nothing
+// else), signers theirs by spec.signerName.
+func podCertificateRequestAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
+	r, ok := obj.(*certificatesapi.PodCertificateRequest)
+	if !ok {
+		return nil, nil, fmt.Errorf("not a podcertificaterequest: %T", obj)
+	}
+	return labels.Set(r.Labels), fields.Set{"metadata.name": r.Name, "metadata.namespace": r.Namespace,
+		"spec.signerName": r.Spec.SignerName, "spec.podName": r.Spec.PodName, "spec.nodeName": string(r.Spec.NodeName)}, nil
 }
 
 // NamespaceGetter reads a namespace for the upstream strategies that look

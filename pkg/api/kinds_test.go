@@ -1794,6 +1794,8 @@ func TestKindFieldSelectors(t *testing.T) {
 	rc := newRC()
 	rc.Status.Replicas = 2
 	csr := newCSR(t)
+	pcr := &certificatesv1.PodCertificateRequest{ObjectMeta: nsMeta("req-1"), Spec: certificatesv1.PodCertificateRequestSpec{
+		SignerName: "example.com/signer", PodName: "p", NodeName: "node1"}}
 	tests := []struct {
 		obj      runtime.Object
 		selector string
@@ -1814,6 +1816,11 @@ func TestKindFieldSelectors(t *testing.T) {
 		{newResourceSlice(), "spec.nodeName=node1,spec.driver=gpu.example.com", true},
 		{newResourceSlice(), "spec.nodeName=node2", false},
 		{&corev1.ConfigMap{ObjectMeta: nsMeta("settings")}, "metadata.name=settings", true},
+		// As upstream's storage: a kubelet lists its node's requests, a
+		// signer its own.
+		{pcr, "spec.nodeName=node1", true},
+		{pcr, "spec.nodeName=node2", false},
+		{pcr, "spec.signerName=example.com/signer,spec.podName=p", true},
 	}
 	for _, tt := range tests {
 		r := resourceFor(t, tt.obj)
