@@ -47,21 +47,24 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("creating API client: %w", err)
 	}
+	rc := rest.CopyConfig(restCfg)
+	rc.ContentType = "application/json"
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("creating API client: %w", err)
+	}
 	var reviews kubernetes.Interface
 	if cfg.ClientCAFile != "" {
-		rc := rest.CopyConfig(restCfg)
-		rc.ContentType = "application/json"
-		if reviews, err = kubernetes.NewForConfig(rc); err != nil {
-			return fmt.Errorf("creating API client: %w", err)
-		}
+		reviews = kc
 	}
-	return run(ctx, cfg, client, reviews)
+	return run(ctx, cfg, client, kc, reviews)
 }
 
-// run is the agent on client; reviews (nil: the agent's API is plain
-// HTTP) asks the API server who calls the agent's API and what they may
-// do.
-func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews kubernetes.Interface) error {
+// run is the agent on client; kc is client-go's clientset for the
+// kubelet code reused as it is (pod certificates); reviews (nil: the
+// agent's API is plain HTTP) asks the API server who calls the agent's
+// API and what they may do.
+func run(ctx context.Context, cfg *Config, client *nodeclient.Client, kc, reviews kubernetes.Interface) error {
 	tuneGC()
 	logger := klog.FromContext(ctx).WithValues("node", cfg.NodeName)
 	ctx = klog.NewContext(ctx, logger)
@@ -164,6 +167,8 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 		return ctx.Err()
 	}
 	a.podList = func() []*v1.Pod { return nodeclient.List[*v1.Pod](podInformer.GetStore()) }
+	podCerts := startPodCertificates(ctx, kc, cfg.NodeName, podInformer.GetStore(), recorder)
+	a.deps.volumes.podCerts = podCerts
 
 	// Adopt what containerd runs, clean up what belongs to no pod.
 	found, err := rt.ListContainers(ctx)
@@ -192,8 +197,12 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 	rt.cleanupOrphans(ctx, known)
 
 	_, _ = podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { a.ensureWorker(ctx, obj.(*v1.Pod), nil) },
+		AddFunc: func(obj any) {
+			podCerts.track(ctx, obj.(*v1.Pod))
+			a.ensureWorker(ctx, obj.(*v1.Pod), nil)
+		},
 		UpdateFunc: func(_, obj any) {
+			podCerts.track(ctx, obj.(*v1.Pod))
 			a.ensureWorker(ctx, obj.(*v1.Pod), nil)
 		},
 		DeleteFunc: func(obj any) {
@@ -207,6 +216,7 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, reviews ku
 					return
 				}
 			}
+			podCerts.forget(ctx, pod)
 			a.mu.Lock()
 			w := a.workers[pod.UID]
 			a.mu.Unlock()

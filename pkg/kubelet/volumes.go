@@ -47,6 +47,9 @@ type volumeManager struct {
 	// tokens issues the ServiceAccount tokens of projected volumes; nil
 	// leaves them out with a warning.
 	tokens *tokenManager
+	// podCerts holds the podCertificate sources' keys and certificates;
+	// nil leaves them out with a warning.
+	podCerts *podCertificates
 }
 
 // podVolume is one volume as the pod's containers mount it.
@@ -456,7 +459,7 @@ func (m *volumeManager) projectedPayload(ctx context.Context, pod *v1.Pod, volNa
 	payload := map[string]fileProjection{}
 	var errs []error
 	var warnings []string
-	for _, s := range src.Sources {
+	for i, s := range src.Sources {
 		var part map[string]fileProjection
 		var err error
 		switch {
@@ -478,8 +481,14 @@ func (m *volumeManager) projectedPayload(ctx context.Context, pod *v1.Pod, volNa
 				continue
 			}
 			part, err = m.trustBundlePayload(ctx, s.ClusterTrustBundle, defaultMode)
+		case s.PodCertificate != nil:
+			if m.podCerts == nil {
+				warnings = append(warnings, fmt.Sprintf("projected volume %q: this agent issues no pod certificates; source %d is left out", volName, i))
+				continue
+			}
+			part, err = m.podCerts.payload(ctx, pod, volName, i, s.PodCertificate, defaultMode)
 		default:
-			warnings = append(warnings, fmt.Sprintf("projected volume %q: a source other than configMap, secret, downwardAPI, serviceAccountToken and clusterTrustBundle is left out", volName))
+			warnings = append(warnings, fmt.Sprintf("projected volume %q: a source other than configMap, secret, downwardAPI, serviceAccountToken, clusterTrustBundle and podCertificate is left out", volName))
 		}
 		if err != nil {
 			errs = append(errs, err)
