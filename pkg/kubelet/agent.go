@@ -120,6 +120,7 @@ func run(ctx context.Context, cfg *Config, client *nodeclient.Client, kc, review
 			volumes: &volumeManager{podsDir: rt.podsDir, objects: objects, allocatable: capacity(cfg), mountTmpfs: mountTmpfs, tokens: tokens},
 		},
 	}
+	a.deps.admit = a.admit
 	if cfg.Proxy {
 		a.deps.drain = newEndpointDrain()
 	}

@@ -43,6 +43,9 @@ type podView struct {
 	torndown   bool // containers and sandbox were removed
 	// failReason is why the worker failed the pod itself (DeadlineExceeded).
 	failReason string
+	// refused is why the agent's admission refused the pod (host ports
+	// taken), "" when it admitted it.
+	refused string
 
 	containers map[string]*ctrState // by name; read only here
 }
@@ -161,10 +164,14 @@ func planPod(v *podView) podPlan {
 	}
 	if !v.terminal {
 		if !v.sandbox && len(v.containers) == 0 {
-			// As the kubelet's admission, before the pod runs (the only
-			// handler the agent has is the sysctl allowlist's).
+			// As the kubelet's admission, before the pod runs: the
+			// sysctl allowlist's handler, then the host ports.
 			if msg := forbiddenSysctl(pod); msg != "" {
 				p.add(podAction{kind: actReject, reason: sysctlForbiddenReason, message: msg})
+				return p
+			}
+			if v.refused != "" {
+				p.add(podAction{kind: actReject, reason: nodePortsReason, message: v.refused})
 				return p
 			}
 		}

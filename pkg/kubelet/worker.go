@@ -53,6 +53,10 @@ type workerDeps struct {
 	// clock is what back-offs, retries and deadlines are timed with (nil:
 	// the real one).
 	clock clock.Clock
+	// admit is the kubelet's admission of a pod that has not run yet on
+	// this node against the pods admitted before it (host ports): "" and
+	// the pod holds its ports, or why it is refused. nil admits all.
+	admit func(w *podWorker, pod *v1.Pod) string
 }
 
 func (d *workerDeps) clockOrReal() clock.Clock {
@@ -150,6 +154,13 @@ type podWorker struct {
 	// Why the worker failed the pod itself (DeadlineExceeded), for the
 	// status.
 	failReason, failMessage string
+	// admitted: the pod passed the agent's admission (or ran before);
+	// refused is why it did not. holdsPorts (read by the agent's
+	// admission of other pods) says its host ports are taken: from its
+	// admission until its teardown.
+	admitted   bool
+	refused    string
+	holdsPorts atomic.Bool
 }
 
 func newPodWorker(deps *workerDeps, pod *v1.Pod, adopted []ContainerInfo) *podWorker {
@@ -172,6 +183,11 @@ func newPodWorker(deps *workerDeps, pod *v1.Pod, adopted []ContainerInfo) *podWo
 	if len(adopted) == 0 && (pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed) {
 		// Finished before this agent started: never run it again.
 		w.terminal = true
+	}
+	if len(adopted) > 0 {
+		// It ran before this agent started: admitted then.
+		w.admitted = true
+		w.holdsPorts.Store(true)
 	}
 	return w
 }
@@ -331,7 +347,7 @@ func (w *podWorker) view(pod *v1.Pod, gone bool, now time.Time) *podView {
 		},
 		sandbox: w.sandbox != nil, sandboxAt: w.sandboxAt,
 		initDone: w.initDone, initFailed: w.initFailed, terminal: w.terminal, torndown: w.torndown,
-		failReason: w.failReason,
+		failReason: w.failReason, refused: w.refused,
 		containers: w.state,
 	}
 	if pod != nil && pod.Status.StartTime != nil {
@@ -354,6 +370,13 @@ func (w *podWorker) sync(ctx context.Context) bool {
 	}
 	// Each pass but the last changes what the next one sees; the bound is
 	// a guard, a plan never needs more passes than the pod has containers.
+	if !w.admitted && w.refused == "" && !w.terminal && !gone && pod.DeletionTimestamp == nil && w.deps.admit != nil {
+		// As the kubelet's admission: once, before anything of the pod
+		// runs.
+		if w.refused = w.deps.admit(w, pod); w.refused == "" {
+			w.admitted = true
+		}
+	}
 	passes := 3 + len(pod.Spec.InitContainers) + len(pod.Spec.Containers) + len(pod.Spec.EphemeralContainers)
 	for range passes {
 		plan := planPod(w.view(pod, gone, w.now()))
@@ -985,6 +1008,7 @@ func (w *podWorker) teardown(ctx context.Context, pod *v1.Pod, grace time.Durati
 	}
 	w.sandbox = nil
 	w.torndown = true
+	w.holdsPorts.Store(false)
 }
 
 // setupVolumes sets up or refreshes the pod's volumes (when is

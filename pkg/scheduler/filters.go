@@ -111,7 +111,7 @@ func FilterNodeAffinity(p *PodInfo, n *NodeInfo) []string {
 func FilterHostPorts(p *PodInfo, n *NodeInfo) []string {
 	for _, want := range p.Ports {
 		for _, used := range n.ports {
-			if want.conflicts(used) {
+			if want.Conflicts(used) {
 				return reasonsNodePorts
 			}
 		}

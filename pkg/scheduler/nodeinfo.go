@@ -7,23 +7,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"minik8s/pkg/hostports"
 )
 
 // HostPort is one hostPort a pod claims on its node.
-type HostPort struct {
-	IP       string // "" and "0.0.0.0" mean every address
-	Protocol v1.Protocol
-	Port     int32
-}
-
-func (a HostPort) conflicts(b HostPort) bool {
-	if a.Port != b.Port || a.Protocol != b.Protocol {
-		return false
-	}
-	return a.IP == b.IP || wildcard(a.IP) || wildcard(b.IP)
-}
-
-func wildcard(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
+type HostPort = hostports.HostPort
 
 // PodInfo is what the filters and scores need to know about the pod being
 // placed, computed once per scheduling attempt rather than once per node.
@@ -73,7 +62,7 @@ type PodInfo struct {
 // NewPodInfo precomputes the pod's requests, ports, owner and affinity.
 // It does not copy the pod; nothing here writes to it.
 func NewPodInfo(pod *v1.Pod) *PodInfo {
-	pi := &PodInfo{Pod: pod, Priority: corev1helpers.PodPriority(pod), Ports: podHostPorts(pod), Owner: controllerUID(pod)}
+	pi := &PodInfo{Pod: pod, Priority: corev1helpers.PodPriority(pod), Ports: hostports.Of(pod), Owner: controllerUID(pod)}
 	pi.Requests, pi.NonZero = podRequests(pod)
 	pi.required = nodeaffinity.GetRequiredNodeAffinity(pod)
 	a := pod.Spec.Affinity
@@ -90,34 +79,6 @@ func NewPodInfo(pod *v1.Pod) *PodInfo {
 		pi.softSpread = newSpreadConstraints(pod, v1.ScheduleAnyway)
 	}
 	return pi
-}
-
-func podHostPorts(pod *v1.Pod) []HostPort {
-	var ports []HostPort
-	add := func(c *v1.Container) {
-		for _, p := range c.Ports {
-			if p.HostPort <= 0 {
-				continue
-			}
-			proto := p.Protocol
-			if proto == "" {
-				proto = v1.ProtocolTCP
-			}
-			ports = append(ports, HostPort{IP: p.HostIP, Protocol: proto, Port: p.HostPort})
-		}
-	}
-	for i := range pod.Spec.Containers {
-		add(&pod.Spec.Containers[i])
-	}
-	// Sidecars (restartable init containers) keep running, so their ports
-	// stay taken.
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
-			add(c)
-		}
-	}
-	return ports
 }
 
 func controllerUID(pod *v1.Pod) types.UID {
