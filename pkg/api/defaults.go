@@ -245,6 +245,11 @@ func defaultService(svc *corev1.Service) {
 	if spec.SessionAffinity == "" {
 		spec.SessionAffinity = corev1.ServiceAffinityNone
 	}
+	if spec.SessionAffinity == corev1.ServiceAffinityNone {
+		// As upstream's SetDefaults_Service: a switch back to None
+		// drops the ClientIP settings.
+		spec.SessionAffinityConfig = nil
+	}
 	if spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 		if spec.SessionAffinityConfig == nil {
 			spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{}

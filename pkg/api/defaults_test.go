@@ -173,6 +173,21 @@ func TestDefaultService(t *testing.T) {
 			AllocateLoadBalancerNodePorts: ptr.To(true),
 		},
 	}, {
+		name: "switched back to no affinity: the ClientIP settings dropped",
+		mutate: func(s *corev1.Service) {
+			s.Spec.SessionAffinity = corev1.ServiceAffinityNone
+			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr.To(int32(10800))}}
+		},
+		want: corev1.ServiceSpec{
+			Selector:              map[string]string{"app": "web"},
+			Ports:                 []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(80)}},
+			Type:                  corev1.ServiceTypeClusterIP,
+			SessionAffinity:       corev1.ServiceAffinityNone,
+			IPFamilies:            []corev1.IPFamily{corev1.IPv4Protocol},
+			IPFamilyPolicy:        ptr.To(corev1.IPFamilyPolicySingleStack),
+			InternalTrafficPolicy: ptr.To(corev1.ServiceInternalTrafficPolicyCluster),
+		},
+	}, {
 		name: "external name",
 		mutate: func(s *corev1.Service) {
 			s.Spec = corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.com"}
