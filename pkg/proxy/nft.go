@@ -235,8 +235,19 @@ func baseChains(cidr *net.IPNet) []baseChain {
 			if n == 1 {
 				index = &expr.Immediate{Register: next, Data: ne32(0)}
 			}
+			// NodePort traffic is masqueraded whatever its source, as
+			// kube-proxy masquerades external traffic of policy Cluster:
+			// a pod reaching another node's NodePort would otherwise get
+			// the endpoint's reply straight from the endpoint's node,
+			// past the node that DNATed it. Service IPs only for sources
+			// outside the cluster (a pod's packet is DNATed on its own
+			// node, where the reply comes back anyway).
+			mark := rule{Kind: ruleMark, Src: cidr}
+			if np {
+				mark.Src = nil
+			}
 			chains = append(chains, baseChain{chainRef(name), [][]expr.Any{
-				rule{Kind: ruleMark, Src: cidr}.exprs(),
+				mark.exprs(),
 				append(key, index,
 					&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: set},
 					&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 9, RegProtoMax: 9, Specified: true}),

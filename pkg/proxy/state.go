@@ -551,7 +551,16 @@ func computeService(svc *v1.Service, slices []*discoveryv1.EndpointSlice, nodeNa
 			st.ServiceIPs[ipKey{ip, proto, uint16(sp.Port)}] = extChain
 		}
 		if hasNodePort {
-			st.NodePorts[nodePort] = extChain
+			if local {
+				st.NodePorts[nodePort] = extChain
+			} else {
+				// Policy Cluster: NodePort traffic is masqueraded
+				// whatever its source (see the shared NodePort pick
+				// chains), then picks as the Service's chain does.
+				npChain := "np_" + base
+				st.Chains[npChain] = append([]rule{{Kind: ruleMark}}, endpointRules(proto, eps, affPrefix, affinity, st.AffinitySets)...)
+				st.NodePorts[nodePort] = npChain
+			}
 		}
 	}
 	return st

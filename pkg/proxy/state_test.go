@@ -206,6 +206,26 @@ func TestCompute(t *testing.T) {
 			absent: []string{"chain ext_default_web_http_tcp 5", "ext_default_web_http_tcp 1: ip saddr @aff_default_web_http_tcp_10.244.2.5", "ext_default_web_http_tcp 0: ip saddr != "},
 		},
 		{
+			// As kube-proxy's external traffic of policy Cluster: a
+			// NodePort is masqueraded whatever its source (a pod reaching
+			// another node's NodePort gets its reply back through it),
+			// the ClusterIP only from outside the cluster.
+			name: "nodeport with session affinity, cluster policy: masqueraded from pods too",
+			svcs: []*v1.Service{service("web", "10.96.0.10", func(s *v1.Service) {
+				s.Spec.Type = v1.ServiceTypeNodePort
+				s.Spec.Ports[0].NodePort = 30080
+				s.Spec.SessionAffinity = v1.ServiceAffinityClientIP
+			})},
+			slices: []*discoveryv1.EndpointSlice{slice("web", 8080, v1.ProtocolTCP, epSpec{ip: "10.244.2.5", node: "node2", ready: true})},
+			want: []string{
+				"nodeport tcp . 30080 : goto np_default_web_http_tcp",
+				"chain np_default_web_http_tcp 0: meta mark set meta mark | 0x4000",
+				"chain np_default_web_http_tcp 1: ip saddr @aff_default_web_http_tcp_10.244.2.5_8080 meta l4proto tcp dnat to 10.244.2.5:8080",
+				"ip 10.96.0.10 . tcp . 80 : goto " + chain,
+				"chain " + chain + " 0: ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000",
+			},
+		},
+		{
 			name:   "headless and external name ignored",
 			svcs:   []*v1.Service{service("h", "None"), service("x", "", func(s *v1.Service) { s.Spec.Type = v1.ServiceTypeExternalName })},
 			absent: []string{"goto", "reject"},
