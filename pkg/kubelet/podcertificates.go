@@ -131,17 +131,9 @@ func (r annotatedRecorder) AnnotatedEventf(object runtime.Object, _ map[string]s
 type pcrInformer struct{ inf cache.SharedIndexInformer }
 
 func newPCRInformer(kc kubernetes.Interface, node string) pcrInformer {
-	sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return kc.CertificatesV1().PodCertificateRequests(metav1.NamespaceAll).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return kc.CertificatesV1().PodCertificateRequests(metav1.NamespaceAll).Watch(ctx, o)
-		},
-	}
+	pcrs := kc.CertificatesV1().PodCertificateRequests(metav1.NamespaceAll)
+	lw := selectedListWatch(fields.OneTermEqualSelector("spec.nodeName", node).String(),
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pcrs.List(ctx, o) }, pcrs.Watch)
 	return pcrInformer{cache.NewSharedIndexInformer(lw, &certificatesv1.PodCertificateRequest{}, 10*time.Minute,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})}
 }
@@ -157,17 +149,9 @@ func (i pcrInformer) Lister() certlisters.PodCertificateRequestLister {
 type nodeInformer struct{ inf cache.SharedIndexInformer }
 
 func newNodeInformer(kc kubernetes.Interface, node string) nodeInformer {
-	sel := fields.OneTermEqualSelector("metadata.name", node).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return kc.CoreV1().Nodes().List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return kc.CoreV1().Nodes().Watch(ctx, o)
-		},
-	}
+	nodes := kc.CoreV1().Nodes()
+	lw := selectedListWatch(fields.OneTermEqualSelector("metadata.name", node).String(),
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nodes.List(ctx, o) }, nodes.Watch)
 	return nodeInformer{cache.NewSharedIndexInformer(lw, &v1.Node{}, 10*time.Minute, cache.Indexers{})}
 }
 
@@ -175,4 +159,19 @@ func (i nodeInformer) Informer() cache.SharedIndexInformer { return i.inf }
 
 func (i nodeInformer) Lister() corelisters.NodeLister {
 	return corelisters.NewNodeLister(i.inf.GetIndexer())
+}
+
+// selectedListWatch lists and watches with the field selector sel.
+func selectedListWatch(sel string, list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return watchFn(ctx, o)
+		},
+	}
 }
