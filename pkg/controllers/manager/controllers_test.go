@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/dynamic"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/metadata"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 )
@@ -25,8 +24,8 @@ func TestEveryControllerBuilds(t *testing.T) {
 		rc:       &rest.Config{Host: "http://127.0.0.1:1"},
 		factory:  informers.NewSharedInformerFactory(cs, 0),
 		recorder: func(string) record.EventRecorder { return record.NewFakeRecorder(10) },
-		dynFor: func(string) (dynamic.Interface, error) {
-			return dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), nil
+		metadataFor: func(string) (metadata.Interface, error) {
+			return metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme()), nil
 		},
 	}
 	types := map[string]string{}

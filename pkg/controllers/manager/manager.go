@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -128,16 +127,16 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	dynFor := func(name string) (dynamic.Interface, error) {
+	metadataFor := func(name string) (metadata.Interface, error) {
 		c, err := configFor(name)
 		if err != nil {
 			return nil, err
 		}
-		d, err := dynamic.NewForConfig(c)
+		md, err := metadata.NewForConfig(c)
 		if err != nil {
-			return nil, fmt.Errorf("creating dynamic client for %s: %w", name, err)
+			return nil, fmt.Errorf("creating metadata client for %s: %w", name, err)
 		}
-		return d, nil
+		return md, nil
 	}
 	enabled, _ := cfg.Enabled()
 	factory := informers.NewSharedInformerFactory(client, 0)
@@ -148,7 +147,7 @@ func Run(ctx context.Context, rc *rest.Config, cfg *Config) error {
 		return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 	}
 
-	deps := controllerDeps{ctx: ctx, cfg: cfg, rc: rc, factory: factory, recorder: recorder, dynFor: dynFor}
+	deps := controllerDeps{ctx: ctx, cfg: cfg, rc: rc, factory: factory, recorder: recorder, metadataFor: metadataFor}
 	var runners []runner
 	var names []string
 	for _, name := range All {
@@ -266,17 +265,17 @@ func ServiceAccountName(controller string) string {
 type controllerDeps struct {
 	// ctx bounds what the controllers start while being built (the
 	// autoscaler's event broadcaster).
-	ctx      context.Context
-	cfg      *Config
-	rc       *rest.Config
-	factory  informers.SharedInformerFactory
-	recorder func(component string) record.EventRecorder
-	dynFor   func(name string) (dynamic.Interface, error)
+	ctx         context.Context
+	cfg         *Config
+	rc          *rest.Config
+	factory     informers.SharedInformerFactory
+	recorder    func(component string) record.EventRecorder
+	metadataFor func(name string) (metadata.Interface, error)
 }
 
 // newController builds the controller called name (one of All).
 func newController(name string, cs kubernetes.Interface, deps controllerDeps) (runner, error) {
-	cfg, rc, factory, recorder, dynFor := deps.cfg, deps.rc, deps.factory, deps.recorder, deps.dynFor
+	cfg, rc, factory, recorder, metadataFor := deps.cfg, deps.rc, deps.factory, deps.recorder, deps.metadataFor
 	switch name {
 	case ReplicaSet:
 		return replicaset.New(cs, factory, recorder("replicaset-controller")), nil
@@ -299,11 +298,11 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 		}
 		return gc, nil
 	case Namespace:
-		dyn, err := dynFor(name)
+		md, err := metadataFor(name)
 		if err != nil {
 			return nil, err
 		}
-		return namespace.New(cs, dyn, factory, recorder("namespace-controller")), nil
+		return namespace.New(cs, md, factory), nil
 	case NodeLifecycle:
 		return nodelifecycle.New(cs, factory, recorder("node-controller"), nodelifecycle.Config{GracePeriod: cfg.NodeMonitorGracePeriod}), nil
 	case TaintEviction:
@@ -331,7 +330,7 @@ func newController(name string, cs kubernetes.Interface, deps controllerDeps) (r
 	case ServiceAccount:
 		return serviceaccount.New(cs, factory), nil
 	case ResourceQuota:
-		md, err := metadata.NewForConfig(rc)
+		md, err := metadataFor(name)
 		if err != nil {
 			return nil, err
 		}

@@ -3,52 +3,57 @@ package namespace
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/controller/namespace/deletion"
 
 	"minik8s/pkg/controllers/reconcile"
 )
 
-// RecheckInterval is how soon a namespace that still holds objects is
-// looked at again (pods may take their grace period to go).
+// RecheckInterval is the longest a namespace that still holds objects waits
+// before it is looked at again. Upstream waits half its estimate (the
+// longest grace period of the pods left, 15 s for objects held by
+// finalizers) plus a second; minik8s's agents remove a pod as soon as its
+// containers stop, so a shorter recheck ends most deletions sooner.
 const RecheckInterval = 2 * time.Second
 
 // Controller is the namespace controller.
 type Controller struct {
-	client    kubernetes.Interface
-	discovery discovery.DiscoveryInterface
-	dyn       dynamic.Interface
-	nsLister  corelisters.NamespaceLister
-	synced    cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[string]
-	recorder  record.EventRecorder
+	client   kubernetes.Interface
+	md       metadata.Interface
+	nsLister corelisters.NamespaceLister
+	synced   cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	// discover lists the namespaced resources to empty: the preferred
+	// version of each, as kube-controller-manager's discovery does.
+	discover func() ([]*metav1.APIResourceList, error)
+	// deleter is upstream's namespaced-resources deleter, made once the
+	// caches have synced (it reads discovery when made).
+	deleter deletion.NamespacedResourcesDeleterInterface
 }
 
-// New wires the controller to the factory's Namespace informer.
-func New(client kubernetes.Interface, dyn dynamic.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder) *Controller {
+// New wires the controller to the factory's Namespace informer; md lists and
+// deletes the namespace's objects of every resource by their metadata only.
+func New(client kubernetes.Interface, md metadata.Interface, factory informers.SharedInformerFactory) *Controller {
 	inf := factory.Core().V1().Namespaces()
 	c := &Controller{
-		client:    client,
-		discovery: client.Discovery(),
-		dyn:       dyn,
-		nsLister:  inf.Lister(),
-		synced:    inf.Informer().HasSynced,
-		queue:     reconcile.NewQueue("namespace"),
-		recorder:  recorder,
+		client:   client,
+		md:       md,
+		nsLister: inf.Lister(),
+		synced:   inf.Informer().HasSynced,
+		queue:    reconcile.NewQueue("namespace"),
+		discover: client.Discovery().ServerPreferredNamespacedResources,
 	}
 	enqueue := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
@@ -64,137 +69,57 @@ func New(client kubernetes.Interface, dyn dynamic.Interface, factory informers.S
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	reconcile.Run(ctx, "namespace", c.queue, workers, []cache.InformerSynced{c.synced}, func(ctx context.Context, key string) (reconcile.Result, error) {
-		remaining, err := c.sync(ctx, key)
-		if err != nil || remaining == 0 {
-			return reconcile.Result{}, err
+	reconcile.Run(ctx, "namespace", c.queue, workers, []cache.InformerSynced{c.synced}, c.sync,
+		reconcile.OnSynced(c.start))
+}
+
+// start makes the deleter. Upstream's deleter reads discovery when it is
+// made and exits the process if discovery names no resource at all, so it
+// is made only once discovery answers.
+func (c *Controller) start(ctx context.Context) error {
+	logged := false
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
+		lists, err := c.discover()
+		if len(lists) > 0 {
+			return true, nil
 		}
-		return reconcile.After(RecheckInterval), nil
+		if !logged {
+			if err == nil {
+				err = errors.New("no namespaced resources")
+			}
+			klog.FromContext(ctx).Info("namespace: waiting for discovery", "err", err)
+			logged = true
+		}
+		return false, nil
 	})
-}
-
-// sync deletes what the namespace still holds and returns how many objects
-// are left; with none left it finalizes the namespace.
-func (c *Controller) sync(ctx context.Context, name string) (int, error) {
-	ns, err := c.nsLister.Get(name)
-	if apierrors.IsNotFound(err) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if ns.DeletionTimestamp == nil {
-		return 0, nil
-	}
-	if ns.Status.Phase != corev1.NamespaceTerminating {
-		// The apiserver sets it; we only write it when it did not.
-		cp := ns.DeepCopy()
-		cp.Status.Phase = corev1.NamespaceTerminating
-		if _, err := c.client.CoreV1().Namespaces().UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return 0, err
-		}
-	}
-	resources, err := c.namespacedResources()
-	if err != nil {
-		return 0, err
-	}
-	remaining := 0
-	var errs []error
-	for _, gvr := range resources {
-		n, err := c.deleteAll(ctx, gvr, name)
-		remaining += n
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return remaining, err
-	}
-	if remaining > 0 {
-		return remaining, nil
-	}
-	return 0, c.finalize(ctx, name)
-}
-
-// namespacedResources lists, from discovery, every namespaced resource that
-// can be listed and deleted (one version per group/resource).
-func (c *Controller) namespacedResources() ([]schema.GroupVersionResource, error) {
-	_, lists, err := c.discovery.ServerGroupsAndResources()
-	if err != nil && len(lists) == 0 {
-		return nil, fmt.Errorf("discovering namespaced resources: %w", err)
-	}
-	var out []schema.GroupVersionResource
-	seen := sets.New[string]()
-	for _, l := range lists {
-		gv, err := schema.ParseGroupVersion(l.GroupVersion)
-		if err != nil {
-			continue
-		}
-		for _, r := range l.APIResources {
-			verbs := sets.New[string](r.Verbs...)
-			if !r.Namespaced || !verbs.Has("list") || !verbs.Has("delete") || containsSlash(r.Name) {
-				continue
-			}
-			key := gv.Group + "/" + r.Name
-			if seen.Has(key) {
-				continue
-			}
-			seen.Insert(key)
-			out = append(out, gv.WithResource(r.Name))
-		}
-	}
-	return out, nil
-}
-
-func containsSlash(s string) bool {
-	for _, r := range s {
-		if r == '/' {
-			return true
-		}
-	}
-	return false
-}
-
-// deleteAll deletes each object of one resource in the namespace and
-// returns how many were still there.
-func (c *Controller) deleteAll(ctx context.Context, gvr schema.GroupVersionResource, ns string) (int, error) {
-	cl := c.dyn.Resource(gvr).Namespace(ns)
-	list, err := cl.List(ctx, metav1.ListOptions{})
-	if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("listing %s in %s: %w", gvr.Resource, ns, err)
-	}
-	var errs []error
-	bg := metav1.DeletePropagationBackground
-	for _, item := range list.Items {
-		if item.GetDeletionTimestamp() != nil {
-			continue
-		}
-		err := cl.Delete(ctx, item.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			errs = append(errs, fmt.Errorf("deleting %s %s/%s: %w", gvr.Resource, ns, item.GetName(), err))
-		}
-	}
-	return len(list.Items), errors.Join(errs...)
-}
-
-func (c *Controller) finalize(ctx context.Context, name string) error {
-	ns, err := c.client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
-	if len(ns.Spec.Finalizers) == 0 {
-		return nil
-	}
-	ns.Spec.Finalizers = nil
-	_, err = c.client.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+	c.deleter = deletion.NewNamespacedResourcesDeleter(ctx, c.client.CoreV1().Namespaces(), c.md,
+		c.client.CoreV1(), c.discover, corev1.FinalizerKubernetes)
+	return nil
+}
+
+// sync empties a terminating namespace with upstream's deleter: pods first,
+// then (once no pod is left) every other namespaced resource, writing the
+// namespace's deletion conditions as it goes, and at last removing the
+// kubernetes finalizer so the apiserver can remove the namespace.
+func (c *Controller) sync(ctx context.Context, name string) (reconcile.Result, error) {
+	ns, err := c.nsLister.Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
-	return err
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if ns.DeletionTimestamp == nil {
+		return reconcile.Result{}, nil
+	}
+	err = c.deleter.Delete(ctx, name)
+	var remaining *deletion.ResourcesRemainingError
+	if errors.As(err, &remaining) {
+		wait := time.Duration(remaining.Estimate/2+1) * time.Second
+		return reconcile.After(min(wait, RecheckInterval)), nil
+	}
+	return reconcile.Result{}, err
 }
