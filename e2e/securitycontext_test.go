@@ -22,12 +22,12 @@ func TestSecurityContextOnTheLab(t *testing.T) {
 	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(5678))}
 	caps := &pod.Spec.Containers[0]
 	caps.Name = "caps"
-	caps.Command = []string{"sh", "-c", "grep CapEff /proc/self/status; if touch /x 2>/dev/null; then echo writable; else echo read-only; fi"}
-	caps.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(0)), ReadOnlyRootFilesystem: ptr(true),
+	caps.Command = []string{"sh", "-c", "grep -E 'CapEff|NoNewPrivs' /proc/self/status; if touch /x 2>/dev/null; then echo writable; else echo read-only; fi"}
+	caps.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(0)), ReadOnlyRootFilesystem: ptr(true), AllowPrivilegeEscalation: ptr(false),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_BIND_SERVICE"}}}
 	user := caps.DeepCopy()
 	user.Name = "user"
-	user.Command = []string{"sh", "-c", "id -u; id -g; echo bye > /dev/termination-log && cat /dev/termination-log"}
+	user.Command = []string{"sh", "-c", "grep NoNewPrivs /proc/self/status; id -u; id -g; echo bye > /dev/termination-log && cat /dev/termination-log"}
 	user.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(1234))}
 	pod.Spec.Containers = append(pod.Spec.Containers, *user)
 	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
@@ -35,9 +35,10 @@ func TestSecurityContextOnTheLab(t *testing.T) {
 	}
 	waitPodPhase(t, ns, "secctx", corev1.PodSucceeded, 60*time.Second)
 	for _, tt := range []struct{ container, want string }{
-		// CAP_NET_BIND_SERVICE is bit 10.
-		{"caps", "CapEff:\t0000000000000400\nread-only\n"},
-		{"user", "1234\n5678\nbye\n"},
+		// CAP_NET_BIND_SERVICE is bit 10; no_new_privs only where
+		// allowPrivilegeEscalation is false, as the kubelet sets it.
+		{"caps", "CapEff:\t0000000000000400\nNoNewPrivs:\t1\nread-only\n"},
+		{"user", "NoNewPrivs:\t0\n1234\n5678\nbye\n"},
 	} {
 		got, err := podLogs(ns, "secctx", tt.container)
 		if err != nil {

@@ -75,6 +75,10 @@ type containerSpec struct {
 	// default set, as containerd's CRI applies them.
 	caps           specCaps
 	readonlyRootfs bool
+	// noNewPrivs sets no_new_privs (setuid files and file capabilities
+	// give nothing) only when allowPrivilegeEscalation is false, as the
+	// kubelet asks the CRI; containerd's own default spec sets it always.
+	noNewPrivs bool
 	// sysctls are the pod's (dotted names), set in the container's
 	// namespaces by the runtime: the IPC ones in its own, the network
 	// ones in the pod's, as containerd's CRI sets them in the sandbox's.
@@ -147,6 +151,7 @@ func newContainerSpec(in specInput) (containerSpec, error) {
 	}
 	if sc := c.SecurityContext; sc != nil {
 		s.readonlyRootfs = isTrue(sc.ReadOnlyRootFilesystem)
+		s.noNewPrivs = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
 	}
 	if c.TerminationMessagePath != "" && in.terminationLog != "" {
 		// As the kubelet's makeMounts: after the volumes, read-write.
@@ -345,6 +350,7 @@ func (s containerSpec) specOptsWithoutUser() []oci.SpecOpts {
 			spec.Process.Env = s.env
 			spec.Process.Cwd = s.cwd
 			spec.Process.Terminal = s.tty
+			spec.Process.NoNewPrivileges = s.noNewPrivs
 			return nil
 		},
 		oci.WithHostname(s.hostname),

@@ -144,6 +144,20 @@ func TestNewContainerSpec(t *testing.T) {
 			want: want(func(s *containerSpec) { s.readonlyRootfs = true }),
 		},
 		{
+			name: "allowPrivilegeEscalation false sets no_new_privs",
+			mod: func(in *specInput) {
+				in.container.SecurityContext = &v1.SecurityContext{AllowPrivilegeEscalation: ptrBool(false)}
+			},
+			want: want(func(s *containerSpec) { s.noNewPrivs = true }),
+		},
+		{
+			name: "allowPrivilegeEscalation true leaves it unset",
+			mod: func(in *specInput) {
+				in.container.SecurityContext = &v1.SecurityContext{AllowPrivilegeEscalation: ptrBool(true)}
+			},
+			want: want(nil),
+		},
+		{
 			name: "limits and requests",
 			mod: func(in *specInput) {
 				in.container.Resources = v1.ResourceRequirements{
@@ -270,6 +284,7 @@ func TestContainerSpecOpts(t *testing.T) {
 		annotations:    map[string]string{"k": "v"},
 		caps:           specCaps{dropAll: true, add: []string{"CAP_NET_ADMIN"}, drop: []string{"CAP_CHOWN"}},
 		readonlyRootfs: true,
+		noNewPrivs:     true,
 		sysctls:        map[string]string{"kernel.shm_rmid_forced": "1"},
 	}
 	got := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace}, {Type: specs.PIDNamespace}}}}
@@ -279,7 +294,7 @@ func TestContainerSpecOpts(t *testing.T) {
 		}
 	}
 	want := &specs.Spec{
-		Process: &specs.Process{Args: s.args, Env: s.env, Cwd: "/work", Terminal: true,
+		Process: &specs.Process{Args: s.args, Env: s.env, Cwd: "/work", Terminal: true, NoNewPrivileges: true,
 			Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_NET_ADMIN"}, Effective: []string{"CAP_NET_ADMIN"}, Permitted: []string{"CAP_NET_ADMIN"}}},
 		Root:        &specs.Root{Readonly: true},
 		Hostname:    "p",
