@@ -214,7 +214,13 @@ func (o *curlOptions) fetch(ctx context.Context, client *http.Client, raw string
 		_ = resp.Header.Write(out)
 		fmt.Fprint(out, "\r\n")
 	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
+	dst := &writeErr{w: out}
+	if _, err := io.Copy(dst, resp.Body); err != nil {
+		if dst.err != nil {
+			// Not the transfer: where it goes (a closed pipe, a full disk).
+			o.complain(env, fmt.Sprintf("(23) Failure writing output to destination: %s", errText(dst.err)))
+			return curlWriteError
+		}
 		code, msg := curlErr(u, err, o, start)
 		if code == curlNoConnect {
 			code, msg = curlRecvError, fmt.Sprintf("(56) Recv failure: %v", err)
@@ -238,6 +244,21 @@ func (o *curlOptions) writeOutTo(w io.Writer, resp *http.Response) {
 		`\n`, "\n", `\t`, "\t",
 	).Replace(o.writeOut)
 	fmt.Fprint(w, s)
+}
+
+// writeErr remembers the error of a failed write, which io.Copy returns
+// just as it returns one of reading.
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (w *writeErr) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // curlErr is curl's exit code and message for a failed transfer.

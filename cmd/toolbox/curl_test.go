@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,4 +49,16 @@ func TestCurl(t *testing.T) {
 	if b, err := os.ReadFile(out); err != nil || string(b) != "hello from /f" {
 		t.Errorf("-o %s: got %q, %v, want %q", out, b, err, "hello from /f")
 	}
+
+	// A stdout that cannot be written (a closed pipe; /dev/null opened
+	// for reading) is curl's 23, not a failed transfer.
+	var stderr strings.Builder
+	code := curl(context.Background(), []string{"-sS", srv.URL + "/f"}, environment{stdin: strings.NewReader(""), stdout: failingWriter{}, stderr: &stderr})
+	if code != 23 || !strings.Contains(stderr.String(), "curl: (23) Failure writing output to destination") {
+		t.Errorf("unwritable stdout: exit %d, stderr %q; want 23 and curl's message", code, stderr.String())
+	}
 }
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("bad file descriptor") }

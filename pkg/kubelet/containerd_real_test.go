@@ -261,3 +261,44 @@ func TestSandboxSetUpAgainAfterCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExecHookOutput: an exec hook's command may print (the conformance
+// postStart hook runs curl, which writes what it fetched): its output is
+// kept for the failure message, and printing does not fail it, where a
+// hook run with no writers had /dev/null opened for reading as its stdout.
+func TestExecHookOutput(t *testing.T) {
+	e := newContainerdEnv(t)
+	c := e.container(t, "hooked", nil, "sleep", "60")
+	task, err := c.NewTask(e.ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w := &podWorker{deps: &workerDeps{rt: e.runtime()}}
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}}
+	ctr := &v1.Container{Name: "hooked"}
+	hook := func(script string) (string, error) {
+		return w.runHook(context.Background(), pod, ctr, c.ID(), &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"sh", "-c", script}}})
+	}
+	if msg, err := hook("echo fetched; echo progress >&2"); err != nil {
+		t.Errorf("a hook that prints failed: %v (%s)", err, msg)
+	}
+	msg, err := hook("echo out; echo err >&2; exit 7")
+	if err == nil {
+		t.Fatal("a hook exiting 7 succeeded")
+	}
+	for _, want := range []string{"exited with 7", `message: "`, "out\\n", "err\\n"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	// More than the kept 10 KiB: kept up to the limit, and the command
+	// is not held up writing the rest.
+	msg, err = hook("head -c 200000 /dev/zero | tr '\\0' x; exit 1")
+	kept := strings.Count(msg[strings.Index(msg, `message: "`):], "x")
+	if err == nil || kept != maxExecOutput {
+		t.Errorf("a hook printing 200,000 bytes: err %v, %d bytes kept, want %d", err, kept, maxExecOutput)
+	}
+}

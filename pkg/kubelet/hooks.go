@@ -1,10 +1,12 @@
 package kubelet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -19,6 +21,35 @@ var hookClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
+// maxExecOutput is how much of an exec probe's or hook's output is kept,
+// as the kubelet's exec prober keeps (maxReadLength).
+const maxExecOutput = 10 << 10
+
+// execOutput keeps the first max bytes of a command's stdout and stderr and
+// drops the rest, taking every write whole so that the command never
+// blocks on a pipe no one reads. containerd copies the two streams from
+// goroutines of their own, hence the lock.
+type execOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (o *execOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if room := o.max - o.buf.Len(); room > 0 {
+		o.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (o *execOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
 // runHook runs lifecycle handler h of container c (running as id) as the
 // kubelet's handlerRunner does: a command in the container (failing when it
 // exits non-zero), an HTTP GET to the pod's IP unless h names a host (any
@@ -28,12 +59,17 @@ var hookClient = &http.Client{
 func (w *podWorker) runHook(ctx context.Context, pod *v1.Pod, c *v1.Container, id string, h *v1.LifecycleHandler) (string, error) {
 	switch {
 	case h.Exec != nil:
-		code, err := w.deps.rt.Exec(ctx, id, ExecOptions{Cmd: h.Exec.Command})
+		// The command's output is kept for the message, as the kubelet's
+		// ExecSync keeps it; without writers its stdout and stderr would
+		// be /dev/null opened for reading, and a command that prints
+		// (curl does) would fail writing.
+		out := &execOutput{max: maxExecOutput}
+		code, err := w.deps.rt.Exec(ctx, id, ExecOptions{Cmd: h.Exec.Command, Stdout: out, Stderr: out})
 		if err == nil && code != 0 {
 			err = fmt.Errorf("command '%v' exited with %d", h.Exec.Command, code)
 		}
 		if err != nil {
-			return fmt.Sprintf("Exec lifecycle hook (%v) for Container %q in Pod %q failed - error: %v", h.Exec.Command, c.Name, klog.KObj(pod), err), err
+			return fmt.Sprintf("Exec lifecycle hook (%v) for Container %q in Pod %q failed - error: %v, message: %q", h.Exec.Command, c.Name, klog.KObj(pod), err, out.String()), err
 		}
 	case h.HTTPGet != nil:
 		podIP := ""

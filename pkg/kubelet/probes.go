@@ -1,7 +1,6 @@
 package kubelet
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -131,8 +130,8 @@ func (p *prober) once(ctx context.Context, timeout time.Duration) error {
 	h := p.probe.ProbeHandler
 	switch {
 	case h.Exec != nil:
-		var out bytes.Buffer
-		code, err := p.rt.Exec(ctx, p.id, ExecOptions{Cmd: h.Exec.Command, Stdout: &out, Stderr: &out})
+		out := &execOutput{max: maxExecOutput}
+		code, err := p.rt.Exec(ctx, p.id, ExecOptions{Cmd: h.Exec.Command, Stdout: out, Stderr: out})
 		if err != nil {
 			return err
 		}
