@@ -272,12 +272,14 @@ func (r *containerdRuntime) LogPath(uid types.UID, container string, attempt int
 	return filepath.Join(r.podsDir, string(uid), "logs", container, strconv.Itoa(attempt)+".log")
 }
 
-// containerID is readable and short enough for containerd (76 characters).
+// containerID is readable and short enough for containerd (76 characters),
+// and one of its identifiers: a name cut where it has a dash loses the
+// dash, as containerd refuses two separators in a row.
 func containerID(pod *v1.Pod, name string, attempt int) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d", pod.UID, name, attempt)))
 	short := name
 	if len(short) > 40 {
-		short = short[:40]
+		short = strings.TrimRight(short[:40], "-.")
 	}
 	return fmt.Sprintf("%s-%s-%d", short, hex.EncodeToString(sum[:])[:12], attempt)
 }

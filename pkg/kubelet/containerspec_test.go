@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/identifiers"
 	"github.com/google/go-cmp/cmp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -310,5 +311,22 @@ func TestContainerSpecOpts(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("got spec differing from want (-want +got):\n%s", diff)
+	}
+}
+
+// TestContainerIDIsAnIdentifier: containerd accepts every container ID,
+// for names cut at 40 characters where a dash falls too (the conformance
+// pod "alpine-nnp-true-<uuid>" failed to create: "--" in its ID).
+func TestContainerIDIsAnIdentifier(t *testing.T) {
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "df0e2070-aede"}}
+	for _, name := range []string{"c", "alpine-nnp-true-838372d5-ae3e-4fa6-8d50-061f9150044b",
+		strings.Repeat("a", 39) + "--b", strings.Repeat("x", 63)} {
+		id := containerID(pod, name, 2)
+		if err := identifiers.Validate(id); err != nil {
+			t.Errorf("name %q: %v", name, err)
+		}
+		if !strings.HasSuffix(id, "-2") {
+			t.Errorf("name %q: id %q does not end in the attempt", name, id)
+		}
 	}
 }
