@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,7 +53,8 @@ func New(client kubernetes.Interface, md metadata.Interface, factory informers.S
 		md:       md,
 		nsLister: inf.Lister(),
 		synced:   inf.Informer().HasSynced,
-		queue:    reconcile.NewQueue("namespace"),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(rateLimiter(),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
 		discover: client.Discovery().ServerPreferredNamespacedResources,
 	}
 	enqueue := func(obj any) {
@@ -65,6 +67,16 @@ func New(client kubernetes.Interface, md metadata.Interface, factory informers.S
 		UpdateFunc: func(_, cur any) { enqueue(cur) },
 	})
 	return c
+}
+
+// rateLimiter is upstream's for namespaces: a namespace whose deletion
+// fails (an object that should be gone is still listed) is retried at
+// least once a minute, where the default limiter backs off to 1000 s.
+func rateLimiter() workqueue.TypedRateLimiter[string] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 60*time.Second),
+		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+	)
 }
 
 // Run starts workers and blocks until ctx is done.
