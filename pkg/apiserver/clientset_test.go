@@ -117,6 +117,15 @@ func TestClientsetPods(t *testing.T) {
 	if _, err := pods.Update(ctx, got, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
 		t.Fatalf("stale update: got %v, want Conflict", err)
 	}
+	// Stale and invalid too: the conflict comes first, as upstream checks
+	// the resourceVersion before validation (a client retrying on conflict,
+	// as the Node lifecycle conformance spec does while the node IPAM
+	// controller sets podCIDR, gets a 409 it retries, not a 422).
+	got.Spec.Containers[0].Image = ""
+	if _, err := pods.Update(ctx, got, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+		t.Fatalf("stale, invalid update: got %v, want Conflict", err)
+	}
+	got.Spec.Containers[0].Image = updated.Spec.Containers[0].Image
 	// An update replacing the tolerations keeps the default ones, as
 	// upstream's DefaultTolerationSeconds admission of updates (the pod
 	// generation conformance spec does so), and moves generation.

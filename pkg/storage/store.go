@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -277,6 +278,12 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 		curRV := strconv.FormatInt(kv.ModRevision, 10)
 		updated, err := tryUpdate(cur)
 		if err != nil {
+			if len(readOpts) > 0 && apierrors.IsConflict(err) {
+				// tryUpdate found the client's resourceVersion stale:
+				// maybe only the local read is.
+				readOpts = nil
+				continue
+			}
 			return err
 		}
 		m, err := meta.Accessor(updated)
