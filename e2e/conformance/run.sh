@@ -98,6 +98,54 @@ build() {
   one nnp go build -o "$OUT/bin/nnp" k8s.io/kubernetes/test/images/nonewprivs
   one summary go build -o "$OUT/bin/summary" ./summary
   one imagelist go build -o "$OUT/bin/imagelist" ./imagelist
+  busybox
+}
+
+# The busybox of the busybox stand-in: upstream's image is Docker Hub's
+# busybox:1.37.0, busybox built from its release with the default
+# configuration. Debian's busybox (the toolbox's) cannot stand in: Debian
+# reverts upstream's ash change that passes variables with names a shell
+# cannot use (data-1=value-1) on to the programs it runs, which the
+# ConfigMap and Secret "consumable via the environment" specs read with
+# `sh -c env`. Built static from the release tarball (Debian's pristine
+# copy, or busybox.net's), checked against its SHA-256; kept across runs.
+BUSYBOX_VERSION=1.37.0
+BUSYBOX_SHA256=3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4
+busybox() {
+  local bin="$OUT/bin/busybox" src="$OUT/src" tarball start have=
+  if [ -x "$bin" ]; then have=$("$bin" --help 2>&1 || true); fi
+  if [[ "$have" == "BusyBox v$BUSYBOX_VERSION "* ]]; then
+    printf '%-10s %4ds %6d MB (kept)\n' busybox 0 $(( $(stat -c %s "$bin") / 1000000 )) | tee -a "$OUT/build.txt"
+    return
+  fi
+  start=$(date +%s)
+  mkdir -p "$src"
+  tarball="$src/busybox-$BUSYBOX_VERSION.tar.bz2"
+  if ! echo "$BUSYBOX_SHA256  $tarball" | sha256sum -c --status 2>/dev/null; then
+    curl -fsSL -o "$tarball" "http://deb.debian.org/debian/pool/main/b/busybox/busybox_$BUSYBOX_VERSION.orig.tar.bz2" ||
+      curl -fsSL -o "$tarball" "https://busybox.net/downloads/busybox-$BUSYBOX_VERSION.tar.bz2" || {
+      echo "run.sh: cannot download busybox $BUSYBOX_VERSION (deb.debian.org or busybox.net); put its release tarball at $tarball" >&2
+      return 1
+    }
+    echo "$BUSYBOX_SHA256  $tarball" | sha256sum -c --status || {
+      echo "run.sh: $tarball is not busybox $BUSYBOX_VERSION's release (SHA-256 differs)" >&2
+      return 1
+    }
+  fi
+  rm -rf "$src/busybox-$BUSYBOX_VERSION"
+  tar -xjf "$tarball" -C "$src"
+  (
+    cd "$src/busybox-$BUSYBOX_VERSION"
+    make defconfig > "$src/busybox-build.log" 2>&1
+    sed -i 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' .config
+    make -j"$(nproc)" >> "$src/busybox-build.log" 2>&1
+  ) || {
+    echo "run.sh: building busybox $BUSYBOX_VERSION failed (needs gcc, make, bzip2 and the static C library, package libc6-dev):" >&2
+    tail -20 "$src/busybox-build.log" >&2
+    return 1
+  }
+  install -m 0755 "$src/busybox-$BUSYBOX_VERSION/busybox" "$bin"
+  printf '%-10s %4ds %6d MB\n' busybox $(( $(date +%s) - start )) $(( $(stat -c %s "$bin") / 1000000 )) | tee -a "$OUT/build.txt"
 }
 
 # repoList maps every e2e registry to the lab registry, so e2e.test's
@@ -136,6 +184,7 @@ images() {
     case "$dir" in
       agnhost) cp "$OUT/bin/agnhost" "$mod/test/images/agnhost/porter/localhost.crt" "$mod/test/images/agnhost/porter/localhost.key" "$ctx/" ;;
       pause) cp "$OUT/bin/agnhost" "$ctx/" ;;
+      busybox) cp "$OUT/bin/busybox" "$ctx/" ;;
       kitten|nautilus) cp "$mod/test/images/$dir/html/"* "$ctx/"; base=$(echo "$list" | awk '$1=="agnhost" {print $2; exit}') ;;
       nonroot) base=$(echo "$list" | awk '$1=="busybox" {print $2; exit}') ;;
       nonewprivs) cp "$OUT/bin/nnp" "$ctx/"; base=$(echo "$list" | awk '$1=="busybox" {print $2; exit}') ;;
@@ -187,7 +236,7 @@ if [ -z "$BUILD_ONLY" ] && [ ! -x "$BIN/ctl" ]; then
   exit 1
 fi
 
-step "building e2e.test, ginkgo, kubectl, agnhost, nnp (k8s.io/kubernetes $(cd "$here" && go list -m -f '{{.Version}}' k8s.io/kubernetes))"
+step "building e2e.test, ginkgo, kubectl, agnhost, nnp, busybox (k8s.io/kubernetes $(cd "$here" && go list -m -f '{{.Version}}' k8s.io/kubernetes))"
 build
 [ -n "$BUILD_ONLY" ] && exit 0
 
