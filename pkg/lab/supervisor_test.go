@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,5 +110,24 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	}
 	if _, err := os.Stat(p.state()); err == nil && !supervisorRunning(paths{DefaultDir()}) {
 		removeEmptyCgroup(labCgroup) // only when empty: a running lab keeps it
+	}
+}
+
+// TestCloseInheritedOnExec: a descriptor ctl inherited without
+// close-on-exec (flock(1)'s lock, around `ctl lab up`) is not passed on to
+// the supervisor and the components.
+func TestCloseInheritedOnExec(t *testing.T) {
+	fd, err := syscall.Open(filepath.Join(t.TempDir(), "lock"), syscall.O_CREAT|syscall.O_RDWR, 0o600) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	closeInheritedOnExec()
+	out, err := exec.Command("sh", "-c", "if [ -e /proc/$$/fd/"+strconv.Itoa(fd)+" ]; then echo open; else echo closed; fi").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(out)) != "closed" {
+		t.Errorf("descriptor %d is %s in a child, want closed", fd, out)
 	}
 }

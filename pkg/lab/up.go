@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -220,6 +221,7 @@ func startSupervisor(p paths) error {
 		return err
 	}
 	defer devnull.Close()
+	closeInheritedOnExec()
 	cmd := exec.Command(exe, "lab", "supervise", "--state-dir", p.dir)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logFile, logFile
 	cmd.Dir = "/"
@@ -241,6 +243,23 @@ func startSupervisor(p paths) error {
 		case <-deadline:
 			return fmt.Errorf("the supervisor did not take its lock in 10s: see %s", p.log("supervisor"))
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec.
+// Go opens its own so, but one ctl inherited stays open across exec: run
+// as `flock LOCKFILE ctl lab up`, the supervisor, and every component it
+// starts, would hold the caller's lock for as long as the lab runs, and
+// the next `flock LOCKFILE ctl lab down` would wait for ever.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
 		}
 	}
 }
