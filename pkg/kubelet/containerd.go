@@ -363,9 +363,11 @@ func (r *containerdRuntime) StartContainer(ctx context.Context, pod *v1.Pod, sb 
 // went away under it. A group's shim exits once its last task is deleted,
 // so a task created while another container of the group ends can be
 // handed the address of a shim about to exit: containerd then fails to
-// dial it ("failed to start shim: … connect: no such file or directory")
-// or the connection closes. A new attempt starts a new shim. (The kubelet
-// never meets this: the pause container keeps a pod's shim alive.)
+// dial it ("failed to start shim: … connect: no such file or directory"),
+// the connection closes, or the shim takes the create and shuts down
+// during it (runc's create is cancelled: "OCI runtime create failed: …:
+// shutdown"). A new attempt starts a new shim. (The kubelet never meets
+// this: the pause container keeps a pod's shim alive.)
 func newTask(ctx context.Context, container containerd.Container, ioc cio.Creator) (containerd.Task, error) {
 	for attempt := 1; ; attempt++ {
 		task, err := container.NewTask(ctx, ioc)
@@ -386,6 +388,8 @@ func shimGone(err error) bool {
 		(strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "connection refused")):
 		return true
 	case strings.Contains(msg, "ttrpc: closed"):
+		return true
+	case strings.Contains(msg, "failed to create shim task") && strings.Contains(msg, ": shutdown"):
 		return true
 	}
 	return false

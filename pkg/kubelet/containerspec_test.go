@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -327,6 +328,23 @@ func TestContainerIDIsAnIdentifier(t *testing.T) {
 		}
 		if !strings.HasSuffix(id, "-2") {
 			t.Errorf("name %q: id %q does not end in the attempt", name, id)
+		}
+	}
+}
+
+// TestShimGone: the messages containerd gives a task create whose shim
+// exited under it (each seen on this machine) are retried; a create
+// refused for anything else is not.
+func TestShimGone(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"failed to start shim: start failed: dial unix /run/containerd/s/1: connect: no such file or directory: unknown": true,
+		"failed to start shim: dial unix /run/containerd/s/1: connect: connection refused: unknown":                      true,
+		"failed to create shim task: ttrpc: closed: unknown":                                                             true,
+		"failed to create shim task: OCI runtime create failed: unable to retrieve OCI runtime error (open /tmp/klt-cd-1/state/io.containerd.runtime.v2.task/klt/second-13/log.json: no such file or directory): shutdown: unknown": true,
+		"failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"nnp\": executable file not found in $PATH: unknown":                                                  false,
+	} {
+		if got := shimGone(errors.New(msg)); got != want {
+			t.Errorf("shimGone(%q) = %v, want %v", msg, got, want)
 		}
 	}
 }
