@@ -39,7 +39,7 @@ func storageError(r *api.Resource, name string, err error) error {
 		return apierrors.NewAlreadyExists(gr, name)
 	case errors.Is(err, storage.ErrConflict):
 		if detail == "" {
-			detail = "the object has been modified; please apply your changes to the latest version and try again"
+			detail = storage.OptimisticLockMsg
 		}
 		return apierrors.NewConflict(gr, name, errors.New(detail))
 	case errors.Is(err, storage.ErrExpired):

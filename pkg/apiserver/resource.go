@@ -405,10 +405,6 @@ func (s *Server) createObject(k *call, obj runtime.Object) (runtime.Object, erro
 	return obj, nil
 }
 
-// optimisticLockMsg is upstream's message of a write at a stale
-// resourceVersion (registry/generic/registry.OptimisticLockErrorMsg).
-const optimisticLockMsg = "the object has been modified; please apply your changes to the latest version and try again"
-
 // prepareUpdate turns a client's new object into what is stored over cur:
 // system fields kept, defaults, the strategy, validation, admission.
 func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (runtime.Object, error) {
@@ -422,7 +418,7 @@ func (s *Server) prepareUpdate(k *call, obj, cur runtime.Object, status bool) (r
 	} else if nm.GetResourceVersion() != cm.GetResourceVersion() {
 		// Before the strategy, admission and validation, as upstream's
 		// store: a stale write is a conflict whatever else is wrong in it.
-		return nil, apierrors.NewConflict(k.gr(), k.name, errors.New(optimisticLockMsg))
+		return nil, apierrors.NewConflict(k.gr(), k.name, errors.New(storage.OptimisticLockMsg))
 	}
 	if nm.GetUID() == "" {
 		nm.SetUID(cm.GetUID())
@@ -539,7 +535,7 @@ func (s *Server) guaranteedUpdate(k *call, tryUpdate storage.UpdateFunc) (runtim
 		}
 		m, _ := meta.Accessor(out)
 		if cm, _ := meta.Accessor(cur); m.GetResourceVersion() != cm.GetResourceVersion() {
-			return nil, apierrors.NewConflict(k.gr(), k.name, errors.New(optimisticLockMsg))
+			return nil, apierrors.NewConflict(k.gr(), k.name, errors.New(storage.OptimisticLockMsg))
 		}
 		return out, nil
 	}

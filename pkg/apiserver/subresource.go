@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"minik8s/pkg/api"
 	"net/http"
@@ -207,7 +208,7 @@ func (s *Server) bind(k *call) {
 			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
 		}
 		if b.ResourceVersion != "" && b.ResourceVersion != pod.ResourceVersion {
-			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
+			return nil, apierrors.NewConflict(k.gr(), k.name, errors.New(storage.OptimisticLockMsg))
 		}
 		pod.Spec.NodeName = b.Target.Name
 		// The nomination has served (ClearingNominatedNodeNameAfterBinding,
@@ -255,7 +256,7 @@ func (s *Server) finalize(k *call) {
 	out, err := s.guaranteedUpdate(k, func(cur runtime.Object) (runtime.Object, error) {
 		ns := cur.(*corev1.Namespace)
 		if in.ResourceVersion != "" && in.ResourceVersion != ns.ResourceVersion {
-			return nil, apierrors.NewConflict(k.gr(), k.name, fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
+			return nil, apierrors.NewConflict(k.gr(), k.name, errors.New(storage.OptimisticLockMsg))
 		}
 		ns.Spec.Finalizers = in.Spec.Finalizers
 		return ns, nil

@@ -21,6 +21,11 @@ var (
 	ErrInvalidContinue = errors.New("invalid continue token")
 )
 
+// OptimisticLockMsg is Kubernetes' message for a write based on a
+// resourceVersion that is no longer the object's
+// (registry/generic/registry.OptimisticLockErrorMsg).
+const OptimisticLockMsg = "the object has been modified; please apply your changes to the latest version and try again"
+
 // Error carries the key and detail of a storage failure; Unwrap gives
 // the sentinel.
 type Error struct {

@@ -295,7 +295,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 				readOpts = nil // maybe only a stale local read
 				continue
 			}
-			return newErr(ErrConflict, key, "the object has been modified; please apply your changes to the latest version and try again")
+			return newErr(ErrConflict, key, OptimisticLockMsg)
 		}
 		data, err := encode(updated)
 		if err != nil {
