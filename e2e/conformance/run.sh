@@ -112,13 +112,18 @@ build() {
 BUSYBOX_VERSION=1.37.0
 BUSYBOX_SHA256=3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4
 busybox() {
-  local bin="$OUT/bin/busybox" src="$OUT/src" tarball start have=
+  local bin="$OUT/bin/busybox" have=
   if [ -x "$bin" ]; then have=$("$bin" --help 2>&1 || true); fi
   if [[ "$have" == "BusyBox v$BUSYBOX_VERSION "* ]]; then
     printf '%-10s %4ds %6d MB (kept)\n' busybox 0 $(( $(stat -c %s "$bin") / 1000000 )) | tee -a "$OUT/build.txt"
     return
   fi
-  start=$(date +%s)
+  one busybox buildBusybox "$bin"
+}
+
+# buildBusybox downloads, checks and builds busybox's release into $1.
+buildBusybox() {
+  local bin=$1 src="$OUT/src" tarball
   mkdir -p "$src"
   tarball="$src/busybox-$BUSYBOX_VERSION.tar.bz2"
   if ! echo "$BUSYBOX_SHA256  $tarball" | sha256sum -c --status 2>/dev/null; then
@@ -145,7 +150,6 @@ busybox() {
     return 1
   }
   install -m 0755 "$src/busybox-$BUSYBOX_VERSION/busybox" "$bin"
-  printf '%-10s %4ds %6d MB\n' busybox $(( $(date +%s) - start )) $(( $(stat -c %s "$bin") / 1000000 )) | tee -a "$OUT/build.txt"
 }
 
 # repoList maps every e2e registry to the lab registry, so e2e.test's
