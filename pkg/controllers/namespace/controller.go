@@ -130,8 +130,8 @@ func (c *Controller) sync(ctx context.Context, name string) (reconcile.Result, e
 	err = c.deleter.Delete(ctx, name)
 	var remaining *deletion.ResourcesRemainingError
 	if errors.As(err, &remaining) {
-		wait := time.Duration(remaining.Estimate/2+1) * time.Second
-		return reconcile.After(min(wait, RecheckInterval)), nil
+		upstream := time.Duration(remaining.Estimate/2+1) * time.Second
+		return reconcile.After(min(upstream, RecheckInterval)), nil
 	}
 	return reconcile.Result{}, err
 }
